@@ -1,0 +1,23 @@
+"""Exceptions raised by the treeindex library; the CLI turns them into click errors."""
+
+from __future__ import annotations
+
+
+class TreeindexError(Exception):
+    """An error the user can act on: the message names the file, the place and the fix."""
+
+
+class InputError(TreeindexError):
+    """An input is not a treebank, is empty, unreadable or was changed since it was indexed."""
+
+
+class DatabaseError(TreeindexError):
+    """The database cannot be used as asked (locked, other settings, not a treeindex database)."""
+
+
+class Interrupted(TreeindexError):
+    """The run was interrupted by a signal; what was committed stays and can be resumed."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum

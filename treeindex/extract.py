@@ -1,0 +1,289 @@
+"""Worker side: read a piece of input, parse its sentences, return rows. Never touches the DB.
+
+Every function here is pure computation on bytes so that any `concurrent.futures.Executor`
+(processes here, a cluster later) can run `run_task`. A task names a byte range of a
+treebank file (the worker reads it itself), carries the bytes (decompressed .gz streams),
+or names a list of one-sentence files.
+
+For each sentence the worker
+- parses it with lxml (no DTD, no entity expansion, no network), which also validates it;
+- finds the byte span of every `<node>` element in the sentence's own bytes, so that export
+  can cut any subtree out of the stored XML exactly as it was written, without parsing;
+- emits one row per kept node (1..max_children node children, at most max_nodes nodes);
+- compresses the sentence's bytes (zlib) for storage.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from typing import NamedTuple
+
+from lxml import etree
+
+from .sniff import read_prologue, utf8_codec
+from .split import END, sentence_bytes, sentence_spans
+
+ZLIB_LEVEL = 1
+_TAG = re.compile(rb"<(/?)node(?=[\s/>])[^>]*>")
+# Exact tag syntax (quoted values may hold '>'); used when the fast pattern disagrees with lxml.
+_TAG_EXACT = re.compile(rb"<(/?)node(?=[\s/>])(?:[^>\"']+|\"[^\"]*\"|'[^']*')*>")
+
+
+class Task(NamedTuple):
+    seq: int  # position of the task in its corpus's stream (results are written in this order)
+    kind: str  # 'range' (read path[start:end]), 'bytes' (data), 'files' (one-sentence files)
+    path: str
+    start: int
+    end: int
+    data: bytes | None
+    files: tuple[str, ...]
+    encoding: str
+    max_children: int
+    max_nodes: int
+
+
+class Result(NamedTuple):
+    seq: int
+    # (sentid or None, file or None, offset or None, text, zlib xml)
+    sentences: list[tuple]
+    # (sentence index in this result, cat, number within this result's subtrees of that cat,
+    #  node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern, xml_start,
+    #  xml_end)
+    subtrees: list[tuple]
+    # cat -> [subtrees, sentences] in this result
+    cat_counts: dict[str, list[int]]
+    # (file or None, offset or None, line (relative to the task's first line) or None,
+    #  sentid or None, message)
+    errors: list[tuple]
+    newlines: int  # newlines in the task's bytes (to number lines across tasks)
+    end: int  # uncompressed offset the task ends at (ranges and bytes)
+    files: int  # files read (file tasks)
+
+
+class BadSentence(Exception):
+    def __init__(self, message: str, line: int | None = None, sentid: str | None = None):
+        super().__init__(message)
+        self.line = line
+        self.sentid = sentid
+
+
+def _parser(encoding: str) -> etree.XMLParser:
+    return etree.XMLParser(
+        encoding=None if utf8_codec(encoding) else encoding,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        collect_ids=False,
+    )
+
+
+def _scan(xml: bytes, pattern: re.Pattern) -> tuple[list, list, list, list, list, list, list]:
+    """Structure of the <node> elements from their tags, in pre-order.
+
+    Returns starts, ends (byte spans), parent index (-1 for roots), level, number of node
+    children, subtree size in nodes, and height. Raises IndexError on unbalanced tags.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    parent: list[int] = []
+    level: list[int] = []
+    kids: list[int] = []
+    size: list[int] = []
+    height: list[int] = []
+    stack: list[int] = []
+    for m in pattern.finditer(xml):
+        if m.group(1):
+            j = stack.pop()
+            ends[j] = m.end()
+            size[j] = len(starts) - j
+            p = parent[j]
+            if p >= 0 and height[p] <= height[j]:
+                height[p] = height[j] + 1
+            continue
+        i = len(starts)
+        p = stack[-1] if stack else -1
+        starts.append(m.start())
+        parent.append(p)
+        level.append(len(stack))
+        kids.append(0)
+        height.append(0)
+        if p >= 0:
+            kids[p] += 1
+        if xml[m.end() - 2] == 47:  # '/>': an empty element
+            ends.append(m.end())
+            size.append(1)
+            if p >= 0 and height[p] == 0:
+                height[p] = 1
+        else:
+            ends.append(0)
+            size.append(0)
+            stack.append(i)
+    if stack:
+        raise IndexError("unclosed node")
+    return starts, ends, parent, level, kids, size, height
+
+
+def _structure(xml: bytes, root: etree._Element, count: int):
+    """Scan node tags; fall back to exact tag syntax, then to lxml's own serialization."""
+    for pattern in (_TAG, _TAG_EXACT):
+        try:
+            found = _scan(xml, pattern)
+        except IndexError:
+            continue
+        if len(found[0]) == count:
+            return xml, found
+    # Comments or CDATA sections that contain node tags: store lxml's serialization instead
+    # (CDATA becomes escaped text), without comments and processing instructions.
+    etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
+    xml = etree.tostring(root, encoding="utf-8", xml_declaration=False)
+    return xml, _scan(xml, _TAG_EXACT)
+
+
+def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str, max_children: int,
+                  max_nodes: int, index: int, subtrees: list,
+                  counts: dict[str, list[int]]) -> tuple:
+    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml).
+
+    `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
+    """
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as e:
+        line = e.lineno if e.lineno else None
+        raise BadSentence(f"not well-formed XML: {e.msg}", line) from None
+    sentid = root.get("id")
+    sentence = root.find("sentence")
+    text = sentence.text if sentence is not None else None
+    if sentid is None and sentence is not None:
+        sentid = sentence.get("sentid")
+    nodes = list(root.iter("node"))
+    if not nodes:
+        raise BadSentence("<alpino_ds> holds no <node>", None, sentid)
+    xml = raw if utf8_codec(encoding) else raw.decode(encoding).encode("utf-8")
+    xml, (starts, ends, parent, level, kids, size, height) = _structure(xml, root, len(nodes))
+    cats = [el.get("cat") for el in nodes]
+    labels: list[str] | None = None
+    seen: set[str] = set()
+    for i, cat in enumerate(cats):
+        k = kids[i]
+        if cat is None or k == 0 or k > max_children or size[i] > max_nodes:
+            continue
+        if labels is None:
+            labels = [f"{el.get('rel')}:{c or el.get('pt') or '-'}" for el, c in zip(nodes, cats)]
+        el = nodes[i]
+        kids_labels = []
+        j, stop = i + 1, i + size[i]
+        while j < stop:
+            kids_labels.append(labels[j])
+            j += size[j]
+        pattern = " ".join(kids_labels)
+        p = parent[i]
+        c = counts.get(cat)
+        if c is None:
+            c = counts[cat] = [0, 0]
+        c[0] += 1
+        if cat not in seen:
+            seen.add(cat)
+            c[1] += 1
+        subtrees.append((
+            index, cat, c[0], i, el.get("rel"), el.get("begin"), el.get("end"), k,
+            size[i], height[i], level[i], cats[p] if p >= 0 else None, pattern,
+            starts[i], ends[i],
+        ))
+    return sentid, text, zlib.compress(xml, ZLIB_LEVEL)
+
+
+def _read(task: Task) -> bytes:
+    if task.kind == "bytes":
+        assert task.data is not None
+        return task.data
+    with open(task.path, "rb") as f:
+        f.seek(task.start)
+        return f.read(task.end - task.start)
+
+
+def _error_message(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return f"cannot be decoded: {e}"
+    return str(e)
+
+
+def _run_treebank(task: Task) -> Result:
+    data = _read(task)
+    parser = _parser(task.encoding)
+    sentences: list[tuple] = []
+    subtrees: list[tuple] = []
+    counts: dict[str, list[int]] = {}
+    errors: list[tuple] = []
+    for a, b in sentence_spans(data, 0, len(data)):
+        offset = task.start + a
+        raw = sentence_bytes(data[a:b])
+        try:
+            if raw is None:
+                raise BadSentence(f"truncated: no {END.decode()} before the end of the input", 1)
+            row = sentence_rows(raw, parser, task.encoding, task.max_children, task.max_nodes,
+                                len(sentences), subtrees, counts)
+        except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
+            line = getattr(e, "line", None) or 1
+            errors.append((None, offset, data.count(b"\n", 0, a) + line,
+                           getattr(e, "sentid", None) or _guess_id(data[a:b]), _error_message(e)))
+            continue
+        sentences.append((row[0], None, offset, row[1], row[2]))
+    return Result(task.seq, sentences, subtrees, counts, errors, data.count(b"\n"), task.end, 0)
+
+
+_ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")
+
+
+def _guess_id(segment: bytes) -> str | None:
+    m = _ID.match(segment)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def _run_files(task: Task) -> Result:
+    sentences: list[tuple] = []
+    subtrees: list[tuple] = []
+    counts: dict[str, list[int]] = {}
+    errors: list[tuple] = []
+    base = task.path
+    for name in task.files:
+        rel = name[len(base) + 1 :] if name.startswith(base + "/") else name
+        try:
+            if name.endswith(".gz"):
+                with gzip.open(name, "rb") as f:
+                    data = f.read()
+            else:
+                with open(name, "rb") as f:
+                    data = f.read()
+        except (OSError, EOFError) as e:
+            errors.append((rel, None, None, None, f"cannot be read: {e}"))
+            continue
+        stem = rel.rsplit("/", 1)[-1].split(".xml")[0]
+        a = data.find(b"<alpino_ds")
+        try:
+            encoding = read_prologue(data[:4096], rel).encoding
+            if a < 0:
+                raise BadSentence("holds no <alpino_ds> element", 1)
+            raw = sentence_bytes(data[a:])
+            if raw is None:
+                raise BadSentence(f"truncated: no {END.decode()} before the end of the file", 1)
+            row = sentence_rows(raw, _parser(encoding), encoding, task.max_children,
+                                task.max_nodes, len(sentences), subtrees, counts)
+        except Exception as e:  # noqa: BLE001 - any failure is this file's error, reported
+            line = getattr(e, "line", None) or 1
+            first = data.count(b"\n", 0, max(a, 0))
+            errors.append((rel, None, first + line, getattr(e, "sentid", None) or stem,
+                           _error_message(e)))
+            continue
+        sentences.append((row[0] or stem, rel, None, row[1], row[2]))
+    return Result(task.seq, sentences, subtrees, counts, errors, 0, 0, len(task.files))
+
+
+def run_task(task: Task) -> Result:
+    """Parse the sentences of one task. Picklable entry point for any executor."""
+    if task.kind == "files":
+        return _run_files(task)
+    return _run_treebank(task)

@@ -1,0 +1,364 @@
+"""`ingest`: index treebanks into an SQLite database, in parallel, resumably.
+
+The coordinator (this module) never parses XML. It classifies inputs from their prologues,
+cuts treebank files into byte ranges on sentence boundaries (`split`), and hands the ranges
+to worker processes (`pool`), which read and parse them (`extract`). Results come back in
+document order to the single writer (`writer`), which commits each with its resume point.
+"""
+
+from __future__ import annotations
+
+import gzip
+import mmap
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import db
+from .errors import InputError, Interrupted
+from .extract import Task, run_task
+from .inputs import Corpus, discover
+from .pool import available_cores, make_executor, ordered_map
+from .split import START, next_start, plan_ranges
+from .writer import CorpusWriter, SentenceIds, delete_corpus, register
+
+DEFAULT_CHUNK = 1 << 20
+FILES_PER_TASK = 256
+
+
+@dataclass
+class Progress:
+    """Passed to `progress_callback` after every commit."""
+
+    corpus: str
+    bytes_done: int  # input bytes handled in this run (compressed bytes for .gz)
+    bytes_total: int  # input bytes this run has to handle
+    sentences: int  # sentences indexed in this run
+
+
+@dataclass
+class CorpusOutcome:
+    name: str
+    status: str  # 'indexed', 'resumed', 'replaced', 'complete' (nothing to do)
+    sentences: int = 0  # added in this run
+    subtrees: int = 0
+    errors: int = 0
+    total_sentences: int = 0  # in the index after this run
+    total_errors: int = 0
+
+
+@dataclass
+class IngestReport:
+    corpora: list[CorpusOutcome] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(c.errors for c in self.corpora)
+
+    @property
+    def exit_code(self) -> int:
+        """0: all indexed; 3: done, but malformed sentences or files were skipped."""
+        return 3 if self.errors or self.skipped else 0
+
+
+@dataclass
+class _Plan:
+    corpus: Corpus
+    status: str
+    existing_id: int | None  # row to resume, or to delete first (replace)
+
+
+def _first_sentence(corpus: Corpus) -> None:
+    """Raise InputError if a treebank file holds no sentence at all (checked before any write)."""
+    if corpus.gzip:
+        for _, data, _ in _gzip_pieces(corpus.source, 0, DEFAULT_CHUNK):
+            if next_start(data, 0, len(data)) >= 0:
+                return
+    else:
+        with open(corpus.source, "rb") as f:
+            size = corpus.input_bytes
+            if size and next_start(_map(f, size), 0, size) >= 0:
+                return
+    raise InputError(
+        f"{corpus.source}: holds no <alpino_ds> sentences; is it the right file?"
+    )
+
+
+def _map(f, size: int) -> mmap.mmap:
+    return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+
+
+def _gzip_pieces(path: Path, skip: int, chunk: int) -> Iterator[tuple[int, bytes, int]]:
+    """Decompress a .gz treebank into (offset, bytes, compressed position) pieces of about
+    `chunk` bytes, each but the first starting at a sentence boundary; the first starts at
+    `skip` (0, or the boundary an interrupted run stopped at)."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.fileobj  # type: ignore[attr-defined]
+            left = skip
+            while left > 0:
+                got = len(f.read(min(left, 1 << 22)))
+                if got == 0:
+                    return
+                left -= got
+            base, buf, eof = skip, b"", False
+            while True:
+                while not eof and len(buf) <= chunk:
+                    block = f.read(chunk)
+                    eof = not block
+                    buf += block
+                if not buf:
+                    return
+                pos = len(START) if buf.startswith(START) else 0
+                cut = next_start(buf, pos, len(buf), at_least=chunk)
+                while cut < 0 and not eof:
+                    block = f.read(chunk)
+                    eof = not block
+                    buf += block
+                    cut = next_start(buf, pos, len(buf), at_least=chunk)
+                if cut < 0:
+                    cut = len(buf)
+                yield base, buf[:cut], raw.tell()
+                base, buf = base + cut, buf[cut:]
+    except (OSError, EOFError) as e:
+        raise InputError(
+            f"{path}: cannot be decompressed ({e}); what was read before is indexed, check "
+            "the file (gzip -t) and run again"
+        ) from e
+
+
+class _Run:
+    """One ingest run: plans tasks, owns the writers, reports progress."""
+
+    def __init__(self, conn: sqlite3.Connection, plans: list[_Plan], opts: dict,
+                 progress_callback: Callable[[Progress], None] | None) -> None:
+        self.conn = conn
+        self.plans = plans
+        self.opts = opts
+        self.progress_callback = progress_callback
+        self.owners: dict[int, tuple[CorpusWriter, int]] = {}
+        self.ids = SentenceIds(conn)
+        self.outcomes: dict[str, CorpusOutcome] = {}
+        self.seq = 0
+        self.bytes_done = 0
+        self.bytes_total = 0
+        self.sentences = 0
+
+    def _task(self, kind: str, path: str, start: int = 0, end: int = 0, data: bytes | None = None,
+              files: tuple[str, ...] = (), encoding: str = "utf-8") -> Task:
+        self.seq += 1
+        return Task(self.seq, kind, path, start, end, data, files, encoding,
+                    self.opts["max_children"], self.opts["max_nodes"])
+
+    def _open(self, plan: _Plan) -> CorpusWriter:
+        if plan.status == "replaced" and plan.existing_id is not None:
+            delete_corpus(self.conn, plan.existing_id)
+        corpus_id = plan.existing_id if plan.status == "resumed" else None
+        if corpus_id is None:
+            corpus_id = register(self.conn, plan.corpus)
+        writer = CorpusWriter(self.conn, plan.corpus, corpus_id, self.ids)
+        self.outcomes[plan.corpus.name] = CorpusOutcome(plan.corpus.name, plan.status)
+        return writer
+
+    def remaining_bytes(self, plan: _Plan) -> int:
+        c = plan.corpus
+        if plan.status != "resumed":
+            return c.input_bytes
+        row = self.conn.execute(
+            "SELECT done_bytes, done_files FROM corpora WHERE id = ?", (plan.existing_id,)
+        ).fetchone()
+        if c.kind == "directory":
+            return sum(c.sizes[row[1]:])
+        return c.input_bytes if c.gzip else max(c.input_bytes - row[0], 0)
+
+    def tasks(self) -> Iterator[Task]:
+        for plan in self.plans:
+            if plan.status == "complete":
+                continue
+            writer = self._open(plan)
+            c = plan.corpus
+            n = 0
+            for task, mark in self._corpus_tasks(c, writer):
+                self.owners[task.seq] = (writer, mark)
+                n += 1
+                yield task
+            if n == 0:
+                self._finish(writer)
+
+    def _corpus_tasks(self, c: Corpus, w: CorpusWriter) -> Iterator[tuple[Task, int]]:
+        chunk = self.opts["chunk_bytes"]
+        if c.kind == "directory":
+            files = c.files[w.done_files:]
+            sizes = c.sizes[w.done_files:]
+            i = 0
+            while i < len(files):
+                j, total = i, 0
+                while j < len(files) and j - i < FILES_PER_TASK and (total < chunk or j == i):
+                    total += sizes[j]
+                    j += 1
+                yield self._task("files", str(c.source), files=tuple(map(str, files[i:j]))), total
+                i = j
+        elif c.gzip:
+            last = 0
+            for offset, data, cpos in _gzip_pieces(c.source, w.done_bytes, chunk):
+                yield self._task("bytes", str(c.source), offset, offset + len(data), data,
+                                 encoding=c.encoding), cpos - last
+                last = cpos
+        else:
+            with open(c.source, "rb") as f:
+                size = c.input_bytes
+                if w.done_bytes >= size:
+                    return
+                buf = _map(f, size)
+                first = True
+                for a, b in plan_ranges(buf, w.done_bytes, size, chunk):
+                    if first:
+                        a, first = w.done_bytes, False  # the prologue's lines count too
+                    yield self._task("range", str(c.source), a, b, encoding=c.encoding), b - a
+
+    def _finish(self, writer: CorpusWriter) -> None:
+        writer.finish()
+        out = self.outcomes[writer.corpus.name]
+        out.total_sentences = writer.sentences
+        out.total_errors = writer.errors
+
+    def run(self, executor: Executor, in_flight: int) -> None:
+        current: CorpusWriter | None = None
+        for task, result in ordered_map(executor, run_task, self.tasks(), in_flight):
+            writer, mark = self.owners.pop(task.seq)
+            if current is not None and writer is not current:
+                self._finish(current)
+            current = writer
+            writer.write(result)
+            out = self.outcomes[writer.corpus.name]
+            out.sentences += len(result.sentences)
+            out.subtrees += len(result.subtrees)
+            out.errors += len(result.errors)
+            self.bytes_done += mark
+            self.sentences += len(result.sentences)
+            if self.progress_callback:
+                self.progress_callback(
+                    Progress(writer.corpus.name, self.bytes_done, self.bytes_total, self.sentences)
+                )
+        if current is not None:
+            self._finish(current)
+
+
+def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> list[_Plan]:
+    plans: list[_Plan] = []
+    problems: list[str] = []
+    for c in corpora:
+        row = conn.execute(
+            "SELECT id, fingerprint, complete, source FROM corpora WHERE name = ?", (c.name,)
+        ).fetchone()
+        if row is None:
+            plans.append(_Plan(c, "indexed", None))
+        elif replace:
+            plans.append(_Plan(c, "replaced", row[0]))
+        elif row[1] != c.fingerprint:
+            state = "indexed" if row[2] else "partly indexed"
+            problems.append(
+                f"{c.source}: differs from the input that was {state} as corpus {c.name!r} "
+                f"(from {row[3]}); run again with --replace to index it from scratch"
+            )
+        elif row[2]:
+            plans.append(_Plan(c, "complete", row[0]))
+        else:
+            plans.append(_Plan(c, "resumed", row[0]))
+    if problems:
+        raise InputError("\n".join(problems))
+    return plans
+
+
+def ingest(
+    db_path: Path | str,
+    paths: list[Path | str],
+    *,
+    max_children: int = 7,
+    max_nodes: int = 1000,
+    workers: int | None = None,
+    replace: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK,
+    executor: Executor | None = None,
+    progress_callback: Callable[[Progress], None] | None = None,
+) -> IngestReport:
+    """Index the treebanks in `paths` into the database at `db_path`; resume unfinished ones.
+
+    Raises InputError or DatabaseError (nothing written) for unusable inputs or databases,
+    and Interrupted (what was committed stays, and the same call resumes) on SIGINT/SIGTERM.
+    """
+    if max_children < 1 or max_nodes < 1:
+        raise InputError("--max-children and --max-nodes must be at least 1")
+    started = time.perf_counter()
+    db_path = Path(db_path)
+    discovery = discover([Path(p) for p in paths])
+    for c in discovery.corpora:
+        if c.kind == "treebank":
+            _first_sentence(c)
+    report = IngestReport(skipped=discovery.skipped)
+    with db.IngestLock(db_path):
+        conn = db.connect_write(db_path)
+        try:
+            db.check_settings(conn, db_path, {"max_children": max_children,
+                                              "max_nodes": max_nodes})
+            plans = _plan(conn, discovery.corpora, replace)
+            run = _Run(conn, plans, {"max_children": max_children, "max_nodes": max_nodes,
+                                     "chunk_bytes": chunk_bytes}, progress_callback)
+            run.bytes_total = sum(run.remaining_bytes(p) for p in plans if p.status != "complete")
+            n = available_cores() if workers is None else workers
+            own = executor is None
+            pool = make_executor(n) if own else executor
+            try:
+                with _signals_as_interrupts():
+                    run.run(pool, in_flight=2 * max(n, 1) + 2)
+            except BrokenProcessPool as e:
+                raise InputError(
+                    f"a worker process died ({e}); what was committed is kept: run the same "
+                    "command again to resume (if it happens again, lower --workers)"
+                ) from e
+            finally:
+                if own:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            for plan in plans:
+                out = run.outcomes.get(plan.corpus.name)
+                if out is None:
+                    total = conn.execute(
+                        "SELECT sentences, errors FROM corpora WHERE id = ?", (plan.existing_id,)
+                    ).fetchone()
+                    out = CorpusOutcome(plan.corpus.name, "complete", total_sentences=total[0],
+                                        total_errors=total[1])
+                report.corpora.append(out)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _signals_as_interrupts:
+    """Turn SIGINT and SIGTERM into `Interrupted` in the main thread while ingesting."""
+
+    def __enter__(self) -> None:
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise Interrupted(signum, "terminated")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        if exc_type is KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT, "interrupted") from None
+        return False

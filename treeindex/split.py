@@ -1,0 +1,128 @@
+"""Find sentence boundaries in raw treebank bytes without parsing XML.
+
+A boundary is the `<` of an `<alpino_ds` start tag that is real markup: text that merely
+looks like one inside a comment, a CDATA section, a processing instruction or the DOCTYPE
+is skipped. (In well-formed XML a literal `<` cannot occur in attribute values or text, so
+those need no tracking.) Only `bytes.find` is used, so a scan runs at memory speed.
+
+The functions work on anything with `find` and slicing: `bytes`, `bytearray`, `mmap`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+START = b"<alpino_ds"
+END = b"</alpino_ds>"
+_AFTER_NAME = frozenset(b" \t\r\n>/")
+_DOCTYPE_END = re.compile(rb"\]\s*>")
+
+
+class Unterminated(Exception):
+    """A comment, CDATA section or processing instruction does not end before `limit`."""
+
+
+def skip_markup(buf: Any, q: int, limit: int) -> int:
+    """Return the position just after the special construct that starts at `q`."""
+    head = bytes(buf[q : q + 9])
+    if head.startswith(b"<!--"):
+        close, start = b"-->", q + 4
+    elif head.startswith(b"<![CDATA["):
+        close, start = b"]]>", q + 9
+    elif head.startswith(b"<?"):
+        close, start = b"?>", q + 2
+    elif head.startswith(b"<!DOCTYPE"):
+        gt = buf.find(b">", q, limit)
+        bracket = buf.find(b"[", q, gt if gt >= 0 else limit)
+        if bracket < 0:
+            if gt < 0:
+                raise Unterminated(q)
+            return gt + 1
+        m = _DOCTYPE_END.search(bytes(buf[bracket:limit]))
+        if m is None:
+            raise Unterminated(q)
+        return bracket + m.end()
+    else:  # some other <! declaration
+        close, start = b">", q + 2
+    e = buf.find(close, start, limit)
+    if e < 0:
+        raise Unterminated(q)
+    return e + len(close)
+
+
+def _next_special(buf: Any, a: int, b: int) -> int:
+    x = buf.find(b"<!", a, b)
+    y = buf.find(b"<?", a, x if x >= 0 else b)
+    return y if y >= 0 else x
+
+
+def next_start(buf: Any, pos: int, limit: int, at_least: int = 0) -> int:
+    """Position of the next real `<alpino_ds` tag in `[max(pos, at_least), limit)`, or -1.
+
+    `pos` must lie outside comments, CDATA and the like (a boundary, a point inside a start
+    tag, or the start of the data); constructs are tracked from there on, so `at_least` may
+    fall anywhere. A construct left open at `limit` ends the search (-1): the caller decides
+    whether more data is to come (streams) or the input is truncated.
+    """
+    while True:
+        p = buf.find(START, max(pos, at_least), limit)
+        if p < 0:
+            return -1
+        q = _next_special(buf, pos, p)
+        if q < 0:
+            if p + len(START) >= limit:
+                return -1  # cannot tell yet whether the name goes on
+            if buf[p + len(START)] in _AFTER_NAME:
+                return p
+            pos = p + len(START)
+            continue
+        try:
+            pos = skip_markup(buf, q, limit)
+        except Unterminated:
+            return -1
+
+
+def sentence_spans(buf: Any, start: int, limit: int) -> Iterator[tuple[int, int]]:
+    """Split `buf[start:limit]` (which begins at a boundary) into per-sentence ranges.
+
+    Each range runs from one `<alpino_ds` to the next (or to `limit`), so it holds one
+    sentence plus whatever follows it (whitespace, `</treebank>`).
+    """
+    cur = next_start(buf, start, limit)
+    while cur >= 0:
+        nxt = next_start(buf, cur + len(START), limit)
+        yield cur, (nxt if nxt >= 0 else limit)
+        cur = nxt
+
+
+def sentence_bytes(segment: bytes) -> bytes | None:
+    """The `<alpino_ds ...>...</alpino_ds>` part of a segment, or None if it never closes."""
+    e = segment.rfind(END)
+    if e < 0:
+        return None
+    return segment[: e + len(END)]
+
+
+def plan_ranges(buf: Any, start: int, size: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """Cut `buf[start:size]` into ranges of about `chunk` bytes, each starting at a boundary.
+
+    `start` must be a boundary (or a position before the first one, outside markup).
+    The last range ends at `size`.
+    """
+    first = next_start(buf, start, size)
+    if first < 0:
+        return
+    cur = first
+    while cur < size:
+        target = cur + chunk
+        if target >= size:
+            yield cur, size
+            return
+        nxt = next_start(buf, cur + len(START), size, at_least=target)
+        if nxt < 0:
+            yield cur, size
+            return
+        yield cur, nxt
+        cur = nxt

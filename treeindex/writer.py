@@ -1,0 +1,178 @@
+"""The single writer: the only code that changes an index.
+
+It receives worker results in document order and, for each, inserts the sentence, subtree and
+error rows, numbers the subtrees per category, updates the maintained counts and moves the
+corpus's resume point, all in one transaction. Whatever is committed is therefore complete
+and consistent; an interrupted ingest resumes from the last commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from itertools import repeat
+from operator import add
+
+from .extract import Result
+from .inputs import Corpus
+
+_INSERT_SENTENCE = (
+    "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, text, xml) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SUBTREE = (
+    "INSERT INTO subtrees (corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
+    "nodes, depth, level, parent_cat, pattern, xml_start, xml_end) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ERROR = (
+    "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_COUNTS = (
+    "INSERT INTO corpus_categories (corpus_id, cat, subtrees, sentences) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (corpus_id, cat) DO UPDATE SET subtrees = excluded.subtrees, "
+    "sentences = excluded.sentences"
+)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def delete_corpus(conn: sqlite3.Connection, corpus_id: int) -> None:
+    """Remove a corpus and everything indexed for it (one transaction, for --replace)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ("subtrees", "sentences", "errors", "corpus_categories"):
+            conn.execute(f"DELETE FROM {table} WHERE corpus_id = ?", (corpus_id,))
+        conn.execute("DELETE FROM corpora WHERE id = ?", (corpus_id,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def register(conn: sqlite3.Connection, corpus: Corpus) -> int:
+    cur = conn.execute(
+        "INSERT INTO corpora (name, kind, source, fingerprint, input_bytes, input_files, "
+        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (corpus.name, corpus.kind, str(corpus.source), corpus.fingerprint, corpus.input_bytes,
+         len(corpus.files), now()),
+    )
+    return int(cur.lastrowid)
+
+
+class SentenceIds:
+    """Hands out sentence ids in write order, shared by the writers of one run."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sentences").fetchone()
+        self.next: int = row[0]
+
+
+class CorpusWriter:
+    """Writes the results of one corpus, in order."""
+
+    def __init__(self, conn: sqlite3.Connection, corpus: Corpus, corpus_id: int,
+                 ids: SentenceIds) -> None:
+        self.conn = conn
+        self.ids = ids
+        self.corpus = corpus
+        self.id = corpus_id
+        row = conn.execute(
+            "SELECT done_bytes, done_files, done_lines, sentences, subtrees, errors, "
+            "positional_ids FROM corpora WHERE id = ?",
+            (corpus_id,),
+        ).fetchone()
+        (self.done_bytes, self.done_files, self.done_lines, self.sentences, self.subtrees,
+         self.errors, self.positional) = row
+        self.start_sentences = self.sentences
+        self.start_subtrees = self.subtrees
+        self.start_errors = self.errors
+        self.counts: dict[str, list[int]] = {
+            cat: [subtrees, sentences]
+            for cat, subtrees, sentences in conn.execute(
+                "SELECT cat, subtrees, sentences FROM corpus_categories WHERE corpus_id = ?",
+                (corpus_id,),
+            )
+        }
+        self.file_label = corpus.source.name if corpus.kind == "treebank" else None
+
+    def write(self, result: Result) -> None:
+        cid = self.id
+        first = self.ids.next
+        seq = self.sentences
+        sentence_rows = []
+        for i, (sentid, file, offset, text, zxml) in enumerate(result.sentences):
+            seq += 1
+            if sentid is None:
+                sentid = f"#{seq}"
+                self.positional += 1
+            sentence_rows.append((first + i, cid, seq, sentid, file, offset, text, zxml))
+        counts = self.counts
+        base = {}
+        for cat, (subtrees, sentences) in result.cat_counts.items():
+            c = counts.get(cat)
+            if c is None:
+                c = counts[cat] = [0, 0]
+            base[cat] = c[0]
+            c[0] += subtrees
+            c[1] += sentences
+        subtree_rows: Iterable = ()
+        if result.subtrees:
+            (idx, cats, local_n, node, rel, begin, end, kids, nodes, depth, level, parent_cat,
+             pattern, xml_start, xml_end) = zip(*result.subtrees)
+            subtree_rows = zip(
+                repeat(cid), map(first.__add__, idx), cats,
+                map(add, map(base.__getitem__, cats), local_n), node, rel, begin, end, kids,
+                nodes, depth, level, parent_cat, pattern, xml_start, xml_end,
+            )
+        added = len(result.subtrees)
+        error_rows = [
+            (cid, file or self.file_label, offset,
+             (self.done_lines + line) if (line is not None and offset is not None) else line,
+             sentid, message)
+            for file, offset, line, sentid, message in result.errors
+        ]
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT_SENTENCE, sentence_rows)
+            conn.executemany(_INSERT_SUBTREE, subtree_rows)
+            if error_rows:
+                conn.executemany(_INSERT_ERROR, error_rows)
+            if base:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO categories (cat) VALUES (?)", [(c,) for c in base]
+                )
+                conn.executemany(_UPSERT_COUNTS, [(cid, cat, *counts[cat]) for cat in base])
+            done_bytes = result.end if self.corpus.kind == "treebank" else self.done_bytes
+            conn.execute(
+                "UPDATE corpora SET done_bytes = ?, done_files = ?, done_lines = ?, "
+                "sentences = ?, subtrees = ?, errors = ?, positional_ids = ? WHERE id = ?",
+                (done_bytes, self.done_files + result.files, self.done_lines + result.newlines,
+                 seq, self.subtrees + added, self.errors + len(error_rows),
+                 self.positional, cid),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._reload()
+            raise
+        self.ids.next = first + len(sentence_rows)
+        self.done_bytes = done_bytes
+        self.done_files += result.files
+        self.done_lines += result.newlines
+        self.sentences = seq
+        self.subtrees += added
+        self.errors += len(error_rows)
+
+    def _reload(self) -> None:
+        self.__init__(self.conn, self.corpus, self.id, self.ids)  # type: ignore[misc]
+
+    def finish(self) -> None:
+        self.conn.execute(
+            "UPDATE corpora SET complete = 1, finished_at = ? WHERE id = ?", (now(), self.id)
+        )
