@@ -12,6 +12,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -31,6 +33,17 @@ def available_cores() -> int:
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group: only the parent reacts, and it stops the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # If the parent is killed outright (kill -9, OOM killer), nothing tells the workers:
+    # they would wait on their queue forever. Watch for it and leave.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="treeindex-parent-watch").start()
 
 
 class InlineExecutor(Executor):

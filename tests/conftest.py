@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+TREEBANKS = DATA / "treebanks"
+ALPINO = DATA / "alpino"
+CDB = TREEBANKS / "cdb-sample.xml"
+SUITES = TREEBANKS / "suites-sample.xml"
+WRPEE = TREEBANKS / "WRPEE-dummy.xml"
+
+
+def repeat_treebank(dest: Path, copies: int, sources=(CDB, SUITES)) -> Path:
+    """A bigger treebank made of real sentences repeated with unique ids."""
+    blocks = []
+    for src in sources:
+        data = src.read_bytes()
+        blocks += re.findall(rb"<alpino_ds .*?</alpino_ds>", data, flags=re.S)
+    with open(dest, "wb") as f:
+        f.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<treebank>\n')
+        for c in range(copies):
+            suffix = b"/copy%d" % c
+            for b in blocks:
+                f.write(re.sub(rb'^(<alpino_ds id="[^"]*)"', rb'\1' + suffix + b'"', b))
+                f.write(b"\n")
+        f.write(b"</treebank>\n")
+    return dest
+
+
+def dump(db: Path, skip_times: bool = True) -> dict[str, list]:
+    """Every row of every data table, in a stable order (timestamps and paths left out)."""
+    conn = sqlite3.connect(db)
+    out = {}
+    for table, order in [("corpora", "name"), ("categories", "cat"),
+                         ("corpus_categories", "corpus_id, cat"), ("sentences", "id"),
+                         ("subtrees", "id"), ("errors", "id"), ("settings", "key")]:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if skip_times:
+            cols = [c for c in cols if c not in ("started_at", "finished_at")]
+        sql = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"
+        out[table] = conn.execute(sql).fetchall()
+    conn.close()
+    return out
+
+
+@pytest.fixture
+def tmp_copy(tmp_path):
+    """Copy test data into tmp_path so tests may change it."""
+    def copy(src: Path, name: str | None = None) -> Path:
+        dest = tmp_path / (name or src.name)
+        if src.is_dir():
+            shutil.copytree(src, dest)
+        else:
+            shutil.copy(src, dest)
+        return dest
+    return copy

@@ -1,0 +1,68 @@
+"""The click layer: messages, exit codes, help."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from click.testing import CliRunner
+from conftest import ALPINO, CDB, WRPEE
+
+from treeindex.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(map(str, args)))
+
+
+def test_ingest_reports_and_skips_what_is_complete(tmp_path):
+    db = tmp_path / "t.db"
+    first = run("ingest", "--db", db, "--workers", 2, CDB, ALPINO / "ovis")
+    assert first.exit_code == 0, first.output
+    assert "cdb-sample: indexed, 150 sentences and 1,655 subtrees added (150 sentences in all)" \
+        in first.output
+    assert "ovis: indexed, 40 sentences" in first.output
+    second = run("ingest", "--db", db, CDB)
+    assert second.exit_code == 0
+    assert "cdb-sample: already complete (150 sentences), nothing to do" in second.output
+
+
+def test_quiet_prints_nothing(tmp_path):
+    result = run("ingest", "-q", "--db", tmp_path / "t.db", WRPEE)
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_bad_sentences_exit_3_and_name_the_errors_command(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(CDB.read_bytes().replace(b"<sentence>", b"<sentence><b>", 1))
+    db = tmp_path / "t.db"
+    result = run("ingest", "--db", db, bad)
+    assert result.exit_code == 3
+    assert "bad: indexed, 149 sentences" in result.output
+    assert "1 malformed sentences skipped" in result.output
+    assert f"`treeindex errors --db {db}` lists them" in result.output
+
+
+def test_input_error_is_a_clear_message(tmp_path):
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    result = run("ingest", "--db", tmp_path / "t.db", empty)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {empty}: is empty; give a <treebank> file or a one-sentence <alpino_ds> file\n")
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_not_a_treeindex_database(tmp_path):
+    db = tmp_path / "other.db"
+    sqlite3.connect(db).execute("CREATE TABLE x (y)").connection.commit()
+    result = run("ingest", "--db", db, WRPEE)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {db}: is an SQLite database but not a treeindex index; give another --db\n")
+
+
+def test_help_has_a_sentence_and_an_example():
+    for command in ("ingest",):
+        result = run(command, "--help")
+        assert result.exit_code == 0
+        assert "Example:" in result.output

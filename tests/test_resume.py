@@ -1,0 +1,89 @@
+"""Real interruptions of a running `treeindex ingest` process: kill -9, SIGTERM, SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import dump, repeat_treebank
+
+
+def start(db, src, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "treeindex", "ingest", "--db", str(db), "--chunk-mb", "0.05",
+         "--workers", "2", *extra, str(src)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
+def wait_for_progress(db, proc, timeout=60):
+    """Wait until some, but not all, of the input is committed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the ingest finished before it could be interrupted"
+        if db.exists():
+            try:
+                row = sqlite3.connect(db, timeout=1).execute(
+                    "SELECT sentences FROM corpora").fetchone()
+            except sqlite3.OperationalError:
+                row = None
+            if row and row[0] > 0:
+                return row[0]
+        time.sleep(0.02)
+    raise AssertionError("no progress")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("resume")
+    src = repeat_treebank(tmp / "big.xml", 12)
+    whole = tmp / "whole.db"
+    subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(whole),
+                    "--chunk-mb", "0.05", str(src)], check=True)
+    return src, whole
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -9), (signal.SIGTERM, 143),
+                                       (signal.SIGINT, 130)])
+def test_interrupted_process_resumes_to_the_same_index(tmp_path, corpus, sig, code):
+    src, whole = corpus
+    db = tmp_path / "t.db"
+    proc = start(db, src)
+    wait_for_progress(db, proc)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # as Ctrl-C does: the whole process group
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    if sig != signal.SIGKILL:
+        assert "what was indexed so far is kept" in err.decode()
+    done = sqlite3.connect(db).execute("SELECT sentences, complete FROM corpora").fetchone()
+    assert done[1] == 0 and 0 < done[0] < 12 * 400
+    resumed = subprocess.run(
+        [sys.executable, "-m", "treeindex", "ingest", "--db", str(db), "--chunk-mb", "0.05",
+         str(src)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "big: resumed" in resumed.stdout
+    assert dump(db) == dump(whole)
+
+
+def test_second_ingest_into_a_busy_database_is_refused(tmp_path, corpus):
+    src, whole = corpus
+    db = tmp_path / "t.db"
+    proc = start(db, src)
+    wait_for_progress(db, proc)
+    second = subprocess.run([sys.executable, "-m", "treeindex", "ingest", "--db", str(db),
+                             str(src)], capture_output=True, text=True)
+    assert second.returncode == 1
+    assert second.stderr == (
+        f"Error: {db}: another treeindex ingest (pid {proc.pid}) is writing to this database; "
+        "wait for it to finish, or ingest into another --db\n")
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert dump(db) == dump(whole)

@@ -1,0 +1,48 @@
+"""Sentence boundaries are found in raw bytes, never inside comments, CDATA, PIs or DOCTYPE."""
+
+from __future__ import annotations
+
+from conftest import CDB, WRPEE
+
+from treeindex.split import next_start, plan_ranges, sentence_bytes, sentence_spans
+
+TRICKY = (
+    b'<?xml version="1.0"?>\n'
+    b'<!DOCTYPE treebank [<!ENTITY x "<alpino_ds>">]>\n'
+    b"<treebank><!-- <alpino_ds id='in-comment'> -->\n"
+    b'<alpino_ds id="1"><node/><sentence><![CDATA[<alpino_ds id="cdata">]]></sentence>'
+    b"</alpino_ds>\n"
+    b"<?pi <alpino_ds id='in-pi'> ?><alpino_dsx/>\n"
+    b'<alpino_ds\tid="2"><node/></alpino_ds>\n'
+    b"</treebank>\n"
+)
+
+
+def test_boundaries_skip_lookalikes():
+    spans = list(sentence_spans(TRICKY, 0, len(TRICKY)))
+    assert [sentence_bytes(TRICKY[a:b])[:20] for a, b in spans] == [
+        b'<alpino_ds id="1"><n', b'<alpino_ds\tid="2"><n']
+
+
+def test_ranges_cover_the_file_on_boundaries():
+    data = CDB.read_bytes()
+    for chunk in (1, 5000, 100_000, 10**9):
+        ranges = list(plan_ranges(data, 0, len(data), chunk))
+        assert ranges[-1][1] == len(data)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(data.startswith(b"<alpino_ds ", a) for a, _ in ranges)
+        inside = sum(len(list(sentence_spans(data, a, b))) for a, b in ranges)
+        assert inside == data.count(b"<alpino_ds ") == 150
+
+
+def test_boundary_search_resumes_inside_a_start_tag():
+    data = WRPEE.read_bytes()  # all on one line
+    first = next_start(data, 0, len(data))
+    second = next_start(data, first + 10, len(data))
+    assert data[first:first + 10] == data[second:second + 10] == b"<alpino_ds"
+    assert second > first
+
+
+def test_unterminated_comment_hides_the_rest():
+    data = b"<treebank><!-- <alpino_ds id='x'></alpino_ds>"
+    assert next_start(data, 0, len(data)) == -1
