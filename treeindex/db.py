@@ -32,7 +32,7 @@ def connect_write(path: Path) -> sqlite3.Connection:
         raise DatabaseError(f"{path}: cannot be opened as an SQLite database: {e}") from e
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     conn.execute("PRAGMA temp_store=MEMORY")
     _check_is_ours(conn, path)
     conn.executescript(schema_sql())

@@ -26,7 +26,10 @@ from .sniff import read_prologue, utf8_codec
 from .split import END, sentence_bytes, sentence_spans
 
 ZLIB_LEVEL = 1
-_TAG = re.compile(rb"<(/?)node(?=[\s/>])[^>]*>")
+# (b"/" for an end tag, b">" for an empty element) per node tag; greedy, no per-byte work
+_TAG_KIND = re.compile(rb"<(/?)node(?=[\s/>])[^>]*(?:(?<=/)(>)|>)")
+_OPEN = re.compile(rb"<node(?=[\s/>])")
+_CLOSE = re.compile(rb"</node\s*>")
 # Exact tag syntax (quoted values may hold '>'); used when the fast pattern disagrees with lxml.
 _TAG_EXACT = re.compile(rb"<(/?)node(?=[\s/>])(?:[^>\"']+|\"[^\"]*\"|'[^']*')*>")
 
@@ -80,8 +83,8 @@ def _parser(encoding: str) -> etree.XMLParser:
     )
 
 
-def _scan(xml: bytes, pattern: re.Pattern) -> tuple[list, list, list, list, list, list, list]:
-    """Structure of the <node> elements from their tags, in pre-order.
+def _scan_exact(xml: bytes) -> tuple[list, list, list, list, list, list, list]:
+    """Structure of the <node> elements from their tags, in pre-order (any tag syntax).
 
     Returns starts, ends (byte spans), parent index (-1 for roots), level, number of node
     children, subtree size in nodes, and height. Raises IndexError on unbalanced tags.
@@ -94,7 +97,7 @@ def _scan(xml: bytes, pattern: re.Pattern) -> tuple[list, list, list, list, list
     size: list[int] = []
     height: list[int] = []
     stack: list[int] = []
-    for m in pattern.finditer(xml):
+    for m in _TAG_EXACT.finditer(xml):
         if m.group(1):
             j = stack.pop()
             ends[j] = m.end()
@@ -126,20 +129,73 @@ def _scan(xml: bytes, pattern: re.Pattern) -> tuple[list, list, list, list, list
     return starts, ends, parent, level, kids, size, height
 
 
+def _scan_fast(xml: bytes, count: int) -> tuple[list, list, list, list, list, list, list]:
+    """`_scan_exact` for the usual case, with the per-tag work done by the regex engine.
+
+    Only valid when every '>' ends a tag (no '>' in attribute values, no comments, CDATA or
+    processing instructions): the caller checks that. Ends are only set for non-empty nodes.
+    """
+    tags = _TAG_KIND.findall(xml)
+    starts = [m.start() for m in _OPEN.finditer(xml)]
+    closes = [m.end() for m in _CLOSE.finditer(xml)]
+    if len(starts) != count:
+        raise IndexError("node count differs")
+    parent = [-1] * count
+    level = [0] * count
+    kids = [0] * count
+    size = [1] * count
+    height = [0] * count
+    ends = [0] * count
+    stack: list[int] = []
+    top = -1
+    depth = 0
+    i = 0
+    c = 0
+    for close, empty in tags:
+        if close:
+            j = top
+            top = stack.pop()
+            depth -= 1
+            size[j] = i - j
+            ends[j] = closes[c]
+            c += 1
+            if top >= 0 and height[top] <= height[j]:
+                height[top] = height[j] + 1
+            continue
+        parent[i] = top
+        level[i] = depth
+        if top >= 0:
+            kids[top] += 1
+            if empty and height[top] == 0:
+                height[top] = 1
+        if not empty:
+            stack.append(top)
+            top = i
+            depth += 1
+        i += 1
+    if stack or c != len(closes):
+        raise IndexError("unbalanced node tags")
+    return starts, ends, parent, level, kids, size, height
+
+
 def _structure(xml: bytes, root: etree._Element, count: int):
     """Scan node tags; fall back to exact tag syntax, then to lxml's own serialization."""
-    for pattern in (_TAG, _TAG_EXACT):
+    if b"<!" not in xml and b"<?" not in xml and xml.count(b"<") == xml.count(b">"):
         try:
-            found = _scan(xml, pattern)
+            return xml, _scan_fast(xml, count)
         except IndexError:
-            continue
+            pass
+    try:
+        found = _scan_exact(xml)
         if len(found[0]) == count:
             return xml, found
+    except IndexError:
+        pass
     # Comments or CDATA sections that contain node tags: store lxml's serialization instead
     # (CDATA becomes escaped text), without comments and processing instructions.
     etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
     xml = etree.tostring(root, encoding="utf-8", xml_declaration=False)
-    return xml, _scan(xml, _TAG_EXACT)
+    return xml, _scan_exact(xml)
 
 
 def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str, max_children: int,

@@ -9,7 +9,6 @@ document order to the single writer (`writer`), which commits each with its resu
 from __future__ import annotations
 
 import gzip
-import mmap
 import signal
 import sqlite3
 import threading
@@ -26,7 +25,7 @@ from .errors import InputError, Interrupted
 from .extract import Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
-from .split import START, next_start, plan_ranges
+from .split import START, next_start
 from .writer import CorpusWriter, SentenceIds, delete_corpus, register
 
 DEFAULT_CHUNK = 1 << 20
@@ -79,37 +78,35 @@ class _Plan:
 
 def _first_sentence(corpus: Corpus) -> None:
     """Raise InputError if a treebank file holds no sentence at all (checked before any write)."""
-    if corpus.gzip:
-        for _, data, _ in _gzip_pieces(corpus.source, 0, DEFAULT_CHUNK):
-            if next_start(data, 0, len(data)) >= 0:
-                return
-    else:
-        with open(corpus.source, "rb") as f:
-            size = corpus.input_bytes
-            if size and next_start(_map(f, size), 0, size) >= 0:
-                return
+    for _, data, _ in _pieces(corpus, 0, DEFAULT_CHUNK):
+        if next_start(data, 0, len(data)) >= 0:
+            return
     raise InputError(
         f"{corpus.source}: holds no <alpino_ds> sentences; is it the right file?"
     )
 
 
-def _map(f, size: int) -> mmap.mmap:
-    return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes, int]]:
+    """Read a treebank file (decompressing .gz) as (offset, bytes, position) pieces of about
+    `chunk` bytes; every piece but the first starts at a sentence boundary, the first at
+    `skip` (0, or the boundary an interrupted run stopped at). `position` is how far the file
+    itself has been read (compressed bytes for .gz), for progress.
 
-
-def _gzip_pieces(path: Path, skip: int, chunk: int) -> Iterator[tuple[int, bytes, int]]:
-    """Decompress a .gz treebank into (offset, bytes, compressed position) pieces of about
-    `chunk` bytes, each but the first starting at a sentence boundary; the first starts at
-    `skip` (0, or the boundary an interrupted run stopped at)."""
+    Reads with a fixed buffer: memory stays flat however large the file.
+    """
+    path = corpus.source
     try:
-        with gzip.open(path, "rb") as f:
-            raw = f.fileobj  # type: ignore[attr-defined]
-            left = skip
-            while left > 0:
-                got = len(f.read(min(left, 1 << 22)))
-                if got == 0:
-                    return
-                left -= got
+        with (gzip.open(path, "rb") if corpus.gzip else open(path, "rb")) as f:
+            raw = f.fileobj if corpus.gzip else f  # type: ignore[attr-defined]
+            if corpus.gzip:
+                left = skip
+                while left > 0:
+                    got = len(f.read(min(left, 1 << 22)))
+                    if got == 0:
+                        return
+                    left -= got
+            else:
+                f.seek(skip)
             base, buf, eof = skip, b"", False
             while True:
                 while not eof and len(buf) <= chunk:
@@ -131,8 +128,8 @@ def _gzip_pieces(path: Path, skip: int, chunk: int) -> Iterator[tuple[int, bytes
                 base, buf = base + cut, buf[cut:]
     except (OSError, EOFError) as e:
         raise InputError(
-            f"{path}: cannot be decompressed ({e}); what was read before is indexed, check "
-            "the file (gzip -t) and run again"
+            f"{path}: cannot be read ({e}); what was read before is indexed; check the file "
+            "(for .gz: gzip -t) and run again"
         ) from e
 
 
@@ -207,23 +204,17 @@ class _Run:
                     j += 1
                 yield self._task("files", str(c.source), files=tuple(map(str, files[i:j]))), total
                 i = j
-        elif c.gzip:
-            last = 0
-            for offset, data, cpos in _gzip_pieces(c.source, w.done_bytes, chunk):
-                yield self._task("bytes", str(c.source), offset, offset + len(data), data,
-                                 encoding=c.encoding), cpos - last
-                last = cpos
         else:
-            with open(c.source, "rb") as f:
-                size = c.input_bytes
-                if w.done_bytes >= size:
-                    return
-                buf = _map(f, size)
-                first = True
-                for a, b in plan_ranges(buf, w.done_bytes, size, chunk):
-                    if first:
-                        a, first = w.done_bytes, False  # the prologue's lines count too
-                    yield self._task("range", str(c.source), a, b, encoding=c.encoding), b - a
+            last = w.done_bytes if not c.gzip else 0
+            for offset, data, position in _pieces(c, w.done_bytes, chunk):
+                if c.gzip:  # workers get the bytes: they cannot seek into a gzip stream
+                    task = self._task("bytes", str(c.source), offset, offset + len(data), data,
+                                      encoding=c.encoding)
+                else:  # workers read their own byte range
+                    task = self._task("range", str(c.source), offset, offset + len(data),
+                                      encoding=c.encoding)
+                yield task, position - last
+                last = position
 
     def _finish(self, writer: CorpusWriter) -> None:
         writer.finish()
