@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS sentences (
     sentid    TEXT NOT NULL,     -- alpino_ds/@id, else sentence/@sentid, else file stem, else '#<seq>'
     file      TEXT,              -- directory corpora: the file, relative to the corpus directory
     offset    INTEGER,           -- treebank files: byte offset of <alpino_ds (uncompressed)
+    first_subtree INTEGER NOT NULL, -- its subtrees have ids first_subtree .. + subtree_count - 1
+    subtree_count INTEGER NOT NULL, -- kept subtrees in this sentence
     text      TEXT,              -- the plain sentence (<sentence> element)
     xml       BLOB NOT NULL      -- zlib-compressed UTF-8 <alpino_ds>...</alpino_ds>, as in the input
 );

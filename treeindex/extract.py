@@ -49,7 +49,7 @@ class Task(NamedTuple):
 
 class Result(NamedTuple):
     seq: int
-    # (sentid or None, file or None, offset or None, text, zlib xml)
+    # (sentid or None, file or None, offset or None, text, zlib xml, number of subtrees)
     sentences: list[tuple]
     # (sentence index in this result, cat, number within this result's subtrees of that cat,
     #  node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern, xml_start,
@@ -132,8 +132,9 @@ def _scan_exact(xml: bytes) -> tuple[list, list, list, list, list, list, list]:
 def _scan_fast(xml: bytes, count: int) -> tuple[list, list, list, list, list, list, list]:
     """`_scan_exact` for the usual case, with the per-tag work done by the regex engine.
 
-    Only valid when every '>' ends a tag (no '>' in attribute values, no comments, CDATA or
-    processing instructions): the caller checks that. Ends are only set for non-empty nodes.
+    Only valid without comments, CDATA sections and processing instructions (the caller checks
+    that) and when every '>' ends a tag: a '>' in an attribute value makes the tags unbalanced,
+    which raises IndexError. Ends are only set for non-empty nodes.
     """
     tags = _TAG_KIND.findall(xml)
     starts = [m.start() for m in _OPEN.finditer(xml)]
@@ -180,7 +181,9 @@ def _scan_fast(xml: bytes, count: int) -> tuple[list, list, list, list, list, li
 
 def _structure(xml: bytes, root: etree._Element, count: int):
     """Scan node tags; fall back to exact tag syntax, then to lxml's own serialization."""
-    if b"<!" not in xml and b"<?" not in xml and xml.count(b"<") == xml.count(b">"):
+    # A '>' inside an attribute value ends a fast-path tag early; the tags then never balance
+    # and the exact scan takes over.
+    if b"<!" not in xml and b"<?" not in xml:
         try:
             return xml, _scan_fast(xml, count)
         except IndexError:
@@ -198,11 +201,12 @@ def _structure(xml: bytes, root: etree._Element, count: int):
     return xml, _scan_exact(xml)
 
 
-def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str, max_children: int,
+def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]]) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml).
 
+    `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
     """
     try:
@@ -218,7 +222,7 @@ def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str, max_childr
     nodes = list(root.iter("node"))
     if not nodes:
         raise BadSentence("<alpino_ds> holds no <node>", None, sentid)
-    xml = raw if utf8_codec(encoding) else raw.decode(encoding).encode("utf-8")
+    xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
     xml, (starts, ends, parent, level, kids, size, height) = _structure(xml, root, len(nodes))
     cats = [el.get("cat") for el in nodes]
     labels: list[str] | None = None
@@ -270,6 +274,7 @@ def _error_message(e: Exception) -> str:
 def _run_treebank(task: Task) -> Result:
     data = _read(task)
     parser = _parser(task.encoding)
+    transcode = None if utf8_codec(task.encoding) else task.encoding
     sentences: list[tuple] = []
     subtrees: list[tuple] = []
     counts: dict[str, list[int]] = {}
@@ -280,14 +285,15 @@ def _run_treebank(task: Task) -> Result:
         try:
             if raw is None:
                 raise BadSentence(f"truncated: no {END.decode()} before the end of the input", 1)
-            row = sentence_rows(raw, parser, task.encoding, task.max_children, task.max_nodes,
+            before = len(subtrees)
+            row = sentence_rows(raw, parser, transcode, task.max_children, task.max_nodes,
                                 len(sentences), subtrees, counts)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             line = getattr(e, "line", None) or 1
             errors.append((None, offset, data.count(b"\n", 0, a) + line,
                            getattr(e, "sentid", None) or _guess_id(data[a:b]), _error_message(e)))
             continue
-        sentences.append((row[0], None, offset, row[1], row[2]))
+        sentences.append((row[0], None, offset, row[1], row[2], len(subtrees) - before))
     return Result(task.seq, sentences, subtrees, counts, errors, data.count(b"\n"), task.end, 0)
 
 
@@ -326,7 +332,9 @@ def _run_files(task: Task) -> Result:
             raw = sentence_bytes(data[a:])
             if raw is None:
                 raise BadSentence(f"truncated: no {END.decode()} before the end of the file", 1)
-            row = sentence_rows(raw, _parser(encoding), encoding, task.max_children,
+            before = len(subtrees)
+            row = sentence_rows(raw, _parser(encoding),
+                                None if utf8_codec(encoding) else encoding, task.max_children,
                                 task.max_nodes, len(sentences), subtrees, counts)
         except Exception as e:  # noqa: BLE001 - any failure is this file's error, reported
             line = getattr(e, "line", None) or 1
@@ -334,7 +342,7 @@ def _run_files(task: Task) -> Result:
             errors.append((rel, None, first + line, getattr(e, "sentid", None) or stem,
                            _error_message(e)))
             continue
-        sentences.append((row[0] or stem, rel, None, row[1], row[2]))
+        sentences.append((row[0] or stem, rel, None, row[1], row[2], len(subtrees) - before))
     return Result(task.seq, sentences, subtrees, counts, errors, 0, 0, len(task.files))
 
 

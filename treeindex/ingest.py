@@ -26,7 +26,7 @@ from .extract import Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
 from .split import START, next_start
-from .writer import CorpusWriter, SentenceIds, delete_corpus, register
+from .writer import CorpusWriter, Ids, delete_corpus, register
 
 DEFAULT_CHUNK = 1 << 20
 FILES_PER_TASK = 256
@@ -143,7 +143,7 @@ class _Run:
         self.opts = opts
         self.progress_callback = progress_callback
         self.owners: dict[int, tuple[CorpusWriter, int]] = {}
-        self.ids = SentenceIds(conn)
+        self.ids = Ids(conn)
         self.outcomes: dict[str, CorpusOutcome] = {}
         self.seq = 0
         self.bytes_done = 0

@@ -11,20 +11,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from itertools import repeat
+from itertools import count, repeat
 from operator import add
 
 from .extract import Result
 from .inputs import Corpus
 
 _INSERT_SENTENCE = (
-    "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, text, xml) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
+    "subtree_count, text, xml) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SUBTREE = (
-    "INSERT INTO subtrees (corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
+    "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
     "nodes, depth, level, parent_cat, pattern, xml_start, xml_end) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
@@ -63,19 +63,22 @@ def register(conn: sqlite3.Connection, corpus: Corpus) -> int:
     return int(cur.lastrowid)
 
 
-class SentenceIds:
-    """Hands out sentence ids in write order, shared by the writers of one run."""
+class Ids:
+    """Hands out sentence and subtree ids in write order, shared by the writers of one run,
+    so that both grow with document order within a corpus."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sentences").fetchone()
-        self.next: int = row[0]
+        self.sentence: int = conn.execute(
+            "SELECT coalesce(max(id), 0) + 1 FROM sentences").fetchone()[0]
+        self.subtree: int = conn.execute(
+            "SELECT coalesce(max(id), 0) + 1 FROM subtrees").fetchone()[0]
 
 
 class CorpusWriter:
     """Writes the results of one corpus, in order."""
 
     def __init__(self, conn: sqlite3.Connection, corpus: Corpus, corpus_id: int,
-                 ids: SentenceIds) -> None:
+                 ids: Ids) -> None:
         self.conn = conn
         self.ids = ids
         self.corpus = corpus
@@ -101,15 +104,18 @@ class CorpusWriter:
 
     def write(self, result: Result) -> None:
         cid = self.id
-        first = self.ids.next
+        first = self.ids.sentence
+        first_subtree = subtree_id = self.ids.subtree
         seq = self.sentences
         sentence_rows = []
-        for i, (sentid, file, offset, text, zxml) in enumerate(result.sentences):
+        for i, (sentid, file, offset, text, zxml, nsub) in enumerate(result.sentences):
             seq += 1
             if sentid is None:
                 sentid = f"#{seq}"
                 self.positional += 1
-            sentence_rows.append((first + i, cid, seq, sentid, file, offset, text, zxml))
+            sentence_rows.append(
+                (first + i, cid, seq, sentid, file, offset, subtree_id, nsub, text, zxml))
+            subtree_id += nsub
         counts = self.counts
         base = {}
         for cat, (subtrees, sentences) in result.cat_counts.items():
@@ -124,7 +130,7 @@ class CorpusWriter:
             (idx, cats, local_n, node, rel, begin, end, kids, nodes, depth, level, parent_cat,
              pattern, xml_start, xml_end) = zip(*result.subtrees)
             subtree_rows = zip(
-                repeat(cid), map(first.__add__, idx), cats,
+                count(first_subtree), repeat(cid), map(first.__add__, idx), cats,
                 map(add, map(base.__getitem__, cats), local_n), node, rel, begin, end, kids,
                 nodes, depth, level, parent_cat, pattern, xml_start, xml_end,
             )
@@ -161,7 +167,8 @@ class CorpusWriter:
                 conn.execute("ROLLBACK")
             self._reload()
             raise
-        self.ids.next = first + len(sentence_rows)
+        self.ids.sentence = first + len(sentence_rows)
+        self.ids.subtree = subtree_id
         self.done_bytes = done_bytes
         self.done_files += result.files
         self.done_lines += result.newlines
