@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import Interrupted, TreeindexError
+from .export import export
 from .ingest import Progress, ingest
 
 DB_OPTION = click.option(
@@ -141,6 +142,80 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
                 f"`treeindex errors --db {db_path}` lists them", err=True,
             )
         sys.exit(EXIT_SKIPPED)
+
+
+@cli.command(name="export")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@DB_OPTION
+@click.option("--cat", "cats", multiple=True, help="A category to export (repeatable).")
+@click.option("--all", "all_cats", is_flag=True, help="Export every category.")
+@click.option("--corpus", "corpora", multiple=True,
+              help="Only this corpus (repeatable). [default: all corpora]")
+@click.option("--with-sentence", is_flag=True,
+              help="Add sentid and sentence attributes to every <tree>.")
+@click.option("--force", is_flag=True, help="Replace output files that exist.")
+@click.option("--workers", "-w", type=click.IntRange(min=0), default=None,
+              help="Worker processes. [default: the cores available; 0 works in this process]")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def export_command(outdir: Path, db_path: Path, cats: tuple[str, ...], all_cats: bool,
+                   corpora: tuple[str, ...], with_sentence: bool, force: bool,
+                   workers: int | None, quiet: bool) -> None:
+    """Write per-category tree files from the index: OUTDIR/<corpus>/<corpus>-<cat>-trees.xml.
+
+    Each file holds <tree index="<cat>-<n>"> elements in document order, each with a copy of
+    the subtree's <node> exactly as in the input. Works while an ingest is running (exports
+    what was committed, and says so).
+
+    \b
+    Example:
+        treeindex export --cat np --cat pp out/
+        treeindex export --all --corpus cdb out/
+    """
+    if bool(cats) == all_cats:
+        raise click.UsageError("give one or more --cat CAT, or --all")
+    bar = _Bar(enabled=not quiet and sys.stderr.isatty())
+    try:
+        report = export(db_path, outdir, cats=list(cats) or None, corpora=list(corpora) or None,
+                        with_sentence=with_sentence, force=force, workers=workers,
+                        progress_callback=bar)
+    except KeyboardInterrupt:
+        bar.done()
+        click.echo("interrupted: no incomplete output file was left behind", err=True)
+        sys.exit(EXIT_INTERRUPTED + 2)
+    except TreeindexError as e:
+        bar.done()
+        raise click.ClickException(str(e)) from e
+    bar.done()
+    for name in report.incomplete:
+        click.echo(f"note: corpus {name} is still being ingested (or was interrupted); "
+                   "exported what was committed so far", err=True)
+    if not quiet:
+        click.echo(f"wrote {report.subtrees:,} trees to {len(report.files):,} files in {outdir}")
+
+
+class _Bar:
+    """Progress of an export in subtrees (only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+        self.start = time.perf_counter()
+
+    def __call__(self, p) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.2 and p.subtrees_done < p.subtrees_total):
+            return
+        self.last = now
+        rate = p.subtrees_done / max(now - self.start, 1e-6)
+        eta = (p.subtrees_total - p.subtrees_done) / rate if rate else 0
+        pct = 100.0 * p.subtrees_done / p.subtrees_total if p.subtrees_total else 100.0
+        click.echo(f"\r{p.corpus[:24]:<24} {pct:5.1f}%  {p.subtrees_done:,} trees  "
+                   f"{rate:,.0f} trees/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}".ljust(90),
+                   nl=False, err=True)
+
+    def done(self) -> None:
+        if self.enabled and self.last:
+            click.echo("\r" + " " * 90 + "\r", nl=False, err=True)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,172 @@
+"""export() and `treeindex export` on real sentences, against the independent grinder."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+import pytest
+from click.testing import CliRunner
+from conftest import ALPINO, CDB, SUITES, WRPEE, repeat_treebank
+from lxml import etree
+from reference import same_element, subtrees
+
+from treeindex import Interrupted, ingest
+from treeindex.cli import cli
+from treeindex.errors import TreeindexError
+from treeindex.export import TMP_PREFIX, export
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("export") / "t.db"
+    ingest(db, [CDB, SUITES, WRPEE, ALPINO / "Titaantjes", ALPINO / "cdb"], workers=2)
+    return db
+
+
+def expected_files(source, corpus, cats=None):
+    files = defaultdict(list)
+    for r in subtrees(source):
+        if cats is None or r["cat"] in cats:
+            files[f"{corpus}/{corpus}-{r['cat']}-trees.xml"].append(
+                (f"{r['cat']}-{r['n']}", r["element"], r["sentid"]))
+    return files
+
+
+def check_file(path, corpus, cat, expected):
+    root = etree.parse(str(path)).getroot()
+    assert (root.tag, root.get("corpus"), root.get("cat")) == ("trees", corpus, cat)
+    trees = list(root)
+    assert [t.get("index") for t in trees] == [index for index, _, _ in expected]
+    for tree, (_, element, _) in zip(trees, expected):
+        assert tree.tag == "tree" and len(tree) == 1
+        assert same_element(tree[0], element)
+
+
+SOURCES = [(CDB, "cdb-sample"), (SUITES, "suites-sample"), (WRPEE, "WRPEE-dummy"),
+           (ALPINO / "Titaantjes", "Titaantjes"), (ALPINO / "cdb", "cdb")]
+
+
+def test_all_categories_equal_the_sequential_grinder(index, tmp_path):
+    out = tmp_path / "out"
+    report = export(index, out, workers=2)
+    written = {str(p.relative_to(out)) for p in report.files}
+    expected = {}
+    for source, corpus in SOURCES:
+        expected.update(expected_files(source, corpus))
+    assert written == set(expected)
+    assert report.subtrees == sum(len(v) for v in expected.values())
+    for name, trees in expected.items():
+        corpus = name.split("/")[0]
+        cat = trees[0][0].rsplit("-", 1)[0]
+        check_file(out / name, corpus, cat, trees)
+
+
+def test_some_categories_of_some_corpora(index, tmp_path):
+    out = tmp_path / "out"
+    report = export(index, out, cats=["np", "whq", "pp"], corpora=["cdb-sample", "Titaantjes"])
+    expected = {**expected_files(CDB, "cdb-sample", {"np", "whq", "pp"}),
+                **expected_files(ALPINO / "Titaantjes", "Titaantjes", {"np", "whq", "pp"})}
+    assert {str(p.relative_to(out)) for p in report.files} == set(expected)
+    for name, trees in expected.items():
+        check_file(out / name, name.split("/")[0], trees[0][0].rsplit("-", 1)[0], trees)
+
+
+def test_output_is_byte_identical_whatever_the_workers(index, tmp_path):
+    outputs = []
+    for workers in (0, 1, 3):
+        out = tmp_path / f"out{workers}"
+        export(index, out, workers=workers)
+        outputs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*.xml")})
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 50
+
+
+def test_with_sentence_traces_trees_back(index, tmp_path):
+    out = tmp_path / "out"
+    export(index, out, cats=["np"], corpora=["cdb-sample"], with_sentence=True)
+    root = etree.parse(str(out / "cdb-sample" / "cdb-sample-np-trees.xml")).getroot()
+    conn = sqlite3.connect(index)
+    texts = dict(conn.execute("SELECT sentid, text FROM sentences"))
+    expected = expected_files(CDB, "cdb-sample", {"np"})["cdb-sample/cdb-sample-np-trees.xml"]
+    assert [(t.get("index"), t.get("sentid")) for t in root] == [(i, s) for i, _, s in expected]
+    assert all(t.get("sentence") == texts[t.get("sentid")] for t in root)
+
+
+def test_interrupted_export_leaves_no_partial_file(index, tmp_path):
+    out = tmp_path / "out"
+    calls = []
+
+    def stop(progress):
+        calls.append(progress)
+        if progress.corpus == "suites-sample":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export(index, out, workers=2, progress_callback=stop)
+    conn = sqlite3.connect(index)
+    rows = conn.execute("SELECT corpus, cat, subtrees FROM category_counts")
+    counts = {f"{corpus}/{corpus}-{cat}-trees.xml": n for corpus, cat, n in rows}
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files, "the corpus before the interruption was exported"
+    for p in files:
+        assert not p.name.startswith(TMP_PREFIX)
+        assert len(etree.parse(str(p)).getroot()) == counts[str(p.relative_to(out))]
+    assert not (out / "suites-sample").exists() or not list((out / "suites-sample").iterdir())
+
+
+def test_export_of_an_interrupted_ingest_exports_what_was_committed(tmp_path):
+    big = repeat_treebank(tmp_path / "big.xml", 2)
+    db = tmp_path / "t.db"
+    seen = []
+
+    def stop(p):
+        seen.append(p)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+    with pytest.raises(Interrupted):
+        ingest(db, [big], chunk_bytes=50_000, progress_callback=stop)
+    conn = sqlite3.connect(db)
+    (sentences,) = conn.execute("SELECT sentences FROM corpora").fetchone()
+    assert 0 < sentences < 800
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", "--db", str(db), "--cat", "np", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: corpus big is still being ingested (or was interrupted); exported what was " \
+           "committed so far" in result.output
+    expected = [r for r in subtrees(big) if r["cat"] == "np"]
+    committed = {s for (s,) in conn.execute("SELECT sentid FROM sentences")}
+    expected = [(f"np-{r['n']}", r["element"], r["sentid"]) for r in expected
+                if r["sentid"] in committed]
+    check_file(out / "big" / "big-np-trees.xml", "big", "np", expected)
+
+
+def test_unknown_category_and_corpus(index, tmp_path):
+    with pytest.raises(TreeindexError) as e:
+        export(index, tmp_path, cats=["nq"])
+    assert str(e.value).startswith(
+        "unknown categories 'nq'; the categories in this index are (closest first): np, ")
+    with pytest.raises(TreeindexError) as e:
+        export(index, tmp_path, cats=["np"], corpora=["cbd-sample"])
+    assert str(e.value).startswith(
+        "unknown corpora 'cbd-sample'; the corpora in this index are (closest first): "
+        "cdb-sample, ")
+
+
+def test_existing_files_need_force(index, tmp_path):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["export", "--db", str(index), "--cat", "np", "--corpus", "cdb", str(out)]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0 and first.output == f"wrote 36 trees to 1 files in {out}\n"
+    second = runner.invoke(cli, args)
+    assert second.exit_code == 1
+    assert second.output == (f"Error: 1 output files exist already: {out}/cdb/cdb-np-trees.xml; "
+                             "use --force to replace them\n")
+    third = runner.invoke(cli, [*args, "--force"])
+    assert third.exit_code == 0
+
+
+def test_cat_or_all_is_required(index, tmp_path):
+    result = CliRunner().invoke(cli, ["export", "--db", str(index), str(tmp_path)])
+    assert result.exit_code == 2
+    assert "give one or more --cat CAT, or --all" in result.output
