@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS corpus_categories (
     PRIMARY KEY (corpus_id, cat)
 ) WITHOUT ROWID;
 
+-- The children patterns: each kept subtree's children in order, as rel:cat (rel:pt for
+-- words, rel:- for neither), space-separated, e.g. 'det:lid mod:adj hd:n'. Stored once each.
+CREATE TABLE IF NOT EXISTS patterns (
+    id      INTEGER PRIMARY KEY,
+    pattern TEXT NOT NULL UNIQUE
+);
+
 -- One row per sentence, in document order (seq = 1, 2, ... within the corpus).
 CREATE TABLE IF NOT EXISTS sentences (
     id        INTEGER PRIMARY KEY,
@@ -77,11 +84,12 @@ CREATE TABLE IF NOT EXISTS subtrees (
     depth       INTEGER NOT NULL,  -- height: edges on the longest path down to a leaf
     level       INTEGER NOT NULL,  -- distance from the sentence's first node (0 = top)
     parent_cat  TEXT,              -- cat of the parent node (NULL for the top node)
-    pattern     TEXT NOT NULL,     -- children in order as rel:cat (or rel:pt), space-separated
+    pattern_id  INTEGER NOT NULL REFERENCES patterns(id), -- the children's pattern
     xml_start   INTEGER NOT NULL,  -- byte span of the <node> element in the decompressed sentence xml
     xml_end     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS subtrees_corpus_cat_n ON subtrees (corpus_id, cat, n);
+CREATE INDEX IF NOT EXISTS subtrees_pattern ON subtrees (pattern_id, cat);
 
 -- Malformed sentences (and files) that were skipped, with where they are and why.
 CREATE TABLE IF NOT EXISTS errors (
@@ -93,6 +101,16 @@ CREATE TABLE IF NOT EXISTS errors (
     sentid    TEXT,     -- the sentence id, when it could be read
     message   TEXT NOT NULL
 );
+
+-- Subtrees with names instead of ids: what most queries want.
+CREATE VIEW IF NOT EXISTS subtree_info AS
+    SELECT t.id, c.name AS corpus, s.sentid, t.cat, t.n, t.cat || '-' || t.n AS label,
+           t.rel, t.begin, t.end, t.children, t.nodes, t.depth, t.level, t.parent_cat,
+           p.pattern, t.sentence_id, t.node
+    FROM subtrees AS t
+    JOIN corpora AS c ON c.id = t.corpus_id
+    JOIN sentences AS s ON s.id = t.sentence_id
+    JOIN patterns AS p ON p.id = t.pattern_id;
 
 -- Subtree and sentence counts per corpus and category.
 CREATE VIEW IF NOT EXISTS category_counts AS

@@ -38,7 +38,8 @@ def dump(db: Path, skip_times: bool = True) -> dict[str, list]:
     out = {}
     for table, order in [("corpora", "name"), ("categories", "cat"),
                          ("corpus_categories", "corpus_id, cat"), ("sentences", "id"),
-                         ("subtrees", "id"), ("errors", "id"), ("settings", "key")]:
+                         ("subtrees", "id"), ("errors", "id"), ("settings", "key"),
+                         ("patterns", "id")]:
         cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
         if skip_times:
             cols = [c for c in cols if c not in ("started_at", "finished_at")]

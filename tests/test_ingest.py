@@ -18,7 +18,8 @@ def db_subtrees(db, corpus):
     conn = sqlite3.connect(db)
     rows = conn.execute(
         "SELECT s.sentid, t.node, t.cat, t.n, t.rel, t.children, t.nodes, t.parent_cat, "
-        "t.pattern, s.xml, t.xml_start, t.xml_end FROM subtrees t "
+        "p.pattern, s.xml, t.xml_start, t.xml_end FROM subtrees t "
+        "JOIN patterns p ON p.id = t.pattern_id "
         "JOIN sentences s ON s.id = t.sentence_id JOIN corpora c ON c.id = t.corpus_id "
         "WHERE c.name = ? ORDER BY s.seq, t.node", (corpus,)).fetchall()
     conn.close()

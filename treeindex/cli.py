@@ -12,6 +12,7 @@ from . import __version__
 from .errors import Interrupted, TreeindexError
 from .export import export
 from .ingest import Progress, ingest
+from .query import errors, format_csv, format_json, format_nl, format_table, run_query, stats
 
 DB_OPTION = click.option(
     "--db",
@@ -216,6 +217,92 @@ class _Bar:
     def done(self) -> None:
         if self.enabled and self.last:
             click.echo("\r" + " " * 90 + "\r", nl=False, err=True)
+
+
+@cli.command(name="query")
+@click.argument("sql")
+@DB_OPTION
+@click.option("--csv", "fmt", flag_value="csv", help="Comma-separated values, with a header.")
+@click.option("--json", "fmt", flag_value="json", help="One JSON array of objects.")
+@click.option("--nl", "fmt", flag_value="nl", help="One JSON object per line.")
+@click.option("--table", "fmt", flag_value="table", default=True,
+              help="An aligned table. [default]")
+def query_command(sql: str, db_path: Path, fmt: str) -> None:
+    """Run a read-only SQL query on the index and print the rows.
+
+    Tables and views are described in docs/schema.md; writing statements are refused.
+
+    \b
+    Example:
+        treeindex query "SELECT cat, sum(subtrees) FROM category_counts GROUP BY cat"
+        treeindex query --csv "SELECT * FROM subtrees WHERE pattern = 'det:lid hd:n'"
+    """
+    try:
+        result = run_query(db_path, sql)
+        formatter = {"table": format_table, "csv": format_csv, "json": format_json,
+                     "nl": format_nl}[fmt]
+        for line in formatter(result):
+            click.echo(line)
+    except TreeindexError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@cli.command(name="stats")
+@DB_OPTION
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True,
+              help="How many categories to show.")
+def stats_command(db_path: Path, top: int) -> None:
+    """Show corpora, sentence and subtree totals, the top categories and errors.
+
+    \b
+    Example:
+        treeindex stats --db lassy.db --top 25
+    """
+    try:
+        s = stats(db_path, top)
+    except TreeindexError as e:
+        raise click.ClickException(str(e)) from e
+    rows = [(c[0], c[1], c[2], f"{c[3]:,}", f"{c[4]:,}", f"{c[5]:,}") for c in s.corpora]
+    header = ("corpus", "kind", "state", "sentences", "subtrees", "errors")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
+    for r in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) if i < 3 else str(v).rjust(w)
+                             for i, (v, w) in enumerate(zip(r, widths))).rstrip())
+    click.echo(f"\n{len(s.corpora):,} corpora, {s.sentences:,} sentences, "
+               f"{s.subtrees:,} subtrees, {s.errors:,} errors")
+    if s.categories:
+        click.echo(f"\ntop {len(s.categories)} categories (subtrees):")
+        most = s.categories[0][1]
+        width = max(len(c[0]) for c in s.categories)
+        for cat, subtrees, _ in s.categories:
+            bar = "#" * max(1, round(40 * subtrees / most))
+            click.echo(f"  {cat.ljust(width)}  {subtrees:>12,}  {bar}")
+    if s.errors:
+        click.echo(f"\n{s.errors:,} malformed sentences were skipped: "
+                   f"treeindex errors --db {db_path}")
+    incomplete = [c[0] for c in s.corpora if c[2] != "complete"]
+    if incomplete:
+        click.echo(f"\nstill being ingested or interrupted: {', '.join(incomplete)} "
+                   "(run the same ingest again to resume)")
+
+
+@cli.command(name="errors")
+@DB_OPTION
+@click.option("--corpus", default=None, help="Only this corpus.")
+@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values.")
+def errors_command(db_path: Path, corpus: str | None, as_csv: bool) -> None:
+    """List the malformed sentences that ingest recorded and skipped.
+
+    \b
+    Example:
+        treeindex errors --db lassy.db --corpus WR-P-P-H
+    """
+    try:
+        result = errors(db_path, corpus)
+        for line in (format_csv if as_csv else format_table)(result):
+            click.echo(line)
+    except TreeindexError as e:
+        raise click.ClickException(str(e)) from e
 
 
 def main() -> None:  # pragma: no cover

@@ -23,7 +23,7 @@ _INSERT_SENTENCE = (
 )
 _INSERT_SUBTREE = (
     "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
-    "nodes, depth, level, parent_cat, pattern, xml_start, xml_end) "
+    "nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ERROR = (
@@ -72,6 +72,13 @@ class Ids:
             "SELECT coalesce(max(id), 0) + 1 FROM sentences").fetchone()[0]
         self.subtree: int = conn.execute(
             "SELECT coalesce(max(id), 0) + 1 FROM subtrees").fetchone()[0]
+        self.pattern_ids: dict[str, int] = {}
+        self.reload_patterns(conn)
+
+    def reload_patterns(self, conn: sqlite3.Connection) -> None:
+        self.pattern_ids.clear()
+        self.pattern_ids.update((p, i) for i, p in conn.execute("SELECT id, pattern FROM patterns"))
+        self.pattern: int = max(self.pattern_ids.values(), default=0) + 1
 
 
 class CorpusWriter:
@@ -81,6 +88,7 @@ class CorpusWriter:
                  ids: Ids) -> None:
         self.conn = conn
         self.ids = ids
+        self.pattern_ids = ids.pattern_ids
         self.corpus = corpus
         self.id = corpus_id
         row = conn.execute(
@@ -126,13 +134,18 @@ class CorpusWriter:
             c[0] += subtrees
             c[1] += sentences
         subtree_rows: Iterable = ()
+        new_patterns: list[str] = []
         if result.subtrees:
             (idx, cats, local_n, node, rel, begin, end, kids, nodes, depth, level, parent_cat,
              pattern, xml_start, xml_end) = zip(*result.subtrees)
+            # new patterns get ids in order of first appearance: the same however the
+            # input was cut into tasks
+            new_patterns = [p for p in dict.fromkeys(pattern) if p not in self.pattern_ids]
             subtree_rows = zip(
                 count(first_subtree), repeat(cid), map(first.__add__, idx), cats,
                 map(add, map(base.__getitem__, cats), local_n), node, rel, begin, end, kids,
-                nodes, depth, level, parent_cat, pattern, xml_start, xml_end,
+                nodes, depth, level, parent_cat, map(self.pattern_ids.__getitem__, pattern),
+                xml_start, xml_end,
             )
         added = len(result.subtrees)
         error_rows = [
@@ -144,6 +157,11 @@ class CorpusWriter:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if new_patterns:
+                rows = [(self.ids.pattern + i, p) for i, p in enumerate(new_patterns)]
+                conn.executemany("INSERT INTO patterns (id, pattern) VALUES (?, ?)", rows)
+                self.pattern_ids.update((p, i) for i, p in rows)
+                self.ids.pattern += len(rows)
             conn.executemany(_INSERT_SENTENCE, sentence_rows)
             conn.executemany(_INSERT_SUBTREE, subtree_rows)
             if error_rows:
@@ -165,6 +183,7 @@ class CorpusWriter:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.ids.reload_patterns(conn)
             self._reload()
             raise
         self.ids.sentence = first + len(sentence_rows)

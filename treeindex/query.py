@@ -1,0 +1,174 @@
+"""Read-only questions to an index: SQL queries, statistics, recorded errors.
+
+Nothing here can change a database: connections are opened read-only and an authorizer
+refuses any statement other than reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import db
+from .errors import TreeindexError
+
+_ALLOWED = {
+    sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
+_READ_ONLY_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+                      "foreign_key_list", "database_list", "compile_options", "page_count",
+                      "page_size", "freelist_count", "journal_mode", "user_version"}
+
+
+class QueryError(TreeindexError):
+    """Bad or forbidden SQL."""
+
+
+def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
+    if action in _ALLOWED:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_ONLY_PRAGMAS and arg2 is None:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: Iterator[tuple]
+
+
+def run_query(db_path: Path | str, sql: str, params: Iterable[Any] = ()) -> QueryResult:
+    """Run one read-only SQL statement; rows are streamed."""
+    conn = db.connect_read(Path(db_path))
+    conn.set_authorizer(_authorizer)
+    try:
+        cursor = conn.execute(sql, tuple(params))
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        message = str(e)
+        if "not authorized" in message or "readonly" in message:
+            raise QueryError(
+                "the query must only read: treeindex query runs SELECT statements (and "
+                "read-only PRAGMAs); change the index with treeindex ingest"
+            ) from None
+        raise QueryError(f"bad SQL: {message}") from None
+    except sqlite3.Warning as e:  # e.g. more than one statement
+        conn.close()
+        raise QueryError(f"bad SQL: {e}") from None
+    columns = [d[0] for d in cursor.description or []]
+
+    def rows() -> Iterator[tuple]:
+        try:
+            yield from cursor
+        finally:
+            conn.close()
+
+    return QueryResult(columns, rows())
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_table(result: QueryResult) -> Iterator[str]:
+    """An aligned text table (numbers right-aligned), as `treeindex query` prints it."""
+    rows = [tuple(_text(v) for v in row) for row in result.rows]
+    numeric = [all(not v or _is_number(v) for v in column) and any(column)
+               for column in zip(*rows)] if rows else [False] * len(result.columns)
+    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(result.columns)]
+
+    def line(values: tuple) -> str:
+        cells = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(cells).rstrip()
+
+    yield line(tuple(result.columns))
+    yield "  ".join("-" * w for w in widths)
+    for row in rows:
+        yield line(row)
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def format_csv(result: QueryResult) -> Iterator[str]:
+    def csv_line(values: Iterable[Any]) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow(values)
+        return buf.getvalue()
+
+    yield csv_line(result.columns)
+    for row in result.rows:
+        yield csv_line(_text(v) if isinstance(v, bytes) else v for v in row)
+
+
+def _jsonable(row: tuple, columns: list[str]) -> dict:
+    return {c: (_text(v) if isinstance(v, bytes) else v) for c, v in zip(columns, row)}
+
+
+def format_json(result: QueryResult) -> Iterator[str]:
+    """One JSON array, one object a line."""
+    first = True
+    yield "["
+    for row in result.rows:
+        yield ("  " if first else ", ") + json.dumps(_jsonable(row, result.columns),
+                                                     ensure_ascii=False)
+        first = False
+    yield "]"
+
+
+def format_nl(result: QueryResult) -> Iterator[str]:
+    for row in result.rows:
+        yield json.dumps(_jsonable(row, result.columns), ensure_ascii=False)
+
+
+@dataclass
+class Stats:
+    corpora: list[tuple]  # (corpus, kind, state, sentences, subtrees, errors)
+    sentences: int
+    subtrees: int
+    errors: int
+    categories: list[tuple[str, int, int]]  # (cat, subtrees, sentences), most frequent first
+
+
+def stats(db_path: Path | str, top: int = 15) -> Stats:
+    conn = db.connect_read(Path(db_path))
+    try:
+        corpora = conn.execute(
+            "SELECT corpus, kind, state, sentences, subtrees, errors FROM corpus_totals "
+            "ORDER BY corpus").fetchall()
+        cats = conn.execute(
+            "SELECT cat, sum(subtrees), sum(sentences) FROM category_counts GROUP BY cat "
+            "ORDER BY sum(subtrees) DESC, cat LIMIT ?", (top,)).fetchall()
+    finally:
+        conn.close()
+    return Stats(corpora, sum(c[3] for c in corpora), sum(c[4] for c in corpora),
+                 sum(c[5] for c in corpora), cats)
+
+
+def errors(db_path: Path | str, corpus: str | None = None) -> QueryResult:
+    sql = ("SELECT c.name AS corpus, e.file, e.line, e.offset, e.sentid, e.message "
+           "FROM errors e JOIN corpora c ON c.id = e.corpus_id")
+    params: tuple = ()
+    if corpus is not None:
+        sql += " WHERE c.name = ?"
+        params = (corpus,)
+    return run_query(db_path, sql + " ORDER BY e.corpus_id, e.id", params)
