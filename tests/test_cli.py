@@ -62,7 +62,7 @@ def test_not_a_treeindex_database(tmp_path):
 
 
 def test_help_has_a_sentence_and_an_example():
-    for command in ("ingest",):
+    for command in ("ingest", "export", "query", "stats", "errors"):
         result = run(command, "--help")
         assert result.exit_code == 0
         assert "Example:" in result.output
