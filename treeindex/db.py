@@ -14,12 +14,20 @@ SCHEMA_VERSION = "1"
 SETTING_KEYS = ("max_children", "max_nodes")
 
 
+AFTER_INGEST = "-- @after-ingest"
+
+
 def schema_sql() -> str:
     """The text of schema.sql (packaged in the wheel; at the project root in a checkout)."""
     packaged = resources.files("treeindex").joinpath("schema.sql")
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parent.parent / "schema.sql").read_text(encoding="utf-8")
+
+
+def build_indexes(conn: sqlite3.Connection) -> None:
+    """Create the indexes schema.sql lists after its @after-ingest marker, if missing."""
+    conn.executescript("--" + schema_sql().split(AFTER_INGEST, 1)[1])
 
 
 def connect_write(path: Path) -> sqlite3.Connection:
@@ -35,7 +43,7 @@ def connect_write(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     conn.execute("PRAGMA temp_store=MEMORY")
     _check_is_ours(conn, path)
-    conn.executescript(schema_sql())
+    conn.executescript(schema_sql().split(AFTER_INGEST, 1)[0])
     conn.execute(
         "INSERT OR IGNORE INTO settings (key, value) VALUES ('schema_version', ?)",
         (SCHEMA_VERSION,),

@@ -328,6 +328,7 @@ def ingest(
                     out = CorpusOutcome(plan.corpus.name, "complete", total_sentences=total[0],
                                         total_errors=total[1])
                 report.corpora.append(out)
+            db.build_indexes(conn)
             # statistics for the query planner (e.g. skip-scans of (corpus_id, cat, n) when a
             # query filters on cat alone); analysis_limit keeps this fast on huge indexes
             conn.execute("PRAGMA analysis_limit=2000")
