@@ -55,7 +55,7 @@ def subtrees(path: Path, max_children: int = 7, max_nodes: int = 1000) -> list[d
                 "rel": node.get("rel"), "children": len(kids), "nodes": size,
                 "parent_cat": parent.get("cat") if parent.tag == "node" else None,
                 "pattern": " ".join(
-                    f"{k.get('rel')}:{k.get('cat') or k.get('pt') or '-'}" for k in kids
+                    f"{k.get('rel') or '-'}:{k.get('cat') or k.get('pt') or '-'}" for k in kids
                 ),
                 "element": node,
             })

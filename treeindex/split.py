@@ -17,6 +17,7 @@ from typing import Any
 START = b"<alpino_ds"
 END = b"</alpino_ds>"
 _AFTER_NAME = frozenset(b" \t\r\n>/")
+_DELIMITERS = (b" ", b"\t", b"\r", b"\n", b">", b"/")
 _DOCTYPE_END = re.compile(rb"\]\s*>")
 
 
@@ -90,6 +91,18 @@ def sentence_spans(buf: Any, start: int, limit: int) -> Iterator[tuple[int, int]
     Each range runs from one `<alpino_ds` to the next (or to `limit`), so it holds one
     sentence plus whatever follows it (whitespace, `</treebank>`).
     """
+    if buf.find(b"<!", start, limit) < 0 and buf.find(b"<?", start, limit) < 0:
+        # no comment, CDATA, PI or DOCTYPE anywhere: every "<alpino_ds" + delimiter is a tag
+        find = buf.find
+        cur = find(START, start, limit)
+        while cur >= 0:
+            nxt = find(START, cur + len(START), limit)
+            while nxt >= 0 and buf[nxt + len(START):nxt + len(START) + 1] not in _DELIMITERS:
+                nxt = find(START, nxt + len(START), limit)
+            if cur >= 0 and buf[cur + len(START):cur + len(START) + 1] in _DELIMITERS:
+                yield cur, (nxt if nxt >= 0 else limit)
+            cur = nxt
+        return
     cur = next_start(buf, start, limit)
     while cur >= 0:
         nxt = next_start(buf, cur + len(START), limit)

@@ -1,0 +1,247 @@
+/* Fast path of treeindex.extract: one pass over a sentence's bytes that finds every <node>
+ * element, its byte span, its structure and the attributes treeindex indexes, and returns
+ * the rows of the kept subtrees.
+ *
+ * It runs only on sentences lxml has already parsed (so they are well-formed). Anything
+ * it does not handle exactly - comments, CDATA, processing instructions, an entity reference
+ * in an attribute it reads - makes it return None, and the Python path takes over, so both
+ * paths always give the same rows (the tests compare them).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+typedef struct {
+    Py_ssize_t start, end;
+    Py_ssize_t cat, cat_n, rel, rel_n, pt, pt_n, beg, beg_n, end_attr, end_n;
+    int parent, level, kids, size, height;
+} Node;
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* value of an integer attribute: an int when it is one, else the text */
+static PyObject *int_or_text(const char *s, Py_ssize_t start, Py_ssize_t n) {
+    if (start < 0) Py_RETURN_NONE;
+    if (n > 0 && n < 18) {
+        long long v = 0;
+        Py_ssize_t i = 0;
+        int neg = 0;
+        if (s[start] == '-') { neg = 1; i = 1; }
+        if (i < n) {
+            for (; i < n; i++) {
+                char c = s[start + i];
+                if (c < '0' || c > '9') break;
+                v = v * 10 + (c - '0');
+            }
+            if (i == n) return PyLong_FromLongLong(neg ? -v : v);
+        }
+    }
+    return PyUnicode_DecodeUTF8(s + start, n, "strict");
+}
+
+static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
+    if (start < 0) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s + start, n, "strict");
+}
+
+/* rel:cat, rel:pt or rel:- ('-' also for a missing or empty rel) */
+static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char *s,
+                        const Node *nd) {
+    Py_ssize_t rn = (nd->rel >= 0 && nd->rel_n > 0) ? nd->rel_n : 1;
+    Py_ssize_t ln;
+    const char *lab;
+    if (nd->cat >= 0 && nd->cat_n > 0) { lab = s + nd->cat; ln = nd->cat_n; }
+    else if (nd->pt >= 0 && nd->pt_n > 0) { lab = s + nd->pt; ln = nd->pt_n; }
+    else { lab = "-"; ln = 1; }
+    Py_ssize_t need = *len + rn + ln + 2;
+    if (need > *cap) {
+        Py_ssize_t nc = need * 2;
+        char *nb = PyMem_Realloc(*buf, nc);
+        if (!nb) { PyErr_NoMemory(); return -1; }
+        *buf = nb; *cap = nc;
+    }
+    if (*len) (*buf)[(*len)++] = ' ';
+    if (nd->rel >= 0 && nd->rel_n > 0) memcpy(*buf + *len, s + nd->rel, rn);
+    else (*buf)[*len] = '-';
+    *len += rn;
+    (*buf)[(*len)++] = ':';
+    memcpy(*buf + *len, lab, ln);
+    *len += ln;
+    return 0;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int max_children, max_nodes;
+    if (!PyArg_ParseTuple(args, "y*ii", &view, &max_children, &max_nodes)) return NULL;
+    const char *s = view.buf;
+    Py_ssize_t n = view.len;
+    Node *nodes = NULL;
+    int *stack = NULL;
+    int count = 0, cap = 0, depth = 0, stack_cap = 0;
+    PyObject *rows = NULL, *result = NULL;
+    char *pbuf = NULL;
+    Py_ssize_t pcap = 0;
+    int fallback = 0;
+
+    Py_ssize_t i = 0;
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (!lt) break;
+        i = lt - s;
+        if (i + 1 >= n) { fallback = 1; break; }
+        char c = s[i + 1];
+        if (c == '!' || c == '?') { fallback = 1; break; }
+        if (c == '/') {
+            Py_ssize_t j = i + 2;
+            while (j < n && !is_space(s[j]) && s[j] != '>') j++;
+            int is_node = (j - (i + 2) == 4 && memcmp(s + i + 2, "node", 4) == 0);
+            const char *gt = memchr(s + j, '>', n - j);
+            if (!gt) { fallback = 1; break; }
+            Py_ssize_t e = gt - s + 1;
+            if (is_node) {
+                if (depth == 0) { fallback = 1; break; }
+                int k = stack[--depth];
+                nodes[k].end = e;
+                nodes[k].size = count - k;
+                int p = nodes[k].parent;
+                if (p >= 0 && nodes[p].height <= nodes[k].height)
+                    nodes[p].height = nodes[k].height + 1;
+            }
+            i = e;
+            continue;
+        }
+        /* a start tag */
+        Py_ssize_t j = i + 1;
+        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+        int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
+        Node nd;
+        nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
+        nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
+        int empty = 0, bad = 0;
+        for (;;) {
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n) { bad = 1; break; }
+            if (s[j] == '>') { j++; break; }
+            if (s[j] == '/') {
+                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
+                bad = 1; break;
+            }
+            Py_ssize_t as = j;
+            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            Py_ssize_t an = j - as;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] != '=') { bad = 1; break; }
+            j++;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
+            char q = s[j++];
+            const char *qe = memchr(s + j, q, n - j);
+            if (!qe) { bad = 1; break; }
+            Py_ssize_t vs = j, vn = qe - s - j;
+            j = qe - s + 1;
+            if (!is_node) continue;
+            Py_ssize_t *ps = NULL, *pn = NULL;
+            if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
+            else if (an == 3 && memcmp(s + as, "rel", 3) == 0) { ps = &nd.rel; pn = &nd.rel_n; }
+            else if (an == 2 && memcmp(s + as, "pt", 2) == 0) { ps = &nd.pt; pn = &nd.pt_n; }
+            else if (an == 5 && memcmp(s + as, "begin", 5) == 0) { ps = &nd.beg; pn = &nd.beg_n; }
+            else if (an == 3 && memcmp(s + as, "end", 3) == 0) { ps = &nd.end_attr; pn = &nd.end_n; }
+            if (ps) {
+                if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
+                    memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                    bad = 1;  /* needs XML value normalization: leave it to lxml */
+                    break;
+                }
+                *ps = vs; *pn = vn;
+            }
+        }
+        if (bad) { fallback = 1; break; }
+        if (is_node) {
+            if (count == cap) {
+                cap = cap ? cap * 2 : 64;
+                Node *nn = PyMem_Realloc(nodes, cap * sizeof(Node));
+                if (!nn) { PyErr_NoMemory(); goto error; }
+                nodes = nn;
+            }
+            int p = depth ? stack[depth - 1] : -1;
+            nd.start = i;
+            nd.end = empty ? j : 0;
+            nd.parent = p;
+            nd.level = depth;
+            nd.kids = 0;
+            nd.size = 1;
+            nd.height = 0;
+            if (p >= 0) {
+                nodes[p].kids++;
+                if (nodes[p].height == 0) nodes[p].height = 1;
+            }
+            nodes[count++] = nd;
+            if (!empty) {
+                if (depth == stack_cap) {
+                    stack_cap = stack_cap ? stack_cap * 2 : 32;
+                    int *ns = PyMem_Realloc(stack, stack_cap * sizeof(int));
+                    if (!ns) { PyErr_NoMemory(); goto error; }
+                    stack = ns;
+                }
+                stack[depth++] = count - 1;
+            }
+        }
+        i = j;
+    }
+    if (fallback || depth != 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+
+    rows = PyList_New(0);
+    if (!rows) goto error;
+    for (int k = 0; k < count; k++) {
+        Node *nd = &nodes[k];
+        if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
+            continue;
+        Py_ssize_t plen = 0;
+        int stop = k + nd->size;
+        for (int c2 = k + 1; c2 < stop; c2 += nodes[c2].size)
+            if (append_label(&pbuf, &plen, &pcap, s, &nodes[c2]) < 0) goto error;
+        int p = nd->parent;
+        PyObject *row = Py_BuildValue(
+            "(NiNNNiiiiNNnn)",
+            text_or_none(s, nd->cat, nd->cat_n), k,
+            text_or_none(s, nd->rel, nd->rel_n),
+            int_or_text(s, nd->beg, nd->beg_n), int_or_text(s, nd->end_attr, nd->end_n),
+            nd->kids, nd->size, nd->height, nd->level,
+            p >= 0 ? text_or_none(s, nodes[p].cat, nodes[p].cat_n) : (Py_INCREF(Py_None), Py_None),
+            PyUnicode_DecodeUTF8(pbuf ? pbuf : "", plen, "strict"),
+            nd->start, nd->end);
+        if (!row) goto error;
+        if (PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }
+        Py_DECREF(row);
+    }
+    result = Py_BuildValue("(iN)", count, rows);
+    rows = NULL;
+    goto done;
+
+error:
+    Py_XDECREF(rows);
+    result = NULL;
+done:
+    PyMem_Free(nodes);
+    PyMem_Free(stack);
+    PyMem_Free(pbuf);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(xml, max_children, max_nodes) -> (node count, rows) or None.\n\n"
+     "rows: (cat, node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern,\n"
+     "xml_start, xml_end) for every kept <node>, in document order."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",
+                                    "Fast node scanner for treeindex.extract.", -1, methods};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
