@@ -84,7 +84,7 @@ class _ProgressLine:
               help="Keep subtrees of at most this many nodes.")
 @click.option("--replace", is_flag=True,
               help="Index the given corpora again from scratch, dropping what was indexed.")
-@click.option("--chunk-mb", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+@click.option("--chunk-mb", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Size of the byte ranges handed to workers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,

@@ -28,7 +28,7 @@ from .pool import available_cores, make_executor, ordered_map
 from .split import START, next_start
 from .writer import CorpusWriter, Ids, delete_corpus, register
 
-DEFAULT_CHUNK = 1 << 20
+DEFAULT_CHUNK = 2 << 20
 FILES_PER_TASK = 256
 
 
@@ -310,7 +310,7 @@ def ingest(
             pool = make_executor(n) if own else executor
             try:
                 with _signals_as_interrupts():
-                    run.run(pool, in_flight=2 * max(n, 1) + 2)
+                    run.run(pool, in_flight=max(n, 1) + 2)
             except BrokenProcessPool as e:
                 raise InputError(
                     f"a worker process died ({e}); what was committed is kept: run the same "
