@@ -170,3 +170,18 @@ def test_cat_or_all_is_required(index, tmp_path):
     result = CliRunner().invoke(cli, ["export", "--db", str(index), str(tmp_path)])
     assert result.exit_code == 2
     assert "give one or more --cat CAT, or --all" in result.output
+
+
+def test_with_sentence_escapes_every_special_character(tmp_path):
+    text = 'a &amp; b &lt; c &gt; "d" \'e\'&#9;tab&#10;line&#13; é'
+    src = tmp_path / "odd.xml"
+    src.write_bytes(CDB.read_bytes().replace(b"<sentence>", f"<sentence>{text}".encode(), 1))
+    db = tmp_path / "t.db"
+    ingest(db, [src])
+    out = tmp_path / "out"
+    export(db, out, cats=["top"], with_sentence=True, workers=2)
+    trees = etree.parse(str(out / "odd" / "odd-top-trees.xml")).getroot()
+    first = trees[0].get("sentence")
+    assert first.startswith("a & b < c > \"d\" 'e'\ttab\nline\r é")
+    expected = [f"top-{r['n']}" for r in subtrees(src) if r["cat"] == "top"]
+    assert [t.get("index") for t in trees] == expected

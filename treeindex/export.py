@@ -21,10 +21,11 @@ import os
 import re
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 from . import db
 from .errors import DatabaseError, TreeindexError
@@ -37,10 +38,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 class ExportTask(NamedTuple):
     db: str
-    corpus: str
-    seq_from: int
-    seq_to: int  # inclusive
-    cats: tuple[str, ...] | None  # None: every category
+    corpus_id: int
+    first: int  # subtree ids first..last (a range of whole sentences)
+    last: int
+    # cat -> (temporary file, offset, size): where this task's trees of that cat go
+    places: dict[str, tuple[str, int, int]]
     with_sentence: bool
 
 
@@ -78,47 +80,73 @@ def _conn(path: str) -> sqlite3.Connection:
     return conn
 
 
-def run_export_task(task: ExportTask) -> tuple[dict[str, bytes], int]:
-    """The `<tree>` elements of a sentence range per category, in numbering order, and how
-    many there are."""
+def run_export_task(task: ExportTask) -> int:
+    """Write the `<tree>` elements of a range of subtrees into their files, each category at
+    the offset the parent planned for it; return how many trees were written."""
     conn = _conn(task.db)
-    (corpus_id,) = conn.execute("SELECT id FROM corpora WHERE name = ?", (task.corpus,)).fetchone()
-    sentences = conn.execute(
-        "SELECT id, sentid, text, xml, first_subtree, subtree_count FROM sentences "
-        "WHERE corpus_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-        (corpus_id, task.seq_from, task.seq_to),
-    ).fetchall()
-    parts: dict[str, list[bytes]] = {}
-    wanted = set(task.cats) if task.cats is not None else None
-    if not sentences:
-        return {}, 0
-    lo = sentences[0][4]
-    hi = max(s[4] + s[5] for s in sentences) - 1
-    by_id = {s[0]: s for s in sentences}
+    parts: dict[str, list[bytes]] = {cat: [] for cat in task.places}
     current = None
-    xml = b""
-    head = b""
+    xml = head = b""
     for sentence_id, cat, n, a, b in conn.execute(
         "SELECT sentence_id, cat, n, xml_start, xml_end FROM subtrees "
         "WHERE id BETWEEN ? AND ? AND +corpus_id = ? ORDER BY id",  # + : scan the rowid range
-        (lo, hi, corpus_id),
+        (task.first, task.last, task.corpus_id),
     ):
-        if wanted is not None and cat not in wanted:
+        chunks = parts.get(cat)
+        if chunks is None:
             continue
         if sentence_id != current:
-            if sentence_id not in by_id:
-                continue
             current = sentence_id
-            _, sentid, text, zxml, _, _ = by_id[sentence_id]
+            sentid, text, zxml = conn.execute(
+                "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
             xml = zlib.decompress(zxml)
-            head = (
-                f' sentid="{_attr(sentid)}" sentence="{_attr(text or "")}">'.encode()
-                if task.with_sentence else b">"
-            )
-        parts.setdefault(cat, []).append(
-            b'<tree index="%s-%d"%s%s</tree>\n' % (cat.encode(), n, head, xml[a:b])
-        )
-    return {cat: b"".join(chunks) for cat, chunks in parts.items()}, sum(map(len, parts.values()))
+            head = (f' sentid="{_attr(sentid)}" sentence="{_attr(text or "")}">'.encode()
+                    if task.with_sentence else b">")
+        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (cat.encode(), n, head, xml[a:b]))
+    trees = 0
+    for cat, chunks in parts.items():
+        path, offset, size = task.places[cat]
+        data = b"".join(chunks)
+        if len(data) != size:
+            raise TreeindexError(
+                f"internal error: {len(data)} bytes of {cat} trees where {size} were planned; "
+                "please report this (the export was not written)")
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+        finally:
+            os.close(fd)
+        trees += len(chunks)
+    return trees
+
+
+def _escaped_length(column: str) -> str:
+    """SQL for the UTF-8 length of `_attr(column)`."""
+    extra = " + ".join(
+        f"{k} * (length({column}) - length(replace({column}, {char}, '')))"
+        for char, k in (("'&'", 4), ("'<'", 3), ("'\"'", 5), ("char(10)", 4), ("char(9)", 3),
+                        ("char(13)", 4))
+    )
+    return f"(length(CAST({column} AS BLOB)) + {extra})"
+
+
+def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
+                with_sentence: bool) -> list[tuple[str, int, int]]:
+    """(cat, trees, bytes) of the `<tree>` elements of subtrees first..last, from the index
+    alone: what each task will write, so that every task knows its offsets in advance."""
+    if with_sentence:
+        sentid_len = _escaped_length("s.sentid")
+        text_len = _escaped_length("coalesce(s.text, '')")
+        sql = (
+            "SELECT t.cat, count(*), sum(46 + length(CAST(t.cat AS BLOB)) + length(t.n) "
+            f"+ t.xml_end - t.xml_start + {sentid_len} + {text_len}) "
+            "FROM subtrees t JOIN sentences s ON s.id = t.sentence_id "
+            "WHERE t.id BETWEEN ? AND ? AND +t.corpus_id = ? GROUP BY t.cat")
+    else:
+        sql = ("SELECT cat, count(*), sum(24 + length(CAST(cat AS BLOB)) + length(n) "
+               "+ xml_end - xml_start) FROM subtrees "
+               "WHERE id BETWEEN ? AND ? AND +corpus_id = ? GROUP BY cat")
+    return conn.execute(sql, (first, last, corpus_id)).fetchall()
 
 
 def _suggest(wanted: str, have: list[str], what: str) -> str:
@@ -198,31 +226,43 @@ def export(
     n = available_cores() if workers is None else workers
     own = executor is None
     pool = make_executor(n) if own else executor
+    conn = db.connect_read(db_path)
     try:
         done = 0
-        for _, name, sentences, _, counts in selected:
+        for corpus_id, name, sentences, _, counts in selected:
             if not counts:
                 continue
-            wanted = tuple(c for c, _ in counts) if cats is not None else None
-            tasks = (
-                ExportTask(str(db_path), name, a, min(a + SENTENCES_PER_TASK - 1, sentences),
-                           wanted, with_sentence)
-                for a in range(1, sentences + 1, SENTENCES_PER_TASK)
-            )
             with _Files(outdir / name, name, [c for c, _ in counts]) as files:
-                for _, (fragments, trees) in ordered_map(pool, run_export_task, tasks,
-                                                          2 * max(n, 1) + 2):
-                    for cat, data in fragments.items():
-                        files.write(cat, data)
+                tasks = _tasks(conn, str(db_path), corpus_id, sentences, files, with_sentence)
+                for _, trees in ordered_map(pool, run_export_task, tasks, max(n, 1) + 2):
                     done += trees
                     if progress_callback:
                         progress_callback(Progress(name, done, total))
                 report.files += files.commit()
         report.subtrees = done
     finally:
+        conn.close()
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     return report
+
+
+def _tasks(conn: sqlite3.Connection, db_path: str, corpus_id: int, sentences: int,
+           files: _Files, with_sentence: bool) -> Iterator[ExportTask]:
+    """Tasks of SENTENCES_PER_TASK sentences, each told where its trees go in every file."""
+    for a in range(1, sentences + 1, SENTENCES_PER_TASK):
+        b = min(a + SENTENCES_PER_TASK - 1, sentences)
+        first, last = conn.execute(
+            "SELECT min(first_subtree), max(first_subtree + subtree_count) - 1 FROM sentences "
+            "WHERE corpus_id = ? AND seq BETWEEN ? AND ?", (corpus_id, a, b)).fetchone()
+        if first is None or last < first:
+            continue
+        places = {}
+        for cat, _, size in _plan_sizes(conn, corpus_id, first, last, with_sentence):
+            if cat in files.cats:
+                places[cat] = files.reserve(cat, size)
+        if places:
+            yield ExportTask(db_path, corpus_id, first, last, places, with_sentence)
 
 
 def _alive(pid: str) -> bool:
@@ -236,14 +276,15 @@ def _alive(pid: str) -> bool:
 
 
 class _Files:
-    """The output files of one corpus: written under temporary names, renamed when complete."""
+    """The output files of one corpus: created under temporary names, filled by the workers
+    at planned offsets, and renamed into place only when complete."""
 
     def __init__(self, directory: Path, corpus: str, cats: list[str]) -> None:
         self.directory = directory
         self.corpus = corpus
-        self.cats = cats
-        self.open: dict[str, BinaryIO] = {}
+        self.cats = set(cats)
         self.tmp: dict[str, Path] = {}
+        self.end: dict[str, int] = {}
 
     def __enter__(self) -> _Files:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -252,32 +293,34 @@ class _Files:
                 stale.unlink()  # left by an export that was killed
         return self
 
-    def write(self, cat: str, data: bytes) -> None:
-        f = self.open.get(cat)
-        if f is None:
+    def reserve(self, cat: str, size: int) -> tuple[str, int, int]:
+        """The place for `size` more bytes of `cat` trees: (path, offset, size)."""
+        if cat not in self.tmp:
             path = self.directory / f"{TMP_PREFIX}{os.getpid()}-{file_name(self.corpus, cat)}"
-            f = self.open[cat] = open(path, "wb")
-            self.tmp[cat] = path
-            f.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<trees corpus="%s" cat="%s">\n'
+            head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<trees corpus="%s" cat="%s">\n'
                     % (_attr(self.corpus).encode(), _attr(cat).encode()))
-        f.write(data)
+            path.write_bytes(head)
+            self.tmp[cat] = path
+            self.end[cat] = len(head)
+        offset = self.end[cat]
+        self.end[cat] += size
+        return str(self.tmp[cat]), offset, size
 
     def commit(self) -> list[Path]:
         done = []
-        for cat, f in self.open.items():
-            f.write(b"</trees>\n")
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
+        for cat, path in self.tmp.items():
+            with open(path, "r+b") as f:
+                f.seek(self.end[cat])
+                f.write(b"</trees>\n")
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
             final = self.directory / file_name(self.corpus, cat)
-            os.replace(self.tmp[cat], final)
+            os.replace(path, final)
             done.append(final)
-        self.open.clear()
         self.tmp.clear()
         return done
 
     def __exit__(self, *exc: object) -> None:
-        for cat, f in self.open.items():  # not committed: interrupted or failed
-            f.close()
-            self.tmp[cat].unlink(missing_ok=True)
-
+        for path in self.tmp.values():  # not committed: interrupted or failed
+            path.unlink(missing_ok=True)
