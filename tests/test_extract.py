@@ -1,0 +1,70 @@
+"""The C fast path and the pure-Python path of the worker give the same rows."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import ALPINO, CDB, SUITES, WRPEE
+
+from treeindex import extract
+from treeindex.extract import Task, run_task
+from treeindex.split import plan_ranges
+
+
+def tasks():
+    out = []
+    for src in (CDB, SUITES, WRPEE):
+        data = src.read_bytes()
+        for a, b in plan_ranges(data, 0, len(data), 50_000):
+            out.append(Task(0, "range", str(src), a, b, None, (), "utf-8", 7, 1000))
+    for d in ALPINO.iterdir():
+        files = tuple(str(p) for p in sorted(d.iterdir()))
+        out.append(Task(0, "files", str(d), 0, 0, None, files, "utf-8", 7, 1000))
+    return out
+
+
+def normalized(result):
+    # the Python path leaves begin/end as text (SQLite stores both as integers)
+    rows = [r[:5] + tuple(None if v is None else int(v) for v in r[5:7]) + r[7:]
+            for r in result.subtrees]
+    return rows, result.sentences, result.cat_counts, result.errors
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_c_and_python_paths_agree(monkeypatch):
+    fast = [normalized(run_task(t)) for t in tasks()]
+    monkeypatch.setattr(extract, "_scan", None)
+    slow = [normalized(run_task(t)) for t in tasks()]
+    assert fast == slow
+    assert sum(len(f[0]) for f in fast) > 3000
+
+
+def test_c_extension_is_built():
+    """CI has a compiler: the fast path must be there (set TREEINDEX_PURE_PYTHON=1 where not)."""
+    if os.environ.get("TREEINDEX_PURE_PYTHON") == "1":
+        pytest.skip("pure-Python install requested")
+    assert extract._scan is not None, "treeindex._scan was not compiled: install with a C compiler"
+
+
+def test_sentences_the_c_path_hands_over(tmp_path):
+    """Comments, CDATA, entities and '>' in attribute values go to the Python path."""
+    data = CDB.read_bytes()
+    s = data.index(b'<alpino_ds id="cdb/1"')
+    node = data.index(b"<node", data.index(b"<node", s) + 1)
+    data = (data[:node] + b"<!-- a <node> in a comment -->" + data[node:])
+    s = data.index(b'<alpino_ds id="cdb/2"')
+    word = data.index(b'rel="', s)
+    data = data[:word] + b'extra="a &gt; b > c" ' + data[word:]
+    s = data.index(b'<alpino_ds id="cdb/3"')
+    rel = data.index(b'rel="', s)
+    data = data[:rel] + b'rel="&#115;u" x' + data[rel + 3:]
+    src = tmp_path / "odd.xml"
+    src.write_bytes(data)
+    task = Task(0, "range", str(src), 0, len(data), None, (), "utf-8", 7, 1000)
+    result = run_task(task)
+    assert not result.errors
+    from reference import subtrees
+    expected = subtrees(src)
+    assert [(r[1], r[3], r[4], r[12]) for r in result.subtrees] == [
+        (e["cat"], e["node"], e["rel"], e["pattern"]) for e in expected]
