@@ -318,3 +318,23 @@ def test_same_corpus_name_twice_is_refused(tmp_path, tmp_copy):
     with pytest.raises(InputError) as e:
         ingest(tmp_path / "t.db", [CDB, other / "cdb-sample.xml"])
     assert "two inputs would both be corpus 'cdb-sample'" in str(e.value)
+
+
+def test_directory_skips_non_treebank_files_and_reads_gzip(tmp_path):
+    d = tmp_path / "suite"
+    d.mkdir()
+    for name in ("1.xml", "2.xml", "10.xml"):
+        (d / name).write_bytes((ALPINO / "cdb" / name).read_bytes())
+    (d / "3.xml.gz").write_bytes(gzip.compress((ALPINO / "cdb" / "3.xml").read_bytes()))
+    (d / "notes.xml").write_bytes(b"<notes>not a treebank</notes>")
+    (d / "readme.txt").write_text("ignored: not .xml")
+    db = tmp_path / "t.db"
+    report = ingest(db, [d])
+    assert report.exit_code == 3
+    assert [(p.name, reason) for p, reason in report.skipped] == [
+        ("notes.xml", f"{d / 'notes.xml'}: is not an Alpino treebank: its root element is "
+         "<notes>; treeindex reads <treebank> files of <alpino_ds> sentences and one-sentence "
+         "<alpino_ds> files")]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT sentid, file FROM sentences ORDER BY seq").fetchall() == [
+        ("1", "1.xml"), ("2", "2.xml"), ("3", "3.xml.gz"), ("10", "10.xml")]

@@ -124,3 +124,15 @@ def test_errors_lists_the_bad_sentences(index):
         ["bad", "bad.xml", "cdb/0"], ["bad", "bad.xml", "cdb/1"]]
     assert all("not well-formed XML: Opening and ending tag mismatch" in line
                for line in lines[1:])
+
+
+def test_opens_as_is_in_sqlite_utils(index):
+    import sqlite_utils
+
+    database = sqlite_utils.Database(index)
+    assert {"corpora", "sentences", "subtrees", "patterns", "errors"} <= set(
+        database.table_names())
+    assert {"category_counts", "corpus_totals", "subtree_info"} <= set(database.view_names())
+    rows = list(database.query(
+        "SELECT sum(subtrees) AS n FROM category_counts WHERE corpus = 'WRPEE-dummy'"))
+    assert rows == [{"n": sum(n for n, _ in category_counts(WRPEE).values())}]
