@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -111,20 +112,33 @@ def grinder(*args: str) -> list[str]:
     return [sys.executable, str(HERE / "grinder.py"), *args]
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def bench_ingest(args: argparse.Namespace) -> None:
     src = corpus(args.mb)
     size = src.stat().st_size
     workers = ["--workers", str(args.workers)] if args.workers else []
-    print(f"input: {src} ({size / 1e6:.1f} MB), {os.cpu_count()} cores")
-    a, _ = measure(grinder("floor", str(src)))
-    b, _ = measure(grinder("count", str(src)))
-    db = fresh_db("bench.db")
-    c, mem = measure(treeindex("ingest", "-q", "--db", str(db), *workers, str(src)))
+    print(f"input: {src} ({size / 1e6:.1f} MB), {os.cpu_count()} cores, "
+          f"{args.repeat} interleaved rounds (medians; ratios per round, min-max)")
+    a, b, c, mem = [], [], [], []
+    for _ in range(args.repeat):  # interleaved, so that machine noise hits all three alike
+        a.append(measure(grinder("floor", str(src)))[0])
+        b.append(measure(grinder("count", str(src)))[0])
+        db = fresh_db("bench.db")
+        wall, peak = measure(treeindex("ingest", "-q", "--db", str(db), *workers, str(src)))
+        c.append(wall)
+        mem.append(peak)
     db_size = db.stat().st_size
-    print(f"(a) parse floor            {a:7.2f} s")
-    print(f"(b) sequential grinder     {b:7.2f} s")
-    print(f"(c) treeindex ingest       {c:7.2f} s   = {c / a:.2f} x (a), {c / b:.2f} x (b)")
-    print(f"    peak memory, all processes: {mem / 1e6:.0f} MB")
+    ca = [x / y for x, y in zip(c, a)]
+    cb = [x / y for x, y in zip(c, b)]
+    print(f"(a) parse floor            {_median(a):7.2f} s")
+    print(f"(b) sequential grinder     {_median(b):7.2f} s")
+    print(f"(c) treeindex ingest       {_median(c):7.2f} s   = {_median(ca):.2f} x (a) "
+          f"[{min(ca):.2f}-{max(ca):.2f}], {_median(cb):.2f} x (b) [{min(cb):.2f}-{max(cb):.2f}]")
+    print(f"    peak memory, all processes: {max(mem) / 1e6:.0f} MB")
+    mem = max(mem)
     print(f"    database: {db_size / 1e6:.1f} MB = {db_size / size:.2f} x the input")
     if args.big_mb:
         big = corpus(args.big_mb)
@@ -142,18 +156,87 @@ def bench_export(args: argparse.Namespace) -> None:
     db = fresh_db("bench.db")
     subprocess.run(treeindex("ingest", "-q", "--db", str(db), str(src)), check=True)
     out_g, out_t = WORK / "grinder-out", WORK / "export-out"
-    for d in (out_g, out_t):
-        shutil.rmtree(d, ignore_errors=True)
-    count, _ = measure(grinder("count", str(src)))
-    total, _ = measure(grinder("write", str(src), str(out_g)))
-    writing = total - count
     workers = ["--workers", str(args.workers)] if args.workers else []
-    e, mem = measure(treeindex("export", "-q", "--db", str(db), "--all", *workers, str(out_t)))
-    print(f"input: {src} ({src.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores")
-    print(f"grinder: {total:.2f} s in all, {count:.2f} s counting only: "
-          f"{writing:.2f} s spent producing the files")
-    print(f"treeindex export --all: {e:.2f} s = {e / writing:.2f} x the grinder's writing time")
+    writing, exports, ratios, mem = [], [], [], 0
+    for _ in range(args.repeat):
+        for d in (out_g, out_t):
+            shutil.rmtree(d, ignore_errors=True)
+        count, _ = measure(grinder("count", str(src)))
+        total, _ = measure(grinder("write", str(src), str(out_g)))
+        e, peak = measure(treeindex("export", "-q", "--db", str(db), "--all", *workers,
+                                    str(out_t)))
+        writing.append(total - count)
+        exports.append(e)
+        ratios.append(e / (total - count))
+        mem = max(mem, peak)
+    print(f"input: {src} ({src.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores, "
+          f"{args.repeat} interleaved rounds (medians)")
+    print(f"grinder: {_median(writing):.2f} s spent producing the files "
+          "(its total time minus its counting-only time)")
+    print(f"treeindex export --all: {_median(exports):.2f} s = {_median(ratios):.2f} x the "
+          f"grinder's writing time [{min(ratios):.2f}-{max(ratios):.2f}]")
     print(f"    peak memory, all processes: {mem / 1e6:.0f} MB")
+
+
+STAGES = r"""
+import pickle, resource, sys, time
+from pathlib import Path
+from treeindex import db
+from treeindex.extract import Task, run_task
+from treeindex.inputs import discover
+from treeindex.ingest import DEFAULT_CHUNK, _pieces
+from treeindex.pool import make_executor, ordered_map
+from treeindex.writer import CorpusWriter, Ids, register
+
+src, workers, dbpath = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+corpus = discover([src]).corpora[0]
+t = time.perf_counter()
+tasks = [Task(i, "range", str(src), off, off + len(data), None, (), "utf-8", 7, 1000)
+         for i, (off, data, _) in enumerate(_pieces(corpus, 0, DEFAULT_CHUNK))]
+plan_wall = time.perf_counter() - t
+pool = make_executor(workers)
+t = time.perf_counter()
+results = [r for _, r in ordered_map(pool, run_task, tasks, workers + 2)]
+parse_wall = time.perf_counter() - t
+pool.shutdown()
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+worker_cpu = children.ru_utime + children.ru_stime
+blobs = [pickle.dumps(r) for r in results]  # what the parent receives
+del results
+conn = db.connect_write(dbpath)
+db.check_settings(conn, dbpath, {"max_children": 7, "max_nodes": 1000})
+writer = CorpusWriter(conn, corpus, register(conn, corpus), Ids(conn))
+t = time.perf_counter()
+for b in blobs:
+    writer.write(pickle.loads(b))
+writer.finish()
+db.build_indexes(conn)
+conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+write_wall = time.perf_counter() - t
+print(parse_wall, worker_cpu, plan_wall + write_wall)
+"""
+
+
+def bench_stages(args: argparse.Namespace) -> None:
+    """The two halves of an ingest apart: workers alone (results dropped) and the writer alone
+    (replaying the same results), to show where the time goes and how N cores would do."""
+    src = corpus(args.mb)
+    a = measure(grinder("floor", str(src)))[0]
+    db = fresh_db("stages.db")
+    out = subprocess.run([sys.executable, "-c", STAGES, str(src), str(args.workers or
+                          os.cpu_count()), str(db)], capture_output=True, text=True, check=True)
+    parse_wall, worker_cpu, write_wall = map(float, out.stdout.split())
+    n = args.workers or os.cpu_count()
+    print(f"input: {src} ({src.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores")
+    print(f"(a) parse floor                      {a:6.2f} s")
+    print(f"workers alone ({n}), results dropped   {parse_wall:6.2f} s = "
+          f"{parse_wall / a:.2f} x (a); {worker_cpu:.2f} CPU-s in all")
+    print(f"the parent alone (plan, receive, write) {write_wall:5.2f} s = "
+          f"{write_wall / a:.2f} x (a)")
+    for cores in (4, 8, 16):
+        wall = max(worker_cpu / (cores - 1), write_wall)
+        print(f"  projected on {cores:2d} cores (writer + {cores - 1} workers): about {wall:.2f} s"
+              f" = {wall / a:.2f} x (a)")
 
 
 def main() -> None:
@@ -164,12 +247,17 @@ def main() -> None:
     i.add_argument("--big-mb", type=float, default=0, help="also measure memory on this size")
     i.add_argument("--workers", type=int, default=0, help="default: treeindex's default")
     i.add_argument("--keep", action="store_true", help="keep the big input")
+    i.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
+    s = sub.add_parser("stages")
+    s.add_argument("--mb", type=float, default=100)
+    s.add_argument("--workers", type=int, default=0)
     e = sub.add_parser("export")
     e.add_argument("--mb", type=float, default=100)
     e.add_argument("--workers", type=int, default=0)
+    e.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    {"ingest": bench_ingest, "export": bench_export}[args.what](args)
+    {"ingest": bench_ingest, "export": bench_export, "stages": bench_stages}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -39,9 +39,17 @@ static PyObject *int_or_text(const char *s, Py_ssize_t start, Py_ssize_t n) {
     return PyUnicode_DecodeUTF8(s + start, n, "strict");
 }
 
+/* Categories, relations and patterns repeat endlessly: interned, each is one object, which
+ * pickle then sends once per result instead of once per row. */
+static PyObject *interned(const char *p, Py_ssize_t n) {
+    PyObject *u = PyUnicode_DecodeUTF8(p, n, "strict");
+    if (u) PyUnicode_InternInPlace(&u);
+    return u;
+}
+
 static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
     if (start < 0) Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(s + start, n, "strict");
+    return interned(s + start, n);
 }
 
 /* rel:cat, rel:pt or rel:- ('-' also for a missing or empty rel) */
@@ -213,7 +221,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             int_or_text(s, nd->beg, nd->beg_n), int_or_text(s, nd->end_attr, nd->end_n),
             nd->kids, nd->size, nd->height, nd->level,
             p >= 0 ? text_or_none(s, nodes[p].cat, nodes[p].cat_n) : (Py_INCREF(Py_None), Py_None),
-            PyUnicode_DecodeUTF8(pbuf ? pbuf : "", plen, "strict"),
+            interned(pbuf ? pbuf : "", plen),
             nd->start, nd->end);
         if (!row) goto error;
         if (PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }

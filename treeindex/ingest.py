@@ -29,6 +29,7 @@ from .split import START, next_start
 from .writer import CorpusWriter, Ids, delete_corpus, register
 
 DEFAULT_CHUNK = 2 << 20
+_SLACK = 64 << 10
 FILES_PER_TASK = 256
 
 
@@ -109,8 +110,10 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
                 f.seek(skip)
             base, buf, eof = skip, b"", False
             while True:
+                # a little more than a chunk, so that the cut (the first boundary after
+                # `chunk` bytes) is usually found without reading (or rescanning) more
                 while not eof and len(buf) <= chunk:
-                    block = f.read(chunk)
+                    block = f.read(chunk + _SLACK - len(buf))
                     eof = not block
                     buf += block
                 if not buf:
@@ -118,7 +121,7 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
                 pos = len(START) if buf.startswith(START) else 0
                 cut = next_start(buf, pos, len(buf), at_least=chunk)
                 while cut < 0 and not eof:
-                    block = f.read(chunk)
+                    block = f.read(_SLACK)
                     eof = not block
                     buf += block
                     cut = next_start(buf, pos, len(buf), at_least=chunk)
