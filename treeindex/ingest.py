@@ -22,11 +22,11 @@ from typing import Callable
 
 from . import db
 from .errors import InputError, Interrupted
-from .extract import Task, run_task
+from .extract import Result, Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
 from .split import START, next_start
-from .writer import CorpusWriter, Ids, delete_corpus, register
+from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, register
 
 DEFAULT_CHUNK = 2 << 20
 _SLACK = 64 << 10
@@ -152,6 +152,7 @@ class _Run:
         self.bytes_done = 0
         self.bytes_total = 0
         self.sentences = 0
+        self.current: CorpusWriter | None = None
 
     def _task(self, kind: str, path: str, start: int = 0, end: int = 0, data: bytes | None = None,
               files: tuple[str, ...] = (), encoding: str = "utf-8") -> Task:
@@ -180,11 +181,11 @@ class _Run:
             return sum(c.sizes[row[1]:])
         return c.input_bytes if c.gzip else max(c.input_bytes - row[0], 0)
 
-    def tasks(self) -> Iterator[Task]:
+    def tasks(self, db: WriteThread) -> Iterator[Task]:
         for plan in self.plans:
             if plan.status == "complete":
                 continue
-            writer = self._open(plan)
+            writer = db.call(self._open, plan)  # in the write thread, in order with the rest
             c = plan.corpus
             n = 0
             for task, mark in self._corpus_tasks(c, writer):
@@ -192,7 +193,7 @@ class _Run:
                 n += 1
                 yield task
             if n == 0:
-                self._finish(writer)
+                db.submit(self._finish, writer)
 
     def _corpus_tasks(self, c: Corpus, w: CorpusWriter) -> Iterator[tuple[Task, int]]:
         chunk = self.opts["chunk_bytes"]
@@ -225,26 +226,38 @@ class _Run:
         out.total_sentences = writer.sentences
         out.total_errors = writer.errors
 
+    def _write(self, writer: CorpusWriter, result: Result, mark: int) -> None:
+        """Runs in the write thread, one result at a time, in document order."""
+        if self.current is not None and writer is not self.current:
+            self._finish(self.current)
+        self.current = writer
+        writer.write(result)
+        out = self.outcomes[writer.corpus.name]
+        out.sentences += len(result.sentences)
+        out.subtrees += len(result.subtrees)
+        out.errors += len(result.errors)
+        self.bytes_done += mark
+        self.sentences += len(result.sentences)
+        if self.progress_callback:
+            self.progress_callback(
+                Progress(writer.corpus.name, self.bytes_done, self.bytes_total, self.sentences)
+            )
+
+    def _finish_last(self) -> None:
+        if self.current is not None:
+            self._finish(self.current)
+
     def run(self, executor: Executor, in_flight: int) -> None:
-        current: CorpusWriter | None = None
-        for task, result in ordered_map(executor, run_task, self.tasks(), in_flight):
-            writer, mark = self.owners.pop(task.seq)
-            if current is not None and writer is not current:
-                self._finish(current)
-            current = writer
-            writer.write(result)
-            out = self.outcomes[writer.corpus.name]
-            out.sentences += len(result.sentences)
-            out.subtrees += len(result.subtrees)
-            out.errors += len(result.errors)
-            self.bytes_done += mark
-            self.sentences += len(result.sentences)
-            if self.progress_callback:
-                self.progress_callback(
-                    Progress(writer.corpus.name, self.bytes_done, self.bytes_total, self.sentences)
-                )
-        if current is not None:
-            self._finish(current)
+        db = WriteThread(maxsize=in_flight)
+        try:
+            for task, result in ordered_map(executor, run_task, self.tasks(db), in_flight):
+                writer, mark = self.owners.pop(task.seq)
+                db.submit(self._write, writer, result, mark)
+            db.submit(self._finish_last)
+            db.close()
+        except BaseException:
+            db.abort()
+            raise
 
 
 def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> list[_Plan]:

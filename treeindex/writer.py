@@ -8,11 +8,15 @@ and consistent; an interrupted ingest resumes from the last commit.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from itertools import count, repeat
 from operator import add
+from typing import Any
 
 from .extract import Result
 from .inputs import Corpus
@@ -202,3 +206,77 @@ class CorpusWriter:
         self.conn.execute(
             "UPDATE corpora SET complete = 1, finished_at = ? WHERE id = ?", (now(), self.id)
         )
+
+
+class WriteThread:
+    """The one thread that touches the database during an ingest (as in datasette).
+
+    The coordinator hands it work in order: `submit` queues a call (bounded, so results
+    cannot pile up), `call` queues one and waits for its result. SQLite does its work with
+    the GIL released, so writing overlaps with planning and receiving results. The first
+    error stops the thread; it is raised again in the caller at its next submit, call or
+    close. `abort` drops whatever is still queued: what was committed stays.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="treeindex-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args, done = item
+            if self._stop or self._error is not None:
+                if done is not None:
+                    done.set_exception(self._error or RuntimeError("the writer was stopped"))
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as e:  # handed to the coordinator
+                self._error = e
+                if done is not None:
+                    done.set_exception(e)
+                continue
+            if done is not None:
+                done.set_result(result)
+
+    def _put(self, item: tuple | None) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._put((fn, args, None))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        done: Future = Future()
+        self._put((fn, args, done))
+        return done.result()
+
+    def close(self) -> None:
+        """Wait until everything queued is written; raise the thread's error, if any."""
+        self._put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop after the current transaction, dropping what is queued."""
+        self._stop = True
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
