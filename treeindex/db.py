@@ -41,7 +41,6 @@ def connect_write(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
-    conn.execute("PRAGMA temp_store=MEMORY")
     _check_is_ours(conn, path)
     conn.executescript(schema_sql().split(AFTER_INGEST, 1)[0])
     conn.execute(
