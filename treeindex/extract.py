@@ -233,34 +233,35 @@ def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str | None, max
     xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
     fast = _scan.scan(xml, max_children, max_nodes) if _scan is not None else None
     if fast is not None and fast[0] > 0 and fast[0] == int(_COUNT_NODES(root)):
-        seen: set[str] = set()
-        append = subtrees.append
-        for row in fast[1]:
-            cat = row[0]
-            c = counts.get(cat)
-            if c is None:
-                c = counts[cat] = [0, 0]
-            c[0] += 1
-            if cat not in seen:
-                seen.add(cat)
-                c[1] += 1
-            append((index, cat, c[0]) + row[1:])
-        return sentid, text, _compress(xml, ZLIB_LEVEL)
-    return _python_rows(root, sentid, text, xml, max_children, max_nodes, index, subtrees,
-                        counts)
+        rows = fast[1]
+    else:
+        xml, rows = _python_rows(root, sentid, xml, max_children, max_nodes)
+    seen: set[str] = set()
+    append = subtrees.append
+    for row in rows:  # number each category's subtrees in order
+        cat = row[0]
+        c = counts.get(cat)
+        if c is None:
+            c = counts[cat] = [0, 0]
+        c[0] += 1
+        if cat not in seen:
+            seen.add(cat)
+            c[1] += 1
+        append((index, cat, c[0]) + row[1:])
+    return sentid, text, _compress(xml, ZLIB_LEVEL)
 
 
-def _python_rows(root: etree._Element, sentid: str | None, text: str | None, xml: bytes,
-                 max_children: int, max_nodes: int, index: int, subtrees: list,
-                 counts: dict[str, list[int]]) -> tuple:
-    """The rows of one sentence with lxml and Python only (any input, and no C compiler)."""
+def _python_rows(root: etree._Element, sentid: str | None, xml: bytes, max_children: int,
+                 max_nodes: int) -> tuple[bytes, list[tuple]]:
+    """What `_scan.scan` returns, with lxml and Python only (for any input, and where the C
+    extension could not be built); also the bytes the spans refer to."""
     nodes = list(root.iter("node"))
     if not nodes:
         raise BadSentence("<alpino_ds> holds no <node>", None, sentid)
     xml, (starts, ends, parent, level, kids, size, height) = _structure(xml, root, len(nodes))
     cats = [el.get("cat") for el in nodes]
     labels: list[str] | None = None
-    seen: set[str] = set()
+    rows = []
     for i, cat in enumerate(cats):
         k = kids[i]
         if cat is None or k == 0 or k > max_children or size[i] > max_nodes:
@@ -274,21 +275,11 @@ def _python_rows(root: etree._Element, sentid: str | None, text: str | None, xml
         while j < stop:
             kids_labels.append(labels[j])
             j += size[j]
-        pattern = " ".join(kids_labels)
         p = parent[i]
-        c = counts.get(cat)
-        if c is None:
-            c = counts[cat] = [0, 0]
-        c[0] += 1
-        if cat not in seen:
-            seen.add(cat)
-            c[1] += 1
-        subtrees.append((
-            index, cat, c[0], i, el.get("rel"), el.get("begin"), el.get("end"), k,
-            size[i], height[i], level[i], cats[p] if p >= 0 else None, pattern,
-            starts[i], ends[i],
-        ))
-    return sentid, text, _compress(xml, ZLIB_LEVEL)
+        rows.append((cat, i, el.get("rel"), el.get("begin"), el.get("end"), k, size[i],
+                     height[i], level[i], cats[p] if p >= 0 else None, " ".join(kids_labels),
+                     starts[i], ends[i]))
+    return xml, rows
 
 
 def _read(task: Task) -> bytes:
