@@ -6,17 +6,17 @@ import os
 
 import pytest
 from conftest import ALPINO, CDB, SUITES, WRPEE
+from test_split import plan_ranges
 
 from treeindex import extract
 from treeindex.extract import Task, run_task
-from treeindex.split import plan_ranges
 
 
 def tasks():
     out = []
     for src in (CDB, SUITES, WRPEE):
         data = src.read_bytes()
-        for a, b in plan_ranges(data, 0, len(data), 50_000):
+        for a, b in plan_ranges(data, 50_000):
             out.append(Task(0, "range", str(src), a, b, None, (), "utf-8", 7, 1000))
     for d in ALPINO.iterdir():
         files = tuple(str(p) for p in sorted(d.iterdir()))

@@ -25,11 +25,10 @@ from .errors import InputError, Interrupted
 from .extract import Result, Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
-from .split import START, next_start
+from .split import next_start, pieces
 from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, register
 
 DEFAULT_CHUNK = 2 << 20
-_SLACK = 64 << 10
 FILES_PER_TASK = 256
 
 
@@ -108,27 +107,7 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
                     left -= got
             else:
                 f.seek(skip)
-            base, buf, eof = skip, b"", False
-            while True:
-                # a little more than a chunk, so that the cut (the first boundary after
-                # `chunk` bytes) is usually found without reading (or rescanning) more
-                while not eof and len(buf) <= chunk:
-                    block = f.read(chunk + _SLACK - len(buf))
-                    eof = not block
-                    buf += block
-                if not buf:
-                    return
-                pos = len(START) if buf.startswith(START) else 0
-                cut = next_start(buf, pos, len(buf), at_least=chunk)
-                while cut < 0 and not eof:
-                    block = f.read(_SLACK)
-                    eof = not block
-                    buf += block
-                    cut = next_start(buf, pos, len(buf), at_least=chunk)
-                if cut < 0:
-                    cut = len(buf)
-                yield base, buf[:cut], raw.tell()
-                base, buf = base + cut, buf[cut:]
+            yield from pieces(f, skip, chunk, raw.tell)
     except (OSError, EOFError) as e:
         raise InputError(
             f"{path}: cannot be read ({e}); what was read before is indexed; check the file "

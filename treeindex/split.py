@@ -11,8 +11,8 @@ The functions work on anything with `find` and slicing: `bytes`, `bytearray`, `m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 START = b"<alpino_ds"
 END = b"</alpino_ds>"
@@ -118,24 +118,34 @@ def sentence_bytes(segment: bytes) -> bytes | None:
     return segment[: e + len(END)]
 
 
-def plan_ranges(buf: Any, start: int, size: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """Cut `buf[start:size]` into ranges of about `chunk` bytes, each starting at a boundary.
+SLACK = 64 << 10
 
-    `start` must be a boundary (or a position before the first one, outside markup).
-    The last range ends at `size`.
+
+def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int]
+           ) -> Iterator[tuple[int, bytes, int]]:
+    """Read a binary stream as (offset, bytes, position()) pieces of about `chunk` bytes;
+    every piece but the first starts at a sentence boundary. `base` is the stream's offset in
+    the file (where it was positioned: 0, or a boundary), `position` tells how far the file
+    has been read (for progress). Reads with a fixed buffer: memory stays flat.
     """
-    first = next_start(buf, start, size)
-    if first < 0:
-        return
-    cur = first
-    while cur < size:
-        target = cur + chunk
-        if target >= size:
-            yield cur, size
+    buf, eof = b"", False
+    while True:
+        # a little more than a chunk, so that the cut (the first boundary after `chunk`
+        # bytes) is usually found without reading, or rescanning, more
+        while not eof and len(buf) <= chunk:
+            block = f.read(chunk + SLACK - len(buf))
+            eof = not block
+            buf += block
+        if not buf:
             return
-        nxt = next_start(buf, cur + len(START), size, at_least=target)
-        if nxt < 0:
-            yield cur, size
-            return
-        yield cur, nxt
-        cur = nxt
+        pos = len(START) if buf.startswith(START) else 0
+        cut = next_start(buf, pos, len(buf), at_least=chunk)
+        while cut < 0 and not eof:
+            block = f.read(SLACK)
+            eof = not block
+            buf += block
+            cut = next_start(buf, pos, len(buf), at_least=chunk)
+        if cut < 0:
+            cut = len(buf)
+        yield base, buf[:cut], position()
+        base, buf = base + cut, buf[cut:]
