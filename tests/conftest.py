@@ -49,6 +49,17 @@ def dump(db: Path, skip_times: bool = True) -> dict[str, list]:
     return out
 
 
+def interrupt_after(commits: int):
+    """A progress callback that interrupts (as Ctrl-C does) after `commits` commits."""
+    seen = []
+
+    def callback(progress):
+        seen.append(progress)
+        if len(seen) == commits:
+            raise KeyboardInterrupt
+    return callback
+
+
 @pytest.fixture
 def tmp_copy(tmp_path):
     """Copy test data into tmp_path so tests may change it."""

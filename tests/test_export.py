@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 from click.testing import CliRunner
-from conftest import ALPINO, CDB, SUITES, WRPEE, repeat_treebank
+from conftest import ALPINO, CDB, SUITES, WRPEE, interrupt_after, repeat_treebank
 from lxml import etree
 from reference import same_element, subtrees
 
@@ -117,14 +117,8 @@ def test_interrupted_export_leaves_no_partial_file(index, tmp_path):
 def test_export_of_an_interrupted_ingest_exports_what_was_committed(tmp_path):
     big = repeat_treebank(tmp_path / "big.xml", 2)
     db = tmp_path / "t.db"
-    seen = []
-
-    def stop(p):
-        seen.append(p)
-        if len(seen) == 4:
-            raise KeyboardInterrupt
     with pytest.raises(Interrupted):
-        ingest(db, [big], chunk_bytes=50_000, progress_callback=stop)
+        ingest(db, [big], chunk_bytes=50_000, progress_callback=interrupt_after(4))
     conn = sqlite3.connect(db)
     (sentences,) = conn.execute("SELECT sentences FROM corpora").fetchone()
     assert 0 < sentences < 800

@@ -7,7 +7,16 @@ import sqlite3
 import zlib
 
 import pytest
-from conftest import ALPINO, CDB, SUITES, TREEBANKS, WRPEE, dump, repeat_treebank
+from conftest import (
+    ALPINO,
+    CDB,
+    SUITES,
+    TREEBANKS,
+    WRPEE,
+    dump,
+    interrupt_after,
+    repeat_treebank,
+)
 from lxml import etree
 from reference import category_counts, same_element, subtrees
 
@@ -91,15 +100,9 @@ def test_interrupted_ingest_resumes_to_the_same_index(tmp_path):
 
     db = tmp_path / "resumed.db"
     for stop_after in (3, 7, 30):  # commits before each interruption
-        seen = []
-
-        def stop(progress, seen=seen, stop_after=stop_after):
-            seen.append(progress)
-            if len(seen) == stop_after:
-                raise KeyboardInterrupt
         with pytest.raises(Interrupted):
             ingest(db, [big, ALPINO / "Titaantjes"], workers=2, chunk_bytes=20_000,
-                   progress_callback=stop)
+                   progress_callback=interrupt_after(stop_after))
     conn = sqlite3.connect(db)
     partial = conn.execute("SELECT sum(sentences), min(complete) FROM corpora").fetchone()
     conn.close()
@@ -266,14 +269,8 @@ def test_gzip_resume(tmp_path):
     gz.write_bytes(gzip.compress(big.read_bytes()))
     whole, db = tmp_path / "whole.db", tmp_path / "t.db"
     ingest(whole, [gz], chunk_bytes=20_000)
-    calls = []
-
-    def stop(p):
-        calls.append(p)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
     with pytest.raises(Interrupted):
-        ingest(db, [gz], chunk_bytes=20_000, progress_callback=stop)
+        ingest(db, [gz], chunk_bytes=20_000, progress_callback=interrupt_after(5))
     ingest(db, [gz], chunk_bytes=20_000)
     assert dump(db) == dump(whole)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import CDB, WRPEE, repeat_treebank
+from conftest import CDB, WRPEE, interrupt_after, repeat_treebank
 from reference import category_counts
 
 from treeindex import Interrupted, ingest
@@ -26,14 +26,8 @@ def index(tmp_path_factory):
     bad.write_bytes(data)
     ingest(db, [bad, WRPEE])
     big = repeat_treebank(tmp / "big.xml", 2)
-    calls = []
-
-    def stop(p):
-        calls.append(p)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
     with pytest.raises(Interrupted):
-        ingest(db, [big], chunk_bytes=50_000, progress_callback=stop)
+        ingest(db, [big], chunk_bytes=50_000, progress_callback=interrupt_after(3))
     return db
 
 
