@@ -66,3 +66,15 @@ def test_help_has_a_sentence_and_an_example():
         result = run(command, "--help")
         assert result.exit_code == 0
         assert "Example:" in result.output
+
+
+def test_index_of_another_schema_version_is_refused(tmp_path):
+    db = tmp_path / "t.db"
+    assert run("ingest", "-q", "--db", db, WRPEE).exit_code == 0
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE settings SET value = '0' WHERE key = 'schema_version'")
+    conn.commit()
+    message = (f"Error: {db}: was built by a treeindex with schema version 0, this one reads "
+               "version 1; ingest again into a new --db\n")
+    assert run("ingest", "--db", db, CDB).output == message
+    assert run("query", "--db", db, "SELECT 1").output == message

@@ -42,6 +42,7 @@ def connect_write(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     _check_is_ours(conn, path)
+    _check_version(conn, path)
     conn.executescript(schema_sql().split(AFTER_INGEST, 1)[0])
     conn.execute(
         "INSERT OR IGNORE INTO settings (key, value) VALUES ('schema_version', ?)",
@@ -61,6 +62,18 @@ def _check_is_ours(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:  # a new database: no settings table yet
+        return
+    if row is not None and row[0] != SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{path}: was built by a treeindex with schema version {row[0]}, this one reads "
+            f"version {SCHEMA_VERSION}; ingest again into a new --db"
+        )
+
+
 def connect_read(path: Path) -> sqlite3.Connection:
     """Open an existing index read-only (works while an ingest is writing to it)."""
     if not path.exists():
@@ -71,8 +84,9 @@ def connect_read(path: Path) -> sqlite3.Connection:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as e:
         raise DatabaseError(f"{path}: cannot be read as an SQLite database: {e}") from e
-    if "subtrees" not in tables:
+    if "subtrees" not in tables or "settings" not in tables:
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
+    _check_version(conn, path)
     return conn
 
 
