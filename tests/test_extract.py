@@ -68,3 +68,15 @@ def test_sentences_the_c_path_hands_over(tmp_path):
     expected = subtrees(src)
     assert [(r[1], r[3], r[4], r[12]) for r in result.subtrees] == [
         (e["cat"], e["node"], e["rel"], e["pattern"]) for e in expected]
+
+
+def test_namespaced_sentences_go_to_the_python_path():
+    """With a namespace, lxml's <node> is not the scanner's: both paths must agree anyway."""
+    from treeindex import extract
+
+    if extract._scan is None:
+        pytest.skip("the C extension is not built")
+    raw = (ALPINO / "cdb" / "1.xml").read_bytes().split(b"?>", 1)[1].strip()
+    ns = raw.replace(b"<alpino_ds ", b'<alpino_ds xmlns="urn:x" ', 1)
+    assert extract._scan.scan(raw, 7, 1000) is not None
+    assert extract._scan.scan(ns, 7, 1000) is None

@@ -53,3 +53,22 @@ def test_boundary_search_resumes_inside_a_start_tag():
 def test_unterminated_comment_hides_the_rest():
     data = b"<treebank><!-- <alpino_ds id='x'></alpino_ds>"
     assert next_start(data, 0, len(data)) == -1
+
+
+def test_c_find_special_agrees_with_find():
+    import random
+
+    import pytest
+
+    from treeindex import split
+
+    if split._find_special is None:
+        pytest.skip("the C extension is not built")
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = bytes(rng.choice(b"<!?ab>") for _ in range(rng.randint(0, 40)))
+        a = rng.randint(0, len(data))
+        b = rng.randint(a, len(data))
+        x = data.find(b"<!", a, b)
+        y = data.find(b"<?", a, x if x >= 0 else b)
+        assert split._find_special(data, a, b) == (y if y >= 0 else x), (data, a, b)

@@ -4,7 +4,8 @@
  *
  * It runs only on sentences lxml has already parsed (so they are well-formed). Anything
  * it does not handle exactly - comments, CDATA, processing instructions, an entity reference
- * in an attribute it reads - makes it return None, and the Python path takes over, so both
+ * in an attribute it reads, a namespace declaration - makes it return
+ * None, and the Python path takes over, so both
  * paths always give the same rows (the tests compare them).
  */
 #define PY_SSIZE_T_CLEAN
@@ -148,6 +149,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (!qe) { bad = 1; break; }
             Py_ssize_t vs = j, vn = qe - s - j;
             j = qe - s + 1;
+            if (an >= 5 && memcmp(s + as, "xmlns", 5) == 0 && (an == 5 || s[as + 5] == ':')) {
+                bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
+                break;
+            }
             if (!is_node) continue;
             Py_ssize_t *ps = NULL, *pn = NULL;
             if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
@@ -242,7 +247,34 @@ done:
     return result;
 }
 
+/* find_special(data, start, end) -> position of the first "<!" or "<?" in [start, end), or -1.
+ * Both marks are rare in treebanks, so this runs at memchr speed over '!' and '?'. */
+static PyObject *find_special(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    const char *s = view.buf;
+    if (end > view.len) end = view.len;
+    if (start < 0) start = 0;
+    Py_ssize_t best = -1;
+    const char marks[2] = {'!', '?'};
+    for (int m = 0; m < 2; m++) {
+        Py_ssize_t i = start + 1, stop = best >= 0 ? best : end;
+        while (i < stop) {
+            const char *hit = memchr(s + i, marks[m], stop - i);
+            if (!hit) break;
+            Py_ssize_t h = hit - s;
+            if (s[h - 1] == '<') { best = h - 1; break; }
+            i = h + 1;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(best);
+}
+
 static PyMethodDef methods[] = {
+    {"find_special", find_special, METH_VARARGS,
+     "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
      "scan(xml, max_children, max_nodes) -> (node count, rows) or None.\n\n"
      "rows: (cat, node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern,\n"

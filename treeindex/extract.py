@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
     from zlib import compress as _compress
 
 ZLIB_LEVEL = 1
-_COUNT_NODES = etree.XPath("count(//node)")
 # (b"/" for an end tag, b">" for an empty element) per node tag; greedy, no per-byte work
 _TAG_KIND = re.compile(rb"<(/?)node(?=[\s/>])[^>]*(?:(?<=/)(>)|>)")
 _OPEN = re.compile(rb"<node(?=[\s/>])")
@@ -232,7 +231,7 @@ def sentence_rows(raw: bytes, parser: etree.XMLParser, encoding: str | None, max
         sentid = sentence.get("sentid")
     xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
     fast = _scan.scan(xml, max_children, max_nodes) if _scan is not None else None
-    if fast is not None and fast[0] > 0 and fast[0] == int(_COUNT_NODES(root)):
+    if fast is not None and fast[0] > 0:
         rows = fast[1]
     else:
         xml, rows = _python_rows(root, sentid, xml, max_children, max_nodes)

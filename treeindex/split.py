@@ -14,6 +14,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+try:  # memchr-speed search for comment/PI openers (treeindex/_scan.c)
+    from ._scan import find_special as _find_special
+except ImportError:  # pragma: no cover - no C compiler at install
+    _find_special = None
+
 START = b"<alpino_ds"
 END = b"</alpino_ds>"
 _AFTER_NAME = frozenset(b" \t\r\n>/")
@@ -54,6 +59,8 @@ def skip_markup(buf: Any, q: int, limit: int) -> int:
 
 
 def _next_special(buf: Any, a: int, b: int) -> int:
+    if _find_special is not None and isinstance(buf, bytes):
+        return _find_special(buf, a, b)
     x = buf.find(b"<!", a, b)
     y = buf.find(b"<?", a, x if x >= 0 else b)
     return y if y >= 0 else x
@@ -91,7 +98,7 @@ def sentence_spans(buf: Any, start: int, limit: int) -> Iterator[tuple[int, int]
     Each range runs from one `<alpino_ds` to the next (or to `limit`), so it holds one
     sentence plus whatever follows it (whitespace, `</treebank>`).
     """
-    if buf.find(b"<!", start, limit) < 0 and buf.find(b"<?", start, limit) < 0:
+    if _next_special(buf, start, limit) < 0:
         # no comment, CDATA, PI or DOCTYPE anywhere: every "<alpino_ds" + delimiter is a tag
         find = buf.find
         cur = find(START, start, limit)
