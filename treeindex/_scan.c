@@ -53,6 +53,59 @@ static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
     return interned(s + start, n);
 }
 
+/* Element text with the five predefined entities and character references decoded, as lxml
+ * gives it; None (a new reference) for anything else (a carriage return, which XML would
+ * normalize, or another entity), so that the caller falls back to lxml. */
+static PyObject *decode_text(const char *p, Py_ssize_t n) {
+    if (memchr(p, '\r', n)) Py_RETURN_NONE;
+    if (!memchr(p, '&', n)) return PyUnicode_DecodeUTF8(p, n, "strict");
+    char *out = PyMem_Malloc(n);  /* decoding only shrinks */
+    if (!out) return PyErr_NoMemory();
+    Py_ssize_t o = 0;
+    for (Py_ssize_t i = 0; i < n;) {
+        if (p[i] != '&') { out[o++] = p[i++]; continue; }
+        const char *semi = memchr(p + i, ';', n - i);
+        if (!semi) goto other;
+        Py_ssize_t len = semi - (p + i) + 1;  /* "&...;" */
+        const char *e = p + i;
+        if (len == 5 && memcmp(e, "&amp;", 5) == 0) out[o++] = '&';
+        else if (len == 4 && memcmp(e, "&lt;", 4) == 0) out[o++] = '<';
+        else if (len == 4 && memcmp(e, "&gt;", 4) == 0) out[o++] = '>';
+        else if (len == 6 && memcmp(e, "&quot;", 6) == 0) out[o++] = '"';
+        else if (len == 6 && memcmp(e, "&apos;", 6) == 0) out[o++] = '\'';
+        else if (len >= 4 && e[1] == '#') {
+            unsigned long cp = 0;
+            int hex = e[2] == 'x', k = hex ? 3 : 2;
+            if (k >= len - 1) goto other;
+            for (; k < len - 1; k++) {
+                char c = e[k];
+                int d = (c >= '0' && c <= '9') ? c - '0'
+                        : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (hex && c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+                if (d < 0 || cp > 0x10FFFF) goto other;
+                cp = cp * (hex ? 16 : 10) + d;
+            }
+            /* UTF-8 encode; a reference is at least 4 bytes, its UTF-8 at most 4 */
+            if (cp < 0x80) out[o++] = (char)cp;
+            else if (cp < 0x800) { out[o++] = 0xC0 | (cp >> 6); out[o++] = 0x80 | (cp & 0x3F); }
+            else if (cp < 0x10000) {
+                out[o++] = 0xE0 | (cp >> 12); out[o++] = 0x80 | ((cp >> 6) & 0x3F);
+                out[o++] = 0x80 | (cp & 0x3F);
+            } else if (cp <= 0x10FFFF) {
+                out[o++] = 0xF0 | (cp >> 18); out[o++] = 0x80 | ((cp >> 12) & 0x3F);
+                out[o++] = 0x80 | ((cp >> 6) & 0x3F); out[o++] = 0x80 | (cp & 0x3F);
+            } else goto other;
+        } else goto other;
+        i += len;
+    }
+    PyObject *u = PyUnicode_DecodeUTF8(out, o, "strict");
+    PyMem_Free(out);
+    return u;
+other:
+    PyMem_Free(out);
+    Py_RETURN_NONE;
+}
+
 /* rel:cat, rel:pt or rel:- ('-' also for a missing or empty rel) */
 static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char *s,
                         const Node *nd) {
@@ -92,6 +145,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     char *pbuf = NULL;
     Py_ssize_t pcap = 0;
     int fallback = 0;
+    int edepth = 0;  /* element depth: 0 outside the root, 1 inside <alpino_ds> */
+    Py_ssize_t root_id = -1, root_id_n = 0, sent_id = -1, sent_id_n = 0;
+    Py_ssize_t text = -1, text_n = 0;
+    int has_sentence = 0;
 
     Py_ssize_t i = 0;
     while (i < n) {
@@ -108,6 +165,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             const char *gt = memchr(s + j, '>', n - j);
             if (!gt) { fallback = 1; break; }
             Py_ssize_t e = gt - s + 1;
+            edepth--;
             if (is_node) {
                 if (depth == 0) { fallback = 1; break; }
                 int k = stack[--depth];
@@ -124,6 +182,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Py_ssize_t j = i + 1;
         while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
         int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
+        int is_root = edepth == 0 && j - (i + 1) == 9 && memcmp(s + i + 1, "alpino_ds", 9) == 0;
+        int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
+                          memcmp(s + i + 1, "sentence", 8) == 0;
         Node nd;
         nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
         nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
@@ -153,6 +214,20 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
                 break;
             }
+            if (is_root || is_sentence) {
+                int is_id = is_root ? (an == 2 && memcmp(s + as, "id", 2) == 0)
+                                    : (an == 6 && memcmp(s + as, "sentid", 6) == 0);
+                if (is_id) {
+                    if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
+                        memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                        bad = 1;
+                        break;
+                    }
+                    if (is_root) { root_id = vs; root_id_n = vn; }
+                    else { sent_id = vs; sent_id_n = vn; }
+                }
+                continue;
+            }
             if (!is_node) continue;
             Py_ssize_t *ps = NULL, *pn = NULL;
             if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
@@ -170,6 +245,20 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         }
         if (bad) { fallback = 1; break; }
+        if (!empty) edepth++;
+        if (is_sentence) {
+            has_sentence = 1;
+            if (!empty) {
+                /* its text runs to the next tag, which must be its end tag */
+                const char *lt2 = memchr(s + j, '<', n - j);
+                if (!lt2 || (lt2 - s) + 10 > n || memcmp(lt2, "</sentence", 10) != 0) {
+                    fallback = 1;
+                    break;
+                }
+                text = j;
+                text_n = (lt2 - s) - j;
+            }
+        }
         if (is_node) {
             if (count == cap) {
                 cap = cap ? cap * 2 : 64;
@@ -232,7 +321,24 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }
         Py_DECREF(row);
     }
-    result = Py_BuildValue("(iN)", count, rows);
+    PyObject *text_obj;
+    if (text >= 0 && text_n > 0) {
+        text_obj = decode_text(s + text, text_n);
+        if (!text_obj) goto error;
+        if (text_obj == Py_None) {  /* something decode_text does not handle */
+            Py_DECREF(text_obj);
+            Py_DECREF(rows);
+            rows = NULL;
+            result = Py_None;
+            Py_INCREF(result);
+            goto done;
+        }
+    } else {
+        text_obj = Py_None;
+        Py_INCREF(text_obj);
+    }
+    result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
+                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
     rows = NULL;
     goto done;
 
@@ -276,7 +382,8 @@ static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes) -> (node count, rows) or None.\n\n"
+     "scan(xml, max_children, max_nodes) -> (node count, rows, alpino_ds/@id,\n"
+     "sentence/@sentid, sentence text, has <sentence>) or None.\n\n"
      "rows: (cat, node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern,\n"
      "xml_start, xml_end) for every kept <node>, in document order."},
     {NULL, NULL, 0, NULL}};
