@@ -186,7 +186,7 @@ from treeindex.extract import Task, run_task
 from treeindex.inputs import discover
 from treeindex.ingest import DEFAULT_CHUNK, _pieces
 from treeindex.pool import make_executor, ordered_map
-from treeindex.writer import CorpusWriter, Ids, register
+from treeindex.writer import CorpusWriter, Ids, prepare, register
 
 src, workers, dbpath = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 corpus = discover([src]).corpora[0]
@@ -205,6 +205,7 @@ blobs = [pickle.dumps(r) for r in results]  # what the parent receives
 del results
 conn = db.connect_write(dbpath)
 db.check_settings(conn, dbpath, {"max_children": 7, "max_nodes": 1000})
+prepare(conn)
 writer = CorpusWriter(conn, corpus, register(conn, corpus), Ids(conn))
 t = time.perf_counter()
 for b in blobs:

@@ -9,7 +9,7 @@ from conftest import ALPINO, CDB, SUITES, WRPEE
 from test_split import plan_ranges
 
 from treeindex import extract
-from treeindex.extract import Task, run_task
+from treeindex.extract import Task, extract_rows
 
 
 def tasks():
@@ -33,9 +33,9 @@ def normalized(result):
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_c_and_python_paths_agree(monkeypatch):
-    fast = [normalized(run_task(t)) for t in tasks()]
+    fast = [normalized(extract_rows(t)) for t in tasks()]
     monkeypatch.setattr(extract, "_scan", None)
-    slow = [normalized(run_task(t)) for t in tasks()]
+    slow = [normalized(extract_rows(t)) for t in tasks()]
     assert fast == slow
     assert sum(len(f[0]) for f in fast) > 3000
 
@@ -62,7 +62,7 @@ def test_sentences_the_c_path_hands_over(tmp_path):
     src = tmp_path / "odd.xml"
     src.write_bytes(data)
     task = Task(0, "range", str(src), 0, len(data), None, (), "utf-8", 7, 1000)
-    result = run_task(task)
+    result = extract_rows(task)
     assert not result.errors
     from reference import subtrees
     expected = subtrees(src)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sqlite3
 from typing import NamedTuple
 
 from lxml import etree
@@ -57,7 +58,9 @@ class Task(NamedTuple):
     max_nodes: int
 
 
-class Result(NamedTuple):
+class Rows(NamedTuple):
+    """What a task found, as Python rows (`run_task` packs them for the writer)."""
+
     seq: int
     # (sentid or None, file or None, offset or None, text, zlib xml, number of subtrees)
     sentences: list[tuple]
@@ -73,6 +76,47 @@ class Result(NamedTuple):
     newlines: int  # newlines in the task's bytes (to number lines across tasks)
     end: int  # uncompressed offset the task ends at (ranges and bytes)
     files: int  # files read (file tasks)
+
+
+class Result(NamedTuple):
+    """What a worker sends back: the rows packed as a small SQLite database image, which the
+    writer attaches and copies from in bulk (no per-row work in the writer's Python)."""
+
+    seq: int
+    chunk: bytes  # sqlite3 serialize() of tables s (sentences) and t (subtrees), see pack()
+    sentences: int
+    subtrees: int
+    cat_counts: dict[str, list[int]]
+    errors: list[tuple]
+    newlines: int
+    end: int
+    files: int
+
+
+# The packed tables: rows in document order (i: sentence index, k: subtree index).
+CHUNK_SCHEMA = """
+PRAGMA journal_mode = OFF;
+CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub);
+CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,
+                nodes, depth, level, parent_cat, pattern, xml_start, xml_end);
+"""
+
+
+def pack(rows: Rows) -> Result:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(CHUNK_SCHEMA)
+        conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", rows.sentences)
+        conn.executemany("INSERT INTO t (i, cat, local_n, node, rel, begin, end, children, "
+                         "nodes, depth, level, parent_cat, pattern, xml_start, xml_end) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.subtrees)
+        conn.commit()
+        chunk = conn.serialize()
+    finally:
+        conn.close()
+    return Result(rows.seq, chunk, len(rows.sentences), len(rows.subtrees), rows.cat_counts,
+                  rows.errors, rows.newlines, rows.end, rows.files)
 
 
 class BadSentence(Exception):
@@ -317,7 +361,7 @@ def _error_message(e: Exception) -> str:
     return str(e)
 
 
-def _run_treebank(task: Task) -> Result:
+def _run_treebank(task: Task) -> Rows:
     data = _read(task)
     parsers = _parsers(task.encoding)
     transcode = None if utf8_codec(task.encoding) else task.encoding
@@ -341,7 +385,7 @@ def _run_treebank(task: Task) -> Result:
                            getattr(e, "sentid", None) or _guess_id(data[a:b]), _error_message(e)))
             continue
         sentences.append((row[0], None, offset, row[1], row[2], len(subtrees) - before))
-    return Result(task.seq, sentences, subtrees, counts, errors, data.count(b"\n"), task.end, 0)
+    return Rows(task.seq, sentences, subtrees, counts, errors, data.count(b"\n"), task.end, 0)
 
 
 _ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")
@@ -352,7 +396,7 @@ def _guess_id(segment: bytes) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def _run_files(task: Task) -> Result:
+def _run_files(task: Task) -> Rows:
     sentences: list[tuple] = []
     subtrees: list[tuple] = []
     counts: dict[str, list[int]] = {}
@@ -390,11 +434,17 @@ def _run_files(task: Task) -> Result:
                            _error_message(e)))
             continue
         sentences.append((row[0] or stem, rel, None, row[1], row[2], len(subtrees) - before))
-    return Result(task.seq, sentences, subtrees, counts, errors, 0, 0, len(task.files))
+    return Rows(task.seq, sentences, subtrees, counts, errors, 0, 0, len(task.files))
 
 
-def run_task(task: Task) -> Result:
-    """Parse the sentences of one task. Picklable entry point for any executor."""
+def extract_rows(task: Task) -> Rows:
+    """Parse the sentences of one task into rows."""
     if task.kind == "files":
         return _run_files(task)
     return _run_treebank(task)
+
+
+def run_task(task: Task) -> Result:
+    """Parse the sentences of one task and pack the rows. Picklable entry point for any
+    executor: the result is plain data (bytes, ints, small lists)."""
+    return pack(extract_rows(task))

@@ -26,7 +26,7 @@ from .extract import Result, Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
 from .split import next_start, pieces
-from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, register
+from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
 
 DEFAULT_CHUNK = 2 << 20
 FILES_PER_TASK = 256
@@ -126,6 +126,7 @@ class _Run:
         self.progress_callback = progress_callback
         self.owners: dict[int, tuple[CorpusWriter, int]] = {}
         self.ids = Ids(conn)
+        prepare(conn)
         self.outcomes: dict[str, CorpusOutcome] = {}
         self.seq = 0
         self.bytes_done = 0
@@ -212,11 +213,11 @@ class _Run:
         self.current = writer
         writer.write(result)
         out = self.outcomes[writer.corpus.name]
-        out.sentences += len(result.sentences)
-        out.subtrees += len(result.subtrees)
+        out.sentences += result.sentences
+        out.subtrees += result.subtrees
         out.errors += len(result.errors)
         self.bytes_done += mark
-        self.sentences += len(result.sentences)
+        self.sentences += result.sentences
         if self.progress_callback:
             self.progress_callback(
                 Progress(writer.corpus.name, self.bytes_done, self.bytes_total, self.sentences)

@@ -11,25 +11,14 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime, timezone
-from itertools import count, repeat
-from operator import add
 from typing import Any
 
 from .extract import Result
 from .inputs import Corpus
 
-_INSERT_SENTENCE = (
-    "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
-    "subtree_count, text, xml) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_SUBTREE = (
-    "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
-    "nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -76,13 +65,37 @@ class Ids:
             "SELECT coalesce(max(id), 0) + 1 FROM sentences").fetchone()[0]
         self.subtree: int = conn.execute(
             "SELECT coalesce(max(id), 0) + 1 FROM subtrees").fetchone()[0]
-        self.pattern_ids: dict[str, int] = {}
-        self.reload_patterns(conn)
 
-    def reload_patterns(self, conn: sqlite3.Connection) -> None:
-        self.pattern_ids.clear()
-        self.pattern_ids.update((p, i) for i, p in conn.execute("SELECT id, pattern FROM patterns"))
-        self.pattern: int = max(self.pattern_ids.values(), default=0) + 1
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Attach the schema worker chunks are loaded into, and the per-write category bases."""
+    conn.execute("ATTACH DATABASE ':memory:' AS chunk")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS bases (cat TEXT PRIMARY KEY, base INTEGER)")
+
+
+# New patterns get ids in order of first appearance: the same however the input was cut.
+_NEW_PATTERNS = (
+    "INSERT INTO patterns (pattern) SELECT t.pattern FROM chunk.t AS t "
+    "WHERE NOT EXISTS (SELECT 1 FROM patterns AS p WHERE p.pattern = t.pattern) "
+    "GROUP BY t.pattern ORDER BY min(t.k)"
+)
+_COPY_SENTENCES = (
+    "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
+    "subtree_count, text, xml) "
+    "SELECT :sentence + s.i - 1, :corpus, :seq + s.i, coalesce(s.sentid, '#' || (:seq + s.i)), "
+    "s.file, s.offset, :subtree + coalesce(sum(s.nsub) OVER (ORDER BY s.i ROWS BETWEEN "
+    "UNBOUNDED PRECEDING AND 1 PRECEDING), 0), s.nsub, s.text, s.xml "
+    "FROM chunk.s AS s ORDER BY s.i"
+)
+_COPY_SUBTREES = (
+    "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
+    "nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
+    "SELECT :subtree + t.k - 1, :corpus, :sentence + t.i, t.cat, b.base + t.local_n, t.node, "
+    "t.rel, t.begin, t.end, t.children, t.nodes, t.depth, t.level, t.parent_cat, p.id, "
+    "t.xml_start, t.xml_end "
+    "FROM chunk.t AS t JOIN temp.bases AS b ON b.cat = t.cat "
+    "JOIN patterns AS p ON p.pattern = t.pattern ORDER BY t.k"
+)
 
 
 class CorpusWriter:
@@ -92,7 +105,6 @@ class CorpusWriter:
                  ids: Ids) -> None:
         self.conn = conn
         self.ids = ids
-        self.pattern_ids = ids.pattern_ids
         self.corpus = corpus
         self.id = corpus_id
         row = conn.execute(
@@ -102,9 +114,6 @@ class CorpusWriter:
         ).fetchone()
         (self.done_bytes, self.done_files, self.done_lines, self.sentences, self.subtrees,
          self.errors, self.positional) = row
-        self.start_sentences = self.sentences
-        self.start_subtrees = self.subtrees
-        self.start_errors = self.errors
         self.counts: dict[str, list[int]] = {
             cat: [subtrees, sentences]
             for cat, subtrees, sentences in conn.execute(
@@ -115,19 +124,8 @@ class CorpusWriter:
         self.file_label = corpus.source.name if corpus.kind == "treebank" else None
 
     def write(self, result: Result) -> None:
+        """Copy a worker's packed rows in: ids and numbers continue where the index stops."""
         cid = self.id
-        first = self.ids.sentence
-        first_subtree = subtree_id = self.ids.subtree
-        seq = self.sentences
-        sentence_rows = []
-        for i, (sentid, file, offset, text, zxml, nsub) in enumerate(result.sentences):
-            seq += 1
-            if sentid is None:
-                sentid = f"#{seq}"
-                self.positional += 1
-            sentence_rows.append(
-                (first + i, cid, seq, sentid, file, offset, subtree_id, nsub, text, zxml))
-            subtree_id += nsub
         counts = self.counts
         base = {}
         for cat, (subtrees, sentences) in result.cat_counts.items():
@@ -137,37 +135,25 @@ class CorpusWriter:
             base[cat] = c[0]
             c[0] += subtrees
             c[1] += sentences
-        subtree_rows: Iterable = ()
-        new_patterns: list[str] = []
-        if result.subtrees:
-            (idx, cats, local_n, node, rel, begin, end, kids, nodes, depth, level, parent_cat,
-             pattern, xml_start, xml_end) = zip(*result.subtrees)
-            # new patterns get ids in order of first appearance: the same however the
-            # input was cut into tasks
-            new_patterns = [p for p in dict.fromkeys(pattern) if p not in self.pattern_ids]
-            subtree_rows = zip(
-                count(first_subtree), repeat(cid), map(first.__add__, idx), cats,
-                map(add, map(base.__getitem__, cats), local_n), node, rel, begin, end, kids,
-                nodes, depth, level, parent_cat, map(self.pattern_ids.__getitem__, pattern),
-                xml_start, xml_end,
-            )
-        added = len(result.subtrees)
         error_rows = [
             (cid, file or self.file_label, offset,
              (self.done_lines + line) if (line is not None and offset is not None) else line,
              sentid, message)
             for file, offset, line, sentid, message in result.errors
         ]
+        params = {"sentence": self.ids.sentence, "subtree": self.ids.subtree, "corpus": cid,
+                  "seq": self.sentences}
         conn = self.conn
+        conn.deserialize(result.chunk, name="chunk")
+        conn.execute("DELETE FROM temp.bases")
+        conn.executemany("INSERT INTO temp.bases (cat, base) VALUES (?, ?)", base.items())
+        positional = conn.execute(
+            "SELECT count(*) FROM chunk.s WHERE sentid IS NULL").fetchone()[0]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if new_patterns:
-                rows = [(self.ids.pattern + i, p) for i, p in enumerate(new_patterns)]
-                conn.executemany("INSERT INTO patterns (id, pattern) VALUES (?, ?)", rows)
-                self.pattern_ids.update((p, i) for i, p in rows)
-                self.ids.pattern += len(rows)
-            conn.executemany(_INSERT_SENTENCE, sentence_rows)
-            conn.executemany(_INSERT_SUBTREE, subtree_rows)
+            conn.execute(_NEW_PATTERNS)
+            conn.execute(_COPY_SENTENCES, params)
+            conn.execute(_COPY_SUBTREES, params)
             if error_rows:
                 conn.executemany(_INSERT_ERROR, error_rows)
             if base:
@@ -180,24 +166,24 @@ class CorpusWriter:
                 "UPDATE corpora SET done_bytes = ?, done_files = ?, done_lines = ?, "
                 "sentences = ?, subtrees = ?, errors = ?, positional_ids = ? WHERE id = ?",
                 (done_bytes, self.done_files + result.files, self.done_lines + result.newlines,
-                 seq, self.subtrees + added, self.errors + len(error_rows),
-                 self.positional, cid),
+                 self.sentences + result.sentences, self.subtrees + result.subtrees,
+                 self.errors + len(error_rows), self.positional + positional, cid),
             )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self.ids.reload_patterns(conn)
             self._reload()
             raise
-        self.ids.sentence = first + len(sentence_rows)
-        self.ids.subtree = subtree_id
+        self.ids.sentence += result.sentences
+        self.ids.subtree += result.subtrees
         self.done_bytes = done_bytes
         self.done_files += result.files
         self.done_lines += result.newlines
-        self.sentences = seq
-        self.subtrees += added
+        self.sentences += result.sentences
+        self.subtrees += result.subtrees
         self.errors += len(error_rows)
+        self.positional += positional
 
     def _reload(self) -> None:
         self.__init__(self.conn, self.corpus, self.id, self.ids)  # type: ignore[misc]
