@@ -87,3 +87,30 @@ def test_second_ingest_into_a_busy_database_is_refused(tmp_path, corpus):
     proc.communicate(timeout=120)
     assert proc.returncode == 0
     assert dump(db) == dump(whole)
+
+
+def test_export_and_query_while_an_ingest_is_writing(tmp_path, corpus):
+    from lxml import etree
+
+    src, whole = corpus
+    db = tmp_path / "t.db"
+    proc = start(db, src)
+    wait_for_progress(db, proc)
+    out = tmp_path / "out"
+    export = subprocess.run([sys.executable, "-m", "treeindex", "export", "--db", str(db),
+                             "--cat", "np", str(out)], capture_output=True, text=True)
+    query = subprocess.run([sys.executable, "-m", "treeindex", "query", "--db", str(db),
+                            "SELECT sum(subtrees) FROM category_counts"],
+                           capture_output=True, text=True)
+    still_running = proc.poll() is None
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert export.returncode == 0, export.stderr
+    assert query.returncode == 0, query.stderr
+    if still_running:  # (on a fast machine the ingest may have finished meanwhile)
+        assert "note: corpus big is still being ingested" in export.stderr
+    trees = etree.parse(str(out / "big" / "big-np-trees.xml")).getroot()
+    n = len(trees)
+    assert n > 0
+    assert [t.get("index") for t in trees] == [f"np-{i}" for i in range(1, n + 1)]
+    assert dump(db) == dump(whole)
