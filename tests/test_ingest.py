@@ -335,3 +335,25 @@ def test_directory_skips_non_treebank_files_and_reads_gzip(tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT sentid, file FROM sentences ORDER BY seq").fetchall() == [
         ("1", "1.xml"), ("2", "2.xml"), ("3", "3.xml.gz"), ("10", "10.xml")]
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path):
+    packed = gzip.compress(CDB.read_bytes())
+    cut = tmp_path / "cut.xml.gz"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])  # a download that stopped early
+    db = tmp_path / "t.db"
+    report = ingest(db, [cut], chunk_bytes=30_000)
+    assert report.exit_code == 3
+    conn = sqlite3.connect(db)
+    (sentences,) = conn.execute("SELECT count(*) FROM sentences").fetchone()
+    assert 60 < sentences < 150
+    (message,) = conn.execute("SELECT message FROM errors").fetchone()
+    assert message == "truncated: no </alpino_ds> before the end of the input"
+    # two gzip members in a row read as one stream
+    two = tmp_path / "two.xml.gz"
+    data = CDB.read_bytes()
+    half = data.index(b'<alpino_ds id="cdb/75"')
+    two.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    ingest(tmp_path / "two.db", [two])
+    ingest(tmp_path / "plain.db", [CDB])
+    assert dump(tmp_path / "two.db")["subtrees"] == dump(tmp_path / "plain.db")["subtrees"]

@@ -8,16 +8,17 @@ document order to the single writer (`writer`), which commits each with its resu
 
 from __future__ import annotations
 
-import gzip
 import signal
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import db
 from .errors import InputError, Interrupted
@@ -95,9 +96,9 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
     """
     path = corpus.source
     try:
-        with (gzip.open(path, "rb") if corpus.gzip else open(path, "rb")) as f:
-            raw = f.fileobj if corpus.gzip else f  # type: ignore[attr-defined]
+        with open(path, "rb") as raw:
             if corpus.gzip:
+                f: Any = Gunzip(raw)
                 left = skip
                 while left > 0:
                     got = len(f.read(min(left, 1 << 22)))
@@ -105,13 +106,44 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
                         return
                     left -= got
             else:
+                f = raw
                 f.seek(skip)
             yield from pieces(f, skip, chunk, raw.tell)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise InputError(
             f"{path}: cannot be read ({e}); what was read before is indexed; check the file "
             "(for .gz: gzip -t) and run again"
         ) from e
+
+
+class Gunzip:
+    """Decompresses a .gz file as a stream (all members), and treats a file that ends too
+    early like a truncated XML file: everything before the cut is read, then end of file (the
+    unfinished sentence is then recorded as truncated). gzip.GzipFile raises instead, losing
+    the data it had decompressed in that call."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.z = zlib.decompressobj(wbits=31)
+        self.pending = b""
+        self.truncated = False
+
+    def read(self, n: int) -> bytes:
+        while len(self.pending) < n:
+            if self.z.eof:  # a member ended: another may follow
+                rest = self.z.unused_data or self.raw.read(1 << 20)
+                if not rest:
+                    break
+                self.z = zlib.decompressobj(wbits=31)
+                self.pending += self.z.decompress(rest)
+                continue
+            block = self.raw.read(1 << 20)
+            if not block:
+                self.truncated = True  # the stream stopped inside a member
+                break
+            self.pending += self.z.decompress(block)
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
 
 
 class _Run:
