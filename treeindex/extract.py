@@ -1,4 +1,5 @@
-"""Worker side: read a piece of input, parse its sentences, return rows. Never touches the DB.
+"""Worker side: read a piece of input, check and scan its sentences, return packed rows.
+Never touches the index.
 
 Every function here is pure computation on bytes so that any `concurrent.futures.Executor`
 (processes here, a cluster later) can run `run_task`. A task names a byte range of a
@@ -6,11 +7,13 @@ treebank file (the worker reads it itself), carries the bytes (decompressed .gz 
 or names a list of one-sentence files.
 
 For each sentence the worker
-- parses it with lxml (no DTD, no entity expansion, no network), which also validates it;
-- finds the byte span of every `<node>` element in the sentence's own bytes, so that export
-  can cut any subtree out of the stored XML exactly as it was written, without parsing;
+- checks it with lxml (no DTD, no entity expansion, no network) without building a tree;
+- finds, with the C scanner (`_scan.c`), the byte span, structure and attributes of every
+  `<node>`, so that export can cut any subtree out of the stored XML exactly as written;
+  sentences the scanner hands over go through lxml's tree and the Python path instead;
 - emits one row per kept node (1..max_children node children, at most max_nodes nodes);
-- compresses the sentence's bytes (zlib) for storage.
+- compresses the sentence's bytes (standard zlib format) for storage.
+The rows are then packed into a small SQLite image (`pack`) for the writer to copy in.
 """
 
 from __future__ import annotations

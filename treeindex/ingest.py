@@ -2,8 +2,9 @@
 
 The coordinator (this module) never parses XML. It classifies inputs from their prologues,
 cuts treebank files into byte ranges on sentence boundaries (`split`), and hands the ranges
-to worker processes (`pool`), which read and parse them (`extract`). Results come back in
-document order to the single writer (`writer`), which commits each with its resume point.
+to worker processes (`pool`), which read and check them (`extract`). Results come back in
+document order to the single writer (`writer`, in its own thread), which commits each with its
+resume point.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The single writer: the only code that changes an index.
 
-It receives worker results in document order and, for each, inserts the sentence, subtree and
-error rows, numbers the subtrees per category, updates the maintained counts and moves the
-corpus's resume point, all in one transaction. Whatever is committed is therefore complete
-and consistent; an interrupted ingest resumes from the last commit.
+It receives worker results in document order and, for each, copies the packed sentence and
+subtree rows in with SQL (continuing ids and each category's numbers), records errors,
+updates the maintained counts and moves the corpus's resume point, all in one transaction.
+Whatever is committed is therefore complete and consistent; an interrupted ingest resumes
+from the last commit. It runs in one write thread (`WriteThread`).
 """
 
 from __future__ import annotations
