@@ -78,5 +78,8 @@ def test_namespaced_sentences_go_to_the_python_path():
         pytest.skip("the C extension is not built")
     raw = (ALPINO / "cdb" / "1.xml").read_bytes().split(b"?>", 1)[1].strip()
     ns = raw.replace(b"<alpino_ds ", b'<alpino_ds xmlns="urn:x" ', 1)
-    assert extract._scan.scan(raw, 7, 1000) is not None
-    assert extract._scan.scan(ns, 7, 1000) is None
+    counts: dict = {}
+    assert extract._scan.scan(ns, 7, 1000, 0, counts) is None
+    assert counts == {}  # a sentence handed over changes nothing
+    assert extract._scan.scan(raw, 7, 1000, 0, counts) is not None
+    assert counts["top"] == [1, 1]

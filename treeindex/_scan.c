@@ -134,8 +134,11 @@ static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
-    int max_children, max_nodes;
-    if (!PyArg_ParseTuple(args, "y*ii", &view, &max_children, &max_nodes)) return NULL;
+    int max_children, max_nodes, index;
+    PyObject *counts;
+    if (!PyArg_ParseTuple(args, "y*iiiO!", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts))
+        return NULL;
     const char *s = view.buf;
     Py_ssize_t n = view.len;
     Node *nodes = NULL;
@@ -297,8 +300,23 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         goto done;
     }
 
+    /* everything that can hand the sentence over happens before rows and counts change */
+    PyObject *text_obj;
+    if (text >= 0 && text_n > 0) {
+        text_obj = decode_text(s + text, text_n);
+        if (!text_obj) goto error;
+        if (text_obj == Py_None) {  /* something decode_text does not handle */
+            result = text_obj;
+            goto done;
+        }
+    } else {
+        text_obj = Py_None;
+        Py_INCREF(text_obj);
+    }
     rows = PyList_New(0);
-    if (!rows) goto error;
+    if (!rows) { Py_DECREF(text_obj); goto error; }
+    PyObject *seen[64];  /* categories already counted for this sentence (interned) */
+    int nseen = 0;
     for (int k = 0; k < count; k++) {
         Node *nd = &nodes[k];
         if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
@@ -306,36 +324,57 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Py_ssize_t plen = 0;
         int stop = k + nd->size;
         for (int c2 = k + 1; c2 < stop; c2 += nodes[c2].size)
-            if (append_label(&pbuf, &plen, &pcap, s, &nodes[c2]) < 0) goto error;
+            if (append_label(&pbuf, &plen, &pcap, s, &nodes[c2]) < 0) {
+                Py_DECREF(text_obj);
+                goto error;
+            }
         int p = nd->parent;
-        PyObject *row = Py_BuildValue(
-            "(NiNNNiiiiNNnn)",
-            text_or_none(s, nd->cat, nd->cat_n), k,
-            text_or_none(s, nd->rel, nd->rel_n),
-            int_or_text(s, nd->beg, nd->beg_n), int_or_text(s, nd->end_attr, nd->end_n),
-            nd->kids, nd->size, nd->height, nd->level,
-            p >= 0 ? text_or_none(s, nodes[p].cat, nodes[p].cat_n) : (Py_INCREF(Py_None), Py_None),
-            interned(pbuf ? pbuf : "", plen),
-            nd->start, nd->end);
-        if (!row) goto error;
-        if (PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }
-        Py_DECREF(row);
-    }
-    PyObject *text_obj;
-    if (text >= 0 && text_n > 0) {
-        text_obj = decode_text(s + text, text_n);
-        if (!text_obj) goto error;
-        if (text_obj == Py_None) {  /* something decode_text does not handle */
-            Py_DECREF(text_obj);
-            Py_DECREF(rows);
-            rows = NULL;
-            result = Py_None;
-            Py_INCREF(result);
-            goto done;
+        PyObject *cat = text_or_none(s, nd->cat, nd->cat_n);
+        if (!cat) { Py_DECREF(text_obj); goto error; }
+        /* number it: counts[cat] = [subtrees, sentences] */
+        PyObject *c = PyDict_GetItemWithError(counts, cat);
+        if (!c) {
+            if (PyErr_Occurred() || !(c = Py_BuildValue("[ii]", 0, 0)) ||
+                PyDict_SetItem(counts, cat, c) < 0) {
+                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(text_obj); goto error;
+            }
+            Py_DECREF(c);  /* the dict holds it */
         }
-    } else {
-        text_obj = Py_None;
-        Py_INCREF(text_obj);
+        long local_n = PyLong_AsLong(PyList_GET_ITEM(c, 0)) + 1;
+        PyList_SetItem(c, 0, PyLong_FromLong(local_n));
+        int first = 1;
+        for (int q = 0; q < nseen; q++) if (seen[q] == cat) { first = 0; break; }
+        if (first) {
+            if (nseen < 64) seen[nseen++] = cat;
+            long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
+            PyList_SetItem(c, 1, PyLong_FromLong(sents));
+        }
+        PyObject *row = PyTuple_New(15);
+        if (!row) { Py_DECREF(cat); Py_DECREF(text_obj); goto error; }
+        PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
+        PyTuple_SET_ITEM(row, 1, cat);
+        PyTuple_SET_ITEM(row, 2, PyLong_FromLong(local_n));
+        PyTuple_SET_ITEM(row, 3, PyLong_FromLong(k));
+        PyTuple_SET_ITEM(row, 4, text_or_none(s, nd->rel, nd->rel_n));
+        PyTuple_SET_ITEM(row, 5, int_or_text(s, nd->beg, nd->beg_n));
+        PyTuple_SET_ITEM(row, 6, int_or_text(s, nd->end_attr, nd->end_n));
+        PyTuple_SET_ITEM(row, 7, PyLong_FromLong(nd->kids));
+        PyTuple_SET_ITEM(row, 8, PyLong_FromLong(nd->size));
+        PyTuple_SET_ITEM(row, 9, PyLong_FromLong(nd->height));
+        PyTuple_SET_ITEM(row, 10, PyLong_FromLong(nd->level));
+        if (p >= 0) {
+            PyTuple_SET_ITEM(row, 11, text_or_none(s, nodes[p].cat, nodes[p].cat_n));
+        } else {
+            Py_INCREF(Py_None);
+            PyTuple_SET_ITEM(row, 11, Py_None);
+        }
+        PyTuple_SET_ITEM(row, 12, interned(pbuf ? pbuf : "", plen));
+        PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
+        PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
+        for (int q = 0; q < 15; q++)
+            if (!PyTuple_GET_ITEM(row, q)) { Py_DECREF(row); Py_DECREF(text_obj); goto error; }
+        if (PyList_Append(rows, row) < 0) { Py_DECREF(row); Py_DECREF(text_obj); goto error; }
+        Py_DECREF(row);
     }
     result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
                            text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
@@ -382,10 +421,12 @@ static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes) -> (node count, rows, alpino_ds/@id,\n"
-     "sentence/@sentid, sentence text, has <sentence>) or None.\n\n"
-     "rows: (cat, node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern,\n"
-     "xml_start, xml_end) for every kept <node>, in document order."},
+     "scan(xml, max_children, max_nodes, index, counts) -> (node count, rows,\n"
+     "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>) or None.\n\n"
+     "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
+     "changed when the sentence is not handed over (None).\n\n"
+     "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"
+     "pattern, xml_start, xml_end) for every kept <node>, in document order."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",

@@ -289,20 +289,22 @@ def sentence_rows(raw: bytes, parsers: tuple[etree.XMLParser, etree.XMLParser],
     if _scan is not None:
         _parse(raw, check)  # well-formed? (no tree: the C scan reads what is needed)
         xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
-        fast = _scan.scan(xml, max_children, max_nodes)
-    if fast is not None and fast[0] > 0:
+        fast = _scan.scan(xml, max_children, max_nodes, index, counts)
+    if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         _, rows, sentid, sentence_sentid, text, _ = fast
         if sentid is None:
             sentid = sentence_sentid
-    else:  # lxml's tree, and Python
-        root = _parse(raw, tree)
-        sentid = root.get("id")
-        sentence = next(root.iterchildren("sentence"), None)  # (find() is ElementPath: slow)
-        text = sentence.text if sentence is not None else None
-        if sentid is None and sentence is not None:
-            sentid = sentence.get("sentid")
-        xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
-        xml, rows = _python_rows(root, sentid, xml, max_children, max_nodes)
+        subtrees.extend(rows)
+        return sentid, text, _compress(xml, ZLIB_LEVEL)
+    # lxml's tree, and Python
+    root = _parse(raw, tree)
+    sentid = root.get("id")
+    sentence = next(root.iterchildren("sentence"), None)  # (find() is ElementPath: slow)
+    text = sentence.text if sentence is not None else None
+    if sentid is None and sentence is not None:
+        sentid = sentence.get("sentid")
+    xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
+    xml, rows = _python_rows(root, sentid, xml, max_children, max_nodes)
     seen: set[str] = set()
     append = subtrees.append
     for row in rows:  # number each category's subtrees in order
@@ -320,8 +322,8 @@ def sentence_rows(raw: bytes, parsers: tuple[etree.XMLParser, etree.XMLParser],
 
 def _python_rows(root: etree._Element, sentid: str | None, xml: bytes, max_children: int,
                  max_nodes: int) -> tuple[bytes, list[tuple]]:
-    """What `_scan.scan` returns, with lxml and Python only (for any input, and where the C
-    extension could not be built); also the bytes the spans refer to."""
+    """The rows `_scan.scan` finds (before numbering), with lxml and Python only (for any
+    input, and where the C extension could not be built); also the bytes the spans refer to."""
     nodes = list(root.iter("node"))
     if not nodes:
         raise BadSentence("<alpino_ds> holds no <node>", None, sentid)
