@@ -21,6 +21,12 @@ def start(db, src, *extra):
     )
 
 
+def treeindex(*args):
+    """Run the CLI to completion."""
+    return subprocess.run([sys.executable, "-m", "treeindex", *map(str, args)],
+                          capture_output=True, text=True)
+
+
 def wait_for_progress(db, proc, timeout=60):
     """Wait until some, but not all, of the input is committed."""
     deadline = time.monotonic() + timeout
@@ -65,9 +71,7 @@ def test_interrupted_process_resumes_to_the_same_index(tmp_path, corpus, sig, co
         assert "what was indexed so far is kept" in err.decode()
     done = sqlite3.connect(db).execute("SELECT sentences, complete FROM corpora").fetchone()
     assert done[1] == 0 and 0 < done[0] < 12 * 400
-    resumed = subprocess.run(
-        [sys.executable, "-m", "treeindex", "ingest", "--db", str(db), "--chunk-mb", "0.05",
-         str(src)], capture_output=True, text=True)
+    resumed = treeindex("ingest", "--db", db, "--chunk-mb", "0.05", src)
     assert resumed.returncode == 0, resumed.stderr
     assert "big: resumed" in resumed.stdout
     assert dump(db) == dump(whole)
@@ -78,8 +82,7 @@ def test_second_ingest_into_a_busy_database_is_refused(tmp_path, corpus):
     db = tmp_path / "t.db"
     proc = start(db, src)
     wait_for_progress(db, proc)
-    second = subprocess.run([sys.executable, "-m", "treeindex", "ingest", "--db", str(db),
-                             str(src)], capture_output=True, text=True)
+    second = treeindex("ingest", "--db", db, src)
     assert second.returncode == 1
     assert second.stderr == (
         f"Error: {db}: another treeindex ingest (pid {proc.pid}) is writing to this database; "
@@ -97,11 +100,8 @@ def test_export_and_query_while_an_ingest_is_writing(tmp_path, corpus):
     proc = start(db, src)
     wait_for_progress(db, proc)
     out = tmp_path / "out"
-    export = subprocess.run([sys.executable, "-m", "treeindex", "export", "--db", str(db),
-                             "--cat", "np", str(out)], capture_output=True, text=True)
-    query = subprocess.run([sys.executable, "-m", "treeindex", "query", "--db", str(db),
-                            "SELECT sum(subtrees) FROM category_counts"],
-                           capture_output=True, text=True)
+    export = treeindex("export", "--db", db, "--cat", "np", out)
+    query = treeindex("query", "--db", db, "SELECT sum(subtrees) FROM category_counts")
     still_running = proc.poll() is None
     proc.communicate(timeout=120)
     assert proc.returncode == 0
