@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
 from .errors import Interrupted, TreeindexError
+from .export import Progress as ExportProgress
 from .export import export
 from .ingest import Progress, ingest
 from .query import errors, format_csv, format_json, format_nl, format_table, run_query, stats
@@ -40,35 +43,51 @@ def cli() -> None:
 
 
 class _ProgressLine:
-    """One self-rewriting stderr line: bytes, MB/s, sentences/s, ETA (only on a terminal)."""
+    """One self-rewriting stderr line, at most 5 times a second, only on a terminal.
 
-    def __init__(self, enabled: bool) -> None:
+    `describe(progress, seconds)` returns (fraction done, text); the ETA is added here.
+    """
+
+    WIDTH = 100
+
+    def __init__(self, enabled: bool, describe: Callable[[Any, float], tuple[float, str]]
+                 ) -> None:
         self.enabled = enabled
+        self.describe = describe
         self.start = time.perf_counter()
         self.last = 0.0
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, progress: Any) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
-        if now - self.last < 0.2 and p.bytes_done < p.bytes_total:
+        elapsed = max(now - self.start, 1e-6)
+        fraction, text = self.describe(progress, elapsed)
+        if now - self.last < 0.2 and fraction < 1:
             return
         self.last = now
-        elapsed = max(now - self.start, 1e-6)
-        rate = p.bytes_done / elapsed
-        eta = (p.bytes_total - p.bytes_done) / rate if rate > 0 else 0
-        pct = 100.0 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
-        line = (
-            f"{p.corpus[:24]:<24} {pct:5.1f}%  "
-            f"{p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB"
-            f"  {rate / 1e6:.1f} MB/s  {p.sentences / elapsed:,.0f} sent/s"
-            f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        )
-        click.echo("\r" + line.ljust(100), nl=False, err=True)
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
+        line = f"{text}  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        click.echo("\r" + line.ljust(self.WIDTH), nl=False, err=True)
 
     def done(self) -> None:
         if self.enabled and self.last:
-            click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
+            click.echo("\r" + " " * self.WIDTH + "\r", nl=False, err=True)
+
+
+def _ingest_line(p: Progress, elapsed: float) -> tuple[float, str]:
+    fraction = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+    return fraction, (
+        f"{p.corpus[:24]:<24} {100 * fraction:5.1f}%  "
+        f"{p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB"
+        f"  {p.bytes_done / 1e6 / elapsed:.1f} MB/s  {p.sentences / elapsed:,.0f} sent/s"
+    )
+
+
+def _export_line(p: ExportProgress, elapsed: float) -> tuple[float, str]:
+    fraction = p.subtrees_done / p.subtrees_total if p.subtrees_total else 1.0
+    return fraction, (f"{p.corpus[:24]:<24} {100 * fraction:5.1f}%  {p.subtrees_done:,} trees"
+                      f"  {p.subtrees_done / elapsed:,.0f} trees/s")
 
 
 @cli.command(name="ingest")
@@ -103,7 +122,7 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
     Example:
         treeindex ingest --db lassy.db Lassy-Large.xml.gz
     """
-    progress = _ProgressLine(enabled=not quiet and sys.stderr.isatty())
+    progress = _ProgressLine(not quiet and sys.stderr.isatty(), _ingest_line)
     try:
         report = ingest(
             db_path, list(paths), max_children=max_children, max_nodes=max_nodes,
@@ -174,7 +193,7 @@ def export_command(outdir: Path, db_path: Path, cats: tuple[str, ...], all_cats:
     """
     if bool(cats) == all_cats:
         raise click.UsageError("give one or more --cat CAT, or --all")
-    bar = _Bar(enabled=not quiet and sys.stderr.isatty())
+    bar = _ProgressLine(not quiet and sys.stderr.isatty(), _export_line)
     try:
         report = export(db_path, outdir, cats=list(cats) or None, corpora=list(corpora) or None,
                         with_sentence=with_sentence, force=force, workers=workers,
@@ -192,31 +211,6 @@ def export_command(outdir: Path, db_path: Path, cats: tuple[str, ...], all_cats:
                    "exported what was committed so far", err=True)
     if not quiet:
         click.echo(f"wrote {report.subtrees:,} trees to {len(report.files):,} files in {outdir}")
-
-
-class _Bar:
-    """Progress of an export in subtrees (only on a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.last = 0.0
-        self.start = time.perf_counter()
-
-    def __call__(self, p) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.2 and p.subtrees_done < p.subtrees_total):
-            return
-        self.last = now
-        rate = p.subtrees_done / max(now - self.start, 1e-6)
-        eta = (p.subtrees_total - p.subtrees_done) / rate if rate else 0
-        pct = 100.0 * p.subtrees_done / p.subtrees_total if p.subtrees_total else 100.0
-        click.echo(f"\r{p.corpus[:24]:<24} {pct:5.1f}%  {p.subtrees_done:,} trees  "
-                   f"{rate:,.0f} trees/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}".ljust(90),
-                   nl=False, err=True)
-
-    def done(self) -> None:
-        if self.enabled and self.last:
-            click.echo("\r" + " " * 90 + "\r", nl=False, err=True)
 
 
 @cli.command(name="query")
@@ -304,6 +298,3 @@ def errors_command(db_path: Path, corpus: str | None, as_csv: bool) -> None:
     except TreeindexError as e:
         raise click.ClickException(str(e)) from e
 
-
-def main() -> None:  # pragma: no cover
-    cli()
