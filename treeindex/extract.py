@@ -390,8 +390,7 @@ def _run_treebank(task: Task) -> Rows:
     errors: list[tuple] = []
     for a, b in sentence_spans(data, 0, len(data)):
         offset = task.start + a
-        e = data.rfind(END, a, b)
-        raw = data[a:e + len(END)] if e >= 0 else None
+        raw = sentence_bytes(data, a, b)
         try:
             if raw is None:
                 raise BadSentence(f"truncated: no {END.decode()} before the end of the input", 1)
@@ -439,7 +438,7 @@ def _run_files(task: Task) -> Rows:
             encoding = read_prologue(data[:4096], rel).encoding
             if a < 0:
                 raise BadSentence("holds no <alpino_ds> element", 1)
-            raw = sentence_bytes(data[a:])
+            raw = sentence_bytes(data, a)
             if raw is None:
                 raise BadSentence(f"truncated: no {END.decode()} before the end of the file", 1)
             before = len(subtrees)

@@ -117,12 +117,13 @@ def sentence_spans(buf: Any, start: int, limit: int) -> Iterator[tuple[int, int]
         cur = nxt
 
 
-def sentence_bytes(segment: bytes) -> bytes | None:
-    """The `<alpino_ds ...>...</alpino_ds>` part of a segment, or None if it never closes."""
-    e = segment.rfind(END)
+def sentence_bytes(buf: bytes, start: int = 0, limit: int | None = None) -> bytes | None:
+    """The `<alpino_ds ...>...</alpino_ds>` starting at `start` (a span from `sentence_spans`),
+    or None if it never closes before `limit`."""
+    e = buf.rfind(END, start, len(buf) if limit is None else limit)
     if e < 0:
         return None
-    return segment[: e + len(END)]
+    return buf[start : e + len(END)]
 
 
 SLACK = 64 << 10
