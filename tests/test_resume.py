@@ -21,6 +21,20 @@ def start(db, src, *extra):
     )
 
 
+def running(tmp_path, src):
+    """An ingest of `src` into tmp_path/t.db that has committed some, but not all, of it."""
+    db = tmp_path / "t.db"
+    proc = start(db, src)
+    wait_for_progress(db, proc)
+    return db, proc
+
+
+def finishes_like(proc, db, whole):
+    """The running ingest ends well, with the same index as an undisturbed one."""
+    proc.communicate(timeout=120)
+    return proc.returncode == 0 and dump(db) == dump(whole)
+
+
 def treeindex(*args):
     """Run the CLI to completion."""
     return subprocess.run([sys.executable, "-m", "treeindex", *map(str, args)],
@@ -58,9 +72,7 @@ def corpus(tmp_path_factory):
                                        (signal.SIGINT, 130)])
 def test_interrupted_process_resumes_to_the_same_index(tmp_path, corpus, sig, code):
     src, whole = corpus
-    db = tmp_path / "t.db"
-    proc = start(db, src)
-    wait_for_progress(db, proc)
+    db, proc = running(tmp_path, src)
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # as Ctrl-C does: the whole process group
     else:
@@ -79,32 +91,25 @@ def test_interrupted_process_resumes_to_the_same_index(tmp_path, corpus, sig, co
 
 def test_second_ingest_into_a_busy_database_is_refused(tmp_path, corpus):
     src, whole = corpus
-    db = tmp_path / "t.db"
-    proc = start(db, src)
-    wait_for_progress(db, proc)
+    db, proc = running(tmp_path, src)
     second = treeindex("ingest", "--db", db, src)
     assert second.returncode == 1
     assert second.stderr == (
         f"Error: {db}: another treeindex ingest (pid {proc.pid}) is writing to this database; "
         "wait for it to finish, or ingest into another --db\n")
-    proc.communicate(timeout=120)
-    assert proc.returncode == 0
-    assert dump(db) == dump(whole)
+    assert finishes_like(proc, db, whole)
 
 
 def test_export_and_query_while_an_ingest_is_writing(tmp_path, corpus):
     from lxml import etree
 
     src, whole = corpus
-    db = tmp_path / "t.db"
-    proc = start(db, src)
-    wait_for_progress(db, proc)
+    db, proc = running(tmp_path, src)
     out = tmp_path / "out"
     export = treeindex("export", "--db", db, "--cat", "np", out)
     query = treeindex("query", "--db", db, "SELECT sum(subtrees) FROM category_counts")
     still_running = proc.poll() is None
-    proc.communicate(timeout=120)
-    assert proc.returncode == 0
+    assert finishes_like(proc, db, whole)
     assert export.returncode == 0, export.stderr
     assert query.returncode == 0, query.stderr
     if still_running:  # (on a fast machine the ingest may have finished meanwhile)
@@ -113,4 +118,3 @@ def test_export_and_query_while_an_ingest_is_writing(tmp_path, corpus):
     n = len(trees)
     assert n > 0
     assert [t.get("index") for t in trees] == [f"np-{i}" for i in range(1, n + 1)]
-    assert dump(db) == dump(whole)
