@@ -72,3 +72,20 @@ def test_c_find_special_agrees_with_find():
         x = data.find(b"<!", a, b)
         y = data.find(b"<?", a, x if x >= 0 else b)
         assert split._find_special(data, a, b) == (y if y >= 0 else x), (data, a, b)
+
+
+def test_an_unterminated_comment_does_not_buffer_the_rest_of_the_file():
+    import pytest
+
+    from treeindex.split import NoBoundary
+
+    data = CDB.read_bytes()
+    cut = data.index(b'<alpino_ds id="cdb/50"')
+    broken = data[:cut] + b"<!-- never closed " + data[cut:] * 20
+    f = io.BytesIO(broken)
+    got = []
+    with pytest.raises(NoBoundary) as e:
+        for offset, piece, _ in pieces(f, 0, 50_000, f.tell, largest=400_000):
+            got.append((offset, len(piece)))
+    assert e.value.args[0] == got[-1][0] + got[-1][1] <= cut  # where reading stopped
+    assert got and all(n <= 400_000 for _, n in got)

@@ -26,7 +26,7 @@ from .errors import InputError, Interrupted
 from .extract import Result, Task, run_task
 from .inputs import Corpus, discover
 from .pool import available_cores, make_executor, ordered_map
-from .split import next_start, pieces
+from .split import LARGEST_PIECE, NoBoundary, next_start, pieces
 from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
 
 DEFAULT_CHUNK = 2 << 20
@@ -110,6 +110,14 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
                 f = raw
                 f.seek(skip)
             yield from pieces(f, skip, chunk, raw.tell)
+    except NoBoundary as e:
+        raise InputError(
+            f"{path}: no <alpino_ds> sentence starts in the {LARGEST_PIECE >> 20} MB after "
+            f"byte {e.args[0]}: "
+            "an unterminated comment (<!--), CDATA section or processing instruction there "
+            "hides the rest of the file; fix it, then run the same command (what was indexed "
+            "before that point is kept)"
+        ) from None
     except (OSError, EOFError, zlib.error) as e:
         raise InputError(
             f"{path}: cannot be read ({e}); what was read before is indexed; check the file "

@@ -129,12 +129,22 @@ def sentence_bytes(buf: bytes, start: int = 0, limit: int | None = None) -> byte
 SLACK = 64 << 10
 
 
-def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int]
-           ) -> Iterator[tuple[int, bytes, int]]:
+LARGEST_PIECE = 256 << 20
+
+
+class NoBoundary(Exception):
+    """No sentence boundary within the largest piece allowed: see `pieces`."""
+
+
+def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int],
+           largest: int = LARGEST_PIECE) -> Iterator[tuple[int, bytes, int]]:
     """Read a binary stream as (offset, bytes, position()) pieces of about `chunk` bytes;
     every piece but the first starts at a sentence boundary. `base` is the stream's offset in
     the file (where it was positioned: 0, or a boundary), `position` tells how far the file
-    has been read (for progress). Reads with a fixed buffer: memory stays flat.
+    has been read (for progress). Reads with a bounded buffer: memory stays flat. Where no
+    boundary follows within `largest` bytes (an unterminated comment or CDATA section turns
+    the rest of a file into one construct) it raises NoBoundary(offset) rather than buffer
+    the rest of the file.
     """
     buf, eof = b"", False
     while True:
@@ -149,7 +159,9 @@ def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int]
         pos = len(START) if buf.startswith(START) else 0
         cut = next_start(buf, pos, len(buf), at_least=chunk)
         while cut < 0 and not eof:
-            block = f.read(SLACK)
+            if len(buf) >= max(largest, chunk + SLACK):
+                raise NoBoundary(base)
+            block = f.read(max(SLACK, len(buf)))  # doubling: each rescan covers twice as much
             eof = not block
             buf += block
             cut = next_start(buf, pos, len(buf), at_least=chunk)
