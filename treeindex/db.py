@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +15,12 @@ from .errors import DatabaseError
 
 SCHEMA_VERSION = "1"
 SETTING_KEYS = ("max_children", "max_nodes")
+# PRAGMA application_id of every treeindex index ("TrIx"): only treeindex writes it, so an
+# index is recognised before anything in the file is changed.
+APPLICATION_ID = 0x54724978
+# The tables of an index made before application_id was set (adopted, and then marked).
+_OUR_TABLES = {"settings", "corpora", "categories", "corpus_categories", "patterns",
+               "sentences", "subtrees", "errors"}
 
 
 AFTER_INGEST = "-- @after-ingest"
@@ -30,20 +39,62 @@ def build_indexes(conn: sqlite3.Connection) -> None:
     conn.executescript("--" + schema_sql().split(AFTER_INGEST, 1)[1])
 
 
+def uri(path: Path, mode: str = "ro") -> str:
+    """A `file:` URI for `path` (characters such as '#', '?' and '%' escaped)."""
+    return f"{Path(os.path.abspath(path)).as_uri()}?mode={mode}"
+
+
+def database_error(e: sqlite3.Error, path: Path) -> DatabaseError:
+    """The one-line message, naming the database and the fix, for an error SQLite raised."""
+    text = str(e)
+    code = getattr(e, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+        fix = ("the disk is full (or a size limit was reached); what was committed is kept: "
+               "free space, then run the same command again")
+    elif code == sqlite3.SQLITE_CORRUPT or "malformed" in text or "not a database" in text:
+        fix = (f"is damaged ({text}); build the index again into a new --db "
+               f"(`sqlite3 {path} .recover` may save what is left)")
+    elif code == sqlite3.SQLITE_READONLY or "readonly" in text:
+        fix = ("cannot be written (the file or its directory is read-only); make both "
+               "writable, or give another --db")
+    elif code == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
+        fix = ("cannot be opened (does its directory exist, and may it be written? an index "
+               "that is still in WAL mode needs a writable directory even to be read)")
+    elif code == sqlite3.SQLITE_BUSY or "locked" in text:
+        fix = "is locked by another program; try again when it is done"
+    elif code == sqlite3.SQLITE_IOERR or "I/O error" in text:
+        fix = f"could not be read or written ({text}); check the disk, then run again"
+    else:
+        fix = f"failed: {text}"
+    return DatabaseError(f"{path}: {fix}")
+
+
+@contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Raise SQLite's errors as DatabaseError with a message that names `path` and the fix."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise database_error(e, path) from e
+
+
 def connect_write(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) a database for the single writer, in WAL mode."""
+    """Open (creating if needed) a treeindex index for the single writer, in WAL mode.
+
+    Anything that is not a treeindex index is refused before a byte of it changes."""
+    _check_is_ours(path)
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA page_size=16384")  # no effect once the file exists
         conn.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.DatabaseError as e:
-        raise DatabaseError(f"{path}: cannot be opened as an SQLite database: {e}") from e
+    except sqlite3.Error as e:
+        raise database_error(e, path) from e
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
-    _check_is_ours(conn, path)
     _check_version(conn, path)
     conn.executescript(schema_sql().split(AFTER_INGEST, 1)[0])
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute(
         "INSERT OR IGNORE INTO settings (key, value) VALUES ('schema_version', ?)",
         (SCHEMA_VERSION,),
@@ -51,15 +102,56 @@ def connect_write(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _check_is_ours(conn: sqlite3.Connection, path: Path) -> None:
+def _check_is_ours(path: Path) -> None:
+    """Refuse a file that is not a treeindex index (an empty or new file is fine), reading
+    it only."""
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as e:
-        raise DatabaseError(f"{path}: is not an SQLite database ({e}); give another --db") from e
-    if tables and "settings" not in tables:
-        raise DatabaseError(
-            f"{path}: is an SQLite database but not a treeindex index; give another --db"
-        )
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise DatabaseError(f"{path}: is a directory; give a file as --db") from None
+    except OSError as e:
+        raise DatabaseError(f"{path}: cannot be read ({e.strerror}); give another --db") from None
+    if not head:
+        return
+    if not head.startswith(b"SQLite format 3\0"):
+        raise DatabaseError(f"{path}: is not an SQLite database; give another --db")
+    try:
+        conn = sqlite3.connect(uri(path), uri=True)
+        try:
+            app = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            legacy = (app == 0 and _OUR_TABLES <= tables and conn.execute(
+                "SELECT count(*) FROM settings WHERE key = 'schema_version'").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise database_error(e, path) from e
+    if app == APPLICATION_ID or legacy or (app == 0 and not tables):
+        return
+    raise DatabaseError(
+        f"{path}: is an SQLite database but not a treeindex index; give another --db"
+    )
+
+
+def finish(conn: sqlite3.Connection) -> None:
+    """After an ingest: build the indexes, gather statistics for the query planner, and
+    leave WAL mode, so that the finished index is one self-contained file that can be read
+    from a read-only directory. (While another program reads it, it stays in WAL mode.)"""
+    build_indexes(conn)
+    # statistics for the query planner (e.g. skip-scans of (corpus_id, cat, n) when a
+    # query filters on cat alone); analysis_limit keeps this fast on huge indexes
+    conn.execute("PRAGMA analysis_limit=2000")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError:  # a reader has it open: it stays in WAL mode
+        pass
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:
@@ -78,13 +170,19 @@ def connect_read(path: Path) -> sqlite3.Connection:
     """Open an existing index read-only (works while an ingest is writing to it)."""
     if not path.exists():
         raise DatabaseError(f"{path}: no such database; build one with `treeindex ingest`")
+    if path.is_dir():
+        raise DatabaseError(f"{path}: is a directory; give a file as --db")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(uri(path), uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as e:
-        raise DatabaseError(f"{path}: cannot be read as an SQLite database: {e}") from e
-    if "subtrees" not in tables or "settings" not in tables:
+    except sqlite3.Error as e:
+        if "not a database" in str(e):
+            raise DatabaseError(f"{path}: is not an SQLite database; give another --db") from e
+        raise database_error(e, path) from e
+    if not (app == APPLICATION_ID or (app == 0 and _OUR_TABLES <= tables)):
+        conn.close()
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
     _check_version(conn, path)
     return conn
@@ -114,19 +212,27 @@ class IngestLock:
     the process dies), so that a second ingest fails clearly instead of interleaving."""
 
     def __init__(self, db_path: Path) -> None:
-        self.path = Path(str(db_path) + ".ingest-lock")
+        # next to the real file: two paths to one database (a link) share one lock
+        self.db = Path(db_path)
+        self.path = Path(os.path.realpath(db_path) + ".ingest-lock")
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            hint = ("free space" if e.errno == errno.ENOSPC else
+                    "make the directory writable, or give another --db")
+            raise DatabaseError(
+                f"{self.db}: cannot create its lock file {self.path} ({e.strerror}); {hint}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            db = str(self.path)[: -len(".ingest-lock")]
             raise DatabaseError(
-                f"{db}: another treeindex ingest (pid {holder}) is writing to this database; "
+                f"{self.db}: another treeindex ingest (pid {holder}) is writing to this database; "
                 "wait for it to finish, or ingest into another --db"
             ) from None
         os.ftruncate(fd, 0)

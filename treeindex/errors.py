@@ -1,4 +1,7 @@
-"""Exceptions raised by the treeindex library; the CLI turns them into click errors."""
+"""Exceptions raised by the treeindex library; the CLI turns them into messages and exit codes.
+
+Every message names the file (or database), the place and the fix, on one line.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,12 @@ class InputError(TreeindexError):
 
 
 class DatabaseError(TreeindexError):
-    """The database cannot be used as asked (locked, other settings, not a treeindex database)."""
+    """The database cannot be used as asked (locked, other settings, not a treeindex database,
+    read-only, full, corrupt)."""
+
+
+class WorkerDied(TreeindexError):
+    """A worker process died (killed, out of memory); what was committed stays."""
 
 
 class Interrupted(TreeindexError):

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from .sniff import read_prologue, utf8_codec
+from .errors import InputError
+from .sniff import read_prologue, shown, utf8_codec
 from .split import END, sentence_bytes, sentence_spans
 
 try:  # the C fast path (treeindex/_scan.c), built at install when a compiler is there
@@ -365,13 +366,29 @@ def _python_rows(root: etree._Element, sentid: str | None, xml: bytes, max_child
     return xml, rows
 
 
+def _vanished(path: str, what: str) -> InputError:
+    return InputError(
+        f"{shown(path)}: {what} while it was being indexed; what was indexed before is kept; "
+        "when the input is final, run again (with --replace if it changed)"
+    )
+
+
 def _read(task: Task) -> bytes:
     if task.kind == "bytes":
         assert task.data is not None
         return task.data
-    with open(task.path, "rb") as f:
-        f.seek(task.start)
-        return f.read(task.end - task.start)
+    try:
+        with open(task.path, "rb") as f:
+            f.seek(task.start)
+            data = f.read(task.end - task.start)
+    except FileNotFoundError:
+        raise _vanished(task.path, "was removed") from None
+    except OSError as e:
+        raise InputError(f"{shown(task.path)}: cannot be read ({e.strerror or e}); what was "
+                         "indexed before is kept; fix it and run the same command again") from None
+    if len(data) != task.end - task.start:
+        raise _vanished(task.path, "became shorter")
+    return data
 
 
 def _error_message(e: Exception) -> str:
@@ -421,7 +438,7 @@ def _run_files(task: Task) -> Rows:
     errors: list[tuple] = []
     base = task.path
     for name in task.files:
-        rel = name[len(base) + 1 :] if name.startswith(base + "/") else name
+        rel = shown(name[len(base) + 1 :] if name.startswith(base + "/") else name)
         try:
             if name.endswith(".gz"):
                 with gzip.open(name, "rb") as f:
@@ -429,6 +446,8 @@ def _run_files(task: Task) -> Rows:
             else:
                 with open(name, "rb") as f:
                     data = f.read()
+        except FileNotFoundError:
+            raise _vanished(name, "was removed") from None
         except (OSError, EOFError) as e:
             errors.append((rel, None, None, None, f"cannot be read: {e}"))
             continue

@@ -9,23 +9,20 @@ resume point.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import db
-from .errors import InputError, Interrupted
+from .errors import InputError
 from .extract import Result, Task, run_task
 from .inputs import Corpus, discover
-from .pool import available_cores, make_executor, ordered_map
+from .pool import available_cores, ordered_map, owned_executor, stop_signals
 from .split import LARGEST_PIECE, NoBoundary, next_start, pieces
 from .writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
 
@@ -41,6 +38,7 @@ class Progress:
     bytes_done: int  # input bytes handled in this run (compressed bytes for .gz)
     bytes_total: int  # input bytes this run has to handle
     sentences: int  # sentences indexed in this run
+    note: str | None = None  # something to tell the user once (where a corpus resumes)
 
 
 @dataclass
@@ -109,7 +107,12 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
             else:
                 f = raw
                 f.seek(skip)
-            yield from pieces(f, skip, chunk, raw.tell)
+            end = skip
+            for offset, data, position in pieces(f, skip, chunk, raw.tell):
+                end = offset + len(data)
+                yield offset, data, position
+            if not corpus.gzip and end != corpus.input_bytes:
+                raise changed(corpus)
     except NoBoundary as e:
         raise InputError(
             f"{path}: no <alpino_ds> sentence starts in the {LARGEST_PIECE >> 20} MB after "
@@ -123,6 +126,14 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
             f"{path}: cannot be read ({e}); what was read before is indexed; check the file "
             "(for .gz: gzip -t) and run again"
         ) from e
+
+
+def changed(corpus: Corpus) -> InputError:
+    return InputError(
+        f"{corpus.source}: changed while it was being indexed (size or modification time "
+        "differ from when the ingest started); what was indexed before is kept; when the file "
+        "is final, run again with --replace to index it from scratch"
+    )
 
 
 class Gunzip:
@@ -188,6 +199,9 @@ class _Run:
             corpus_id = register(self.conn, plan.corpus)
         writer = CorpusWriter(self.conn, plan.corpus, corpus_id, self.ids)
         self.outcomes[plan.corpus.name] = CorpusOutcome(plan.corpus.name, plan.status)
+        if plan.status == "resumed" and self.progress_callback:
+            self.progress_callback(Progress(plan.corpus.name, self.bytes_done, self.bytes_total,
+                                            self.sentences, note=resume_note(writer)))
         return writer
 
     def remaining_bytes(self, plan: _Plan) -> int:
@@ -212,6 +226,10 @@ class _Run:
                 self.owners[task.seq] = (writer, mark)
                 n += 1
                 yield task
+            # before the corpus can be marked complete (when the next corpus's first result,
+            # or the end, is written): the input must be what was planned
+            if not c.unchanged():
+                raise changed(c)
             if n == 0:
                 db.submit(self._finish, writer)
 
@@ -280,6 +298,17 @@ class _Run:
             raise
 
 
+def resume_note(w: CorpusWriter) -> str:
+    c = w.corpus
+    if c.kind == "directory":
+        where = f"file {w.done_files + 1:,} of {len(c.files):,}"
+    else:
+        where = f"byte {w.done_bytes:,}" + (" (of the decompressed data)" if c.gzip else
+                                            f" of {c.input_bytes:,}")
+    return (f"{c.name}: resuming after sentence {w.sentences:,} ({w.errors:,} malformed), "
+            f"at {where}")
+
+
 def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> list[_Plan]:
     plans: list[_Plan] = []
     problems: list[str] = []
@@ -327,70 +356,44 @@ def ingest(
         raise InputError("--max-children and --max-nodes must be at least 1")
     started = time.perf_counter()
     db_path = Path(db_path)
-    discovery = discover([Path(p) for p in paths])
-    for c in discovery.corpora:
-        if c.kind == "treebank":
-            _first_sentence(c)
-    report = IngestReport(skipped=discovery.skipped)
-    with db.IngestLock(db_path):
-        conn = db.connect_write(db_path)
-        try:
-            db.check_settings(conn, db_path, {"max_children": max_children,
-                                              "max_nodes": max_nodes})
-            plans = _plan(conn, discovery.corpora, replace)
-            run = _Run(conn, plans, {"max_children": max_children, "max_nodes": max_nodes,
-                                     "chunk_bytes": chunk_bytes}, progress_callback)
-            run.bytes_total = sum(run.remaining_bytes(p) for p in plans if p.status != "complete")
-            n = available_cores() if workers is None else workers
-            own = executor is None
-            pool = make_executor(n) if own else executor
+    with stop_signals() as stop:
+        discovery = discover([Path(p) for p in paths])
+        for c in discovery.corpora:
+            if c.kind == "treebank":
+                _first_sentence(c)
+        report = IngestReport(skipped=discovery.skipped)
+        with db.IngestLock(db_path), db.translate_errors(db_path):
+            conn = db.connect_write(db_path)
+            # long statements (the index build, dropping a corpus for --replace) stop at a
+            # signal instead of running to their end
+            conn.set_progress_handler(lambda: stop.received is not None, 1_000_000)
             try:
-                with _signals_as_interrupts():
-                    run.run(pool, in_flight=max(n, 1) + 2)
-            except BrokenProcessPool as e:
-                raise InputError(
-                    f"a worker process died ({e}); what was committed is kept: run the same "
-                    "command again to resume (if it happens again, lower --workers)"
-                ) from e
+                _run(conn, db_path, discovery.corpora, report, replace, workers, executor,
+                     {"max_children": max_children, "max_nodes": max_nodes,
+                      "chunk_bytes": chunk_bytes}, progress_callback)
             finally:
-                if own:
-                    pool.shutdown(wait=True, cancel_futures=True)
-            for plan in plans:
-                out = run.outcomes.get(plan.corpus.name)
-                if out is None:
-                    total = conn.execute(
-                        "SELECT sentences, errors FROM corpora WHERE id = ?", (plan.existing_id,)
-                    ).fetchone()
-                    out = CorpusOutcome(plan.corpus.name, "complete", total_sentences=total[0],
-                                        total_errors=total[1])
-                report.corpora.append(out)
-            db.build_indexes(conn)
-            # statistics for the query planner (e.g. skip-scans of (corpus_id, cat, n) when a
-            # query filters on cat alone); analysis_limit keeps this fast on huge indexes
-            conn.execute("PRAGMA analysis_limit=2000")
-            conn.execute("ANALYZE")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
+                conn.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-class _signals_as_interrupts:
-    """Turn SIGINT and SIGTERM into `Interrupted` in the main thread while ingesting."""
-
-    def __enter__(self) -> None:
-        self.old = None
-        if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum: int, frame: object) -> None:
-        raise Interrupted(signum, "terminated")
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
-        if exc_type is KeyboardInterrupt:
-            raise Interrupted(signal.SIGINT, "interrupted") from None
-        return False
+def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report: IngestReport,
+         replace: bool, workers: int | None, executor: Executor | None, opts: dict,
+         progress_callback: Callable[[Progress], None] | None) -> None:
+    db.check_settings(conn, db_path, {k: opts[k] for k in db.SETTING_KEYS})
+    plans = _plan(conn, corpora, replace)
+    run = _Run(conn, plans, opts, progress_callback)
+    run.bytes_total = sum(run.remaining_bytes(p) for p in plans if p.status != "complete")
+    n = available_cores() if workers is None else workers
+    with owned_executor(n, executor) as pool:
+        run.run(pool, in_flight=max(n, 1) + 2)
+    for plan in plans:
+        out = run.outcomes.get(plan.corpus.name)
+        if out is None:
+            total = conn.execute(
+                "SELECT sentences, errors FROM corpora WHERE id = ?", (plan.existing_id,)
+            ).fetchone()
+            out = CorpusOutcome(plan.corpus.name, "complete", total_sentences=total[0],
+                                total_errors=total[1])
+        report.corpora.append(out)
+    db.finish(conn)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .sniff import Prologue, is_gzip, read_head, read_prologue
+from .sniff import Prologue, is_gzip, read_head, read_prologue, shown
 
 SUFFIXES = (".xml", ".xml.gz")
 _SAMPLE = 64 * 1024
@@ -51,7 +51,20 @@ class Corpus:
     input_bytes: int
     encoding: str = "utf-8"  # treebank files: the declared encoding
     sizes: list[int] = field(default_factory=list)
+    # (size, mtime_ns) of each file when it was discovered: `unchanged` compares
+    stamps: list[tuple[int, int]] = field(default_factory=list)
     _fingerprint: str | None = None
+
+    def unchanged(self) -> bool:
+        """Whether every file still has the size and modification time it was planned with."""
+        for path, stamp in zip(self.files, self.stamps):
+            try:
+                st = path.stat()
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) != stamp:
+                return False
+        return True
 
     @property
     def gzip(self) -> bool:
@@ -72,7 +85,7 @@ class Corpus:
             else:
                 h.update(f"directory {len(self.files)}\n".encode())
                 for p, size in zip(self.files, self.sizes):
-                    h.update(f"{p.relative_to(self.source)}\0{size}\n".encode())
+                    h.update(os.fsencode(p.relative_to(self.source)) + f"\0{size}\n".encode())
             self._fingerprint = h.hexdigest()[:32]
         return self._fingerprint
 
@@ -83,46 +96,71 @@ class Discovery:
     skipped: list[tuple[Path, str]]  # files inside directories that are not treebanks
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int]:
+    return st.st_size, st.st_mtime_ns
+
+
 def _treebank(path: Path, prologue: Prologue) -> Corpus:
+    st = path.stat()
     return Corpus(
-        name=stem(path),
+        name=shown(stem(path)),
         kind="treebank",
         source=path.resolve(),
         files=[path.resolve()],
-        input_bytes=path.stat().st_size,
+        input_bytes=st.st_size,
         encoding=prologue.encoding,
+        stamps=[_stamp(st)],
     )
 
 
-def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]]) -> None:
-    entries = sorted(os.scandir(directory), key=lambda e: natural_key(e.name))
+def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]],
+          seen: set[tuple[int, int]]) -> None:
+    try:
+        st = directory.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append((directory, f"{shown(directory)}: a link back to a directory "
+                                       "already read (a loop); skipped"))
+            return
+        seen.add((st.st_dev, st.st_ino))
+        entries = sorted(os.scandir(directory), key=lambda e: natural_key(e.name))
+    except OSError as e:
+        skipped.append((directory, f"{shown(directory)}: cannot be read ({e.strerror}); "
+                                   "skipped: fix its permissions to include it"))
+        return
     singles: list[Path] = []
     sizes: list[int] = []
+    stamps: list[tuple[int, int]] = []
     subdirs: list[Path] = []
     for entry in entries:
         path = Path(entry.path)
-        if entry.is_dir():
-            subdirs.append(path)
-            continue
-        if not entry.name.endswith(SUFFIXES) or not entry.is_file():
-            continue
         try:
-            prologue = read_prologue(read_head(path, 4096), str(path))
+            if entry.is_dir():
+                subdirs.append(path)
+                continue
+            if not entry.name.endswith(SUFFIXES) or not entry.is_file():
+                if entry.name.endswith(SUFFIXES) and entry.is_symlink():
+                    skipped.append((path, f"{shown(path)}: a link to nothing readable; skipped"))
+                continue
+            prologue = read_prologue(read_head(path, 4096), shown(path))
+            file_st = entry.stat()
         except InputError as e:
             skipped.append((path, str(e)))
             continue
+        except OSError as e:
+            skipped.append((path, f"{shown(path)}: cannot be read ({e.strerror}); skipped"))
+            continue
         if prologue.kind == "sentence":
             singles.append(path.resolve())
-            sizes.append(entry.stat().st_size)
+            sizes.append(file_st.st_size)
+            stamps.append(_stamp(file_st))
         else:
             corpora.append(_treebank(path, prologue))
     if singles:
         source = directory.resolve()
-        corpora.append(
-            Corpus(directory.resolve().name, "directory", source, singles, sum(sizes), sizes=sizes)
-        )
+        corpora.append(Corpus(shown(source.name), "directory", source, singles, sum(sizes),
+                              sizes=sizes, stamps=stamps))
     for sub in subdirs:
-        _walk(sub, corpora, skipped)
+        _walk(sub, corpora, skipped, seen)
 
 
 def discover(paths: list[Path]) -> Discovery:
@@ -132,23 +170,24 @@ def discover(paths: list[Path]) -> Discovery:
     for path in paths:
         if path.is_dir():
             before = len(corpora)
-            _walk(path, corpora, skipped)
+            _walk(path, corpora, skipped, set())
             if len(corpora) == before:
                 raise InputError(
-                    f"{path}: holds no Alpino treebank files (*.xml, *.xml.gz with <treebank> "
-                    "or <alpino_ds> roots)"
+                    f"{shown(path)}: holds no Alpino treebank files (*.xml, *.xml.gz with "
+                    "<treebank> or <alpino_ds> roots)"
                 )
         elif path.is_file():
-            prologue = read_prologue(read_head(path), str(path))
+            prologue = read_prologue(read_head(path), shown(path))
             if prologue.kind == "sentence":
+                st = path.stat()
                 corpora.append(
-                    Corpus(stem(path), "directory", path.resolve().parent, [path.resolve()],
-                           path.stat().st_size, sizes=[path.stat().st_size])
+                    Corpus(shown(stem(path)), "directory", path.resolve().parent,
+                           [path.resolve()], st.st_size, sizes=[st.st_size], stamps=[_stamp(st)])
                 )
             else:
                 corpora.append(_treebank(path, prologue))
         else:
-            raise InputError(f"{path}: no such file or directory")
+            raise InputError(f"{shown(path)}: no such file or directory")
     seen: dict[str, Corpus] = {}
     for c in corpora:
         if c.name in seen:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ class Prologue:
     root: str  # the root element's name
 
 
+def shown(name: str | Path) -> str:
+    """A file name as text that can be stored and printed: bytes that are not UTF-8 (kept by
+    Python as surrogates) become \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def is_gzip(path: Path) -> bool:
     return path.name.endswith(".gz")
 
@@ -47,7 +54,7 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
         with open(path, "rb") as f:
             return f.read(size)
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise InputError(f"{path}: cannot be read: {e}") from e
+        raise InputError(f"{shown(path)}: cannot be read: {e.strerror or e}") from e
 
 
 def utf8_codec(encoding: str) -> bool:

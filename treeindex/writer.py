@@ -19,6 +19,7 @@ from typing import Any
 
 from .extract import Result
 from .inputs import Corpus
+from .sniff import shown
 
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
@@ -51,7 +52,7 @@ def register(conn: sqlite3.Connection, corpus: Corpus) -> int:
     cur = conn.execute(
         "INSERT INTO corpora (name, kind, source, fingerprint, input_bytes, input_files, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (corpus.name, corpus.kind, str(corpus.source), corpus.fingerprint, corpus.input_bytes,
+        (corpus.name, corpus.kind, shown(corpus.source), corpus.fingerprint, corpus.input_bytes,
          len(corpus.files), now()),
     )
     return int(cur.lastrowid)
@@ -122,7 +123,7 @@ class CorpusWriter:
                 (corpus_id,),
             )
         }
-        self.file_label = corpus.source.name if corpus.kind == "treebank" else None
+        self.file_label = shown(corpus.source.name) if corpus.kind == "treebank" else None
 
     def write(self, result: Result) -> None:
         """Copy a worker's packed rows in: ids and numbers continue where the index stops."""
