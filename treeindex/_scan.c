@@ -2,11 +2,12 @@
  * element, its byte span, its structure and the attributes treeindex indexes, and returns
  * the rows of the kept subtrees.
  *
- * It runs only on sentences lxml has already parsed (so they are well-formed). Anything
+ * It runs only on sentences lxml has already checked (so they are well-formed). Anything
  * it does not handle exactly - comments, CDATA, processing instructions, an entity reference
- * in an attribute it reads, a namespace declaration - makes it return
- * None, and the Python path takes over, so both
- * paths always give the same rows (the tests compare them).
+ * in an attribute it reads, a namespace declaration or a prefixed name (the checking parser
+ * lets undeclared prefixes pass, the tree parser does not) - makes it return None, and the
+ * Python path takes over, so both paths always give the same rows (the tests compare them,
+ * and tests/test_fuzz.py compares them on mutated sentences).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -184,6 +185,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         /* a start tag */
         Py_ssize_t j = i + 1;
         while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+        if (memchr(s + i + 1, ':', j - (i + 1))) { fallback = 1; break; }  /* a prefix */
         int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
         int is_root = edepth == 0 && j - (i + 1) == 9 && memcmp(s + i + 1, "alpino_ds", 9) == 0;
         int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
@@ -203,6 +205,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             Py_ssize_t as = j;
             while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
             Py_ssize_t an = j - as;
+            if (memchr(s + as, ':', an)) { bad = 1; break; }  /* a prefixed attribute */
             while (j < n && is_space(s[j])) j++;
             if (j >= n || s[j] != '=') { bad = 1; break; }
             j++;
@@ -315,8 +318,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
     rows = PyList_New(0);
     if (!rows) { Py_DECREF(text_obj); goto error; }
-    PyObject *seen[64];  /* categories already counted for this sentence (interned) */
-    int nseen = 0;
+    /* categories already counted for this sentence (any number of them) */
+    PyObject *seen = PySet_New(NULL);
+    if (!seen) { Py_DECREF(text_obj); goto error; }
     for (int k = 0; k < count; k++) {
         Node *nd = &nodes[k];
         if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
@@ -330,27 +334,29 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         int p = nd->parent;
         PyObject *cat = text_or_none(s, nd->cat, nd->cat_n);
-        if (!cat) { Py_DECREF(text_obj); goto error; }
+        if (!cat) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
         /* number it: counts[cat] = [subtrees, sentences] */
         PyObject *c = PyDict_GetItemWithError(counts, cat);
         if (!c) {
             if (PyErr_Occurred() || !(c = Py_BuildValue("[ii]", 0, 0)) ||
                 PyDict_SetItem(counts, cat, c) < 0) {
-                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(text_obj); goto error;
+                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj);
+                goto error;
             }
             Py_DECREF(c);  /* the dict holds it */
         }
         long local_n = PyLong_AsLong(PyList_GET_ITEM(c, 0)) + 1;
         PyList_SetItem(c, 0, PyLong_FromLong(local_n));
-        int first = 1;
-        for (int q = 0; q < nseen; q++) if (seen[q] == cat) { first = 0; break; }
+        int first = PySet_Contains(seen, cat) == 0;
         if (first) {
-            if (nseen < 64) seen[nseen++] = cat;
+            if (PySet_Add(seen, cat) < 0) {
+                Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+            }
             long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
             PyList_SetItem(c, 1, PyLong_FromLong(sents));
         }
         PyObject *row = PyTuple_New(15);
-        if (!row) { Py_DECREF(cat); Py_DECREF(text_obj); goto error; }
+        if (!row) { Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
         PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
         PyTuple_SET_ITEM(row, 1, cat);
         PyTuple_SET_ITEM(row, 2, PyLong_FromLong(local_n));
@@ -372,10 +378,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
         PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
         for (int q = 0; q < 15; q++)
-            if (!PyTuple_GET_ITEM(row, q)) { Py_DECREF(row); Py_DECREF(text_obj); goto error; }
-        if (PyList_Append(rows, row) < 0) { Py_DECREF(row); Py_DECREF(text_obj); goto error; }
+            if (!PyTuple_GET_ITEM(row, q)) {
+                Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+            }
+        if (PyList_Append(rows, row) < 0) {
+            Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+        }
         Py_DECREF(row);
     }
+    Py_DECREF(seen);
     result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
                            text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
     rows = NULL;

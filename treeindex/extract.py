@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import re
 import sqlite3
+from collections.abc import Iterator
 from itertools import chain
 from typing import NamedTuple
 
@@ -46,8 +47,10 @@ ZLIB_LEVEL = 1
 _TAG_KIND = re.compile(rb"<(/?)node(?=[\s/>])[^>]*(?:(?<=/)(>)|>)")
 _OPEN = re.compile(rb"<node(?=[\s/>])")
 _CLOSE = re.compile(rb"</node\s*>")
-# Exact tag syntax (quoted values may hold '>'); used when the fast pattern disagrees with lxml.
-_TAG_EXACT = re.compile(rb"<(/?)node(?=[\s/>])(?:[^>\"']+|\"[^\"]*\"|'[^']*')*>")
+_TAG_OR_QUOTE_END = re.compile(rb"[>\"']")
+_NODE_NAME_END = frozenset(b" \t\r\n/>")
+# where each kind of markup that may hide tags ends
+_SKIP = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"), (b"<!", b">"))
 
 
 class Task(NamedTuple):
@@ -172,6 +175,46 @@ def _parse(raw: bytes, parser: etree.XMLParser) -> etree._Element | None:
         raise BadSentence(f"not well-formed XML: {e.msg}", e.lineno or None) from None
 
 
+def _node_tags(xml: bytes) -> Iterator[tuple[int, int, bool, bool]]:
+    """(start, end, closing, empty) of every <node> and </node> tag, in order, skipping
+    comments, CDATA sections and processing instructions; quoted attribute values may hold
+    '>'. Every byte is looked at a bounded number of times: time is linear in the input,
+    whatever it holds (a pattern with nested repetition is not: an unbalanced quote in a
+    comment made it backtrack for ever)."""
+    find = xml.find
+    i = 0
+    while True:
+        lt = find(b"<", i)
+        if lt < 0:
+            return
+        if xml[lt + 1 : lt + 2] in (b"!", b"?"):
+            for opener, closer in _SKIP:
+                if xml.startswith(opener, lt):
+                    e = find(closer, lt + len(opener))
+                    if e < 0:
+                        return
+                    i = e + len(closer)
+                    break
+            continue
+        j = lt + 1
+        while True:  # to the '>' that ends the tag, over quoted values
+            m = _TAG_OR_QUOTE_END.search(xml, j)
+            if m is None:
+                return
+            if m.group() == b">":
+                end = m.end()
+                break
+            q = find(m.group(), m.end())
+            if q < 0:
+                return
+            j = q + 1
+        i = end
+        closing = xml[lt + 1] == 47  # '/'
+        name = lt + 2 if closing else lt + 1
+        if xml.startswith(b"node", name) and xml[name + 4] in _NODE_NAME_END:
+            yield lt, end, closing, not closing and xml[end - 2] == 47
+
+
 def _scan_exact(xml: bytes) -> tuple[list, list, list, list, list, list, list]:
     """Structure of the <node> elements from their tags, in pre-order (any tag syntax).
 
@@ -186,10 +229,10 @@ def _scan_exact(xml: bytes) -> tuple[list, list, list, list, list, list, list]:
     size: list[int] = []
     height: list[int] = []
     stack: list[int] = []
-    for m in _TAG_EXACT.finditer(xml):
-        if m.group(1):
+    for start, end, closing, empty in _node_tags(xml):
+        if closing:
             j = stack.pop()
-            ends[j] = m.end()
+            ends[j] = end
             size[j] = len(starts) - j
             p = parent[j]
             if p >= 0 and height[p] <= height[j]:
@@ -197,15 +240,15 @@ def _scan_exact(xml: bytes) -> tuple[list, list, list, list, list, list, list]:
             continue
         i = len(starts)
         p = stack[-1] if stack else -1
-        starts.append(m.start())
+        starts.append(start)
         parent.append(p)
         level.append(len(stack))
         kids.append(0)
         height.append(0)
         if p >= 0:
             kids[p] += 1
-        if xml[m.end() - 2] == 47:  # '/>': an empty element
-            ends.append(m.end())
+        if empty:
+            ends.append(end)
             size.append(1)
             if p >= 0 and height[p] == 0:
                 height[p] = 1
@@ -283,7 +326,7 @@ def _structure(xml: bytes, root: etree._Element, count: int):
             return xml, found
     except IndexError:
         pass
-    # Comments or CDATA sections that contain node tags: store lxml's serialization instead
+    # (not expected for well-formed XML: a safety net) store lxml's serialization instead
     # (CDATA becomes escaped text), without comments and processing instructions.
     etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
     xml = etree.tostring(root, encoding="utf-8", xml_declaration=False)

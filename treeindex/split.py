@@ -66,30 +66,69 @@ def _next_special(buf: Any, a: int, b: int) -> int:
     return y if y >= 0 else x
 
 
+def _find_mark(buf: Any, mark: bytes, a: int, b: int) -> int:
+    """Position of the first b"<" + mark in [a, b), or -1; memchr-fast, as the marks ('!',
+    '?') are rare and '<' is everywhere."""
+    i = a + 1
+    while True:
+        h = buf.find(mark, i, b)
+        if h < 0:
+            return -1
+        if buf[h - 1] == 60:  # '<'
+            return h - 1
+        i = h + 1
+
+
+class _Specials:
+    """The next '<!' and '<?' in a stretch of input, each searched for once: a run of many
+    comments costs linear time, not a rescan per comment."""
+
+    def __init__(self, buf: Any) -> None:
+        self.buf = buf
+        # mark -> (searched from, searched up to, first found there or -1)
+        self.found = {b"!": (0, 0, -1), b"?": (0, 0, -1)}
+
+    def next(self, pos: int, upto: int) -> int:
+        """The first '<!' or '<?' in [pos, upto), or -1."""
+        best = -1
+        for mark, (since, to, at) in self.found.items():
+            if since > pos or (0 <= at < pos) or (at < 0 and to < upto):
+                start = max(pos, to - 1) if (since <= pos and at < 0) else pos
+                at = _find_mark(self.buf, mark, start, upto)
+                self.found[mark] = (pos, upto, at)
+            if 0 <= at < upto and (best < 0 or at < best):
+                best = at
+        return best
+
+
 def next_start(buf: Any, pos: int, limit: int, at_least: int = 0) -> int:
     """Position of the next real `<alpino_ds` tag in `[max(pos, at_least), limit)`, or -1.
 
     `pos` must lie outside comments, CDATA and the like (a boundary, a point inside a start
     tag, or the start of the data); constructs are tracked from there on, so `at_least` may
     fall anywhere. A construct left open at `limit` ends the search (-1): the caller decides
-    whether more data is to come (streams) or the input is truncated.
+    whether more data is to come (streams) or the input is truncated. Linear time.
     """
+    specials = _Specials(buf)
+    p = buf.find(START, max(pos, at_least), limit)
     while True:
-        p = buf.find(START, max(pos, at_least), limit)
         if p < 0:
             return -1
-        q = _next_special(buf, pos, p)
+        q = specials.next(pos, p)
         if q < 0:
             if p + len(START) >= limit:
                 return -1  # cannot tell yet whether the name goes on
             if buf[p + len(START)] in _AFTER_NAME:
                 return p
             pos = p + len(START)
+            p = buf.find(START, max(pos, at_least), limit)
             continue
         try:
             pos = skip_markup(buf, q, limit)
         except Unterminated:
             return -1
+        if pos > p:
+            p = buf.find(START, max(pos, at_least), limit)
 
 
 def sentence_spans(buf: Any, start: int, limit: int) -> Iterator[tuple[int, int]]:

@@ -1,0 +1,76 @@
+"""Differential fuzzing of the worker: mutated real sentences must give the same rows, counts
+and errors on the C path and on the pure-Python path. Used by tests/test_fuzz.py (a short
+seeded run) and scripts/fuzz.py (a long one)."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+from treeindex import extract
+from treeindex.extract import Task, extract_rows
+
+SNIPPETS = [
+    b"<!--", b"-->", b"<!-- <node cat=\"np\"> -->", b'"', b"'", b"&amp;", b"&#65;", b"&#x3e;",
+    b"&lt;", b">", b"<", b"&nosuch;", b' a:b="1"', b' xmlns:a="urn:a"', b' xmlns="urn:x"',
+    b'<node cat="x"/>', b'<node cat="y" rel="z"><node pt="n"/></node>', b"</node>",
+    b"<![CDATA[<node>]]>", b"\r", b"\r\n", b"\t", b"<?pi x?>", b' cat="q"', b' rel="hd"',
+    b' begin="3"', b' end="-1"', b' begin="x"', b"<a:node/>", b'<node a:cat="np"/>',
+    b"\xc3\xa9", b"\xff", b"\x00", b"<sentence>", b"</sentence>", b' id="s"', b' sentid="t"',
+    b"<!DOCTYPE x>", b"]]>", b"  ", b"\n",
+]
+_SENTENCE = re.compile(rb"<alpino_ds\b.*?</alpino_ds>", re.S)
+
+
+def real_sentences(paths: list[Path]) -> list[bytes]:
+    return [m.group(0) for p in paths for m in _SENTENCE.finditer(p.read_bytes())]
+
+
+def many_categories(n: int = 100) -> bytes:
+    """A sentence whose nodes have more distinct categories than a small table holds."""
+    inner = b"".join(b'<node cat="c%d" rel="mod"><node pt="n" word="w"/></node>' % i
+                     for i in range(n))
+    inner += b"".join(b'<node cat="c%d" rel="mod"><node pt="n" word="w"/></node>' % i
+                      for i in range(n))
+    return (b'<alpino_ds id="many"><node cat="top" rel="top">' + inner +
+            b"</node><sentence>w</sentence></alpino_ds>")
+
+
+def mutate(rng: random.Random, sentence: bytes) -> bytes:
+    data = bytearray(sentence)
+    for _ in range(rng.randint(1, 4)):
+        pos = rng.randint(0, len(data))
+        op = rng.random()
+        if op < 0.5:
+            data[pos:pos] = rng.choice(SNIPPETS)
+        elif op < 0.75 and pos < len(data):
+            del data[pos:pos + rng.randint(1, 12)]
+        elif pos < len(data):
+            data[pos] = rng.randrange(256)
+    return bytes(data)
+
+
+def normalized(result) -> tuple:
+    # the Python path leaves begin/end as text when they are not numbers, as does C
+    rows = [r[:5] + tuple(None if v is None else str(v) for v in r[5:7]) + r[7:]
+            for r in result.subtrees]
+    return rows, result.sentences, result.cat_counts, result.errors
+
+
+def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_task: int = 20):
+    """Yield (data, fast, slow) for every task of mutated sentences where the paths differ."""
+    scan = extract._scan
+    assert scan is not None, "the C extension is not built"
+    for _ in range(rounds):
+        picked = [mutate(rng, rng.choice(sentences)) for _ in range(per_task)]
+        data = b"<treebank>\n" + b"\n".join(picked) + b"\n</treebank>\n"
+        task = Task(0, "bytes", "fuzz.xml", 0, len(data), data, (), "utf-8", 7, 1000)
+        fast = normalized(extract_rows(task))
+        extract._scan = None
+        try:
+            slow = normalized(extract_rows(task))
+        finally:
+            extract._scan = scan
+        if fast != slow:
+            yield data, fast, slow
