@@ -17,6 +17,7 @@ temporary files and renames each file into place only when it is complete.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import sqlite3
@@ -29,16 +30,18 @@ from typing import NamedTuple
 
 from . import db
 from .errors import DatabaseError, TreeindexError
-from .pool import available_cores, make_executor, ordered_map
+from .pool import available_cores, ordered_map, owned_executor
 
 SENTENCES_PER_TASK = 400
 TMP_PREFIX = ".treeindex-tmp-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,79}")
 
 
 class ExportTask(NamedTuple):
     db: str
     corpus_id: int
+    corpus: tuple  # (name, fingerprint, started_at) when planned: a replaced corpus differs
     first: int  # subtree ids first..last (a range of whole sentences)
     last: int
     # cat -> (temporary file, offset, size): where this task's trees of that cat go
@@ -60,9 +63,21 @@ class ExportReport:
     incomplete: list[str] = field(default_factory=list)  # corpora still being ingested
 
 
+def safe_name(name: str) -> str:
+    """`name` as a file name: itself when it is plain (letters, digits, '.', '_', '-', not
+    starting with '.' or '-', at most 80 characters); else its plain characters (others
+    become '_', at most 60) and '~' with 16 hex digits of its SHA-1. Plain names never hold
+    '~', so distinct names always get distinct file names, none leaves OUTDIR ('..') or is
+    hidden, and the same name always gets the same file name."""
+    if _PLAIN.fullmatch(name):
+        return name
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{_UNSAFE.sub('_', name)[:60].lstrip('.-') or '_'}~{digest}"
+
+
 def file_name(corpus: str, cat: str) -> str:
-    """`<corpus>-<cat>-trees.xml`, with characters unsafe in file names replaced by '_'."""
-    return f"{_UNSAFE.sub('_', corpus)}-{_UNSAFE.sub('_', cat)}-trees.xml"
+    """`<corpus>-<cat>-trees.xml`, each name made safe by `safe_name`."""
+    return f"{safe_name(corpus)}-{safe_name(cat)}-trees.xml"
 
 
 def _attr(value: str) -> str:
@@ -70,20 +85,69 @@ def _attr(value: str) -> str:
             .replace("\n", "&#10;").replace("\t", "&#9;").replace("\r", "&#13;"))
 
 
-_connections: dict[str, sqlite3.Connection] = {}
+# one connection per worker process and database, reused across its tasks; keyed by pid too,
+# so that a connection never crosses a fork
+_connections: dict[tuple[int, str], sqlite3.Connection] = {}
 
 
 def _conn(path: str) -> sqlite3.Connection:
-    conn = _connections.get(path)
+    key = (os.getpid(), path)
+    conn = _connections.get(key)
     if conn is None:
-        conn = _connections[path] = db.connect_read(Path(path))
+        conn = _connections[key] = db.connect_read(Path(path))
     return conn
+
+
+def _corpus_stamp(conn: sqlite3.Connection, corpus_id: int) -> tuple | None:
+    return conn.execute("SELECT name, fingerprint, started_at FROM corpora WHERE id = ?",
+                        (corpus_id,)).fetchone()
 
 
 def run_export_task(task: ExportTask) -> int:
     """Write the `<tree>` elements of a range of subtrees into their files, each category at
     the offset the parent planned for it; return how many trees were written."""
     conn = _conn(task.db)
+    conn.execute("BEGIN")  # one snapshot for the check and the rows
+    try:
+        if _corpus_stamp(conn, task.corpus_id) != task.corpus:
+            raise TreeindexError(
+                f"{task.db}: corpus {task.corpus[0]!r} was replaced or removed (by an ingest) "
+                "while it was being exported; its files were not written: run the export again"
+            )
+        parts = _trees(conn, task)
+    finally:
+        conn.execute("COMMIT")
+    trees = 0
+    for cat, chunks in parts.items():
+        path, offset, size = task.places[cat]
+        data = b"".join(chunks)
+        if len(data) != size:
+            raise TreeindexError(
+                f"internal error: {len(data)} bytes of {cat} trees where {size} were planned; "
+                "please report this (the export was not written)")
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, data, offset)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise write_error(Path(path), e) from None
+        trees += len(chunks)
+    return trees
+
+
+def write_error(path: Path, e: OSError) -> TreeindexError:
+    final = path
+    if path.name.startswith(TMP_PREFIX):  # .treeindex-tmp-<pid>-<final name>
+        final = path.parent / path.name[len(TMP_PREFIX):].split("-", 1)[1]
+    return TreeindexError(
+        f"{final}: cannot be written ({e.strerror or e}); no incomplete file was left: "
+        "free space (or fix permissions), then run the export again"
+    )
+
+
+def _trees(conn: sqlite3.Connection, task: ExportTask) -> dict[str, list[bytes]]:
     parts: dict[str, list[bytes]] = {cat: [] for cat in task.places}
     current = None
     xml = head = b""
@@ -102,22 +166,9 @@ def run_export_task(task: ExportTask) -> int:
             xml = zlib.decompress(zxml)
             head = (f' sentid="{_attr(sentid)}" sentence="{_attr(text or "")}">'.encode()
                     if task.with_sentence else b">")
-        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (cat.encode(), n, head, xml[a:b]))
-    trees = 0
-    for cat, chunks in parts.items():
-        path, offset, size = task.places[cat]
-        data = b"".join(chunks)
-        if len(data) != size:
-            raise TreeindexError(
-                f"internal error: {len(data)} bytes of {cat} trees where {size} were planned; "
-                "please report this (the export was not written)")
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, offset)
-        finally:
-            os.close(fd)
-        trees += len(chunks)
-    return trees
+        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr(cat).encode(), n, head,
+                                                              xml[a:b]))
+    return parts
 
 
 def _escaped_length(column: str) -> str:
@@ -138,41 +189,58 @@ def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
         sentid_len = _escaped_length("s.sentid")
         text_len = _escaped_length("coalesce(s.text, '')")
         sql = (
-            "SELECT t.cat, count(*), sum(46 + length(CAST(t.cat AS BLOB)) + length(t.n) "
+            f"SELECT t.cat, count(*), sum(46 + {_escaped_length('t.cat')} + length(t.n) "
             f"+ t.xml_end - t.xml_start + {sentid_len} + {text_len}) "
             "FROM subtrees t JOIN sentences s ON s.id = t.sentence_id "
             "WHERE t.id BETWEEN ? AND ? AND +t.corpus_id = ? GROUP BY t.cat")
     else:
-        sql = ("SELECT cat, count(*), sum(24 + length(CAST(cat AS BLOB)) + length(n) "
+        sql = (f"SELECT cat, count(*), sum(24 + {_escaped_length('cat')} + length(n) "
                "+ xml_end - xml_start) FROM subtrees "
                "WHERE id BETWEEN ? AND ? AND +corpus_id = ? GROUP BY cat")
     return conn.execute(sql, (first, last, corpus_id)).fetchall()
 
 
-def _suggest(wanted: str, have: list[str], what: str) -> str:
-    close = difflib.get_close_matches(wanted, have, n=len(have), cutoff=0.0)
+def suggest(wanted: str, have: list[str], what: str) -> str:
+    """'unknown <what> X; the <what> in this index are (closest first): ...': names that
+    differ only in case first, then by similarity."""
+    folded = [h for h in have if h.lower() == wanted.lower()]
+    close = difflib.get_close_matches(wanted.lower(), [h.lower() for h in have], n=len(have),
+                                      cutoff=0.0)
+    by_lower: dict[str, list[str]] = {}
+    for h in have:
+        by_lower.setdefault(h.lower(), []).append(h)
+    ordered = folded + [h for low in close for h in by_lower[low] if h not in folded]
     return f"unknown {what} {wanted!r}; the {what} in this index are (closest first): " + \
-        ", ".join(close)
+        ", ".join(dict.fromkeys(ordered))
+
+
+class _Selected(NamedTuple):
+    id: int
+    name: str
+    sentences: int  # committed
+    complete: bool
+    stamp: tuple  # (name, fingerprint, started_at)
+    counts: list[tuple[str, int]]  # (cat, subtrees) to export
 
 
 def _select(conn: sqlite3.Connection, cats: list[str] | None, corpora: list[str] | None
-            ) -> list[tuple[int, str, int, int, list[tuple[str, int]]]]:
-    """(corpus id, name, committed sentences, complete, [(cat, subtrees)]) to export."""
+            ) -> list[_Selected]:
     rows = conn.execute(
-        "SELECT id, name, sentences, complete FROM corpora ORDER BY id").fetchall()
+        "SELECT id, name, sentences, complete, fingerprint, started_at FROM corpora "
+        "ORDER BY id").fetchall()
     names = [r[1] for r in rows]
     if not rows:
         raise DatabaseError("the index holds no corpora yet; run `treeindex ingest` first")
     for c in corpora or []:
         if c not in names:
-            raise TreeindexError(_suggest(c, names, "corpora"))
+            raise TreeindexError(suggest(c, names, "corpora"))
     known = [r[0] for r in conn.execute(
         "SELECT cat FROM corpus_categories GROUP BY cat ORDER BY sum(subtrees) DESC, cat")]
     for c in cats or []:
         if c not in known:
-            raise TreeindexError(_suggest(c, known, "categories"))
+            raise TreeindexError(suggest(c, known, "categories"))
     selected = []
-    for cid, name, sentences, complete in rows:
+    for cid, name, sentences, complete, fingerprint, started in rows:
         if corpora and name not in corpora:
             continue
         counts = conn.execute(
@@ -180,7 +248,8 @@ def _select(conn: sqlite3.Connection, cats: list[str] | None, corpora: list[str]
             "ORDER BY cat", (cid,)).fetchall()
         if cats is not None:
             counts = [(c, k) for c, k in counts if c in cats]
-        selected.append((cid, name, sentences, complete, counts))
+        selected.append(_Selected(cid, name, sentences, bool(complete),
+                                  (name, fingerprint, started), counts))
     return selected
 
 
@@ -203,15 +272,16 @@ def export(
     """
     db_path = Path(db_path)
     outdir = Path(outdir)
-    conn = db.connect_read(db_path)
-    try:
-        conn.execute("BEGIN")  # one snapshot for planning, even while an ingest writes
-        selected = _select(conn, cats, corpora)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    targets = [outdir / name / file_name(name, cat)
-               for _, name, _, _, counts in selected for cat, _ in counts]
+    with db.translate_errors(db_path):
+        conn = db.connect_read(db_path)
+        try:
+            conn.execute("BEGIN")  # one snapshot for planning, even while an ingest writes
+            selected = _select(conn, cats, corpora)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    targets = [outdir / safe_name(c.name) / file_name(c.name, cat)
+               for c in selected for cat, _ in c.counts]
     existing = [p for p in targets if p.exists()]
     if existing and not force:
         shown = ", ".join(str(p) for p in existing[:5])
@@ -221,48 +291,45 @@ def export(
             "use --force to replace them"
         )
     report = ExportReport()
-    report.incomplete = [name for _, name, _, complete, _ in selected if not complete]
-    total = sum(k for *_, counts in selected for _, k in counts)
+    report.incomplete = [c.name for c in selected if not c.complete]
+    total = sum(k for c in selected for _, k in c.counts)
     n = available_cores() if workers is None else workers
-    own = executor is None
-    pool = make_executor(n) if own else executor
-    conn = db.connect_read(db_path)
-    try:
-        done = 0
-        for corpus_id, name, sentences, _, counts in selected:
-            if not counts:
-                continue
-            with _Files(outdir / name, name, [c for c, _ in counts]) as files:
-                tasks = _tasks(conn, str(db_path), corpus_id, sentences, files, with_sentence)
-                for _, trees in ordered_map(pool, run_export_task, tasks, max(n, 1) + 2):
-                    done += trees
-                    if progress_callback:
-                        progress_callback(Progress(name, done, total))
-                report.files += files.commit()
-        report.subtrees = done
-    finally:
-        conn.close()
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+    with db.translate_errors(db_path), owned_executor(n, executor) as pool:
+        conn = db.connect_read(db_path)
+        try:
+            done = 0
+            for c in selected:
+                if not c.counts:
+                    continue
+                with _Files(outdir / safe_name(c.name), c.name, [k for k, _ in c.counts]) as files:
+                    tasks = _tasks(conn, str(db_path), c, files, with_sentence)
+                    for _, trees in ordered_map(pool, run_export_task, tasks, max(n, 1) + 2):
+                        done += trees
+                        if progress_callback:
+                            progress_callback(Progress(c.name, done, total))
+                    report.files += files.commit()
+            report.subtrees = done
+        finally:
+            conn.close()
     return report
 
 
-def _tasks(conn: sqlite3.Connection, db_path: str, corpus_id: int, sentences: int,
-           files: _Files, with_sentence: bool) -> Iterator[ExportTask]:
+def _tasks(conn: sqlite3.Connection, db_path: str, c: _Selected, files: _Files,
+           with_sentence: bool) -> Iterator[ExportTask]:
     """Tasks of SENTENCES_PER_TASK sentences, each told where its trees go in every file."""
-    for a in range(1, sentences + 1, SENTENCES_PER_TASK):
-        b = min(a + SENTENCES_PER_TASK - 1, sentences)
+    for a in range(1, c.sentences + 1, SENTENCES_PER_TASK):
+        b = min(a + SENTENCES_PER_TASK - 1, c.sentences)
         first, last = conn.execute(
             "SELECT min(first_subtree), max(first_subtree + subtree_count) - 1 FROM sentences "
-            "WHERE corpus_id = ? AND seq BETWEEN ? AND ?", (corpus_id, a, b)).fetchone()
+            "WHERE corpus_id = ? AND seq BETWEEN ? AND ?", (c.id, a, b)).fetchone()
         if first is None or last < first:
             continue
         places = {}
-        for cat, _, size in _plan_sizes(conn, corpus_id, first, last, with_sentence):
+        for cat, _, size in _plan_sizes(conn, c.id, first, last, with_sentence):
             if cat in files.cats:
                 places[cat] = files.reserve(cat, size)
         if places:
-            yield ExportTask(db_path, corpus_id, first, last, places, with_sentence)
+            yield ExportTask(db_path, c.id, c.stamp, first, last, places, with_sentence)
 
 
 def _alive(pid: str) -> bool:
@@ -287,7 +354,11 @@ class _Files:
         self.end: dict[str, int] = {}
 
     def __enter__(self) -> _Files:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TreeindexError(f"{self.directory}: cannot be created ({e.strerror}); give "
+                                 "another OUTDIR, or fix its permissions") from None
         for stale in self.directory.glob(TMP_PREFIX + "*"):
             if not _alive(stale.name[len(TMP_PREFIX):].split("-", 1)[0]):
                 stale.unlink()  # left by an export that was killed
@@ -299,8 +370,11 @@ class _Files:
             path = self.directory / f"{TMP_PREFIX}{os.getpid()}-{file_name(self.corpus, cat)}"
             head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<trees corpus="%s" cat="%s">\n'
                     % (_attr(self.corpus).encode(), _attr(cat).encode()))
-            path.write_bytes(head)
             self.tmp[cat] = path
+            try:
+                path.write_bytes(head)
+            except OSError as e:
+                raise write_error(path, e) from None
             self.end[cat] = len(head)
         offset = self.end[cat]
         self.end[cat] += size
@@ -309,12 +383,17 @@ class _Files:
     def commit(self) -> list[Path]:
         done = []
         for cat, path in self.tmp.items():
-            with open(path, "r+b") as f:
-                f.seek(self.end[cat])
-                f.write(b"</trees>\n")
-                f.truncate()
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(path, "r+b") as f:
+                    f.seek(self.end[cat])
+                    f.write(b"</trees>\n")
+                    f.truncate()
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise write_error(path, e) from None
+        # every file is complete before any is renamed into place
+        for cat, path in self.tmp.items():
             final = self.directory / file_name(self.corpus, cat)
             os.replace(path, final)
             done.append(final)

@@ -16,14 +16,16 @@ worker may be stuck, or blocked writing a result nobody will read any more.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection as mp_connection
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import FrameType
@@ -86,34 +88,194 @@ class InlineExecutor(Executor):
         return future
 
 
+class _Worker:
+    """One worker process with its own task and result pipes (no pipe or lock is shared
+    between workers, so one that dies mid-write cannot block the others or the parent)."""
+
+    def __init__(self, context: Any, others: list[_Worker], initializer: Callable[[], None]
+                 ) -> None:
+        task_r, self.task_w = context.Pipe(duplex=False)
+        self.result_r, result_w = context.Pipe(duplex=False)
+        inherited = [c for w in others for c in (w.task_w, w.result_r)]
+        self.process = context.Process(
+            target=_work, args=(task_r, result_w, self.task_w, self.result_r, inherited,
+                                initializer), daemon=True, name="treeindex-worker")
+        self.process.start()
+        task_r.close()  # the parent keeps only its own ends: a dead worker's pipe ends (EOF)
+        result_w.close()
+        self.outstanding: set[int] = set()
+        self.sends: queue.SimpleQueue = queue.SimpleQueue()
+        # a task can be larger than a pipe holds: a thread sends while the worker reads
+        self.sender = threading.Thread(target=self._send, daemon=True, name="treeindex-send")
+        self.sender.start()
+
+    def _send(self) -> None:
+        while True:
+            item = self.sends.get()
+            try:
+                self.task_w.send(item)
+            except (OSError, ValueError):  # the worker is gone: the pool sees it
+                return
+            if item is None:
+                return
+
+
+def _work(task_r: Any, result_w: Any, task_w: Any, result_r: Any, inherited: list[Any],
+          initializer: Callable[[], None]) -> None:
+    """A worker's loop: run tasks until told to stop (None)."""
+    task_w.close()
+    result_r.close()
+    for conn in inherited:  # the other workers' pipe ends, inherited through fork
+        conn.close()
+    initializer()
+    while True:
+        item = task_r.recv()
+        if item is None:
+            return
+        fid, fn, args = item
+        try:
+            reply = (fid, True, fn(*args))
+        except Exception as e:  # handed to the parent through the future
+            reply = (fid, False, e)
+        try:
+            result_w.send(reply)
+        except Exception as e:  # e.g. an exception that cannot be pickled
+            result_w.send((fid, False, RuntimeError(f"{type(e).__name__}: {e}")))
+
+
+class ProcessPool(Executor):
+    """A pool of forked worker processes, made to stop promptly in every case: a worker
+    that dies (kill -9, OOM killer) breaks the pool at once (`BrokenProcessPool` on every
+    pending future), and `kill` ends every worker whatever it is doing.
+
+    (concurrent.futures.ProcessPoolExecutor shares one result pipe between workers: one
+    killed in the middle of writing leaves the parent waiting for the rest for ever.)
+    """
+
+    def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init) -> None:
+        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
+                                              else "spawn")
+        self._lock = threading.Lock()
+        self._futures: dict[int, tuple[Future, _Worker]] = {}
+        self._next = 0
+        self._broken: str | None = None
+        self._closing = False
+        self._workers: list[_Worker] = []
+        for _ in range(workers):
+            self._workers.append(_Worker(context, self._workers, initializer))
+        self._reader = threading.Thread(target=self._read, daemon=True, name="treeindex-read")
+        self._reader.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if kwargs:
+            raise TypeError("ProcessPool.submit takes positional arguments only")
+        future: Future = Future()
+        with self._lock:
+            if self._broken is not None:
+                raise BrokenProcessPool(self._broken)
+            worker = min(self._workers, key=lambda w: len(w.outstanding))
+            fid = self._next
+            self._next += 1
+            self._futures[fid] = (future, worker)
+            worker.outstanding.add(fid)
+        future.set_running_or_notify_cancel()
+        worker.sends.put((fid, fn, args))
+        return future
+
+    def _read(self) -> None:
+        """The one thread that receives results, and notices dead workers."""
+        try:
+            self._read_loop()
+        except BaseException as e:  # never a traceback from a thread: break the pool instead
+            with self._lock:
+                self._broken = self._broken or f"the pool's reader failed: {e!r}"
+            for w in self._workers:
+                self._break(w)
+
+    def _read_loop(self) -> None:
+        by_conn = {w.result_r: w for w in self._workers}
+        by_sentinel = {w.process.sentinel: w for w in self._workers}
+        while by_conn:
+            for ready in mp_connection.wait(list(by_conn) + list(by_sentinel)):
+                worker = by_conn.get(ready)  # type: ignore[call-overload]
+                if worker is not None:
+                    try:
+                        fid, ok, value = ready.recv()  # type: ignore[union-attr]
+                    except (EOFError, OSError):  # it died, maybe in the middle of a result
+                        del by_conn[ready]  # type: ignore[index]
+                        self._break(worker)
+                        continue
+                    with self._lock:
+                        entry = self._futures.pop(fid, None)
+                        worker.outstanding.discard(fid)
+                    if entry is None or entry[0].done():  # broken or cancelled meanwhile
+                        continue
+                    try:
+                        if ok:
+                            entry[0].set_result(value)
+                        else:
+                            entry[0].set_exception(value)
+                    except InvalidStateError:  # cancelled between the check and here
+                        pass
+                elif ready in by_sentinel:
+                    dead = by_sentinel.pop(ready)  # type: ignore[call-overload]
+                    if not self._closing or dead.outstanding:
+                        self._break(dead)
+        return
+
+    def _break(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._closing and not worker.outstanding:
+                return
+            if self._broken is None:
+                code = worker.process.exitcode
+                self._broken = (f"worker process {worker.process.pid} died"
+                                + (f" (exit code {code})" if code is not None else ""))
+            pending = list(self._futures.values())
+            self._futures.clear()
+        for future, _ in pending:
+            try:
+                future.set_exception(BrokenProcessPool(self._broken))
+            except InvalidStateError:  # cancelled or done
+                pass
+        self.kill()
+
+    def kill(self) -> None:
+        """End every worker now (SIGKILL), whatever it is doing."""
+        self._closing = True
+        for w in self._workers:
+            if w.process.is_alive():
+                try:
+                    w.process.kill()
+                except (OSError, ValueError):
+                    pass
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closing = True
+        if cancel_futures:
+            with self._lock:
+                pending = list(self._futures.values())
+            for future, _ in pending:
+                future.cancel()
+        for w in self._workers:
+            w.sends.put(None)
+        if wait:
+            for w in self._workers:
+                w.process.join()
+            self._reader.join()
+
+
 def make_executor(workers: int) -> Executor:
     if workers <= 0:
         return InlineExecutor()
-    context = None
-    if sys.platform.startswith("linux"):
-        # fork: workers start in milliseconds and share the parent's loaded modules.
-        context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    return ProcessPool(workers)
 
 
 def kill_workers(executor: Executor) -> None:
-    """End a process pool's workers now (SIGKILL), whatever they are doing.
-
-    ProcessPoolExecutor waits for its workers when it shuts down, and (Python 3.11) spins
-    forever when one died while another is blocked writing its result: killing them first
-    makes every shutdown prompt.
-    """
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        try:
-            process.kill()
-        except (OSError, ValueError, AttributeError):
-            pass
-    for process in list(processes.values()):
-        try:
-            process.join(timeout=5)
-        except (OSError, ValueError, AssertionError, AttributeError):
-            pass
+    """End a process pool's workers now, whatever they are doing (a no-op for other
+    executors, which their owners stop)."""
+    if isinstance(executor, ProcessPool):
+        executor.kill()
 
 
 @contextmanager
