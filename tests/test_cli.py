@@ -38,7 +38,8 @@ def test_bad_sentences_exit_3_and_name_the_errors_command(tmp_path):
     result = run("ingest", "--db", db, bad)
     assert result.exit_code == 3
     assert "bad: indexed, 149 sentences" in result.output
-    assert "1 malformed sentences skipped" in result.output
+    assert "1 malformed sentence skipped" in result.output
+    assert "1 malformed sentence was skipped" in result.output
     assert f"`treeindex errors --db {db}` lists them" in result.output
 
 

@@ -138,11 +138,11 @@ def test_unknown_category_and_corpus(index, tmp_path):
     with pytest.raises(TreeindexError) as e:
         export(index, tmp_path, cats=["nq"])
     assert str(e.value).startswith(
-        "unknown categories 'nq'; the categories in this index are (closest first): np, ")
+        "unknown category 'nq'; the categories in this index are (closest first): np, ")
     with pytest.raises(TreeindexError) as e:
         export(index, tmp_path, cats=["np"], corpora=["cbd-sample"])
     assert str(e.value).startswith(
-        "unknown corpora 'cbd-sample'; the corpora in this index are (closest first): "
+        "unknown corpus 'cbd-sample'; the corpora in this index are (closest first): "
         "cdb-sample, ")
 
 
@@ -151,7 +151,7 @@ def test_existing_files_need_force(index, tmp_path):
     runner = CliRunner()
     args = ["export", "--db", str(index), "--cat", "np", "--corpus", "cdb", str(out)]
     first = runner.invoke(cli, args)
-    assert first.exit_code == 0 and first.output == f"wrote 36 trees to 1 files in {out}\n"
+    assert first.exit_code == 0 and first.output == f"wrote 36 trees to 1 file in {out}\n"
     second = runner.invoke(cli, args)
     assert second.exit_code == 1
     assert second.output == (f"Error: 1 output files exist already: {out}/cdb/cdb-np-trees.xml; "

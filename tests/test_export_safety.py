@@ -107,7 +107,7 @@ def test_a_really_full_disk(index, tmp_path):
         assert "(No space left on device); no incomplete file was left" in result.stderr
         assert not [p for p in small.rglob("*") if p.is_file()]
     finally:
-        subprocess.run(["umount", str(small)])
+        subprocess.run(["umount", "-l", str(small)])
 
 
 def test_a_corpus_replaced_during_the_export(index, tmp_path, monkeypatch):

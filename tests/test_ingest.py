@@ -188,8 +188,6 @@ def test_truncated_file_keeps_its_complete_sentences(tmp_path):
     (b"hello, world", "does not start with XML markup (byte 0); treeindex reads Alpino "
      "treebanks (<treebank> or <alpino_ds> XML)"),
     (b"<treebank>\n</treebank>\n", "holds no <alpino_ds> sentences; is it the right file?"),
-    ("<treebank/>".encode("utf-16"), "is UTF-16-encoded, which treeindex cannot split; "
-     "convert it first, e.g. iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8.xml"),
 ])
 def test_not_a_treebank_leaves_the_database_untouched(tmp_path, content, message):
     bad = tmp_path / "bad.xml"

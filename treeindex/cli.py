@@ -1,33 +1,82 @@
-"""The `treeindex` command: a thin click layer over the library."""
+"""The `treeindex` command: a thin click layer over the library.
+
+Options shared by several commands are declared once; library errors become messages and
+exit codes in one place (`_handled`).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, db
 from .errors import Interrupted, TreeindexError
 from .export import Progress as ExportProgress
 from .export import export
 from .ingest import Progress, ingest
 from .query import errors, format_csv, format_json, format_nl, format_table, run_query, stats
 
-DB_OPTION = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="treeindex.db",
-    show_default=True,
-    help="The index database.",
-)
-
-EXIT_SKIPPED = 3
+EXIT_SKIPPED = 3  # indexed, but malformed sentences or files were skipped
 EXIT_INTERRUPTED = 128  # plus the signal number: 130 for Ctrl-C, 143 for SIGTERM
+
+db_option = click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default="treeindex.db",
+    show_default=True, help="The index database.")
+workers_option = click.option(
+    "--workers", "-w", type=click.IntRange(min=0), default=None,
+    help="Worker processes. [default: the cores available; 0 works in this process]")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 corpus', '2 corpora', '1,000 sentences'."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+RESUME = "what was indexed so far is kept in {db}; run the same command again to resume."
+
+
+@contextmanager
+def _handled(db_path: Path | None = None, progress: _ProgressLine | None = None,
+             interrupted: str = RESUME) -> Iterator[None]:
+    """The one place where library errors become a message and an exit code."""
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt) as e:
+        if progress:
+            progress.done()
+        signum = getattr(e, "signum", 2)
+        name = str(e) if isinstance(e, Interrupted) else "interrupted"
+        click.echo(f"{name}: {interrupted.format(db=db_path)}", err=True)
+        sys.exit(EXIT_INTERRUPTED + signum)
+    except TreeindexError as e:
+        if progress:
+            progress.done()
+        raise click.ClickException(str(e)) from e
+    except sqlite3.Error as e:  # (the library translates these; a last resort)
+        raise click.ClickException(str(db.database_error(e, db_path or Path("?")))) from e
+
+
+def _echo_lines(lines: Iterable[str]) -> None:
+    """Print lines as they come; a reader that goes away (`| head`) ends it quietly."""
+    try:
+        for line in lines:
+            click.echo(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would complain when it flushes stdout at exit: point it at nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
 
 
 @click.group()
@@ -43,12 +92,11 @@ def cli() -> None:
 
 
 class _ProgressLine:
-    """One self-rewriting stderr line, at most 5 times a second, only on a terminal.
+    """One self-rewriting stderr line, at most 5 times a second, only on a terminal, never
+    wider than the terminal (a wrapped line would leave a new line at every update).
 
     `describe(progress, seconds)` returns (fraction done, text); the ETA is added here.
     """
-
-    WIDTH = 100
 
     def __init__(self, enabled: bool, describe: Callable[[Any, float], tuple[float, str]]
                  ) -> None:
@@ -56,8 +104,14 @@ class _ProgressLine:
         self.describe = describe
         self.start = time.perf_counter()
         self.last = 0.0
+        self.width = 0
 
     def __call__(self, progress: Any) -> None:
+        note = getattr(progress, "note", None)
+        if note:
+            self.done()
+            click.echo(note, err=True)
+            return
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -68,11 +122,13 @@ class _ProgressLine:
         self.last = now
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
         line = f"{text}  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        click.echo("\r" + line.ljust(self.WIDTH), nl=False, err=True)
+        self.width = max(shutil.get_terminal_size((80, 24)).columns - 1, 10)
+        click.echo("\r" + line[: self.width].ljust(self.width), nl=False, err=True)
 
     def done(self) -> None:
         if self.enabled and self.last:
-            click.echo("\r" + " " * self.WIDTH + "\r", nl=False, err=True)
+            click.echo("\r" + " " * self.width + "\r", nl=False, err=True)
+            self.last = 0.0
 
 
 def _ingest_line(p: Progress, elapsed: float) -> tuple[float, str]:
@@ -94,9 +150,8 @@ def _export_line(p: ExportProgress, elapsed: float) -> tuple[float, str]:
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
-@DB_OPTION
-@click.option("--workers", "-w", type=click.IntRange(min=0), default=None,
-              help="Worker processes. [default: the cores available; 0 parses in this process]")
+@db_option
+@workers_option
 @click.option("--max-children", type=click.IntRange(min=1), default=7, show_default=True,
               help="Keep nodes with at most this many node children.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -105,7 +160,7 @@ def _export_line(p: ExportProgress, elapsed: float) -> tuple[float, str]:
               help="Index the given corpora again from scratch, dropping what was indexed.")
 @click.option("--chunk-mb", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Size of the byte ranges handed to workers.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@quiet_option
 def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
                    max_children: int, max_nodes: int, replace: bool, chunk_mb: float,
                    quiet: bool) -> None:
@@ -116,57 +171,48 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
     run again with the same arguments; a corpus that is complete is skipped.
 
     Exit codes: 0 all indexed; 3 indexed, but malformed sentences or files were skipped
-    (see `treeindex errors`); 1 nothing done (bad input or database); 130 interrupted.
+    (see `treeindex errors`); 1 an error (bad input or database, a worker died: what was
+    committed is kept); 130, 143, 129 interrupted by SIGINT, SIGTERM, SIGHUP.
 
     \b
     Example:
         treeindex ingest --db lassy.db Lassy-Large.xml.gz
     """
     progress = _ProgressLine(not quiet and sys.stderr.isatty(), _ingest_line)
-    try:
+    with _handled(db_path, progress):
         report = ingest(
             db_path, list(paths), max_children=max_children, max_nodes=max_nodes,
             workers=workers, replace=replace, chunk_bytes=int(chunk_mb * (1 << 20)),
             progress_callback=progress,
         )
-    except Interrupted as e:
-        progress.done()
-        click.echo(
-            f"{e}: what was indexed so far is kept in {db_path}; run the same command again "
-            "to resume.",
-            err=True,
-        )
-        sys.exit(EXIT_INTERRUPTED + e.signum)
-    except TreeindexError as e:
-        progress.done()
-        raise click.ClickException(str(e)) from e
     progress.done()
     if not quiet:
-        for path, reason in report.skipped:
-            click.echo(f"skipped {path}: {reason}", err=True)
+        for _, reason in report.skipped:
+            click.echo(f"skipped {reason}", err=True)
         for c in report.corpora:
             if c.status == "complete":
-                click.echo(f"{c.name}: already complete ({c.total_sentences:,} sentences), "
-                           "nothing to do")
+                click.echo(f"{c.name}: already complete ({plural(c.total_sentences, 'sentence')})"
+                           ", nothing to do")
             else:
                 click.echo(
-                    f"{c.name}: {c.status}, {c.sentences:,} sentences and {c.subtrees:,} "
-                    f"subtrees added ({c.total_sentences:,} sentences in all)"
-                    + (f", {c.errors:,} malformed sentences skipped" if c.errors else "")
+                    f"{c.name}: {c.status}, {plural(c.sentences, 'sentence')} and "
+                    f"{plural(c.subtrees, 'subtree')} added "
+                    f"({plural(c.total_sentences, 'sentence')} in all)"
+                    + (f", {plural(c.errors, 'malformed sentence')} skipped" if c.errors else "")
                 )
         click.echo(f"done in {report.seconds:.1f} s, index: {db_path}")
     if report.exit_code:
         if report.errors:
             click.echo(
-                f"{report.errors:,} malformed sentences were skipped; "
-                f"`treeindex errors --db {db_path}` lists them", err=True,
+                f"{plural(report.errors, 'malformed sentence was', 'malformed sentences were')} "
+                f"skipped; `treeindex errors --db {db_path}` lists them", err=True,
             )
         sys.exit(EXIT_SKIPPED)
 
 
 @cli.command(name="export")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@DB_OPTION
+@db_option
 @click.option("--cat", "cats", multiple=True, help="A category to export (repeatable).")
 @click.option("--all", "all_cats", is_flag=True, help="Export every category.")
 @click.option("--corpus", "corpora", multiple=True,
@@ -174,9 +220,8 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
 @click.option("--with-sentence", is_flag=True,
               help="Add sentid and sentence attributes to every <tree>.")
 @click.option("--force", is_flag=True, help="Replace output files that exist.")
-@click.option("--workers", "-w", type=click.IntRange(min=0), default=None,
-              help="Worker processes. [default: the cores available; 0 works in this process]")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@workers_option
+@quiet_option
 def export_command(outdir: Path, db_path: Path, cats: tuple[str, ...], all_cats: bool,
                    corpora: tuple[str, ...], with_sentence: bool, force: bool,
                    workers: int | None, quiet: bool) -> None:
@@ -184,65 +229,88 @@ def export_command(outdir: Path, db_path: Path, cats: tuple[str, ...], all_cats:
 
     Each file holds <tree index="<cat>-<n>"> elements in document order, each with a copy of
     the subtree's <node> exactly as in the input. Works while an ingest is running (exports
-    what was committed, and says so).
+    what was committed, and says so). Names that are not plain file names get a stable
+    safe form (see the README).
 
     \b
     Example:
         treeindex export --cat np --cat pp out/
         treeindex export --all --corpus cdb out/
     """
-    if bool(cats) == all_cats:
+    if cats and all_cats:
+        raise click.UsageError("--cat and --all exclude each other: give one of them")
+    if not cats and not all_cats:
         raise click.UsageError("give one or more --cat CAT, or --all")
     bar = _ProgressLine(not quiet and sys.stderr.isatty(), _export_line)
-    try:
-        report = export(db_path, outdir, cats=list(cats) or None, corpora=list(corpora) or None,
-                        with_sentence=with_sentence, force=force, workers=workers,
-                        progress_callback=bar)
-    except KeyboardInterrupt:
-        bar.done()
-        click.echo("interrupted: no incomplete output file was left behind", err=True)
-        sys.exit(EXIT_INTERRUPTED + 2)
-    except TreeindexError as e:
-        bar.done()
-        raise click.ClickException(str(e)) from e
+    with _handled(db_path, bar, "no incomplete output file was left behind"):
+        report = export(db_path, outdir, cats=list(cats) or None,
+                        corpora=list(corpora) or None, with_sentence=with_sentence,
+                        force=force, workers=workers, progress_callback=bar)
     bar.done()
     for name in report.incomplete:
         click.echo(f"note: corpus {name} is still being ingested (or was interrupted); "
                    "exported what was committed so far", err=True)
     if not quiet:
-        click.echo(f"wrote {report.subtrees:,} trees to {len(report.files):,} files in {outdir}")
+        click.echo(f"wrote {plural(report.subtrees, 'tree')} to "
+                   f"{plural(len(report.files), 'file')} in {outdir}")
+
+
+def _param(value: str) -> Any:
+    """A command-line parameter: an integer when it is written as one, else text."""
+    try:
+        if str(int(value)) == value:
+            return int(value)
+    except ValueError:
+        pass
+    return value
 
 
 @cli.command(name="query")
 @click.argument("sql")
-@DB_OPTION
-@click.option("--csv", "fmt", flag_value="csv", help="Comma-separated values, with a header.")
-@click.option("--json", "fmt", flag_value="json", help="One JSON array of objects.")
-@click.option("--nl", "fmt", flag_value="nl", help="One JSON object per line.")
-@click.option("--table", "fmt", flag_value="table", default=True,
-              help="An aligned table. [default]")
-def query_command(sql: str, db_path: Path, fmt: str) -> None:
-    """Run a read-only SQL query on the index and print the rows.
+@db_option
+@click.option("--param", "-p", "params", multiple=True, metavar="VALUE",
+              help="A value for the next ? in SQL (repeatable, in order).")
+@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values, with a header.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--nl", "as_nl", is_flag=True, help="One JSON object per line.")
+@click.option("--table", "as_table", is_flag=True, help="An aligned table. [default]")
+def query_command(sql: str, db_path: Path, params: tuple[str, ...], as_csv: bool,
+                  as_json: bool, as_nl: bool, as_table: bool) -> None:
+    """Run a read-only SQL query on the index and print the rows as they come.
 
-    Tables and views are described in docs/schema.md; writing statements are refused.
+    `treeindex schema` prints the tables, views and columns; writing statements are
+    refused.
 
     \b
     Example:
         treeindex query "SELECT cat, sum(subtrees) FROM category_counts GROUP BY cat"
-        treeindex query --csv "SELECT * FROM subtrees WHERE pattern = 'det:lid hd:n'"
+        treeindex query --csv "SELECT * FROM subtree_info WHERE pattern = ?" -p "det:lid hd:n"
     """
-    try:
-        result = run_query(db_path, sql)
-        formatter = {"table": format_table, "csv": format_csv, "json": format_json,
-                     "nl": format_nl}[fmt]
-        for line in formatter(result):
-            click.echo(line)
-    except TreeindexError as e:
-        raise click.ClickException(str(e)) from e
+    chosen = [f for f, on in (("csv", as_csv), ("json", as_json), ("nl", as_nl),
+                              ("table", as_table)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError(
+            f"--{' and --'.join(chosen)} exclude each other: give one output format")
+    formatter = {"table": format_table, "csv": format_csv, "json": format_json,
+                 "nl": format_nl}[chosen[0] if chosen else "table"]
+    with _handled(db_path):
+        result = run_query(db_path, sql, [_param(p) for p in params])
+        _echo_lines(formatter(result))
+
+
+@cli.command(name="schema")
+def schema_command() -> None:
+    """Print the index's tables, views and columns, each with what it holds.
+
+    \b
+    Example:
+        treeindex schema | less
+    """
+    _echo_lines(db.schema_sql().splitlines())
 
 
 @cli.command(name="stats")
-@DB_OPTION
+@db_option
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True,
               help="How many categories to show.")
 def stats_command(db_path: Path, top: int) -> None:
@@ -252,36 +320,39 @@ def stats_command(db_path: Path, top: int) -> None:
     Example:
         treeindex stats --db lassy.db --top 25
     """
-    try:
+    with _handled(db_path):
         s = stats(db_path, top)
-    except TreeindexError as e:
-        raise click.ClickException(str(e)) from e
+    _echo_lines(_stats_lines(s, db_path))
+
+
+def _stats_lines(s: Any, db_path: Path) -> Iterator[str]:
     rows = [(c[0], c[1], c[2], f"{c[3]:,}", f"{c[4]:,}", f"{c[5]:,}") for c in s.corpora]
     header = ("corpus", "kind", "state", "sentences", "subtrees", "errors")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
     for r in [header, *rows]:
-        click.echo("  ".join(str(v).ljust(w) if i < 3 else str(v).rjust(w)
-                             for i, (v, w) in enumerate(zip(r, widths))).rstrip())
-    click.echo(f"\n{len(s.corpora):,} corpora, {s.sentences:,} sentences, "
-               f"{s.subtrees:,} subtrees, {s.errors:,} errors")
+        yield "  ".join(str(v).ljust(w) if i < 3 else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+    yield (f"\n{plural(len(s.corpora), 'corpus', 'corpora')}, "
+           f"{plural(s.sentences, 'sentence')}, {plural(s.subtrees, 'subtree')}, "
+           f"{plural(s.errors, 'error')}")
     if s.categories:
-        click.echo(f"\ntop {len(s.categories)} categories (subtrees):")
+        yield f"\ntop {plural(len(s.categories), 'category', 'categories')} (subtrees):"
         most = s.categories[0][1]
         width = max(len(c[0]) for c in s.categories)
         for cat, subtrees, _ in s.categories:
             bar = "#" * max(1, round(40 * subtrees / most))
-            click.echo(f"  {cat.ljust(width)}  {subtrees:>12,}  {bar}")
+            yield f"  {cat.ljust(width)}  {subtrees:>12,}  {bar}"
     if s.errors:
-        click.echo(f"\n{s.errors:,} malformed sentences were skipped: "
-                   f"treeindex errors --db {db_path}")
+        yield (f"\n{plural(s.errors, 'malformed sentence was', 'malformed sentences were')} "
+               f"skipped: treeindex errors --db {db_path}")
     incomplete = [c[0] for c in s.corpora if c[2] != "complete"]
     if incomplete:
-        click.echo(f"\nstill being ingested or interrupted: {', '.join(incomplete)} "
-                   "(run the same ingest again to resume)")
+        yield (f"\nstill being ingested or interrupted: {', '.join(incomplete)} "
+               "(run the same ingest again to resume)")
 
 
 @cli.command(name="errors")
-@DB_OPTION
+@db_option
 @click.option("--corpus", default=None, help="Only this corpus.")
 @click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values.")
 def errors_command(db_path: Path, corpus: str | None, as_csv: bool) -> None:
@@ -291,10 +362,6 @@ def errors_command(db_path: Path, corpus: str | None, as_csv: bool) -> None:
     Example:
         treeindex errors --db lassy.db --corpus WR-P-P-H
     """
-    try:
+    with _handled(db_path):
         result = errors(db_path, corpus)
-        for line in (format_csv if as_csv else format_table)(result):
-            click.echo(line)
-    except TreeindexError as e:
-        raise click.ClickException(str(e)) from e
-
+        _echo_lines((format_csv if as_csv else format_table)(result))

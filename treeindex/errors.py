@@ -5,6 +5,8 @@ Every message names the file (or database), the place and the fix, on one line.
 
 from __future__ import annotations
 
+import difflib
+
 
 class TreeindexError(Exception):
     """An error the user can act on: the message names the file, the place and the fix."""
@@ -29,3 +31,17 @@ class Interrupted(TreeindexError):
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
         self.signum = signum
+
+
+def suggest(wanted: str, have: list[str], one: str, many: str) -> str:
+    """'unknown <one> X; the <many> in this index are (closest first): ...': names that
+    differ only in case first, then by similarity."""
+    folded = [h for h in have if h.lower() == wanted.lower()]
+    close = difflib.get_close_matches(wanted.lower(), [h.lower() for h in have], n=len(have),
+                                      cutoff=0.0)
+    by_lower: dict[str, list[str]] = {}
+    for h in have:
+        by_lower.setdefault(h.lower(), []).append(h)
+    ordered = folded + [h for low in close for h in by_lower[low] if h not in folded]
+    return f"unknown {one} {wanted!r}; the {many} in this index are (closest first): " + \
+        ", ".join(dict.fromkeys(ordered))

@@ -16,10 +16,10 @@ temporary files and renames each file into place only when it is complete.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
+import signal
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import db
-from .errors import DatabaseError, TreeindexError
-from .pool import available_cores, ordered_map, owned_executor
+from .errors import DatabaseError, TreeindexError, suggest
+from .pool import available_cores, ordered_map, owned_executor, stop_signals
 
 SENTENCES_PER_TASK = 400
 TMP_PREFIX = ".treeindex-tmp-"
@@ -200,20 +200,6 @@ def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
     return conn.execute(sql, (first, last, corpus_id)).fetchall()
 
 
-def suggest(wanted: str, have: list[str], what: str) -> str:
-    """'unknown <what> X; the <what> in this index are (closest first): ...': names that
-    differ only in case first, then by similarity."""
-    folded = [h for h in have if h.lower() == wanted.lower()]
-    close = difflib.get_close_matches(wanted.lower(), [h.lower() for h in have], n=len(have),
-                                      cutoff=0.0)
-    by_lower: dict[str, list[str]] = {}
-    for h in have:
-        by_lower.setdefault(h.lower(), []).append(h)
-    ordered = folded + [h for low in close for h in by_lower[low] if h not in folded]
-    return f"unknown {what} {wanted!r}; the {what} in this index are (closest first): " + \
-        ", ".join(dict.fromkeys(ordered))
-
-
 class _Selected(NamedTuple):
     id: int
     name: str
@@ -233,12 +219,12 @@ def _select(conn: sqlite3.Connection, cats: list[str] | None, corpora: list[str]
         raise DatabaseError("the index holds no corpora yet; run `treeindex ingest` first")
     for c in corpora or []:
         if c not in names:
-            raise TreeindexError(suggest(c, names, "corpora"))
+            raise TreeindexError(suggest(c, names, "corpus", "corpora"))
     known = [r[0] for r in conn.execute(
         "SELECT cat FROM corpus_categories GROUP BY cat ORDER BY sum(subtrees) DESC, cat")]
     for c in cats or []:
         if c not in known:
-            raise TreeindexError(suggest(c, known, "categories"))
+            raise TreeindexError(suggest(c, known, "category", "categories"))
     selected = []
     for cid, name, sentences, complete, fingerprint, started in rows:
         if corpora and name not in corpora:
@@ -268,8 +254,17 @@ def export(
     """Write `<corpus>-<cat>-trees.xml` files for `cats` (None: all) of `corpora` (None: all).
 
     Raises TreeindexError for unknown categories or corpora and for existing files (unless
-    `force`). Files appear only complete: an interrupted export leaves none half-written.
+    `force`), Interrupted on SIGTERM and SIGHUP (KeyboardInterrupt on Ctrl-C). Files appear
+    only complete: an interrupted export leaves none half-written.
     """
+    with stop_signals((signal.SIGTERM, signal.SIGHUP)):
+        return _export(Path(db_path), Path(outdir), cats, corpora, with_sentence, force,
+                       workers, executor, progress_callback)
+
+
+def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[str] | None,
+            with_sentence: bool, force: bool, workers: int | None, executor: Executor | None,
+            progress_callback: Callable[[Progress], None] | None) -> ExportReport:
     db_path = Path(db_path)
     outdir = Path(outdir)
     with db.translate_errors(db_path):

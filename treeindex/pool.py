@@ -307,14 +307,19 @@ def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Exec
 
 
 class stop_signals:
-    """Turn the first SIGINT, SIGTERM or SIGHUP into `Stopped` in the main thread; later
-    ones are ignored while the run cleans up. Outside the main thread it does nothing."""
+    """Turn the first of `signals` (SIGINT, SIGTERM, SIGHUP) into `Stopped` in the main
+    thread, and leave as `Interrupted`; later ones are ignored while the run cleans up.
+    Outside the main thread it does nothing. Without SIGINT among them, Ctrl-C stays a
+    KeyboardInterrupt."""
+
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
+        self.signals = signals
 
     def __enter__(self) -> stop_signals:
         self.old: dict[int, Any] = {}
         self.received: int | None = None
         if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
+            for signum in self.signals:
                 self.old[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -329,8 +334,8 @@ class stop_signals:
         signum = None
         if isinstance(exc, Stopped):
             signum = exc.signum
-        elif isinstance(exc, KeyboardInterrupt):  # (raised by library callers, or tests)
-            signum = signal.SIGINT
+        elif isinstance(exc, KeyboardInterrupt) and signal.SIGINT in self.signals:
+            signum = signal.SIGINT  # (raised by a callback: a library caller, or a test)
         elif exc is not None and self.received is not None:
             signum = self.received  # e.g. the workers died of the same SIGTERM first
         if signum is not None:

@@ -16,15 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from . import db
-from .errors import TreeindexError
+from .errors import TreeindexError, suggest
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
     getattr(sqlite3, "SQLITE_RECURSIVE", 33),
 }
-_READ_ONLY_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-                      "foreign_key_list", "database_list", "compile_options", "page_count",
-                      "page_size", "freelist_count", "journal_mode", "user_version"}
+# PRAGMAs that only read: those that take a table or index name, and those that only read
+# without an argument (with one, journal_mode, user_version, ... would write)
+_TABLE_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+                  "foreign_key_list"}
+_READ_ONLY_PRAGMAS = _TABLE_PRAGMAS | {
+    "database_list", "compile_options", "page_count", "page_size", "freelist_count",
+    "journal_mode", "user_version", "application_id", "function_list", "table_list"}
+# functions that hand out memory addresses or load code
+_DENIED_FUNCTIONS = {"fts3_tokenizer", "load_extension"}
+_READ_ONLY = ("the query must only read: treeindex query runs SELECT statements (and "
+              "read-only PRAGMAs); change the index with treeindex ingest")
+_DATABASE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_IOERR,
+                   sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY}
 
 
 class QueryError(TreeindexError):
@@ -33,9 +43,14 @@ class QueryError(TreeindexError):
 
 def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
     if action in _ALLOWED:
+        if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in _DENIED_FUNCTIONS:
+            return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_ONLY_PRAGMAS and arg2 is None:
+    if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_ONLY_PRAGMAS and (
+            arg2 is None or arg1 in _TABLE_PRAGMAS):
         return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
+        return sqlite3.SQLITE_OK  # how SQLite reads the schema for pragma_table_info()
     return sqlite3.SQLITE_DENY
 
 
@@ -45,29 +60,44 @@ class QueryResult:
     rows: Iterator[tuple]
 
 
+def _query_error(e: sqlite3.Error, path: Path) -> TreeindexError:
+    message = str(e)
+    if "not authorized" in message or "readonly" in message or "prohibited" in message:
+        return QueryError(_READ_ONLY)
+    if getattr(e, "sqlite_errorcode", None) in _DATABASE_CODES or "malformed" in message:
+        return db.database_error(e, path)
+    return QueryError(f"bad SQL: {message}")
+
+
 def run_query(db_path: Path | str, sql: str, params: Iterable[Any] = ()) -> QueryResult:
-    """Run one read-only SQL statement; rows are streamed."""
-    conn = db.connect_read(Path(db_path))
+    """Run one read-only SQL statement with `params` for its `?` placeholders; rows are
+    streamed (errors SQLite raises on a later row become QueryError or DatabaseError too)."""
+    path = Path(db_path)
+    conn = db.connect_read(path)
     conn.set_authorizer(_authorizer)
     try:
         cursor = conn.execute(sql, tuple(params))
-    except sqlite3.DatabaseError as e:
+    except sqlite3.Error as e:
         conn.close()
-        message = str(e)
-        if "not authorized" in message or "readonly" in message:
-            raise QueryError(
-                "the query must only read: treeindex query runs SELECT statements (and "
-                "read-only PRAGMAs); change the index with treeindex ingest"
-            ) from None
-        raise QueryError(f"bad SQL: {message}") from None
+        raise _query_error(e, path) from None
     except sqlite3.Warning as e:  # e.g. more than one statement
         conn.close()
         raise QueryError(f"bad SQL: {e}") from None
+    except (OverflowError, ValueError) as e:  # a parameter SQLite cannot take
+        conn.close()
+        raise QueryError(f"bad parameter: {e}") from None
     columns = [d[0] for d in cursor.description or []]
 
     def rows() -> Iterator[tuple]:
         try:
-            yield from cursor
+            while True:
+                try:
+                    row = cursor.fetchone()
+                except sqlite3.Error as e:
+                    raise _query_error(e, path) from None
+                if row is None:
+                    return
+                yield row
         finally:
             conn.close()
 
@@ -84,12 +114,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def format_table(result: QueryResult) -> Iterator[str]:
-    """An aligned text table (numbers right-aligned), as `treeindex query` prints it."""
-    rows = [tuple(_text(v) for v in row) for row in result.rows]
+TABLE_SAMPLE = 1000
+
+
+def format_table(result: QueryResult, sample: int = TABLE_SAMPLE) -> Iterator[str]:
+    """An aligned text table (numbers right-aligned), as `treeindex query` prints it.
+
+    Streams: column widths and alignment come from the first `sample` rows (a wider value
+    later just widens its own line), so memory stays flat and the first lines come at once.
+    """
+    rows_iter = iter(result.rows)
+    head: list[tuple] = []
+    for row in rows_iter:
+        head.append(tuple(_text(v) for v in row))
+        if len(head) >= sample:
+            break
     numeric = [all(not v or _is_number(v) for v in column) and any(column)
-               for column in zip(*rows)] if rows else [False] * len(result.columns)
-    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(result.columns)]
+               for column in zip(*head)] if head else [False] * len(result.columns)
+    widths = [max([len(c)] + [len(row[i]) for row in head]) for i, c in enumerate(result.columns)]
 
     def line(values: tuple) -> str:
         cells = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
@@ -97,8 +139,10 @@ def format_table(result: QueryResult) -> Iterator[str]:
 
     yield line(tuple(result.columns))
     yield "  ".join("-" * w for w in widths)
-    for row in rows:
+    for row in head:
         yield line(row)
+    for raw in rows_iter:
+        yield line(tuple(_text(v) for v in raw))
 
 
 def _is_number(v: str) -> bool:
@@ -164,11 +208,24 @@ def stats(db_path: Path | str, top: int = 15) -> Stats:
                  sum(c[5] for c in corpora), cats)
 
 
+def corpus_names(db_path: Path | str) -> list[str]:
+    conn = db.connect_read(Path(db_path))
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM corpora ORDER BY id")]
+    finally:
+        conn.close()
+
+
 def errors(db_path: Path | str, corpus: str | None = None) -> QueryResult:
+    """The recorded malformed sentences (of `corpus`: an unknown name is an error)."""
     sql = ("SELECT c.name AS corpus, e.file, e.line, e.offset, e.sentid, e.message "
            "FROM errors e JOIN corpora c ON c.id = e.corpus_id")
     params: tuple = ()
     if corpus is not None:
+        names = corpus_names(db_path)
+        if corpus not in names:
+            raise QueryError(suggest(corpus, names, "corpus", "corpora") if names else
+                             "the index holds no corpora yet; run `treeindex ingest` first")
         sql += " WHERE c.name = ?"
         params = (corpus,)
     return run_query(db_path, sql + " ORDER BY e.corpus_id, e.id", params)

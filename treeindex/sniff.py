@@ -10,6 +10,7 @@ import codecs
 import gzip
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,16 @@ def utf8_codec(encoding: str) -> bool:
     return codecs.lookup(encoding).name == "utf-8"
 
 
+def convert_command(where: str, encoding: str) -> str:
+    """A shell command that writes a UTF-8 copy of a UTF-16/32 file, its declaration
+    changed to match (iconv alone keeps `encoding="UTF-16"`, which would be refused again)."""
+    family = "32" if "32" in encoding else "16"
+    name = where[:-4] if where.endswith(".xml") else where
+    return (f"iconv -f {encoding} -t UTF-8 {shlex.quote(where)} | sed -E "
+            f"'1s/[Uu][Tt][Ff]-?{family}([LlBb][Ee])?/UTF-8/' > "
+            f"{shlex.quote(name + '.utf8.xml')}")
+
+
 def read_prologue(head: bytes, where: str) -> Prologue:
     """Classify a file from its first bytes; raise InputError naming `where` if no treebank."""
     if not head.strip():
@@ -69,10 +80,8 @@ def read_prologue(head: bytes, where: str) -> Prologue:
         )
     for bom, name in _NON_ASCII_BOMS:
         if head.startswith(bom):
-            raise InputError(
-                f"{where}: is {name}-encoded, which treeindex cannot split; convert it first, "
-                f"e.g. iconv -f {name} -t UTF-8 FILE > FILE.utf8.xml"
-            )
+            raise InputError(f"{where}: is {name}-encoded, which treeindex cannot split; "
+                             f"convert it to UTF-8 first: {convert_command(where, name)}")
     pos = 3 if head.startswith(codecs.BOM_UTF8) else 0
     encoding = "utf-8"
     m = _DECL.match(head, pos)
@@ -86,10 +95,8 @@ def read_prologue(head: bytes, where: str) -> Prologue:
                 "convert the file to UTF-8"
             ) from None
         if info.name.startswith(("utf-16", "utf-32")):
-            raise InputError(
-                f"{where}: declares {declared}, which treeindex cannot split; convert it first, "
-                f"e.g. iconv -f {declared} -t UTF-8"
-            )
+            raise InputError(f"{where}: declares {declared}, which treeindex cannot split; "
+                             f"convert it to UTF-8 first: {convert_command(where, declared)}")
         encoding = info.name
     limit = len(head)
     while True:

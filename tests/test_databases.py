@@ -1,0 +1,179 @@
+"""Only treeindex indexes are written to, whatever --db is called, and every database problem
+(foreign, damaged, read-only, full) is a one-line message that keeps what was indexed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CDB, WRPEE, dump, repeat_treebank
+
+from treeindex import DatabaseError, ingest
+from treeindex.cli import cli
+from treeindex.db import IngestLock
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def foreign(path: Path, sql: str) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(sql)
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE TABLE settings (key, value); INSERT INTO settings VALUES ('a', 'b');",
+    "CREATE TABLE settings (name TEXT, other INTEGER);",
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');",
+    "CREATE TABLE subtrees (x); CREATE TABLE settings (key, value);",
+])
+def test_foreign_databases_are_refused_before_a_byte_changes(tmp_path, sql):
+    db = foreign(tmp_path / "theirs.db", sql)
+    before = digest(db)
+    result = run("ingest", "--db", db, CDB)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {db}: is an SQLite database but not a treeindex index; "
+                             "give another --db\n")
+    assert digest(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db", "theirs.db.ingest-lock"]
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    for command in (["query", "SELECT 1"], ["stats"], ["export", "--all", tmp_path / "o"]):
+        result = run(*command, "--db", db)
+        assert result.exit_code == 1
+        assert result.output == (f"Error: {db}: is not a treeindex index; build one with "
+                                 "`treeindex ingest`\n")
+    assert digest(db) == before
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
+    db = tmp_path / "notes.db"
+    db.write_bytes(b"just some text, not a database\n" * 100)
+    before = digest(db)
+    result = run("ingest", "--db", db, CDB)
+    assert result.output == f"Error: {db}: is not an SQLite database; give another --db\n"
+    assert run("query", "--db", db, "SELECT 1").output == (
+        f"Error: {db}: is not an SQLite database; give another --db\n")
+    assert digest(db) == before
+
+
+def test_an_index_is_marked_and_an_older_unmarked_index_is_adopted(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [WRPEE], workers=0)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA application_id").fetchone() == (0x54724978,)
+    conn.execute("PRAGMA application_id = 0")  # as the first treeindex left its indexes
+    conn.commit()
+    conn.close()
+    report = ingest(db, [CDB], workers=0)
+    assert [c.status for c in report.corpora] == ["indexed"]
+    assert sqlite3.connect(db).execute("PRAGMA application_id").fetchone() == (0x54724978,)
+
+
+@pytest.mark.parametrize("name", ["run#1.db", "what?.db", "100%.db", "a b.db"])
+def test_database_names_with_uri_characters(tmp_path, name):
+    db = tmp_path / name
+    assert run("ingest", "-q", "--db", db, WRPEE).exit_code == 0
+    result = run("query", "--db", db, "SELECT count(*) AS n FROM sentences")
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ["n", "--", "11"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, name + ".ingest-lock"]
+
+
+def test_the_lock_follows_links_to_the_database(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [WRPEE], workers=0)
+    link = tmp_path / "link.db"
+    link.symlink_to(db)
+    with IngestLock(db), pytest.raises(DatabaseError) as e:
+        ingest(link, [CDB], workers=0)
+    assert str(e.value) == (
+        f"{link}: another treeindex ingest (pid {os.getpid()}) is writing to this database; "
+        "wait for it to finish, or ingest into another --db")
+
+
+def test_a_damaged_index_is_one_line(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [repeat_treebank(tmp_path / "big.xml", 2)], workers=0)
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # garbage over most pages
+        f.seek(4 * 16384)
+        f.write(os.urandom(size - 8 * 16384))
+    for command in (["query", "SELECT count(*), sum(length(xml)) FROM sentences"],
+                    ["export", "--all", tmp_path / "out"],
+                    ["ingest", CDB]):
+        result = run(*command, "--db", db)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.startswith(f"Error: {db}: ")
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+        assert ("is damaged" in result.output or "bad SQL" in result.output
+                or "malformed" in result.output), result.output
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real tmpfs (needs root, as CI has); remount(options) changes it."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+
+    def remount(options: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{options}", str(mnt)], check=True)
+
+    yield mnt, remount
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def treeindex(*args):
+    return subprocess.run([sys.executable, "-m", "treeindex", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_full_disk_keeps_what_was_committed_and_resumes(tmp_path, small_fs):
+    mnt, remount = small_fs
+    src = repeat_treebank(tmp_path / "big.xml", 6)
+    whole = tmp_path / "whole.db"
+    ingest(whole, [src], workers=0, chunk_bytes=50_000)
+    db = mnt / "t.db"
+    full = treeindex("ingest", "--db", db, "--chunk-mb", "0.05", src)
+    assert full.returncode == 1, full.stderr
+    assert full.stderr == (
+        f"Error: {db}: the disk is full (or a size limit was reached); what was committed is "
+        "kept: free space, then run the same command again\n")
+    remount("size=64m")
+    again = treeindex("ingest", "--db", db, "--chunk-mb", "0.05", src)
+    assert again.returncode == 0, again.stderr
+    assert "big: resumed" in again.stdout
+    assert dump(db) == dump(whole)
+
+
+def test_a_finished_index_reads_from_a_read_only_directory(tmp_path, small_fs):
+    mnt, remount = small_fs
+    db = mnt / "t.db"
+    assert treeindex("ingest", "-q", "--db", db, WRPEE).returncode == 0
+    remount("ro")
+    query = treeindex("query", "--db", db, "SELECT count(*) FROM sentences")
+    assert query.returncode == 0, query.stderr
+    assert query.stdout.split()[-1] == "11"
+    plain = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # plain sqlite3 too
+    assert plain.execute("SELECT count(*) FROM subtrees").fetchone()[0] > 0
+    plain.close()
+    write = treeindex("ingest", "--db", db, CDB)
+    assert write.returncode == 1
+    assert write.stderr.startswith(f"Error: {db}: cannot create its lock file ")
+    assert write.stderr.endswith("(Read-only file system); make the directory writable, or "
+                                 "give another --db\n")
