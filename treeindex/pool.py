@@ -128,19 +128,24 @@ def _work(task_r: Any, result_w: Any, task_w: Any, result_r: Any, inherited: lis
     for conn in inherited:  # the other workers' pipe ends, inherited through fork
         conn.close()
     initializer()
-    while True:
-        item = task_r.recv()
-        if item is None:
-            return
-        fid, fn, args = item
-        try:
-            reply = (fid, True, fn(*args))
-        except Exception as e:  # handed to the parent through the future
-            reply = (fid, False, e)
-        try:
-            result_w.send(reply)
-        except Exception as e:  # e.g. an exception that cannot be pickled
-            result_w.send((fid, False, RuntimeError(f"{type(e).__name__}: {e}")))
+    try:
+        while True:
+            item = task_r.recv()
+            if item is None:
+                return
+            fid, fn, args = item
+            try:
+                reply = (fid, True, fn(*args))
+            except Exception as e:  # handed to the parent through the future
+                reply = (fid, False, e)
+            try:
+                result_w.send(reply)
+            except OSError:
+                raise
+            except Exception as e:  # e.g. an exception that cannot be pickled
+                result_w.send((fid, False, RuntimeError(f"{type(e).__name__}: {e}")))
+    except (EOFError, OSError):  # the parent is gone (or stopped the pool): leave quietly
+        return
 
 
 class ProcessPool(Executor):
