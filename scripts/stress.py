@@ -55,14 +55,15 @@ def children(pid: int) -> list[int]:
 
 
 def one_round(rng: random.Random, src: Path, whole: dict, target: str, sig: int,
-              workers: int, deadline: float, db: Path) -> tuple[bool, str, float]:
+              workers: int, deadline: float, db: Path, duration: float
+              ) -> tuple[bool, str, float]:
     for p in db.parent.glob(db.name + "*"):
         p.unlink()
     proc = subprocess.Popen(command(db, src, workers), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
-    # from 0.3 s on: before that Python itself is still starting (and a Ctrl-C gets its own
-    # KeyboardInterrupt message; nothing is written yet)
-    time.sleep(rng.uniform(0.3, 2.0))
+    # from 0.3 s on (before that Python itself is still starting, and a Ctrl-C gets its own
+    # KeyboardInterrupt message; nothing is written yet) to near the end of a whole run
+    time.sleep(rng.uniform(0.3, max(0.9 * duration, 0.4)))
     if proc.poll() is not None:
         proc.communicate()
         return True, "finished before the signal", 0.0
@@ -104,7 +105,7 @@ def one_round(rng: random.Random, src: Path, whole: dict, target: str, sig: int,
         return False, f"resume exit {again.returncode}: {again.stderr.decode()[-300:]}", took
     if dump(db) != whole:
         return False, "the resumed index differs from an undisturbed one", took
-    return True, f"exit {proc.returncode}", took
+    return True, f"exit {proc.returncode}, resumed identical", took
 
 
 def main() -> int:
@@ -120,9 +121,12 @@ def main() -> int:
     if not src.exists():
         subprocess.run([sys.executable, str(HERE / "make_corpus.py"), "--mb", str(args.mb),
                         str(src)], check=True)
-    whole_db = WORK / "whole.db"
-    if not whole_db.exists():
-        subprocess.run(command(whole_db, src, args.workers), check=True)
+    whole_db = WORK / f"whole-{args.mb:g}.db"
+    for p in WORK.glob(whole_db.name + "*"):
+        p.unlink()
+    started = time.monotonic()
+    subprocess.run(command(whole_db, src, args.workers), check=True)
+    duration = time.monotonic() - started
     whole = dump(whole_db)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -132,19 +136,22 @@ def main() -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
             for _ in range(args.rounds):
                 r = one_round(rng, src, whole, target, sig, args.workers, args.deadline,
-                              WORK / "t.db")
+                              WORK / "t.db", duration)
                 results[(target, sig.name)].append(r)
                 if not r[0]:
                     failed += 1
                     print(f"FAILED {target} {sig.name}: {r[1]}", flush=True)
-    print(f"seed {seed}, {args.mb:g} MB input, {args.workers} workers, deadline "
-          f"{args.deadline:g} s")
-    print(f"{'target':8} {'signal':8} {'ok':>5} {'slowest end':>12}  exit codes")
+    print(f"seed {seed}, {args.mb:g} MB input ({duration:.1f} s undisturbed), "
+          f"{args.workers} workers, deadline {args.deadline:g} s")
+    print(f"{'target':8} {'signal':8} {'ok':>5} {'slowest end':>12}  outcomes")
     for (target, name), rs in results.items():
         ok = sum(1 for r in rs if r[0])
         slowest = max((r[2] for r in rs), default=0.0)
-        codes = sorted({r[1] for r in rs})
-        print(f"{target:8} {name:8} {ok:>2}/{len(rs):<2} {slowest:>10.2f} s  {'; '.join(codes)}")
+        outcomes: dict[str, int] = defaultdict(int)
+        for r in rs:
+            outcomes[r[1]] += 1
+        text = ", ".join(f"{k} x{v}" for k, v in sorted(outcomes.items()))
+        print(f"{target:8} {name:8} {ok:>2}/{len(rs):<2} {slowest:>10.2f} s  {text}")
     print(f"{failed} failed")
     return 1 if failed else 0
 

@@ -16,6 +16,7 @@ temporary files and renames each file into place only when it is complete.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -78,6 +79,12 @@ def safe_name(name: str) -> str:
 def file_name(corpus: str, cat: str) -> str:
     """`<corpus>-<cat>-trees.xml`, each name made safe by `safe_name`."""
     return f"{safe_name(corpus)}-{safe_name(cat)}-trees.xml"
+
+
+@functools.lru_cache(maxsize=4096)
+def _attr_bytes(value: str) -> bytes:
+    """`_attr(value)` in UTF-8 (categories repeat endlessly: computed once each)."""
+    return _attr(value).encode()
 
 
 def _attr(value: str) -> str:
@@ -166,7 +173,7 @@ def _trees(conn: sqlite3.Connection, task: ExportTask) -> dict[str, list[bytes]]
             xml = zlib.decompress(zxml)
             head = (f' sentid="{_attr(sentid)}" sentence="{_attr(text or "")}">'.encode()
                     if task.with_sentence else b">")
-        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr(cat).encode(), n, head,
+        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr_bytes(cat), n, head,
                                                               xml[a:b]))
     return parts
 
@@ -189,15 +196,16 @@ def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
         sentid_len = _escaped_length("s.sentid")
         text_len = _escaped_length("coalesce(s.text, '')")
         sql = (
-            f"SELECT t.cat, count(*), sum(46 + {_escaped_length('t.cat')} + length(t.n) "
+            "SELECT t.cat, count(*), sum(46 + length(t.n) "
             f"+ t.xml_end - t.xml_start + {sentid_len} + {text_len}) "
             "FROM subtrees t JOIN sentences s ON s.id = t.sentence_id "
             "WHERE t.id BETWEEN ? AND ? AND +t.corpus_id = ? GROUP BY t.cat")
     else:
-        sql = (f"SELECT cat, count(*), sum(24 + {_escaped_length('cat')} + length(n) "
-               "+ xml_end - xml_start) FROM subtrees "
+        sql = ("SELECT cat, count(*), sum(24 + length(n) + xml_end - xml_start) FROM subtrees "
                "WHERE id BETWEEN ? AND ? AND +corpus_id = ? GROUP BY cat")
-    return conn.execute(sql, (first, last, corpus_id)).fetchall()
+    # each tree also holds its category, escaped: counted here, once per category
+    return [(cat, k, size + k * len(_attr_bytes(cat)))
+            for cat, k, size in conn.execute(sql, (first, last, corpus_id))]
 
 
 class _Selected(NamedTuple):

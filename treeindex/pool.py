@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import FrameType
@@ -157,11 +158,16 @@ class ProcessPool(Executor):
     killed in the middle of writing leaves the parent waiting for the rest for ever.)
     """
 
-    def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init) -> None:
+    def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init,
+                 depth: int = 1) -> None:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
                                               else "spawn")
         self._lock = threading.Lock()
-        self._futures: dict[int, tuple[Future, _Worker]] = {}
+        # tasks wait here until a worker is free (`depth` tasks at a time each): a task is
+        # never queued behind a long one while another worker idles
+        self._backlog: deque[tuple[int, Callable[..., Any], tuple]] = deque()
+        self._depth = depth
+        self._futures: dict[int, tuple[Future, _Worker | None]] = {}
         self._next = 0
         self._broken: str | None = None
         self._closing = False
@@ -178,14 +184,25 @@ class ProcessPool(Executor):
         with self._lock:
             if self._broken is not None:
                 raise BrokenProcessPool(self._broken)
-            worker = min(self._workers, key=lambda w: len(w.outstanding))
             fid = self._next
             self._next += 1
-            self._futures[fid] = (future, worker)
-            worker.outstanding.add(fid)
-        future.set_running_or_notify_cancel()
-        worker.sends.put((fid, fn, args))
+            self._futures[fid] = (future, None)
+            self._backlog.append((fid, fn, args))
+            self._dispatch()
         return future
+
+    def _dispatch(self) -> None:
+        """Hand waiting tasks to free workers (with the lock held)."""
+        for worker in self._workers:
+            while self._backlog and len(worker.outstanding) < self._depth:
+                fid, fn, args = self._backlog.popleft()
+                entry = self._futures.get(fid)
+                if entry is None or not entry[0].set_running_or_notify_cancel():
+                    self._futures.pop(fid, None)  # cancelled while it waited
+                    continue
+                self._futures[fid] = (entry[0], worker)
+                worker.outstanding.add(fid)
+                worker.sends.put((fid, fn, args))
 
     def _read(self) -> None:
         """The one thread that receives results, and notices dead workers."""
@@ -213,6 +230,7 @@ class ProcessPool(Executor):
                     with self._lock:
                         entry = self._futures.pop(fid, None)
                         worker.outstanding.discard(fid)
+                        self._dispatch()
                     if entry is None or entry[0].done():  # broken or cancelled meanwhile
                         continue
                     try:
@@ -229,6 +247,8 @@ class ProcessPool(Executor):
         return
 
     def _break(self, worker: _Worker) -> None:
+        """A worker died: unless the pool was being closed and it had nothing to do, the
+        pool is broken."""
         with self._lock:
             if self._closing and not worker.outstanding:
                 return
@@ -236,18 +256,22 @@ class ProcessPool(Executor):
                 code = worker.process.exitcode
                 self._broken = (f"worker process {worker.process.pid} died"
                                 + (f" (exit code {code})" if code is not None else ""))
+        self.kill()
+
+    def kill(self) -> None:
+        """End every worker now (SIGKILL), whatever it is doing; every task not done yet
+        fails with BrokenProcessPool."""
+        self._closing = True
+        with self._lock:
+            self._broken = self._broken or "the pool was stopped"
             pending = list(self._futures.values())
             self._futures.clear()
+            self._backlog.clear()
         for future, _ in pending:
             try:
                 future.set_exception(BrokenProcessPool(self._broken))
             except InvalidStateError:  # cancelled or done
                 pass
-        self.kill()
-
-    def kill(self) -> None:
-        """End every worker now (SIGKILL), whatever it is doing."""
-        self._closing = True
         for w in self._workers:
             if w.process.is_alive():
                 try:
@@ -256,12 +280,19 @@ class ProcessPool(Executor):
                     pass
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._closing = True
+        """As Executor.shutdown: with `wait`, tasks already submitted finish first (unless
+        `cancel_futures` drops those that have not started)."""
         if cancel_futures:
             with self._lock:
-                pending = list(self._futures.values())
-            for future, _ in pending:
+                waiting = [self._futures[fid][0] for fid, _, _ in self._backlog
+                           if fid in self._futures]
+            for future in waiting:
                 future.cancel()
+        if wait:
+            with self._lock:
+                pending = [f for f, _ in self._futures.values()]
+            futures_wait(pending)
+        self._closing = True
         for w in self._workers:
             w.sends.put(None)
         if wait:

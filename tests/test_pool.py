@@ -1,0 +1,87 @@
+"""treeindex's process pool: results, errors, deaths, stuck workers, and no task waiting
+behind a long one while another worker is free."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from treeindex.errors import WorkerDied
+from treeindex.pool import ProcessPool, ordered_map, owned_executor
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fails(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+
+def sleeps(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def spins(_: int) -> int:
+    while True:
+        pass
+
+
+def pid(_: int) -> int:
+    time.sleep(0.2)
+    return os.getpid()
+
+
+def test_results_come_in_order_and_errors_are_raised():
+    with owned_executor(2) as pool:
+        assert [r for _, r in ordered_map(pool, square, range(50), 4)] == \
+            [x * x for x in range(50)]
+        with pytest.raises(ValueError, match="bad 3"):
+            pool.submit(fails, 3).result(timeout=10)
+
+
+def test_a_killed_worker_breaks_the_pool_at_once():
+    pool = ProcessPool(2)
+    try:
+        first = pool.submit(pid, 0)
+        victim = first.result(timeout=10)
+        futures = [pool.submit(sleeps, 5) for _ in range(4)]
+        time.sleep(0.2)
+        os.kill(victim, signal.SIGKILL)
+        started = time.monotonic()
+        for f in futures:
+            with pytest.raises(BrokenProcessPool):
+                f.result(timeout=10)
+        assert time.monotonic() - started < 3
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(square, 2)
+    finally:
+        pool.kill()
+        pool.shutdown()
+
+
+def test_owned_executor_reports_a_dead_worker_and_kills_a_stuck_one():
+    started = time.monotonic()
+    with pytest.raises(WorkerDied), owned_executor(2) as pool:
+        stuck = pool.submit(spins, 0)
+        victim = pool.submit(pid, 0).result(timeout=10)
+        os.kill(victim, signal.SIGKILL)
+        stuck.result(timeout=10)
+    assert time.monotonic() - started < 5
+
+
+def test_a_long_task_does_not_hold_up_the_next_ones():
+    with owned_executor(2) as pool:
+        long = pool.submit(sleeps, 2.0)
+        started = time.monotonic()
+        short = [pool.submit(sleeps, 0.05) for _ in range(6)]
+        for f in short:
+            f.result(timeout=10)
+        assert time.monotonic() - started < 1.5  # all on the free worker
+        assert not long.done()
+        long.result(timeout=10)
