@@ -8,8 +8,8 @@ import random
 import re
 from pathlib import Path
 
-from treeindex import extract
-from treeindex.extract import Task, extract_rows
+from treeindex.worker import extract
+from treeindex.worker.extract import Task, extract_rows
 
 SNIPPETS = [
     b"<!--", b"-->", b"<!-- <node cat=\"np\"> -->", b'"', b"'", b"&amp;", b"&#65;", b"&#x3e;",

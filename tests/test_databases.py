@@ -16,7 +16,7 @@ from conftest import CDB, WRPEE, dump, repeat_treebank
 
 from treeindex import DatabaseError, ingest
 from treeindex.cli import cli
-from treeindex.db import IngestLock
+from treeindex.store import IngestLock
 
 
 def digest(path: Path) -> str:

@@ -8,8 +8,8 @@ import pytest
 from conftest import ALPINO, CDB, SUITES, WRPEE
 from test_split import plan_ranges
 
-from treeindex import extract
-from treeindex.extract import Task, extract_rows
+from treeindex.worker import extract
+from treeindex.worker.extract import Task, extract_rows
 
 
 def tasks():
@@ -72,7 +72,7 @@ def test_sentences_the_c_path_hands_over(tmp_path):
 
 def test_namespaced_sentences_go_to_the_python_path():
     """With a namespace, lxml's <node> is not the scanner's: both paths must agree anyway."""
-    from treeindex import extract
+    from treeindex.worker import extract
 
     if extract._scan is None:
         pytest.skip("the C extension is not built")

@@ -10,8 +10,8 @@ import pytest
 from conftest import CDB, SUITES, WRPEE
 from fuzz import differences, many_categories, normalized, real_sentences
 
-from treeindex import extract
-from treeindex.extract import Task, extract_rows
+from treeindex.worker import extract
+from treeindex.worker.extract import Task, extract_rows
 
 pytestmark = pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import ALPINO, WRPEE, interrupt_after, repeat_treebank
 
 from treeindex import InputError, Interrupted, ingest
-from treeindex import inputs as inputs_module
 from treeindex.cli import cli
+from treeindex.sources import discovery as inputs_module
 
 
 def run(*args):

@@ -13,7 +13,8 @@ import time
 import pytest
 from conftest import dump, repeat_treebank
 
-from treeindex import Interrupted, db, ingest
+from treeindex import Interrupted, ingest
+from treeindex.store import connect as db
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import io
 
 from conftest import CDB, WRPEE
 
-from treeindex.split import next_start, pieces, sentence_bytes, sentence_spans
+from treeindex.sources.split import next_start, pieces, sentence_bytes, sentence_spans
 
 
 def plan_ranges(data, chunk):
@@ -60,7 +60,7 @@ def test_c_find_special_agrees_with_find():
 
     import pytest
 
-    from treeindex import split
+    from treeindex.sources import split
 
     if split._find_special is None:
         pytest.skip("the C extension is not built")
@@ -77,7 +77,7 @@ def test_c_find_special_agrees_with_find():
 def test_an_unterminated_comment_does_not_buffer_the_rest_of_the_file():
     import pytest
 
-    from treeindex.split import NoBoundary
+    from treeindex.sources.split import NoBoundary
 
     data = CDB.read_bytes()
     cut = data.index(b'<alpino_ds id="cdb/50"')

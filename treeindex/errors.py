@@ -6,6 +6,17 @@ Every message names the file (or database), the place and the fix, on one line.
 from __future__ import annotations
 
 import difflib
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit codes of the commands (one place: the CLI and the library reports use it)."""
+
+    OK = 0
+    ERROR = 1  # bad input or database (nothing written), or a failure that kept the committed
+    USAGE = 2  # click's: a wrong option
+    SKIPPED = 3  # done, but malformed sentences or files were skipped
+    INTERRUPTED = 128  # plus the signal number: 130 for Ctrl-C, 143 for SIGTERM, 129 SIGHUP
 
 
 class TreeindexError(Exception):

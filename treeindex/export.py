@@ -21,17 +21,15 @@ import hashlib
 import os
 import re
 import signal
-import sqlite3
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from . import db
 from .errors import DatabaseError, TreeindexError, suggest
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .store import CorpusRow, Index, translate_errors
 
 SENTENCES_PER_TASK = 400
 TMP_PREFIX = ".treeindex-tmp-"
@@ -92,38 +90,30 @@ def _attr(value: str) -> str:
             .replace("\n", "&#10;").replace("\t", "&#9;").replace("\r", "&#13;"))
 
 
-# one connection per worker process and database, reused across its tasks; keyed by pid too,
+# one read side per worker process and database, reused across its tasks; keyed by pid too,
 # so that a connection never crosses a fork
-_connections: dict[tuple[int, str], sqlite3.Connection] = {}
+_indexes: dict[tuple[int, str], Index] = {}
 
 
-def _conn(path: str) -> sqlite3.Connection:
+def _index(path: str) -> Index:
     key = (os.getpid(), path)
-    conn = _connections.get(key)
-    if conn is None:
-        conn = _connections[key] = db.connect_read(Path(path))
-    return conn
-
-
-def _corpus_stamp(conn: sqlite3.Connection, corpus_id: int) -> tuple | None:
-    return conn.execute("SELECT name, fingerprint, started_at FROM corpora WHERE id = ?",
-                        (corpus_id,)).fetchone()
+    index = _indexes.get(key)
+    if index is None:
+        index = _indexes[key] = Index(path)
+    return index
 
 
 def run_export_task(task: ExportTask) -> int:
     """Write the `<tree>` elements of a range of subtrees into their files, each category at
     the offset the parent planned for it; return how many trees were written."""
-    conn = _conn(task.db)
-    conn.execute("BEGIN")  # one snapshot for the check and the rows
-    try:
-        if _corpus_stamp(conn, task.corpus_id) != task.corpus:
+    index = _index(task.db)
+    with index.snapshot():  # one state of the index for the check and the rows
+        if index.corpus_stamp(task.corpus_id) != task.corpus:
             raise TreeindexError(
                 f"{task.db}: corpus {task.corpus[0]!r} was replaced or removed (by an ingest) "
                 "while it was being exported; its files were not written: run the export again"
             )
-        parts = _trees(conn, task)
-    finally:
-        conn.execute("COMMIT")
+        parts = _trees(index, task)
     trees = 0
     for cat, chunks in parts.items():
         path, offset, size = task.places[cat]
@@ -154,25 +144,20 @@ def write_error(path: Path, e: OSError) -> TreeindexError:
     )
 
 
-def _trees(conn: sqlite3.Connection, task: ExportTask) -> dict[str, list[bytes]]:
+def _trees(index: Index, task: ExportTask) -> dict[str, list[bytes]]:
     parts: dict[str, list[bytes]] = {cat: [] for cat in task.places}
     current = None
     xml = head = b""
-    for sentence_id, cat, n, a, b in conn.execute(
-        "SELECT sentence_id, cat, n, xml_start, xml_end FROM subtrees "
-        "WHERE id BETWEEN ? AND ? AND +corpus_id = ? ORDER BY id",  # + : scan the rowid range
-        (task.first, task.last, task.corpus_id),
-    ):
+    for sentence_id, cat, n, a, b in index.spans(task.corpus_id, task.first, task.last):
         chunks = parts.get(cat)
         if chunks is None:
             continue
         if sentence_id != current:
             current = sentence_id
-            sentid, text, zxml = conn.execute(
-                "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
-            xml = zlib.decompress(zxml)
-            head = (f' sentid="{_attr(sentid)}" sentence="{_attr(text or "")}">'.encode()
-                    if task.with_sentence else b">")
+            sentence = index.sentence(sentence_id)
+            xml = sentence.xml
+            head = (f' sentid="{_attr(sentence.sentid)}" sentence="{_attr(sentence.text or "")}">'
+                    .encode() if task.with_sentence else b">")
         chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr_bytes(cat), n, head,
                                                               xml[a:b]))
     return parts
@@ -188,7 +173,7 @@ def _escaped_length(column: str) -> str:
     return f"(length(CAST({column} AS BLOB)) + {extra})"
 
 
-def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
+def _plan_sizes(index: Index, corpus_id: int, first: int, last: int,
                 with_sentence: bool) -> list[tuple[str, int, int]]:
     """(cat, trees, bytes) of the `<tree>` elements of subtrees first..last, from the index
     alone: what each task will write, so that every task knows its offsets in advance."""
@@ -205,45 +190,35 @@ def _plan_sizes(conn: sqlite3.Connection, corpus_id: int, first: int, last: int,
                "WHERE id BETWEEN ? AND ? AND +corpus_id = ? GROUP BY cat")
     # each tree also holds its category, escaped: counted here, once per category
     return [(cat, k, size + k * len(_attr_bytes(cat)))
-            for cat, k, size in conn.execute(sql, (first, last, corpus_id))]
+            for cat, k, size in index.conn.execute(sql, (first, last, corpus_id))]
 
 
 class _Selected(NamedTuple):
-    id: int
-    name: str
-    sentences: int  # committed
-    complete: bool
-    stamp: tuple  # (name, fingerprint, started_at)
+    corpus: CorpusRow
     counts: list[tuple[str, int]]  # (cat, subtrees) to export
 
 
-def _select(conn: sqlite3.Connection, cats: list[str] | None, corpora: list[str] | None
+def _select(index: Index, cats: list[str] | None, corpora: list[str] | None
             ) -> list[_Selected]:
-    rows = conn.execute(
-        "SELECT id, name, sentences, complete, fingerprint, started_at FROM corpora "
-        "ORDER BY id").fetchall()
-    names = [r[1] for r in rows]
+    rows = index.corpora()
+    names = [r.name for r in rows]
     if not rows:
         raise DatabaseError("the index holds no corpora yet; run `treeindex ingest` first")
     for c in corpora or []:
         if c not in names:
             raise TreeindexError(suggest(c, names, "corpus", "corpora"))
-    known = [r[0] for r in conn.execute(
-        "SELECT cat FROM corpus_categories GROUP BY cat ORDER BY sum(subtrees) DESC, cat")]
+    known = index.categories()
     for c in cats or []:
         if c not in known:
             raise TreeindexError(suggest(c, known, "category", "categories"))
     selected = []
-    for cid, name, sentences, complete, fingerprint, started in rows:
-        if corpora and name not in corpora:
+    for row in rows:
+        if corpora and row.name not in corpora:
             continue
-        counts = conn.execute(
-            "SELECT cat, subtrees FROM corpus_categories WHERE corpus_id = ? AND subtrees > 0 "
-            "ORDER BY cat", (cid,)).fetchall()
+        counts = index.corpus_categories(row.id)
         if cats is not None:
             counts = [(c, k) for c, k in counts if c in cats]
-        selected.append(_Selected(cid, name, sentences, bool(complete),
-                                  (name, fingerprint, started), counts))
+        selected.append(_Selected(row, counts))
     return selected
 
 
@@ -273,17 +248,9 @@ def export(
 def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[str] | None,
             with_sentence: bool, force: bool, workers: int | None, executor: Executor | None,
             progress_callback: Callable[[Progress], None] | None) -> ExportReport:
-    db_path = Path(db_path)
-    outdir = Path(outdir)
-    with db.translate_errors(db_path):
-        conn = db.connect_read(db_path)
-        try:
-            conn.execute("BEGIN")  # one snapshot for planning, even while an ingest writes
-            selected = _select(conn, cats, corpora)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-    targets = [outdir / safe_name(c.name) / file_name(c.name, cat)
+    with Index(db_path) as index, index.snapshot(), translate_errors(db_path):
+        selected = _select(index, cats, corpora)  # one state, even while an ingest writes
+    targets = [outdir / safe_name(c.corpus.name) / file_name(c.corpus.name, cat)
                for c in selected for cat, _ in c.counts]
     existing = [p for p in targets if p.exists()]
     if existing and not force:
@@ -294,41 +261,38 @@ def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[s
             "use --force to replace them"
         )
     report = ExportReport()
-    report.incomplete = [c.name for c in selected if not c.complete]
+    report.incomplete = [c.corpus.name for c in selected if not c.corpus.complete]
     total = sum(k for c in selected for _, k in c.counts)
     n = available_cores() if workers is None else workers
-    with db.translate_errors(db_path), owned_executor(n, executor) as pool:
-        conn = db.connect_read(db_path)
-        try:
-            done = 0
-            for c in selected:
-                if not c.counts:
-                    continue
-                with _Files(outdir / safe_name(c.name), c.name, [k for k, _ in c.counts]) as files:
-                    tasks = _tasks(conn, str(db_path), c, files, with_sentence)
-                    for _, trees in ordered_map(pool, run_export_task, tasks, max(n, 1) + 2):
-                        done += trees
-                        if progress_callback:
-                            progress_callback(Progress(c.name, done, total))
-                    report.files += files.commit()
-            report.subtrees = done
-        finally:
-            conn.close()
+    with (translate_errors(db_path), owned_executor(n, executor) as pool,
+          Index(db_path) as index):
+        done = 0
+        for c in selected:
+            if not c.counts:
+                continue
+            name = c.corpus.name
+            with _Files(outdir / safe_name(name), name, [k for k, _ in c.counts]) as files:
+                tasks = _tasks(index, str(db_path), c.corpus, files, with_sentence)
+                for _, trees in ordered_map(pool, run_export_task, tasks, max(n, 1) + 2):
+                    done += trees
+                    if progress_callback:
+                        progress_callback(Progress(name, done, total))
+                report.files += files.commit()
+        report.subtrees = done
     return report
 
 
-def _tasks(conn: sqlite3.Connection, db_path: str, c: _Selected, files: _Files,
+def _tasks(index: Index, db_path: str, c: CorpusRow, files: _Files,
            with_sentence: bool) -> Iterator[ExportTask]:
     """Tasks of SENTENCES_PER_TASK sentences, each told where its trees go in every file."""
     for a in range(1, c.sentences + 1, SENTENCES_PER_TASK):
         b = min(a + SENTENCES_PER_TASK - 1, c.sentences)
-        first, last = conn.execute(
-            "SELECT min(first_subtree), max(first_subtree + subtree_count) - 1 FROM sentences "
-            "WHERE corpus_id = ? AND seq BETWEEN ? AND ?", (c.id, a, b)).fetchone()
-        if first is None or last < first:
+        span = index.subtree_range(c.id, a, b)
+        if span is None:
             continue
+        first, last = span
         places = {}
-        for cat, _, size in _plan_sizes(conn, c.id, first, last, with_sentence):
+        for cat, _, size in _plan_sizes(index, c.id, first, last, with_sentence):
             if cat in files.cats:
                 places[cat] = files.reserve(cat, size)
         if places:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import db
+from . import store
 from .errors import TreeindexError, suggest
 
 _ALLOWED = {
@@ -65,7 +65,7 @@ def _query_error(e: sqlite3.Error, path: Path) -> TreeindexError:
     if "not authorized" in message or "readonly" in message or "prohibited" in message:
         return QueryError(_READ_ONLY)
     if getattr(e, "sqlite_errorcode", None) in _DATABASE_CODES or "malformed" in message:
-        return db.database_error(e, path)
+        return store.database_error(e, path)
     return QueryError(f"bad SQL: {message}")
 
 
@@ -73,7 +73,7 @@ def run_query(db_path: Path | str, sql: str, params: Iterable[Any] = ()) -> Quer
     """Run one read-only SQL statement with `params` for its `?` placeholders; rows are
     streamed (errors SQLite raises on a later row become QueryError or DatabaseError too)."""
     path = Path(db_path)
-    conn = db.connect_read(path)
+    conn = store.connect_read(path)
     conn.set_authorizer(_authorizer)
     try:
         cursor = conn.execute(sql, tuple(params))
@@ -194,7 +194,7 @@ class Stats:
 
 
 def stats(db_path: Path | str, top: int = 15) -> Stats:
-    conn = db.connect_read(Path(db_path))
+    conn = store.connect_read(Path(db_path))
     try:
         corpora = conn.execute(
             "SELECT corpus, kind, state, sentences, subtrees, errors FROM corpus_totals "
@@ -209,7 +209,7 @@ def stats(db_path: Path | str, top: int = 15) -> Stats:
 
 
 def corpus_names(db_path: Path | str) -> list[str]:
-    conn = db.connect_read(Path(db_path))
+    conn = store.connect_read(Path(db_path))
     try:
         return [r[0] for r in conn.execute("SELECT name FROM corpora ORDER BY id")]
     finally:

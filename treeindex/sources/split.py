@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-try:  # memchr-speed search for comment/PI openers (treeindex/_scan.c)
-    from ._scan import find_special as _find_special
+try:  # memchr-speed search for comment/PI openers (treeindex/worker/_scan.c)
+    from ..worker._scan import find_special as _find_special  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - no C compiler at install
     _find_special = None
 
@@ -208,3 +208,12 @@ def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int],
             cut = len(buf)
         yield base, buf[:cut], position()
         base, buf = base + cut, buf[cut:]
+
+
+_ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")
+
+
+def guess_id(segment: bytes) -> str | None:
+    """alpino_ds/@id read from the raw bytes of a sentence that could not be parsed."""
+    m = _ID.match(segment)
+    return m.group(1).decode("utf-8", "replace") if m else None

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 from .split import START, Unterminated, skip_markup
 
 HEAD_BYTES = 64 * 1024

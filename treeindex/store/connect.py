@@ -1,4 +1,5 @@
-"""Opening treeindex databases: schema, settings, the ingest lock, read-only connections."""
+"""Opening treeindex indexes: schema, settings, the ingest lock, read-only connections, and
+SQLite's errors as one-line messages. A connection never crosses a fork."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from .errors import DatabaseError
+from ..errors import DatabaseError
 
 SCHEMA_VERSION = "1"
 SETTING_KEYS = ("max_children", "max_nodes")
@@ -23,20 +24,37 @@ _OUR_TABLES = {"settings", "corpora", "categories", "corpus_categories", "patter
                "sentences", "subtrees", "errors"}
 
 
-AFTER_INGEST = "-- @after-ingest"
+def _sql(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def schema_sql() -> str:
-    """The text of schema.sql (packaged in the wheel; at the project root in a checkout)."""
-    packaged = resources.files("treeindex").joinpath("schema.sql")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    return (Path(__file__).resolve().parent.parent / "schema.sql").read_text(encoding="utf-8")
+    """The tables and views (schema.sql, beside this module; a link at the project's top)."""
+    return _sql("schema.sql")
+
+
+def indexes_sql() -> str:
+    """The indexes built when an ingest finishes (indexes.sql)."""
+    return _sql("indexes.sql")
+
+
+@contextmanager
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (as sqlite-utils' Database.atomic): committed when the block
+    ends, rolled back when it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def build_indexes(conn: sqlite3.Connection) -> None:
-    """Create the indexes schema.sql lists after its @after-ingest marker, if missing."""
-    conn.executescript("--" + schema_sql().split(AFTER_INGEST, 1)[1])
+    """Create the indexes of indexes.sql, if missing."""
+    conn.executescript(indexes_sql())
 
 
 def uri(path: Path, mode: str = "ro") -> str:
@@ -93,13 +111,33 @@ def connect_write(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     _check_version(conn, path)
-    conn.executescript(schema_sql().split(AFTER_INGEST, 1)[0])
+    conn.executescript(schema_sql())
+    _drop_kind_check(conn)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute(
         "INSERT OR IGNORE INTO settings (key, value) VALUES ('schema_version', ?)",
         (SCHEMA_VERSION,),
     )
     return conn
+
+
+_KIND_CHECK = " CHECK (kind IN ('treebank', 'directory'))"
+
+
+def _drop_kind_check(conn: sqlite3.Connection) -> None:
+    """Indexes of the first version constrain corpora.kind to two formats; drop that CHECK
+    (the one change SQLite allows through the schema text: no row changes)."""
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'corpora'").fetchone()
+    if _KIND_CHECK not in sql:
+        return
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    with atomic(conn):
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'corpora'",
+                     (sql.replace(_KIND_CHECK, ""),))
+        conn.execute(f"PRAGMA schema_version = {version + 1}")
+        conn.execute("PRAGMA writable_schema = OFF")
 
 
 def _check_is_ours(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Turn the paths given to `ingest` into corpora: what to read, in which order, under which name.
+"""Turn the paths given to `ingest` into corpora: what to read, in which order, under which name
+(and which input format reads it).
 
 - a multi-sentence file (`<treebank>` of `<alpino_ds>`, optionally .gz) is a corpus named
   after its stem;
@@ -11,18 +12,17 @@ Only prologues are read here (no XML is parsed); nothing touches the database.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .sniff import Prologue, is_gzip, read_head, read_prologue, shown
+from ..errors import InputError
+from . import folder, treebank
+from .base import Corpus
+from .sniff import read_head, read_prologue, shown
 
 SUFFIXES = (".xml", ".xml.gz")
-_SAMPLE = 64 * 1024
-_SAMPLES = 16
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -32,85 +32,10 @@ def natural_key(name: str) -> tuple:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)) + (name,)
 
 
-def stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".xml.gz", ".gz", ".xml"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-@dataclass
-class Corpus:
-    """One corpus to index."""
-
-    name: str
-    kind: str  # 'treebank' or 'directory'
-    source: Path
-    files: list[Path]
-    input_bytes: int
-    encoding: str = "utf-8"  # treebank files: the declared encoding
-    sizes: list[int] = field(default_factory=list)
-    # (size, mtime_ns) of each file when it was discovered: `unchanged` compares
-    stamps: list[tuple[int, int]] = field(default_factory=list)
-    _fingerprint: str | None = None
-
-    def unchanged(self) -> bool:
-        """Whether every file still has the size and modification time it was planned with."""
-        for path, stamp in zip(self.files, self.stamps):
-            try:
-                st = path.stat()
-            except OSError:
-                return False
-            if (st.st_size, st.st_mtime_ns) != stamp:
-                return False
-        return True
-
-    @property
-    def gzip(self) -> bool:
-        return self.kind == "treebank" and is_gzip(self.source)
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the content: size plus samples of a file; names and sizes in a directory."""
-        if self._fingerprint is None:
-            h = hashlib.sha256()
-            if self.kind == "treebank":
-                h.update(f"treebank {self.input_bytes}\n".encode())
-                with open(self.source, "rb") as f:
-                    step = max(self.input_bytes // _SAMPLES, 1)
-                    for i in range(_SAMPLES + 1):
-                        f.seek(min(i * step, max(self.input_bytes - _SAMPLE, 0)))
-                        h.update(f.read(_SAMPLE))
-            else:
-                h.update(f"directory {len(self.files)}\n".encode())
-                for p, size in zip(self.files, self.sizes):
-                    h.update(os.fsencode(p.relative_to(self.source)) + f"\0{size}\n".encode())
-            self._fingerprint = h.hexdigest()[:32]
-        return self._fingerprint
-
-
 @dataclass
 class Discovery:
     corpora: list[Corpus]
     skipped: list[tuple[Path, str]]  # files inside directories that are not treebanks
-
-
-def _stamp(st: os.stat_result) -> tuple[int, int]:
-    return st.st_size, st.st_mtime_ns
-
-
-def _treebank(path: Path, prologue: Prologue) -> Corpus:
-    st = path.stat()
-    return Corpus(
-        name=shown(stem(path)),
-        kind="treebank",
-        source=path.resolve(),
-        files=[path.resolve()],
-        input_bytes=st.st_size,
-        encoding=prologue.encoding,
-        stamps=[_stamp(st)],
-    )
 
 
 def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]],
@@ -128,8 +53,7 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
                                    "skipped: fix its permissions to include it"))
         return
     singles: list[Path] = []
-    sizes: list[int] = []
-    stamps: list[tuple[int, int]] = []
+    stats: list[os.stat_result] = []
     subdirs: list[Path] = []
     for entry in entries:
         path = Path(entry.path)
@@ -151,14 +75,11 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
             continue
         if prologue.kind == "sentence":
             singles.append(path.resolve())
-            sizes.append(file_st.st_size)
-            stamps.append(_stamp(file_st))
+            stats.append(file_st)
         else:
-            corpora.append(_treebank(path, prologue))
+            corpora.append(treebank.corpus_of(path, prologue))
     if singles:
-        source = directory.resolve()
-        corpora.append(Corpus(shown(source.name), "directory", source, singles, sum(sizes),
-                              sizes=sizes, stamps=stamps))
+        corpora.append(folder.corpus_of(directory, singles, stats))
     for sub in subdirs:
         _walk(sub, corpora, skipped, seen)
 
@@ -179,13 +100,9 @@ def discover(paths: list[Path]) -> Discovery:
         elif path.is_file():
             prologue = read_prologue(read_head(path), shown(path))
             if prologue.kind == "sentence":
-                st = path.stat()
-                corpora.append(
-                    Corpus(shown(stem(path)), "directory", path.resolve().parent,
-                           [path.resolve()], st.st_size, sizes=[st.st_size], stamps=[_stamp(st)])
-                )
+                corpora.append(folder.single_file(path))
             else:
-                corpora.append(_treebank(path, prologue))
+                corpora.append(treebank.corpus_of(path, prologue))
         else:
             raise InputError(f"{shown(path)}: no such file or directory")
     seen: dict[str, Corpus] = {}

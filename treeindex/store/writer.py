@@ -15,11 +15,37 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from .extract import Result
-from .inputs import Corpus
-from .sniff import shown
+from .connect import atomic
+
+
+class CorpusInfo(Protocol):
+    """What the store needs to know of a corpus (sources.Corpus is one)."""
+
+    name: str
+    kind: str
+    source_text: str  # the source as stored (file names that are not UTF-8 escaped)
+    fingerprint: str
+    input_bytes: int
+    files: list[Path]
+    label: str | None  # the file name error rows name when a sentence has none
+
+
+class Batch(Protocol):
+    """What the writer needs of a worker's result (worker.contract.Result is one)."""
+
+    chunk: bytes  # the rows, in the packed format of store/packed.py
+    sentences: int
+    subtrees: int
+    cat_counts: dict[str, list[int]]  # cat -> [subtrees, sentences] in this batch
+    # (file or None, offset or None, line (relative to the task's first line) or None,
+    #  sentid or None, message)
+    errors: list[tuple]
+    newlines: int  # newlines in the task's bytes (to number lines across tasks)
+    end: int | None  # the byte offset the task ends at (None: the format counts units)
+    files: int  # units (files, entries) the task read
 
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
@@ -37,25 +63,21 @@ def now() -> str:
 
 def delete_corpus(conn: sqlite3.Connection, corpus_id: int) -> None:
     """Remove a corpus and everything indexed for it (one transaction, for --replace)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with atomic(conn):
         for table in ("subtrees", "sentences", "errors", "corpus_categories"):
             conn.execute(f"DELETE FROM {table} WHERE corpus_id = ?", (corpus_id,))
         conn.execute("DELETE FROM corpora WHERE id = ?", (corpus_id,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
-def register(conn: sqlite3.Connection, corpus: Corpus) -> int:
+def register(conn: sqlite3.Connection, corpus: CorpusInfo) -> int:
     cur = conn.execute(
         "INSERT INTO corpora (name, kind, source, fingerprint, input_bytes, input_files, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (corpus.name, corpus.kind, shown(corpus.source), corpus.fingerprint, corpus.input_bytes,
+        (corpus.name, corpus.kind, corpus.source_text, corpus.fingerprint, corpus.input_bytes,
          len(corpus.files), now()),
     )
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None
+    return cur.lastrowid
 
 
 class Ids:
@@ -103,7 +125,7 @@ _COPY_SUBTREES = (
 class CorpusWriter:
     """Writes the results of one corpus, in order."""
 
-    def __init__(self, conn: sqlite3.Connection, corpus: Corpus, corpus_id: int,
+    def __init__(self, conn: sqlite3.Connection, corpus: CorpusInfo, corpus_id: int,
                  ids: Ids) -> None:
         self.conn = conn
         self.ids = ids
@@ -123,9 +145,9 @@ class CorpusWriter:
                 (corpus_id,),
             )
         }
-        self.file_label = shown(corpus.source.name) if corpus.kind == "treebank" else None
+        self.file_label = corpus.label
 
-    def write(self, result: Result) -> None:
+    def write(self, result: Batch) -> None:
         """Copy a worker's packed rows in: ids and numbers continue where the index stops."""
         cid = self.id
         counts = self.counts
@@ -151,30 +173,11 @@ class CorpusWriter:
         conn.executemany("INSERT INTO temp.bases (cat, base) VALUES (?, ?)", base.items())
         positional = conn.execute(
             "SELECT count(*) FROM chunk.s WHERE sentid IS NULL").fetchone()[0]
-        conn.execute("BEGIN IMMEDIATE")
+        done_bytes = self.done_bytes if result.end is None else result.end
         try:
-            conn.execute(_NEW_PATTERNS)
-            conn.execute(_COPY_SENTENCES, params)
-            conn.execute(_COPY_SUBTREES, params)
-            if error_rows:
-                conn.executemany(_INSERT_ERROR, error_rows)
-            if base:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO categories (cat) VALUES (?)", [(c,) for c in base]
-                )
-                conn.executemany(_UPSERT_COUNTS, [(cid, cat, *counts[cat]) for cat in base])
-            done_bytes = result.end if self.corpus.kind == "treebank" else self.done_bytes
-            conn.execute(
-                "UPDATE corpora SET done_bytes = ?, done_files = ?, done_lines = ?, "
-                "sentences = ?, subtrees = ?, errors = ?, positional_ids = ? WHERE id = ?",
-                (done_bytes, self.done_files + result.files, self.done_lines + result.newlines,
-                 self.sentences + result.sentences, self.subtrees + result.subtrees,
-                 self.errors + len(error_rows), self.positional + positional, cid),
-            )
-            conn.execute("COMMIT")
+            with atomic(conn):
+                self._copy(result, params, error_rows, base, done_bytes, positional)
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             self._reload()
             raise
         self.ids.sentence += result.sentences
@@ -187,7 +190,30 @@ class CorpusWriter:
         self.errors += len(error_rows)
         self.positional += positional
 
+    def _copy(self, result: Batch, params: dict, error_rows: list[tuple],
+              base: dict[str, int], done_bytes: int, positional: int) -> None:
+        """The statements of one batch's transaction."""
+        conn, cid, counts = self.conn, self.id, self.counts
+        conn.execute(_NEW_PATTERNS)
+        conn.execute(_COPY_SENTENCES, params)
+        conn.execute(_COPY_SUBTREES, params)
+        if error_rows:
+            conn.executemany(_INSERT_ERROR, error_rows)
+        if base:
+            conn.executemany(
+                "INSERT OR IGNORE INTO categories (cat) VALUES (?)", [(c,) for c in base]
+            )
+            conn.executemany(_UPSERT_COUNTS, [(cid, cat, *counts[cat]) for cat in base])
+        conn.execute(
+            "UPDATE corpora SET done_bytes = ?, done_files = ?, done_lines = ?, "
+            "sentences = ?, subtrees = ?, errors = ?, positional_ids = ? WHERE id = ?",
+            (done_bytes, self.done_files + result.files, self.done_lines + result.newlines,
+             self.sentences + result.sentences, self.subtrees + result.subtrees,
+             self.errors + len(error_rows), self.positional + positional, cid),
+        )
+
     def _reload(self) -> None:
+        """Back to what is committed (after a failed transaction)."""
         self.__init__(self.conn, self.corpus, self.id, self.ids)  # type: ignore[misc]
 
     def finish(self) -> None:

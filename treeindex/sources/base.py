@@ -1,0 +1,130 @@
+"""The contract every input format implements, and the corpus it describes.
+
+A format is one module under `sources/` with one `Format` subclass. The coordinator asks it
+to fingerprint a corpus, to check it before anything is written, and to plan tasks from a
+resume point; a worker asks it to read a task's sentences. Nothing else in treeindex knows
+how the format is laid out, and `corpora.kind` stores the format's `kind` as text.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, NamedTuple
+
+from ..errors import InputError
+from ..worker.contract import Task, TaskInput
+from .sniff import shown
+
+
+class Resume(NamedTuple):
+    """Where a corpus's indexing stands (its row in `corpora`)."""
+
+    done_bytes: int  # formats that resume by bytes: the offset indexed up to
+    done_files: int  # formats that resume by units: files (entries, members) done
+    sentences: int
+    errors: int
+
+
+# make_task(kind, path, start=0, end=0, data=None, files=(), encoding="utf-8") -> Task:
+# the coordinator numbers the tasks and adds the settings
+MakeTask = Callable[..., Task]
+
+
+@dataclass
+class Corpus:
+    """One corpus to index, as discovered."""
+
+    name: str
+    kind: str  # the format that reads it (FORMATS[kind])
+    source: Path  # the file or directory it comes from
+    files: list[Path]
+    input_bytes: int
+    encoding: str = "utf-8"  # the declared encoding, where the format has one per corpus
+    sizes: list[int] = field(default_factory=list)
+    # (size, mtime_ns) of each file when it was discovered: `unchanged` compares
+    stamps: list[tuple[int, int]] = field(default_factory=list)
+    label: str | None = None  # the file name error rows name when a sentence has none
+    _fingerprint: str | None = None
+
+    @property
+    def format(self) -> Format:
+        from . import FORMATS
+
+        return FORMATS[self.kind]
+
+    @property
+    def source_text(self) -> str:
+        return shown(self.source)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the content (computed once, by the format)."""
+        if self._fingerprint is None:
+            self._fingerprint = self.format.fingerprint(self)
+        return self._fingerprint
+
+    def unchanged(self) -> bool:
+        """Whether every file still has the size and modification time it was planned with."""
+        for path, stamp in zip(self.files, self.stamps):
+            try:
+                st = path.stat()
+            except OSError:
+                return False
+            if stamp_of(st) != stamp:
+                return False
+        return True
+
+
+def stamp_of(st: os.stat_result) -> tuple[int, int]:
+    return st.st_size, st.st_mtime_ns
+
+
+class Format(ABC):
+    """One input format."""
+
+    kind: ClassVar[str]  # stored in corpora.kind
+    task_kinds: ClassVar[tuple[str, ...]]  # the Task.kind values its `read` takes
+
+    @abstractmethod
+    def fingerprint(self, corpus: Corpus) -> str:
+        """A short text that changes when the input's content does (cheap: sampled)."""
+
+    def check(self, corpus: Corpus) -> None:  # noqa: B027 - optional
+        """Raise InputError if the corpus cannot be indexed at all (before any write)."""
+
+    @abstractmethod
+    def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
+        """Input bytes still to read from `resume` on (for progress)."""
+
+    @abstractmethod
+    def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
+             ) -> Iterator[tuple[Task, int]]:
+        """Tasks from `resume` on, in document order, each with the input bytes it accounts
+        for (for progress); tasks of about `chunk` bytes."""
+
+    @abstractmethod
+    def read(self, task: Task) -> TaskInput:
+        """A task's sentences (in a worker)."""
+
+    @abstractmethod
+    def describe(self, corpus: Corpus, resume: Resume) -> str:
+        """Where `resume` is, for a person: 'byte 1,234 of 5,678', 'file 12 of 40'."""
+
+
+def changed(corpus: Corpus) -> InputError:
+    return InputError(
+        f"{corpus.source}: changed while it was being indexed (size or modification time "
+        "differ from when the ingest started); what was indexed before is kept; when the file "
+        "is final, run again with --replace to index it from scratch"
+    )
+
+
+def vanished(path: str, what: str) -> InputError:
+    return InputError(
+        f"{shown(path)}: {what} while it was being indexed; what was indexed before is kept; "
+        "when the input is final, run again (with --replace if it changed)"
+    )

@@ -1,0 +1,111 @@
+"""Folders of one-sentence files: each file's root is one `<alpino_ds>` (Lassy's and Alpino's
+layout), plain or gzip-compressed. The one-sentence files of a directory form one corpus
+named after it, in natural order; a sentence's id is its @id, else its file's stem. A
+one-sentence file given on its own is a corpus of one file (named after its stem).
+
+Workers read the files themselves, up to 256 files or about a chunk of bytes per task ('files'
+tasks). Resume is by files done.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputError
+from ..worker.contract import RawSentence, Task, TaskInput
+from .base import Corpus, Format, MakeTask, Resume, stamp_of, vanished
+from .sniff import read_prologue, shown
+from .split import END, sentence_bytes
+from .treebank import stem
+
+FILES_PER_TASK = 256
+
+
+def corpus_of(directory: Path, files: list[Path], stats: list[os.stat_result],
+              name: str | None = None) -> Corpus:
+    """The corpus of the one-sentence `files` (resolved paths) of `directory`."""
+    source = directory.resolve()
+    sizes = [st.st_size for st in stats]
+    return Corpus(name=shown(name or source.name), kind=Folder.kind, source=source,
+                  files=files, input_bytes=sum(sizes), sizes=sizes,
+                  stamps=[stamp_of(st) for st in stats])
+
+
+def single_file(path: Path) -> Corpus:
+    """A one-sentence file given on its own: a corpus of one file, named after its stem."""
+    return corpus_of(path.resolve().parent, [path.resolve()], [path.stat()], stem(path))
+
+
+class Folder(Format):
+    kind = "directory"
+    task_kinds = ("files",)
+
+    def fingerprint(self, corpus: Corpus) -> str:
+        """The files' names (relative to the folder) and sizes."""
+        h = hashlib.sha256()
+        h.update(f"directory {len(corpus.files)}\n".encode())
+        for p, size in zip(corpus.files, corpus.sizes):
+            h.update(os.fsencode(p.relative_to(corpus.source)) + f"\0{size}\n".encode())
+        return h.hexdigest()[:32]
+
+    def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
+        return sum(corpus.sizes[resume.done_files:])
+
+    def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
+             ) -> Iterator[tuple[Task, int]]:
+        files = corpus.files[resume.done_files:]
+        sizes = corpus.sizes[resume.done_files:]
+        i = 0
+        while i < len(files):
+            j, total = i, 0
+            while j < len(files) and j - i < FILES_PER_TASK and (total < chunk or j == i):
+                total += sizes[j]
+                j += 1
+            yield make_task("files", str(corpus.source), files=tuple(map(str, files[i:j]))), total
+            i = j
+
+    def read(self, task: Task) -> TaskInput:
+        return TaskInput(_sentences(task), files=len(task.files))
+
+    def describe(self, corpus: Corpus, resume: Resume) -> str:
+        return f"file {resume.done_files + 1:,} of {len(corpus.files):,}"
+
+
+def _sentences(task: Task) -> Iterator[RawSentence]:
+    base = task.path
+    for name in task.files:
+        rel = shown(name[len(base) + 1 :] if name.startswith(base + "/") else name)
+        try:
+            if name.endswith(".gz"):
+                with gzip.open(name, "rb") as f:
+                    data = f.read()
+            else:
+                with open(name, "rb") as f:
+                    data = f.read()
+        except FileNotFoundError:
+            raise vanished(name, "was removed") from None
+        except (OSError, EOFError) as e:
+            yield RawSentence(None, f"cannot be read: {e}", "utf-8", None, rel, None, None)
+            continue
+        file_stem = rel.rsplit("/", 1)[-1].split(".xml")[0]
+        a = data.find(b"<alpino_ds")
+        line = data.count(b"\n", 0, max(a, 0))
+        try:
+            encoding = read_prologue(data[:4096], rel).encoding
+        except InputError as e:
+            yield RawSentence(None, str(e), "utf-8", None, rel, line, file_stem)
+            continue
+        if a < 0:
+            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, rel, line,
+                              file_stem)
+            continue
+        raw = sentence_bytes(data, a)
+        if raw is None:
+            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the file",
+                              encoding, None, rel, line, file_stem)
+            continue
+        yield RawSentence(raw, None, encoding, None, rel, line, file_stem)

@@ -1,0 +1,105 @@
+"""The read side of an index: what export, query and everything after read, through one
+read-only connection (opened in the process that uses it: never across a fork)."""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from .connect import connect_read, translate_errors
+
+
+class CorpusRow(NamedTuple):
+    id: int
+    name: str
+    kind: str
+    source: str
+    sentences: int  # committed
+    complete: bool
+    stamp: tuple  # (name, fingerprint, started_at): differs once the corpus was replaced
+
+
+class Sentence(NamedTuple):
+    sentid: str
+    text: str | None
+    xml: bytes  # the <alpino_ds> element, UTF-8, decompressed
+
+
+class Index:
+    """An index opened for reading (works while an ingest writes to it)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        with translate_errors(self.path):
+            self.conn = connect_read(self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Index]:
+        """Everything read inside sees one state of the index, even while an ingest writes."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.conn.execute("COMMIT")
+
+    def corpora(self) -> list[CorpusRow]:
+        return [CorpusRow(cid, name, kind, source, sentences, bool(complete),
+                          (name, fingerprint, started))
+                for cid, name, kind, source, sentences, complete, fingerprint, started
+                in self.conn.execute(
+                    "SELECT id, name, kind, source, sentences, complete, fingerprint, "
+                    "started_at FROM corpora ORDER BY id")]
+
+    def corpus_stamp(self, corpus_id: int) -> tuple | None:
+        """(name, fingerprint, started_at) of a corpus, None if it is gone."""
+        return self.conn.execute(
+            "SELECT name, fingerprint, started_at FROM corpora WHERE id = ?",
+            (corpus_id,)).fetchone()
+
+    def categories(self) -> list[str]:
+        """Every category, most subtrees first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT cat FROM corpus_categories GROUP BY cat ORDER BY sum(subtrees) DESC, cat")]
+
+    def corpus_categories(self, corpus_id: int) -> list[tuple[str, int]]:
+        """(cat, subtrees) of one corpus, by name."""
+        return self.conn.execute(
+            "SELECT cat, subtrees FROM corpus_categories WHERE corpus_id = ? AND subtrees > 0 "
+            "ORDER BY cat", (corpus_id,)).fetchall()
+
+    def sentence(self, sentence_id: int) -> Sentence:
+        sentid, text, zxml = self.conn.execute(
+            "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
+        return Sentence(sentid, text, zlib.decompress(zxml))
+
+    def subtree_range(self, corpus_id: int, first_seq: int, last_seq: int
+                      ) -> tuple[int, int] | None:
+        """The subtree ids (first, last) of the corpus's sentences first_seq..last_seq."""
+        first, last = self.conn.execute(
+            "SELECT min(first_subtree), max(first_subtree + subtree_count) - 1 FROM sentences "
+            "WHERE corpus_id = ? AND seq BETWEEN ? AND ?",
+            (corpus_id, first_seq, last_seq)).fetchone()
+        if first is None or last < first:
+            return None
+        return first, last
+
+    def spans(self, corpus_id: int, first: int, last: int
+              ) -> sqlite3.Cursor:
+        """(sentence id, cat, n, xml_start, xml_end) of subtrees first..last, in order."""
+        return self.conn.execute(
+            "SELECT sentence_id, cat, n, xml_start, xml_end FROM subtrees "
+            "WHERE id BETWEEN ? AND ? AND +corpus_id = ? ORDER BY id",  # + : the rowid range
+            (first, last, corpus_id))

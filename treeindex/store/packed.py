@@ -1,0 +1,50 @@
+"""The packed-row format: how a worker hands its rows to the writer.
+
+A worker's rows travel as one small SQLite database image (`sqlite3.serialize()`): tables `s`
+(sentences) and `t` (subtrees), rows in document order. The writer attaches the image and
+copies from it in bulk with `INSERT ... SELECT` (store/writer.py reads these columns), so no
+row passes through Python twice and nothing is pickled row by row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from itertools import chain
+
+# i: sentence index in the image, k: subtree index
+CHUNK_SCHEMA = """
+PRAGMA journal_mode = OFF;
+CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub);
+CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,
+                nodes, depth, level, parent_cat, pattern, xml_start, xml_end);
+"""
+
+_INSERT_T = ("INSERT INTO t (i, cat, local_n, node, rel, begin, end, children, nodes, depth, "
+             "level, parent_cat, pattern, xml_start, xml_end) VALUES ")
+_ROWS_PER_INSERT = 64
+_ONE_ROW = "(" + ", ".join("?" * 15) + ")"
+_INSERT_T_MANY = _INSERT_T + ", ".join([_ONE_ROW] * _ROWS_PER_INSERT)
+_INSERT_T += _ONE_ROW
+
+
+def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple]) -> bytes:
+    """The image of `sentences` (sentid, file, offset, text, zlib xml, number of subtrees) and
+    `subtrees` (sentence index, cat, local n, node, rel, begin, end, children, nodes, depth,
+    level, parent_cat, pattern, xml_start, xml_end)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(CHUNK_SCHEMA)
+        conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", sentences)
+        # 64 rows a statement: a quarter less time than one (64 x 15 values stay under the
+        # 999 variables every SQLite build allows)
+        full = len(subtrees) - len(subtrees) % _ROWS_PER_INSERT
+        it = iter(subtrees[:full])
+        conn.executemany(_INSERT_T_MANY, (tuple(chain.from_iterable(group))
+                                          for group in zip(*[it] * _ROWS_PER_INSERT)))
+        conn.executemany(_INSERT_T, subtrees[full:])
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()

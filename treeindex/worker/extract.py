@@ -1,0 +1,137 @@
+"""Worker side: read a task's sentences (through their input format), check and scan them,
+return packed rows. Never touches the index.
+
+For each sentence the worker
+- checks it with lxml (no DTD, no entity expansion, no network) without building a tree;
+- finds, with the C scanner (`_scan.c`), the byte span, structure and attributes of every
+  `<node>`, so that export can cut any subtree out of the stored XML exactly as written;
+  sentences the scanner hands over go through lxml's tree and the Python path instead
+  (`scan.py`);
+- emits one row per kept node (1..max_children node children, at most max_nodes nodes);
+- compresses the sentence's bytes (standard zlib format) for storage.
+The rows are then packed into a small SQLite image (store/packed.py) for the writer.
+Every function here is pure computation on bytes, so any executor can run `run_task`.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .. import sources
+from ..sources.sniff import utf8_codec
+from ..sources.split import guess_id
+from ..store.packed import pack
+from .check import BadSentence, parse, parsers
+from .contract import RawSentence, Result, Rows, Task
+from .scan import python_rows
+
+try:  # the C fast path (treeindex/worker/_scan.c), built at install when a compiler is there
+    from . import _scan  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _scan = None
+
+try:  # ISA-L's deflate: about 3x faster than zlib at the same ratio, and its output is a
+    # standard zlib stream, so readers only ever need the standard library's zlib.decompress
+    from isal.isal_zlib import compress as _compress
+except ImportError:  # pragma: no cover - platforms without isal wheels
+    from zlib import compress as _compress
+
+ZLIB_LEVEL = 1
+__all__ = ["Result", "Rows", "Task", "extract_rows", "run_task", "sentence_rows"]
+
+
+def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParser],
+                  encoding: str | None, max_children: int,
+                  max_nodes: int, index: int, subtrees: list,
+                  counts: dict[str, list[int]]) -> tuple:
+    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml).
+
+    `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
+    `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
+    """
+    check, tree = parser_pair
+    fast = None
+    if _scan is not None:
+        parse(raw, check)  # well-formed? (no tree: the C scan reads what is needed)
+        xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
+        fast = _scan.scan(xml, max_children, max_nodes, index, counts)
+    if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
+        _, rows, sentid, sentence_sentid, text, _ = fast
+        if sentid is None:
+            sentid = sentence_sentid
+        subtrees.extend(rows)
+        return sentid, text, _compress(xml, ZLIB_LEVEL)
+    # lxml's tree, and Python
+    root = parse(raw, tree)
+    sentid = root.get("id")
+    sentence = next(root.iterchildren("sentence"), None)  # (find() is ElementPath: slow)
+    text = sentence.text if sentence is not None else None
+    if sentid is None and sentence is not None:
+        sentid = sentence.get("sentid")
+    xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
+    xml, rows = python_rows(root, sentid, xml, max_children, max_nodes)
+    seen: set[str] = set()
+    append = subtrees.append
+    for row in rows:  # number each category's subtrees in order
+        cat = row[0]
+        c = counts.get(cat)
+        if c is None:
+            c = counts[cat] = [0, 0]
+        c[0] += 1
+        if cat not in seen:
+            seen.add(cat)
+            c[1] += 1
+        append((index, cat, c[0]) + row[1:])
+    return sentid, text, _compress(xml, ZLIB_LEVEL)
+
+
+def _error_message(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return f"cannot be decoded: {e}"
+    return str(e)
+
+
+def extract_rows(task: Task) -> Rows:
+    """Check and scan the sentences of one task into rows."""
+    read = sources.reader(task.kind)(task)
+    sentences: list[tuple] = []
+    subtrees: list[tuple] = []
+    counts: dict[str, list[int]] = {}
+    errors: list[tuple] = []
+    cache: dict[str, tuple] = {}
+    for s in read.sentences:
+        try:
+            if s.xml is None:
+                raise BadSentence(s.error or "cannot be read", 1)
+            pair = cache.get(s.encoding)
+            if pair is None:
+                pair = cache[s.encoding] = parsers(s.encoding)
+            before = len(subtrees)
+            row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
+                                task.max_children, task.max_nodes, len(sentences), subtrees,
+                                counts)
+        except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
+            errors.append(_error_row(s, e))
+            continue
+        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
+                          len(subtrees) - before))
+    return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
+                read.files)
+
+
+def _error_row(s: RawSentence, e: Exception) -> tuple:
+    """(file, offset, line, sentid, message) of a sentence that could not be indexed."""
+    line = None if s.line is None else s.line + (getattr(e, "line", None) or 1)
+    sentid = getattr(e, "sentid", None)
+    if sentid is None and s.guess_id and s.xml is not None:
+        sentid = guess_id(s.xml)
+    return (s.file, s.offset, line, sentid or s.default_id, _error_message(e))
+
+
+def run_task(task: Task) -> Result:
+    """Parse the sentences of one task and pack the rows. Picklable entry point for any
+    executor: the result is plain data (bytes, ints, small lists)."""
+    rows = extract_rows(task)
+    return Result(rows.seq, pack(rows.sentences, rows.subtrees), len(rows.sentences),
+                  len(rows.subtrees), rows.cat_counts, rows.errors, rows.newlines, rows.end,
+                  rows.files)
