@@ -177,3 +177,30 @@ def test_a_finished_index_reads_from_a_read_only_directory(tmp_path, small_fs):
     assert write.stderr.startswith(f"Error: {db}: cannot create its lock file ")
     assert write.stderr.endswith("(Read-only file system); make the directory writable, or "
                                  "give another --db\n")
+
+
+def test_an_index_of_the_first_version_loses_its_kind_check(tmp_path):
+    """The first version constrained corpora.kind to two formats; a new format must need no
+    schema change, so ingest drops that CHECK in place (rows untouched)."""
+    db = tmp_path / "t.db"
+    ingest(db, [WRPEE], workers=0)
+    conn = sqlite3.connect(db)
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'corpora'").fetchone()
+    old = sql.replace("kind           TEXT NOT NULL,",
+                      "kind           TEXT NOT NULL CHECK (kind IN ('treebank', 'directory')),")
+    assert old != sql
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'corpora'", (old,))
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.commit()
+    conn.close()
+    before = dump(db)
+    ingest(db, [CDB], workers=0)
+    conn = sqlite3.connect(db)
+    assert "CHECK" not in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'corpora'").fetchone()[0]
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.execute("UPDATE corpora SET kind = 'compact' WHERE name = 'cdb-sample'")  # any kind
+    conn.close()
+    assert dump(db)["sentences"][:11] == before["sentences"]

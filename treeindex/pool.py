@@ -38,7 +38,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+_NAMES: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
+                         signal.SIGHUP: "hung up"}
 
 
 class Stopped(BaseException):
@@ -215,16 +216,17 @@ class ProcessPool(Executor):
                 self._break(w)
 
     def _read_loop(self) -> None:
-        by_conn = {w.result_r: w for w in self._workers}
-        by_sentinel = {w.process.sentinel: w for w in self._workers}
+        by_conn: dict[Any, _Worker] = {w.result_r: w for w in self._workers}
+        by_sentinel: dict[Any, _Worker] = {w.process.sentinel: w for w in self._workers}
         while by_conn:
-            for ready in mp_connection.wait(list(by_conn) + list(by_sentinel)):
-                worker = by_conn.get(ready)  # type: ignore[call-overload]
+            ready_list: list[Any] = mp_connection.wait(list(by_conn) + list(by_sentinel))
+            for ready in ready_list:
+                worker = by_conn.get(ready)
                 if worker is not None:
                     try:
-                        fid, ok, value = ready.recv()  # type: ignore[union-attr]
+                        fid, ok, value = ready.recv()
                     except (EOFError, OSError):  # it died, maybe in the middle of a result
-                        del by_conn[ready]  # type: ignore[index]
+                        del by_conn[ready]
                         self._break(worker)
                         continue
                     with self._lock:
@@ -241,7 +243,7 @@ class ProcessPool(Executor):
                     except InvalidStateError:  # cancelled between the check and here
                         pass
                 elif ready in by_sentinel:
-                    dead = by_sentinel.pop(ready)  # type: ignore[call-overload]
+                    dead = by_sentinel.pop(ready)
                     if not self._closing or dead.outstanding:
                         self._break(dead)
         return
@@ -365,9 +367,9 @@ class stop_signals:
             raise Stopped(signum)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        for signum, old in self.old.items():
-            signal.signal(signum, old)
-        signum = None
+        for number, old in self.old.items():
+            signal.signal(number, old)
+        signum: int | None = None
         if isinstance(exc, Stopped):
             signum = exc.signum
         elif isinstance(exc, KeyboardInterrupt) and signal.SIGINT in self.signals:

@@ -55,7 +55,8 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
         with open(path, "rb") as f:
             return f.read(size)
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise InputError(f"{shown(path)}: cannot be read: {e.strerror or e}") from e
+        raise InputError(f"{shown(path)}: cannot be read: {getattr(e, 'strerror', None) or e}"
+                         ) from e
 
 
 def utf8_codec(encoding: str) -> bool:

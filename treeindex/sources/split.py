@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 try:  # memchr-speed search for comment/PI openers (treeindex/worker/_scan.c)
-    from ..worker._scan import find_special as _find_special  # type: ignore[import-not-found]
+    from ..worker._scan import find_special as _find_special  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - no C compiler at install
     _find_special = None
 

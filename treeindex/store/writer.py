@@ -24,28 +24,43 @@ from .connect import atomic
 class CorpusInfo(Protocol):
     """What the store needs to know of a corpus (sources.Corpus is one)."""
 
-    name: str
-    kind: str
-    source_text: str  # the source as stored (file names that are not UTF-8 escaped)
-    fingerprint: str
-    input_bytes: int
-    files: list[Path]
-    label: str | None  # the file name error rows name when a sentence has none
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def source_text(self) -> str: ...  # as stored (names that are not UTF-8 escaped)
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def input_bytes(self) -> int: ...
+    @property
+    def files(self) -> list[Path]: ...
+    @property
+    def label(self) -> str | None: ...  # the file error rows name when a sentence has none
 
 
 class Batch(Protocol):
     """What the writer needs of a worker's result (worker.contract.Result is one)."""
 
-    chunk: bytes  # the rows, in the packed format of store/packed.py
-    sentences: int
-    subtrees: int
-    cat_counts: dict[str, list[int]]  # cat -> [subtrees, sentences] in this batch
+    @property
+    def chunk(self) -> bytes: ...  # the rows, in the packed format of store/packed.py
+    @property
+    def sentences(self) -> int: ...
+    @property
+    def subtrees(self) -> int: ...
+    @property
+    def cat_counts(self) -> dict[str, list[int]]: ...  # cat -> [subtrees, sentences]
     # (file or None, offset or None, line (relative to the task's first line) or None,
     #  sentid or None, message)
-    errors: list[tuple]
-    newlines: int  # newlines in the task's bytes (to number lines across tasks)
-    end: int | None  # the byte offset the task ends at (None: the format counts units)
-    files: int  # units (files, entries) the task read
+    @property
+    def errors(self) -> list[tuple]: ...
+    @property
+    def newlines(self) -> int: ...  # newlines in the task's bytes (numbering lines)
+    @property
+    def end(self) -> int | None: ...  # the offset the task ends at (None: counts units)
+    @property
+    def files(self) -> int: ...  # units (files, entries) the task read
 
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from ..sources.sniff import utf8_codec
@@ -22,20 +24,21 @@ class _WellFormed:
         return None
 
 
+def _parser(encoding: str, target: Any = None) -> etree.XMLParser:
+    """No DTD, no entity expansion, no network."""
+    return etree.XMLParser(encoding=None if utf8_codec(encoding) else encoding,
+                           resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, collect_ids=False, target=target)
+
+
 def parsers(encoding: str) -> tuple[etree.XMLParser, etree.XMLParser]:
-    """(checking parser, tree parser): no DTD, no entity expansion, no network."""
-    options = dict(
-        encoding=None if utf8_codec(encoding) else encoding,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        collect_ids=False,
-    )
-    return etree.XMLParser(target=_WellFormed(), **options), etree.XMLParser(**options)
+    """(checking parser, tree parser)."""
+    return _parser(encoding, _WellFormed()), _parser(encoding)
 
 
-def parse(raw: bytes, parser: etree.XMLParser) -> etree._Element | None:
+def parse(raw: bytes, parser: etree.XMLParser) -> Any:
+    """The root element (a tree parser), or None (the checking parser); BadSentence if the
+    bytes are not well-formed."""
     try:
         return etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as e:

@@ -26,7 +26,7 @@ from .contract import RawSentence, Result, Rows, Task
 from .scan import python_rows
 
 try:  # the C fast path (treeindex/worker/_scan.c), built at install when a compiler is there
-    from . import _scan  # type: ignore[attr-defined]
+    from . import _scan  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - exercised where no compiler was available
     _scan = None
 
