@@ -89,6 +89,16 @@ class Format(ABC):
     kind: ClassVar[str]  # stored in corpora.kind
     task_kinds: ClassVar[tuple[str, ...]]  # the Task.kind values its `read` takes
 
+    def claims(self, path: Path) -> bool:
+        """Whether this format reads `path` (a file or directory given to ingest or found in
+        a directory), asked before XML files are sniffed. The XML formats claim nothing
+        here: discovery sniffs XML files itself."""
+        return False
+
+    def corpora(self, path: Path) -> list[Corpus]:
+        """The corpora in a path this format claims (none for a companion file)."""
+        raise NotImplementedError
+
     @abstractmethod
     def fingerprint(self, corpus: Corpus) -> str:
         """A short text that changes when the input's content does (cheap: sampled)."""

@@ -57,6 +57,10 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
     subdirs: list[Path] = []
     for entry in entries:
         path = Path(entry.path)
+        claimed = _claimed(path)
+        if claimed is not None:
+            corpora += claimed
+            continue
         try:
             if entry.is_dir():
                 subdirs.append(path)
@@ -84,12 +88,25 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
         _walk(sub, corpora, skipped, seen)
 
 
+def _claimed(path: Path) -> list[Corpus] | None:
+    """The corpora of a path that a format claims (see Format.claims), else None."""
+    from . import FORMATS
+
+    for fmt in FORMATS.values():
+        if fmt.claims(path):
+            return fmt.corpora(path)
+    return None
+
+
 def discover(paths: list[Path]) -> Discovery:
     """Find the corpora in `paths`; raise InputError for a path that holds no treebank."""
     corpora: list[Corpus] = []
     skipped: list[tuple[Path, str]] = []
     for path in paths:
-        if path.is_dir():
+        claimed = _claimed(path)
+        if claimed is not None:
+            corpora += claimed
+        elif path.is_dir():
             before = len(corpora)
             _walk(path, corpora, skipped, set())
             if len(corpora) == before:
