@@ -106,9 +106,11 @@ class TreebankFile(Format):
 
 
 def _sentences(task: Task, data: bytes) -> Iterator[RawSentence]:
+    line, counted = 0, 0  # newlines before `counted`: counted as the spans go (linear)
     for a, b in sentence_spans(data, 0, len(data)):
         raw = sentence_bytes(data, a, b)
-        line = data.count(b"\n", 0, a)
+        line += data.count(b"\n", counted, a)
+        counted = a
         if raw is None:
             yield RawSentence(None, f"truncated: no {END.decode()} before the end of the input",
                               task.encoding, task.start + a, None, line, guess_id(data[a:b]))
