@@ -32,6 +32,10 @@ class DatabaseError(TreeindexError):
     read-only, full, corrupt)."""
 
 
+class QueryError(TreeindexError):
+    """Bad or forbidden SQL."""
+
+
 class WorkerDied(TreeindexError):
     """A worker process died (killed, out of memory); what was committed stays."""
 

@@ -214,18 +214,18 @@ def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> lis
         ).fetchone()
         if row is None:
             plans.append(_Plan(c, Status.INDEXED, None))
-        elif replace:
-            plans.append(_Plan(c, Status.REPLACED, row[0]))
-        elif row[1] != c.fingerprint:
-            state = "indexed" if row[2] else "partly indexed"
+            continue
+        corpus_id, fingerprint, complete, source = row
+        if replace:
+            plans.append(_Plan(c, Status.REPLACED, corpus_id))
+        elif fingerprint != c.fingerprint:
+            state = "indexed" if complete else "partly indexed"
             problems.append(
                 f"{c.source}: differs from the input that was {state} as corpus {c.name!r} "
-                f"(from {row[3]}); run again with --replace to index it from scratch"
+                f"(from {source}); run again with --replace to index it from scratch"
             )
-        elif row[2]:
-            plans.append(_Plan(c, Status.COMPLETE, row[0]))
         else:
-            plans.append(_Plan(c, Status.RESUMED, row[0]))
+            plans.append(_Plan(c, Status.COMPLETE if complete else Status.RESUMED, corpus_id))
     if problems:
         raise InputError("\n".join(problems))
     return plans

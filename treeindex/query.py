@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import store
-from .errors import TreeindexError, suggest
+from .errors import QueryError, TreeindexError, suggest
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -35,10 +35,6 @@ _READ_ONLY = ("the query must only read: treeindex query runs SELECT statements 
               "read-only PRAGMAs); change the index with treeindex ingest")
 _DATABASE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_IOERR,
                    sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY}
-
-
-class QueryError(TreeindexError):
-    """Bad or forbidden SQL."""
 
 
 def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:

@@ -27,7 +27,12 @@ _DOCTYPE_END = re.compile(rb"\]\s*>")
 
 
 class Unterminated(Exception):
-    """A comment, CDATA section or processing instruction does not end before `limit`."""
+    """A comment, CDATA section or processing instruction does not end before `limit`
+    (internal to the splitter: callers turn it into an InputError)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        self.at = at  # where the construct starts
 
 
 def skip_markup(buf: Any, q: int, limit: int) -> int:
@@ -172,7 +177,12 @@ LARGEST_PIECE = 256 << 20
 
 
 class NoBoundary(Exception):
-    """No sentence boundary within the largest piece allowed: see `pieces`."""
+    """No sentence boundary within the largest piece allowed: see `pieces` (internal: the
+    treebank format turns it into an InputError)."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset  # where the piece without a boundary starts
 
 
 def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int],

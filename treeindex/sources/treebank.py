@@ -168,7 +168,7 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
     except NoBoundary as e:
         raise InputError(
             f"{path}: no <alpino_ds> sentence starts in the {LARGEST_PIECE >> 20} MB after "
-            f"byte {e.args[0]}: "
+            f"byte {e.offset}: "
             "an unterminated comment (<!--), CDATA section or processing instruction there "
             "hides the rest of the file; fix it, then run the same command (what was indexed "
             "before that point is kept)"

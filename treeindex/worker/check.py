@@ -10,6 +10,9 @@ from ..sources.sniff import utf8_codec
 
 
 class BadSentence(Exception):
+    """One sentence cannot be indexed: recorded in `errors` with its line and id (internal to
+    the worker, never raised to the caller)."""
+
     def __init__(self, message: str, line: int | None = None, sentid: str | None = None):
         super().__init__(message)
         self.line = line
