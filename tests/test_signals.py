@@ -62,7 +62,12 @@ def resumes_to_whole(db_path, src, whole):
     again = subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db",
                             str(db_path), "--chunk-mb", "0.05", str(src)],
                            capture_output=True, text=True, timeout=120)
-    return again.returncode == 0 and dump(db_path) == dump(whole)
+    assert again.returncode == 0, again.stderr
+    got, want = dump(db_path), dump(whole)
+    differ = {t: next((a, b) for a, b in zip(got[t], want[t]) if a != b) if len(got[t]) ==
+              len(want[t]) else (len(got[t]), len(want[t])) for t in got if got[t] != want[t]}
+    assert not differ, differ
+    return True
 
 
 @pytest.mark.parametrize("workers, target, sig, code", [
