@@ -90,23 +90,10 @@ def _attr(value: str) -> str:
             .replace("\n", "&#10;").replace("\t", "&#9;").replace("\r", "&#13;"))
 
 
-# one read side per worker process and database, reused across its tasks; keyed by pid too,
-# so that a connection never crosses a fork
-_indexes: dict[tuple[int, str], Index] = {}
-
-
-def _index(path: str) -> Index:
-    key = (os.getpid(), path)
-    index = _indexes.get(key)
-    if index is None:
-        index = _indexes[key] = Index(path)
-    return index
-
-
 def run_export_task(task: ExportTask) -> int:
     """Write the `<tree>` elements of a range of subtrees into their files, each category at
     the offset the parent planned for it; return how many trees were written."""
-    index = _index(task.db)
+    index = Index.for_process(task.db)
     with index.snapshot():  # one state of the index for the check and the rows
         if index.corpus_stamp(task.corpus_id) != task.corpus:
             raise TreeindexError(

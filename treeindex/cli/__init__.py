@@ -13,6 +13,7 @@ from .common import ProgressLine
 from .export import export_command
 from .ingest import _ingest_line, ingest_command
 from .query import errors_command, query_command, schema_command, stats_command
+from .search import search_command
 
 _ProgressLine = ProgressLine  # (the tests' name)
 
@@ -30,8 +31,8 @@ def cli() -> None:
 
 
 
-for command in (ingest_command, export_command, query_command, schema_command, stats_command,
-                errors_command):
+for command in (ingest_command, export_command, search_command, query_command, schema_command,
+                stats_command, errors_command):
     cli.add_command(command)
 
 __all__ = ["ProgressLine", "_ingest_line", "cli"]

@@ -3,6 +3,7 @@ read-only connection (opened in the process that uses it: never across a fork)."
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -29,8 +30,21 @@ class Sentence(NamedTuple):
     xml: bytes  # the <alpino_ds> element, UTF-8, decompressed
 
 
+_per_process: dict[tuple[int, str], Index] = {}
+
+
 class Index:
     """An index opened for reading (works while an ingest writes to it)."""
+
+    @classmethod
+    def for_process(cls, path: Path | str) -> Index:
+        """One Index per process and path, kept open for the tasks a worker runs (keyed by
+        pid, so that a connection never crosses a fork)."""
+        key = (os.getpid(), str(path))
+        index = _per_process.get(key)
+        if index is None:
+            index = _per_process[key] = cls(path)
+        return index
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -84,6 +98,19 @@ class Index:
         sentid, text, zxml = self.conn.execute(
             "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
         return Sentence(sentid, text, zlib.decompress(zxml))
+
+    def sentences(self, corpus_id: int, first_seq: int, last_seq: int) -> sqlite3.Cursor:
+        """(seq, sentid, text, zlib xml, first_subtree, subtree_count) of the corpus's
+        sentences first_seq..last_seq, in document order."""
+        return self.conn.execute(
+            "SELECT seq, sentid, text, xml, first_subtree, subtree_count FROM sentences "
+            "WHERE corpus_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (corpus_id, first_seq, last_seq))
+
+    def labels(self, first: int, last: int) -> dict[int, str]:
+        """node position -> 'cat-n' for the subtrees first..last (one sentence's)."""
+        return {node: f"{cat}-{n}" for node, cat, n in self.conn.execute(
+            "SELECT node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?", (first, last))}
 
     def subtree_range(self, corpus_id: int, first_seq: int, last_seq: int
                       ) -> tuple[int, int] | None:

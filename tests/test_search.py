@@ -1,0 +1,140 @@
+"""`search` is exact: its hits are those of evaluating the query on every sentence of the
+input, nothing more, nothing less, in document order, for any number of workers."""
+
+from __future__ import annotations
+
+import elementpath
+import pytest
+from conftest import ALPINO, CDB, SUITES, WRPEE
+from lxml import etree
+from reference import sentences
+
+from treeindex import ingest
+from treeindex.errors import QueryError
+from treeindex.search import count, search, stats
+
+SOURCES = [(CDB, "cdb-sample"), (SUITES, "suites-sample"), (WRPEE, "WRPEE-dummy"),
+           (ALPINO / "Titaantjes", "Titaantjes"), (ALPINO / "cdb", "cdb")]
+
+# The kinds of question the Dact manual, its cookbook and PaQu's examples ask.
+QUERIES_1 = [
+    '//node[@cat="np"]',
+    '//node[@cat="np" and node[@rel="det"]]',
+    '//node[@cat="np" and node[@rel="det" and @lemma="de"] and node[@rel="hd" and @pt="n"]]',
+    '//node[@rel="su" and @index and not(@cat or @word)]',
+    '//node[@cat="smain" and node[@rel="obj2"]]',
+    '//node[node[@rel="obj1"] and node[@rel="obj2"]]',
+    '//node[@pt="ww" and @wvorm="pv"]',
+    '//node[@lemma="de"]',
+    '//node[@cat="pp" and node[@rel="hd" and @lemma="in"]]',
+    '//node[@rel="mod" and @cat="pp"]',
+    '//node[@cat="ssub" and node[@rel="su"]]',
+    '//node[node[@rel="hd"]/@begin < node[@rel="obj1"]/@begin]',
+    '//node[@cat="conj"]',
+    '//node[@rel="cnj" and @cat="np"]',
+    '//node[count(node) > 3]',
+    '//node[@word="is"]',
+    '//node[starts-with(@lemma, "ver")]',
+    '//node[contains(@word, "-")]',
+    '//node[@cat="np"]//node[@pt="adj"]',
+    '//node[@cat="whq"]',
+    '//node[../@cat="np" and @rel="mod"]',
+    '//node[@rel="hd" and ../@cat="pp"]',
+    '//node[@cat and not(node[@rel="hd"])]',
+    '//node[@pt="vnw" and @vwtype="pers"]',
+    '//node[@rel="vc" and @cat="inf"]',
+    '//node[@begin="0" and @word]',
+    '//node[number(@end) - number(@begin) > 5 and @cat="np"]',
+    '//node[@index = //node[@rel="su"]/@index and not(@word or @cat)]',
+    '//node[@cat="np"][1]',
+    '//node[@rel="top"]/node[last()]',
+    '//node[@cat="du"] | //node[@cat="sv1"]',
+    '//node[@cat="np" and not(.//node[@cat="np"])]',
+]
+QUERIES_2 = [
+    '//node[@rel=("hd","cmp")]',
+    '//node[matches(@lemma, "^ge.*d$")]',
+    '//node[ends-with(@word, "heid")]',
+    '//node[some $n in node satisfies $n/@rel="obj2"]',
+    '//node[@cat and (every $n in node satisfies $n/@word)]',
+    '//node[node[@rel="mod"]/number(@begin) > 3]',
+    '//node[@cat="np" and lower-case(node[@rel="hd"]/@word) = "jaar"]',
+]
+
+
+def expected(query: str, two: bool) -> list[tuple[str, str, str | None]]:
+    out = []
+    for source, corpus in SOURCES:
+        for sid, root in sentences(source):
+            found = (elementpath.select(root, query) if two else root.xpath(query))
+            order = {el: i for i, el in enumerate(root.iter("node"))}
+            for el in sorted(set(found), key=order.__getitem__):
+                out.append((corpus, sid, el.get("id")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("search") / "t.db"
+    ingest(db, [s for s, _ in SOURCES], workers=2)
+    return db
+
+
+@pytest.mark.parametrize("query, two", [(q, False) for q in QUERIES_1] +
+                         [(q, True) for q in QUERIES_2])
+def test_hits_are_exactly_those_of_every_sentence(index, query, two):
+    got = [(h.corpus, h.sentid, h.id) for h in search(index, query, workers=2)]
+    assert got == expected(query, two)
+
+
+def test_workers_do_not_change_the_hits(index):
+    q = '//node[@cat="np" and node[@rel="det"]]'
+    one = list(search(index, q, workers=0))
+    two = list(search(index, q, workers=2))
+    assert one == two and len(one) > 100
+
+
+def test_hit_records(index):
+    hit = next(h for h in search(index, '//node[@cat="np" and node[@rel="det"]]', workers=0)
+               if h.corpus == "cdb-sample")
+    assert hit.label is not None and hit.label.startswith("np-")
+    assert hit.words == hit.sentence.split()[hit.begin:hit.end] or hit.words
+    assert hit.positions == sorted(hit.positions)
+    word = next(search(index, '//node[@word]', workers=0))
+    assert word.label is None and word.words == [word.sentence.split()[word.begin]]
+
+
+def test_count_and_stats(index):
+    q = '//node[@rel="hd" and @pt="n"]'
+    hits = list(search(index, q, workers=0))
+    counts = count(index, q, workers=0)
+    assert counts.hits == len(hits)
+    assert counts.sentences == len({(h.corpus, h.seq) for h in hits})
+    table = stats(index, q, ("lemma",), workers=0)
+    assert sum(n for _, n in table) == len(hits)
+    assert [n for _, n in table] == sorted((n for _, n in table), reverse=True)
+
+
+def test_limit_and_corpus(index):
+    assert len(list(search(index, "//node", limit=7, workers=2))) == 7
+    only = {h.corpus for h in search(index, '//node[@cat="np"]', corpora=["WRPEE-dummy"])}
+    assert only == {"WRPEE-dummy"}
+    with pytest.raises(QueryError) as e:
+        list(search(index, "//node", corpora=["cbd"]))
+    assert str(e.value).startswith("unknown corpus 'cbd'; the corpora in this index are "
+                                   "(closest first): cdb")
+
+
+def test_macros(index):
+    macros = {"np": 'node[@cat="np"]', "det_np": '//%np%[node[@rel="det"]]'}
+    assert list(search(index, "%det_np%", macros=macros, workers=0)) == \
+        list(search(index, '//node[@cat="np"][node[@rel="det"]]', workers=0))
+
+
+def test_the_xml_of_matching_sentences_reads_again(index, tmp_path):
+    hits = [h for h in search(index, '//node[@cat="whq"]', with_xml=True, workers=0)]
+    xmls = [h.xml for h in hits if h.xml is not None]
+    assert len(xmls) == len({(h.corpus, h.seq) for h in hits}) > 0
+    out = tmp_path / "whq.xml"
+    out.write_bytes(b"<treebank>\n" + b"\n".join(xmls) + b"\n</treebank>\n")
+    assert len(etree.parse(str(out)).getroot()) == len(xmls)

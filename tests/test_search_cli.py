@@ -1,0 +1,140 @@
+"""`treeindex search` through the CLI: formats, counts, statistics, macros, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import CDB, WRPEE, dump
+from lxml import etree
+
+from treeindex import ingest
+from treeindex.cli import cli
+from treeindex.search import search
+
+NP_DE = '//node[@cat="np" and node[@rel="det" and @lemma="de"]]'
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("search-cli") / "t.db"
+    ingest(db, [CDB, WRPEE], workers=0)
+    return db
+
+
+def test_text_brackets_the_hit(index):
+    result = run("search", "--db", index, "--workers", 0, "--limit", 2, NP_DE)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    hits = list(search(index, NP_DE, limit=2, workers=0))
+    for line, hit in zip(lines, hits):
+        corpus, sentid, text = line.split("\t")
+        assert (corpus, sentid) == (hit.corpus, hit.sentid)
+        assert text.replace("[", "").replace("]", "") == hit.sentence
+        inside = " ".join(w for part in text.split("[")[1:] for w in [part.split("]")[0]])
+        assert inside.split() == hit.words
+
+
+def test_records_in_csv_json_and_nl(index):
+    hits = list(search(index, NP_DE, workers=0))
+    nl = run("search", "--db", index, "--format", "nl", NP_DE).output.splitlines()
+    records = [json.loads(line) for line in nl]
+    assert len(records) == len(hits)
+    assert set(records[0]) >= {"corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end",
+                               "words", "sentence", "label"}
+    assert records[0]["label"].startswith("np-") and records[0]["cat"] == "np"
+    assert json.loads(run("search", "--db", index, "--format", "json", NP_DE).output) == records
+    rows = list(csv.DictReader(io.StringIO(
+        run("search", "--db", index, "--format", "csv", NP_DE).output)))
+    assert [r["words"] for r in rows] == [" ".join(r["words"]) for r in records]
+
+
+def test_count_and_stats_in_every_format(index):
+    text = run("search", "--db", index, "--count", NP_DE).output.splitlines()
+    assert text[0].split() == ["corpus", "hits", "sentences"]
+    total = len(list(search(index, NP_DE, workers=0)))
+    assert text[-1].split()[:2] == ["(all)", f"{total:,}"]
+    counted = json.loads(run("search", "--db", index, "--count", "--format", "json",
+                             NP_DE).output)
+    assert counted[-1]["hits"] == total
+    st = run("search", "--db", index, "--stats", "lemma,pt", "--format", "csv",
+             '//node[@rel="hd" and ../@cat="np"]').output
+    rows = list(csv.DictReader(io.StringIO(st)))
+    assert list(rows[0]) == ["lemma", "pt", "count", "percent"]
+    assert [int(r["count"]) for r in rows] == sorted((int(r["count"]) for r in rows),
+                                                     reverse=True)
+    assert any(r["lemma"] == "[missing]" for r in rows)  # phrasal heads have no lemma
+    assert abs(sum(float(r["percent"]) for r in rows) - 100) < 0.5
+
+
+def test_xml_is_a_treebank_treeindex_reads_again(index, tmp_path):
+    out = tmp_path / "np-de.xml"
+    result = run("search", "--db", index, "--format", "xml", "-o", out, NP_DE)
+    assert result.exit_code == 0 and result.output == ""
+    root = etree.parse(str(out)).getroot()
+    matching = {(h.corpus, h.sentid) for h in search(index, NP_DE, workers=0)}
+    assert root.tag == "treebank" and len(root) == len(matching)
+    again = tmp_path / "again.db"
+    ingest(again, [out], workers=0)
+    assert len(dump(again)["sentences"]) == len(matching)
+    assert len(list(search(again, NP_DE, workers=0))) == len(list(search(index, NP_DE,
+                                                                          workers=0)))
+
+
+def test_macros_from_a_file_or_the_environment(index, tmp_path):
+    macros = tmp_path / "macros.txt"
+    macros.write_text('# Dact-style macros\nnp = """node[@cat="np"]"""\n\n'
+                      'de = """%np%[node[@rel="det" and @lemma="de"]]"""\n')
+    by_file = run("search", "--db", index, "--macros", macros, "--count", "//%de%")
+    by_env = run("search", "--db", index, "--count", "//%de%",
+                 env={"TREEINDEX_MACROS": str(macros)})
+    plain = run("search", "--db", index, "--count", NP_DE.replace(
+        'node[@cat="np" and node[@rel="det" and @lemma="de"]]',
+        'node[@cat="np"][node[@rel="det" and @lemma="de"]]'))
+    assert by_file.exit_code == 0, by_file.output
+    assert by_file.output == by_env.output == plain.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (['//node[@cat="np" and ]'],
+     "Error: the query is not valid XPath: "),
+    (["//node/@word"],
+     "Error: the query '//node/@word' selects attribute values (@word), not <node> elements: "),
+    (["count(//node)"], "Error: the query 'count(//node)' selects numbers, not <node>"),
+    (["%nosuch%"], "Error: unknown macro %nosuch%; known macros: none are defined"),
+    (["--corpus", "cdb", "//node"],
+     "Error: unknown corpus 'cdb'; the corpora in this index are (closest first): cdb-sample"),
+])
+def test_bad_queries_are_one_clear_message(index, args, message):
+    result = run("search", "--db", index, *args)
+    assert result.exit_code == 1
+    assert result.output.startswith(message), result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_caret_points_at_the_error(index):
+    result = run("search", "--db", index, '//node[@cat="np" and ]')
+    lines = result.output.splitlines()
+    assert lines[-2] == '  //node[@cat="np" and ]'
+    assert lines[-1].index("^") == lines[-2].index("]")
+
+
+def test_a_bad_macros_file_names_the_file_and_line(index, tmp_path):
+    macros = tmp_path / "macros.txt"
+    macros.write_text('# fine\nnp = """node[@cat="np"]"""\n\nbroken = "no triple quotes"\n')
+    result = run("search", "--db", index, "--macros", macros, "//%np%")
+    assert result.exit_code == 1
+    assert result.output == (f'Error: {macros}, line 4: expected = """ after the macro name '
+                             "'broken'\n")
+    cycle = tmp_path / "cycle.txt"
+    cycle.write_text('a = """%b%"""\nb = """//%a%"""\n')
+    result = run("search", "--db", index, "--macros", cycle, "%a%")
+    assert result.output == "Error: the macros refer to each other in a cycle: a -> b -> a\n"

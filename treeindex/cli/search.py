@@ -1,0 +1,245 @@
+"""`treeindex search`: XPath queries over the index, as Dact and PaQu ask them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from ..errors import QueryError
+from ..search import Hit, Progress, compile_query, search
+from ..search import macros as macro_files
+from ..store import Index
+from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
+
+FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
+          "sentence")
+MISSING = "[missing]"
+
+
+def bracketed(hit: Hit) -> str:
+    """The sentence with the hit's words in brackets (each run of adjacent words once)."""
+    marked = set(hit.positions)
+    out = []
+    for i, word in enumerate(hit.sentence.split()):
+        opens = i in marked and i - 1 not in marked
+        closes = i in marked and i + 1 not in marked
+        out.append(("[" if opens else "") + word + ("]" if closes else ""))
+    return " ".join(out)
+
+
+def _record(hit: Hit) -> dict[str, Any]:
+    return {"corpus": hit.corpus, "sentid": hit.sentid, "id": hit.id, "cat": hit.cat,
+            "pt": hit.pt, "rel": hit.rel, "begin": hit.begin, "end": hit.end,
+            "label": hit.label, "words": hit.words, "sentence": hit.sentence}
+
+
+def _csv_line(values: Iterable[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
+
+
+def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
+    if fmt == "text":
+        for h in hits:
+            yield f"{h.corpus}\t{h.sentid}\t{bracketed(h)}"
+    elif fmt == "csv":
+        yield _csv_line(FIELDS)
+        for h in hits:
+            r = _record(h)
+            r["words"] = " ".join(h.words)
+            yield _csv_line(r[f] for f in FIELDS)
+    elif fmt == "json":
+        yield from _json_array(_record(h) for h in hits)
+    elif fmt == "nl":
+        for h in hits:
+            yield json.dumps(_record(h), ensure_ascii=False)
+    else:  # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
+        yield '<?xml version="1.0" encoding="UTF-8"?>'
+        yield "<treebank>"
+        for h in hits:
+            if h.xml is not None:
+                yield h.xml.decode("utf-8")
+        yield "</treebank>"
+
+
+def _json_array(records: Iterable[dict]) -> Iterator[str]:
+    first = True
+    yield "["
+    for r in records:
+        yield ("  " if first else ", ") + json.dumps(r, ensure_ascii=False)
+        first = False
+    yield "]"
+
+
+def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator[str]:
+    """A small table (counts, statistics) in any --format."""
+    if fmt == "csv":
+        yield _csv_line(columns)
+        yield from (_csv_line(r) for r in rows)
+    elif fmt in ("json", "nl"):
+        records = [dict(zip(columns, r)) for r in rows]
+        if fmt == "nl":
+            yield from (json.dumps(r, ensure_ascii=False) for r in records)
+        else:
+            yield from _json_array(records)
+    else:
+        text = [[f"{v:,}" if isinstance(v, int) else
+                 (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
+        numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
+                   for i in range(len(columns))]
+
+        def line(values: list[str]) -> str:
+            return "  ".join(v.rjust(w) if num else v.ljust(w)
+                             for v, w, num in zip(values, widths, numeric)).rstrip()
+
+        yield line(columns)
+        yield "  ".join("-" * w for w in widths)
+        yield from (line(r) for r in text)
+
+
+def _search_line(p: Progress, elapsed: float) -> tuple[float, str]:
+    fraction = p.sentences_done / p.sentences_total if p.sentences_total else 1.0
+    return fraction, (f"{p.corpus[:24]:<24} {100 * fraction:5.1f}%  "
+                      f"{p.sentences_done:,}/{p.sentences_total:,} sentences  "
+                      f"{plural(p.hits, 'hit')}  {p.sentences_done / elapsed:,.0f} sent/s")
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@click.command(name="search")
+@click.argument("xpath")
+@db_option
+@click.option("--corpus", "corpora", multiple=True,
+              help="Only this corpus (repeatable). [default: all corpora]")
+@click.option("--macros", "macros_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar=macro_files.ENVIRONMENT, show_envvar=True,
+              help="A macros file (Dact/PaQu syntax: name = \"\"\"xpath\"\"\"); %name% in "
+                   "XPATH uses one.")
+@workers_option
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Stop after this many hits.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "nl", "xml"]),
+              default="text", show_default=True,
+              help="text: a line per hit, the hit's words in [brackets]; csv, json, nl: a "
+                   "record per hit; xml: the matching sentences as a <treebank>.")
+@click.option("--count", "counting", is_flag=True,
+              help="Only count hits and matching sentences, per corpus and in all.")
+@click.option("--stats", "stats_attrs", metavar="ATTR[,ATTR...]", default=None,
+              help="A frequency table of these attributes of the hits (e.g. lemma,pt).")
+@click.option("--explain", is_flag=True,
+              help="Say how the query will run (engine, sentences to evaluate) and stop.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write to this file (complete, or not at all).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
+                   macros_file: Path | None, workers: int | None, limit: int | None, fmt: str,
+                   counting: bool, stats_attrs: str | None, explain: bool,
+                   output: Path | None, quiet: bool) -> None:
+    """Find the nodes an XPath query selects in every sentence of the index.
+
+    The query is evaluated on each sentence as its own document, as in Dact and PaQu:
+    every <node> it selects is a hit. XPath 1.0 runs on lxml; XPath 2.0 (sequences,
+    some/every, matches(), ends-with(), ...) on elementpath. Hits come in document order.
+
+    \b
+    Example:
+        treeindex search '//node[@cat="np" and node[@rel="det" and @lemma="de"]]'
+        treeindex search --stats lemma '//node[@rel="hd" and ../@cat="np"]'
+        treeindex search --format xml -o whq.xml '//node[@cat="whq"]'
+    """
+    if counting and stats_attrs:
+        raise click.UsageError("--count and --stats exclude each other: give one of them")
+    if fmt == "xml" and (counting or stats_attrs):
+        raise click.UsageError("--format xml writes sentences: it goes with neither --count "
+                               "nor --stats")
+    attrs = tuple(a.strip().lstrip("@") for a in (stats_attrs or "").split(",") if a.strip())
+    if stats_attrs is not None and not attrs:
+        raise click.UsageError("--stats needs attribute names, e.g. --stats lemma,pt")
+    bar = ProgressLine(not quiet and sys.stderr.isatty(), _search_line)
+    with handled(db_path, bar, "nothing more was searched"):
+        macros = macro_files.load(macros_file) if macros_file else {}
+        if explain:
+            echo_lines(_explain(db_path, xpath, macros, list(corpora)))
+            return
+        hits = search(db_path, xpath, corpora=list(corpora) or None, macros=macros,
+                      workers=workers, limit=limit, attrs=attrs, with_xml=fmt == "xml",
+                      progress_callback=bar)
+        if counting:
+            lines = _count_lines(hits, fmt)
+        elif attrs:
+            lines = _stats_lines(hits, attrs, fmt)
+        else:
+            lines = hit_lines(hits, fmt)
+        with _output(output) as f:
+            if f is None:
+                echo_lines(_after(lines, bar))
+            else:
+                for line in lines:
+                    f.write(line + "\n")
+    bar.done()
+
+
+def _after(lines: Iterable[str], bar: ProgressLine) -> Iterator[str]:
+    for line in lines:
+        bar.done()
+        yield line
+
+
+def _count_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
+    counts: dict[str, list] = {}
+    for h in hits:
+        c = counts.setdefault(h.corpus, [0, set()])
+        c[0] += 1
+        c[1].add(h.seq)
+    rows: list[list[Any]] = [[name, n, len(s)] for name, (n, s) in counts.items()]
+    rows.append(["(all)", sum(r[1] for r in rows), sum(r[2] for r in rows)])
+    return table_lines(["corpus", "hits", "sentences"], rows, fmt)
+
+
+def _stats_lines(hits: Iterable[Hit], attrs: tuple[str, ...], fmt: str) -> Iterator[str]:
+    table: dict[tuple, int] = {}
+    for h in hits:
+        table[h.values] = table.get(h.values, 0) + 1
+    total = sum(table.values())
+    ordered = sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
+    rows: list[list[Any]] = [[*(MISSING if v is None else v for v in values), n,
+                              round(100 * n / total, 2)] for values, n in ordered]
+    return table_lines([*attrs, "count", "percent"], rows, fmt)
+
+
+def _explain(db_path: Path, xpath: str, macros: dict[str, str], corpora: list[str]
+             ) -> Iterator[str]:
+    query = compile_query(xpath, macros)
+    with Index(db_path) as index:
+        rows = [r for r in index.corpora() if not corpora or r.name in corpora]
+    unknown = set(corpora) - {r.name for r in rows}
+    if unknown:
+        raise QueryError(f"unknown corpus {sorted(unknown)[0]!r}")
+    total = sum(r.sentences for r in rows)
+    yield f"query: {query.text}"
+    yield f"engine: {'lxml (XPath 1.0)' if query.engine == 'lxml' else 'elementpath (XPath 2.0)'}"
+    yield (f"candidates: every sentence ({total:,} of {total:,}): this index has no search "
+           "structures yet, so every sentence is parsed and evaluated")

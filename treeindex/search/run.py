@@ -1,0 +1,95 @@
+"""Running a search: sentences in ranges of a corpus, evaluated by workers, hits in document
+order (corpus, sentence, node pre-order), identical for any number of workers."""
+
+from __future__ import annotations
+
+import zlib
+from typing import NamedTuple
+
+from lxml import etree
+
+from ..store import Index
+from .xpath import Query
+
+SENTENCES_PER_TASK = 500
+# where a stored sentence is parsed: no DTD, no entities, no network (it was checked once)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                          collect_ids=False, remove_blank_text=False)
+
+
+class Hit(NamedTuple):
+    """One selected `node`."""
+
+    corpus: str
+    sentid: str
+    id: str | None  # the node's @id
+    cat: str | None
+    pt: str | None
+    rel: str | None
+    begin: int | None
+    end: int | None
+    words: list[str]  # the words under the node, in sentence order
+    positions: list[int]  # their positions (@begin) in the sentence
+    sentence: str  # the plain sentence
+    label: str | None  # 'np-17' when the node is a kept subtree
+    seq: int  # the sentence's position in its corpus
+    values: tuple = ()  # the attributes asked for (SearchTask.attrs), None where missing
+    xml: bytes | None = None  # the sentence's XML, on its first hit (SearchTask.with_xml)
+
+
+class SearchTask(NamedTuple):
+    db: str
+    query: Query
+    corpus_id: int
+    corpus: str
+    first_seq: int
+    last_seq: int
+    with_xml: bool  # also return the matching sentences' XML
+    attrs: tuple[str, ...] = ()  # attributes of each hit to return (for statistics)
+
+
+class TaskHits(NamedTuple):
+    sentences: int  # sentences evaluated
+    hits: list[Hit]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+_queries: dict[str, Query] = {}
+
+
+def run_search_task(task: SearchTask) -> TaskHits:
+    """Evaluate the query on every sentence of a range (in a worker)."""
+    index = Index.for_process(task.db)
+    query = _queries.get(task.query.text) or _queries.setdefault(task.query.text, task.query)
+    hits: list[Hit] = []
+    n = 0
+    for seq, sentid, text, zxml, first, count in index.sentences(task.corpus_id, task.first_seq,
+                                                                 task.last_seq):
+        n += 1
+        xml = zlib.decompress(zxml)
+        root = etree.fromstring(xml, _PARSER)
+        found = query.select(root)
+        if not found:
+            continue
+        order = {el: i for i, el in enumerate(root.iter("node"))}
+        labels = index.labels(first, first + count - 1) if count else {}
+        sentence = text or ""
+        first_hit = True
+        for el in sorted(set(found), key=order.__getitem__):
+            leaves = sorted((b, w) for leaf in el.iter("node")
+                             if (w := leaf.get("word")) is not None
+                             and (b := _int(leaf.get("begin"))) is not None)
+            hits.append(Hit(task.corpus, sentid, el.get("id"), el.get("cat"), el.get("pt"),
+                            el.get("rel"), _int(el.get("begin")), _int(el.get("end")),
+                            [w for _, w in leaves], [b for b, _ in leaves], sentence,
+                            labels.get(order[el]), seq,
+                            tuple(el.get(a) for a in task.attrs),
+                            xml if task.with_xml and first_hit else None))
+            first_hit = False
+    return TaskHits(n, hits)

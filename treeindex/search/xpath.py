@@ -1,0 +1,102 @@
+"""Compiling a query: XPath 1.0 with lxml (fast) wherever lxml takes it, else XPath 2.0 with
+elementpath (sequences, `some`/`every`, `matches()`, paths that end in a function, ...).
+
+A query is evaluated on each sentence as its own document, `<alpino_ds>` its root, as Dact
+and PaQu do; every `node` element it selects is a hit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from ..errors import QueryError
+
+# evaluated once at compile time: lxml compiles unknown functions and fails only then
+_PROBE = etree.fromstring(
+    b'<alpino_ds version="1.3"><node begin="0" cat="top" end="1" id="0" rel="top">'
+    b'<node begin="0" end="1" id="1" lemma="a" pos="noun" pt="n" rel="hd" word="a"/>'
+    b"</node><sentence>a</sentence></alpino_ds>")
+
+
+class Query:
+    """A compiled query (picklable: workers compile it again from its text)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.engine = "lxml"
+        self._select: Any = None
+        self._compile()
+        self.select(_PROBE)  # a query that selects attributes or numbers fails here, early
+
+    def __getstate__(self) -> dict:
+        return {"text": self.text}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["text"])  # type: ignore[misc]
+
+    def _compile(self) -> None:
+        import elementpath
+        from elementpath.xpath1 import XPath1Parser
+        from elementpath.xpath2 import XPath2Parser
+
+        try:  # XPath 1.0 (elementpath's parser knows its functions): lxml runs it
+            XPath1Parser().parse(self.text)
+            compiled = etree.XPath(self.text)
+            compiled(_PROBE)
+            self._select = compiled
+            return
+        except (elementpath.ElementPathError, etree.XPathError):
+            pass
+        try:
+            selector = elementpath.Selector(self.text, parser=XPath2Parser)
+            selector.select(_PROBE)
+        except elementpath.ElementPathError as e:
+            raise QueryError(_syntax_message(self.text, e)) from None
+        self.engine = "elementpath"
+        self._select = selector.select
+
+    def select(self, root: etree._Element) -> list[etree._Element]:
+        """The `node` elements the query selects in a sentence; QueryError for anything
+        else (an attribute, a number, a string)."""
+        try:
+            found = self._select(root)
+        except Exception as e:  # lxml's and elementpath's errors do not cross processes
+            raise QueryError(f"the query {self.text!r} failed on a sentence: "
+                             f"{type(e).__name__}: {e}") from None
+        if not isinstance(found, list):
+            found = [found]
+        for item in found:
+            if not isinstance(item, etree._Element) or item.tag != "node":
+                raise QueryError(_not_nodes(self.text, item))
+        return found
+
+
+def _syntax_message(text: str, e: Exception) -> str:
+    message = str(e)
+    column = getattr(e, "column", None)
+    if column is None:
+        import re
+
+        m = re.search(r"column (\d+)", message)
+        column = int(m.group(1)) if m else None
+    flat = " ".join(text.split("\n"))
+    caret = f"\n  {flat}\n  {' ' * (max(column, 1) - 1)}^" if column else f"\n  {flat}"
+    return f"the query is not valid XPath: {message}{caret}"
+
+
+def _not_nodes(text: str, item: Any) -> str:
+    if isinstance(item, str) and getattr(item, "is_attribute", False):
+        what = f"attribute values (@{getattr(item, 'attrname', '?')})"
+    elif isinstance(item, etree._Element):
+        what = f"<{item.tag}> elements"
+    elif isinstance(item, bool):
+        what = "a true/false value"
+    elif isinstance(item, (int, float)):
+        what = "numbers"
+    else:
+        what = f"{type(item).__name__} values"
+    return (f"the query {text!r} selects {what}, not <node> elements: select the nodes "
+            "themselves and put the condition in brackets, e.g. //node[@word] instead of "
+            "//node/@word, or //node[count(node) > 2] instead of count(//node)")
