@@ -186,7 +186,7 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
             return
         hits = search(db_path, xpath, corpora=list(corpora) or None, macros=macros,
                       workers=workers, limit=limit, attrs=attrs, with_xml=fmt == "xml",
-                      progress_callback=bar)
+                      details=not (counting or attrs), progress_callback=bar)
         if counting:
             lines = _count_lines(hits, fmt)
         elif attrs:

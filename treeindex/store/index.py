@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 from .connect import connect_read, translate_errors
+
+try:  # ISA-L inflates the stored (standard zlib) sentences 1.7x faster than zlib
+    from isal.isal_zlib import decompress
+except ImportError:  # pragma: no cover - platforms without isal wheels
+    from zlib import decompress
 
 
 class CorpusRow(NamedTuple):
@@ -97,7 +101,7 @@ class Index:
     def sentence(self, sentence_id: int) -> Sentence:
         sentid, text, zxml = self.conn.execute(
             "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
-        return Sentence(sentid, text, zlib.decompress(zxml))
+        return Sentence(sentid, text, decompress(zxml))
 
     def sentences(self, corpus_id: int, first_seq: int, last_seq: int) -> sqlite3.Cursor:
         """(seq, sentid, text, zlib xml, first_subtree, subtree_count) of the corpus's
