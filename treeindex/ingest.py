@@ -23,6 +23,7 @@ from .pool import available_cores, ordered_map, owned_executor, stop_signals
 from .sources import Corpus, Resume, discover
 from .sources.base import changed
 from .sources.treebank import DEFAULT_CHUNK
+from .store import codec
 from .store.writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
 from .worker import Result, Task, run_task
 
@@ -114,7 +115,7 @@ class _Run:
               files: tuple[str, ...] = (), encoding: str = "utf-8") -> Task:
         self.seq += 1
         return Task(self.seq, kind, path, start, end, data, files, encoding,
-                    self.opts["max_children"], self.opts["max_nodes"])
+                    self.opts["max_children"], self.opts["max_nodes"], self.opts["dictionary"])
 
     def _open(self, plan: _Plan) -> CorpusWriter:
         if plan.status is Status.REPLACED and plan.existing_id is not None:
@@ -205,6 +206,25 @@ def resume_note(w: CorpusWriter) -> str:
             f"at {where}")
 
 
+def _dictionary(conn: sqlite3.Connection, plans: list[_Plan]) -> bytes | None:
+    """The index's zstd dictionary; trained and stored (committed before any sentence) at the
+    first ingest whose inputs hold enough sentences to train on."""
+    existing = store.dictionary(conn)
+    if existing is not None:
+        return existing
+    sample: list[bytes] = []
+    for plan in plans:
+        if plan.status is not Status.COMPLETE:
+            left = codec.SAMPLE_BYTES - sum(map(len, sample))
+            if left <= 0:
+                break
+            sample += plan.corpus.format.sample(plan.corpus, left)
+    trained = codec.train(sample)
+    if trained is not None:
+        store.save_dictionary(conn, trained)
+    return trained
+
+
 def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> list[_Plan]:
     plans: list[_Plan] = []
     problems: list[str] = []
@@ -277,6 +297,7 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
          progress_callback: Callable[[Progress], None] | None) -> None:
     store.check_settings(conn, db_path, {k: opts[k] for k in store.SETTING_KEYS})
     plans = _plan(conn, corpora, replace)
+    opts["dictionary"] = _dictionary(conn, plans)
     run = _Run(conn, plans, opts, progress_callback)
     run.bytes_total = sum(run.remaining_bytes(p) for p in plans
                           if p.status is not Status.COMPLETE)

@@ -10,11 +10,6 @@ from lxml import etree
 from ..store import Index
 from .xpath import Query
 
-try:  # ISA-L inflates the stored (standard zlib) sentences 1.7x faster than zlib
-    from isal.isal_zlib import decompress
-except ImportError:  # pragma: no cover - platforms without isal wheels
-    from zlib import decompress
-
 SENTENCES_PER_TASK = 500
 # where a stored sentence is parsed: no DTD, no entities, no network (it was checked once)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
@@ -77,7 +72,7 @@ def run_search_task(task: SearchTask) -> TaskHits:
     for seq, sentid, text, zxml, first, count in index.sentences(task.corpus_id, task.first_seq,
                                                                  task.last_seq):
         n += 1
-        xml = decompress(zxml)
+        xml = index.decode(zxml)
         root = etree.fromstring(xml, _PARSER)
         found = query.select(root)
         if not found:

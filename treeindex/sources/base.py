@@ -120,6 +120,27 @@ class Format(ABC):
     def read(self, task: Task) -> TaskInput:
         """A task's sentences (in a worker)."""
 
+    def sample(self, corpus: Corpus, max_bytes: int) -> list[bytes]:
+        """The first sentences of the corpus, about `max_bytes` of them (to train the
+        compression dictionary on; read here, in the coordinator, with the format's own
+        plan and read, in fixed-size tasks so that the sample never depends on settings)."""
+        out: list[bytes] = []
+        total = 0
+
+        def make_task(kind: str, path: str, start: int = 0, end: int = 0,
+                      data: bytes | None = None, files: tuple[str, ...] = (),
+                      encoding: str = "utf-8") -> Task:
+            return Task(0, kind, path, start, end, data, files, encoding, 1, 1)
+
+        for task, _ in self.plan(corpus, Resume(0, 0, 0, 0), 1 << 20, make_task):
+            for s in self.read(task).sentences:
+                if s.xml is not None:
+                    out.append(s.xml)
+                    total += len(s.xml)
+                    if total >= max_bytes:
+                        return out
+        return out
+
     @abstractmethod
     def describe(self, corpus: Corpus, resume: Resume) -> str:
         """Where `resume` is, for a person: 'byte 1,234 of 5,678', 'file 12 of 40'."""

@@ -14,7 +14,9 @@ from .connect import (
     connect_read,
     connect_write,
     database_error,
+    dictionary,
     finish,
+    save_dictionary,
     schema_sql,
     translate_errors,
 )
@@ -23,5 +25,6 @@ from .index import CorpusRow, Index, Sentence
 __all__ = [
     "APPLICATION_ID", "SCHEMA_VERSION", "SETTING_KEYS", "CorpusRow", "Index", "IngestLock",
     "Sentence", "atomic", "build_indexes", "check_settings", "connect_read", "connect_write",
-    "database_error", "finish", "schema_sql", "translate_errors",
+    "database_error", "dictionary", "finish", "save_dictionary", "schema_sql",
+    "translate_errors",
 ]

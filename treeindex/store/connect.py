@@ -14,7 +14,10 @@ from pathlib import Path
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# versions this treeindex reads; writing to a version 1 index makes it version 2 (its new
+# sentences may be zstd frames, which the first treeindex cannot read)
+READABLE_VERSIONS = ("1", "2")
 SETTING_KEYS = ("max_children", "max_nodes")
 # PRAGMA application_id of every treeindex index ("TrIx"): only treeindex writes it, so an
 # index is recognised before anything in the file is changed.
@@ -115,7 +118,7 @@ def connect_write(path: Path) -> sqlite3.Connection:
     _drop_kind_check(conn)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute(
-        "INSERT OR IGNORE INTO settings (key, value) VALUES ('schema_version', ?)",
+        "INSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', ?)",
         (SCHEMA_VERSION,),
     )
     return conn
@@ -175,6 +178,20 @@ def _check_is_ours(path: Path) -> None:
     )
 
 
+def dictionary(conn: sqlite3.Connection) -> bytes | None:
+    """The zstd dictionary new sentences are compressed with (the newest), if any."""
+    row = conn.execute("SELECT data FROM dictionaries ORDER BY rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def save_dictionary(conn: sqlite3.Connection, data: bytes) -> None:
+    from .codec import dictionary_id
+
+    with atomic(conn):
+        conn.execute("INSERT OR IGNORE INTO dictionaries (id, data) VALUES (?, ?)",
+                     (dictionary_id(data), data))
+
+
 def finish(conn: sqlite3.Connection) -> None:
     """After an ingest: build the indexes, gather statistics for the query planner, and
     leave WAL mode, so that the finished index is one self-contained file that can be read
@@ -197,10 +214,10 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> None:
         row = conn.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
     except sqlite3.OperationalError:  # a new database: no settings table yet
         return
-    if row is not None and row[0] != SCHEMA_VERSION:
+    if row is not None and row[0] not in READABLE_VERSIONS:
         raise DatabaseError(
             f"{path}: was built by a treeindex with schema version {row[0]}, this one reads "
-            f"version {SCHEMA_VERSION}; ingest again into a new --db"
+            f"versions {' and '.join(READABLE_VERSIONS)}; ingest again into a new --db"
         )
 
 

@@ -10,12 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from .codec import Decoder
 from .connect import connect_read, translate_errors
-
-try:  # ISA-L inflates the stored (standard zlib) sentences 1.7x faster than zlib
-    from isal.isal_zlib import decompress
-except ImportError:  # pragma: no cover - platforms without isal wheels
-    from zlib import decompress
 
 
 class CorpusRow(NamedTuple):
@@ -54,6 +50,7 @@ class Index:
         self.path = Path(path)
         with translate_errors(self.path):
             self.conn = connect_read(self.path)
+        self.decode = Decoder(self.conn)  # a sentences.xml blob -> the sentence's XML
 
     def close(self) -> None:
         self.conn.close()
@@ -101,11 +98,11 @@ class Index:
     def sentence(self, sentence_id: int) -> Sentence:
         sentid, text, zxml = self.conn.execute(
             "SELECT sentid, text, xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
-        return Sentence(sentid, text, decompress(zxml))
+        return Sentence(sentid, text, self.decode(zxml))
 
     def sentences(self, corpus_id: int, first_seq: int, last_seq: int) -> sqlite3.Cursor:
-        """(seq, sentid, text, zlib xml, first_subtree, subtree_count) of the corpus's
-        sentences first_seq..last_seq, in document order."""
+        """(seq, sentid, text, compressed xml (see `decode`), first_subtree, subtree_count)
+        of the corpus's sentences first_seq..last_seq, in document order."""
         return self.conn.execute(
             "SELECT seq, sentid, text, xml, first_subtree, subtree_count FROM sentences "
             "WHERE corpus_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS sentences (
     first_subtree INTEGER NOT NULL, -- its subtrees have ids first_subtree .. + subtree_count - 1
     subtree_count INTEGER NOT NULL, -- kept subtrees in this sentence
     text      TEXT,              -- the plain sentence (<sentence> element)
-    xml       BLOB NOT NULL      -- zlib-compressed UTF-8 <alpino_ds>...</alpino_ds>, as in the input
+    xml       BLOB NOT NULL      -- UTF-8 <alpino_ds>...</alpino_ds> as in the input, compressed:
+                                 -- zstd with a dictionary of table dictionaries, or zlib
 );
 CREATE UNIQUE INDEX IF NOT EXISTS sentences_corpus_seq ON sentences (corpus_id, seq);
 
@@ -89,6 +90,13 @@ CREATE TABLE IF NOT EXISTS subtrees (
     pattern_id  INTEGER NOT NULL REFERENCES patterns(id), -- the children's pattern
     xml_start   INTEGER NOT NULL,  -- byte span of the <node> element in the decompressed sentence xml
     xml_end     INTEGER NOT NULL
+);
+
+-- The zstd dictionaries the sentences are compressed with (id: the dictionary's own id, which
+-- every zstd frame names); trained on a sample of the first input.
+CREATE TABLE IF NOT EXISTS dictionaries (
+    id   INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
 );
 
 -- Malformed sentences (and files) that were skipped, with where they are and why.

@@ -25,6 +25,9 @@ class Task(NamedTuple):
     encoding: str
     max_children: int
     max_nodes: int
+    # the index's zstd dictionary (store/codec.py): sentences are compressed with it; None:
+    # zlib (about 64 KB a task: small next to a task's megabytes, and any executor carries it)
+    dictionary: bytes | None = None
 
 
 class Rows(NamedTuple):

@@ -15,11 +15,15 @@ Every function here is pure computation on bytes, so any executor can run `run_t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import zstandard
 from lxml import etree
 
 from .. import sources
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
+from ..store.codec import ZSTD_LEVEL
 from ..store.packed import pack
 from .check import BadSentence, parse, parsers
 from .contract import RawSentence, Result, Rows, Task
@@ -30,20 +34,41 @@ try:  # the C fast path (treeindex/worker/_scan.c), built at install when a comp
 except ImportError:  # pragma: no cover - exercised where no compiler was available
     _scan = None
 
-try:  # ISA-L's deflate: about 3x faster than zlib at the same ratio, and its output is a
-    # standard zlib stream, so readers only ever need the standard library's zlib.decompress
-    from isal.isal_zlib import compress as _compress
+try:  # ISA-L's deflate: about 3x faster than zlib at the same ratio (standard zlib streams),
+    # for indexes without a zstd dictionary
+    from isal.isal_zlib import compress as _deflate
 except ImportError:  # pragma: no cover - platforms without isal wheels
-    from zlib import compress as _compress
+    from zlib import compress as _deflate
 
 ZLIB_LEVEL = 1
+_compressors: dict[bytes, Callable[[bytes], bytes]] = {}
+
+
+def compressor(dictionary: bytes | None) -> Callable[[bytes], bytes]:
+    """How a task's sentences are compressed: zstd with the index's dictionary, else zlib
+    (one compressor per dictionary and process)."""
+    if dictionary is None:
+        return _zlib
+    c = _compressors.get(dictionary)
+    if c is None:
+        zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL,
+                                      dict_data=zstandard.ZstdCompressionDict(dictionary))
+        c = _compressors[dictionary] = zc.compress
+    return c
+
+
+def _zlib(xml: bytes) -> bytes:
+    return _deflate(xml, ZLIB_LEVEL)
+
+
 __all__ = ["Result", "Rows", "Task", "extract_rows", "run_task", "sentence_rows"]
 
 
 def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParser],
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
-                  counts: dict[str, list[int]]) -> tuple:
+                  counts: dict[str, list[int]],
+                  compress: Callable[[bytes], bytes] = _zlib) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
@@ -60,7 +85,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if sentid is None:
             sentid = sentence_sentid
         subtrees.extend(rows)
-        return sentid, text, _compress(xml, ZLIB_LEVEL)
+        return sentid, text, compress(xml)
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -82,7 +107,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
             seen.add(cat)
             c[1] += 1
         append((index, cat, c[0]) + row[1:])
-    return sentid, text, _compress(xml, ZLIB_LEVEL)
+    return sentid, text, compress(xml)
 
 
 def _error_message(e: Exception) -> str:
@@ -99,6 +124,7 @@ def extract_rows(task: Task) -> Rows:
     counts: dict[str, list[int]] = {}
     errors: list[tuple] = []
     cache: dict[str, tuple] = {}
+    compress = compressor(task.dictionary)
     for s in read.sentences:
         try:
             if s.xml is None:
@@ -109,7 +135,7 @@ def extract_rows(task: Task) -> Rows:
             before = len(subtrees)
             row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
-                                counts)
+                                counts, compress)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             errors.append(_error_row(s, e))
             continue
