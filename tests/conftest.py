@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,15 @@ def tmp_copy(tmp_path):
             shutil.copy(src, dest)
         return dest
     return copy
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A treebank of real sentences (12 copies) and the index an undisturbed ingest of it in
+    small chunks builds: what interrupted runs must end up equal to."""
+    tmp = tmp_path_factory.mktemp("corpus")
+    src = repeat_treebank(tmp / "big.xml", 12)
+    whole = tmp / "whole.db"
+    subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(whole),
+                    "--chunk-mb", "0.05", str(src)], check=True)
+    return src, whole

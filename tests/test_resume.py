@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import dump, repeat_treebank
+from conftest import dump
 
 
 def start(db, src, *extra):
@@ -56,16 +56,6 @@ def wait_for_progress(db, proc, timeout=60):
                 return row[0]
         time.sleep(0.02)
     raise AssertionError("no progress")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("resume")
-    src = repeat_treebank(tmp / "big.xml", 12)
-    whole = tmp / "whole.db"
-    subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(whole),
-                    "--chunk-mb", "0.05", str(src)], check=True)
-    return src, whole
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -9), (signal.SIGTERM, 143),

@@ -17,16 +17,6 @@ from treeindex import Interrupted, ingest
 from treeindex.store import connect as db
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("signals")
-    src = repeat_treebank(tmp / "big.xml", 12)
-    whole = tmp / "whole.db"
-    subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(whole),
-                    "--chunk-mb", "0.05", str(src)], check=True)
-    return src, whole
-
-
 def start(db_path, src, workers):
     return subprocess.Popen(
         [sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(db_path),
