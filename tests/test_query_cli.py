@@ -139,3 +139,11 @@ def test_the_progress_line_fits_the_terminal(monkeypatch, capsys, columns):
     pieces = [p for p in err.split("\r") if p]
     assert pieces and all(len(p) <= columns - 1 for p in pieces)
     assert "\n" not in err
+
+
+def test_every_command_starts_its_help_with_a_sentence_and_an_example():
+    for name in cli.commands:
+        result = run(name, "--help")
+        assert result.exit_code == 0, name
+        first = result.output.split("\n\n")[1].strip()
+        assert first.endswith(".") and "Example:" in result.output, name
