@@ -12,6 +12,7 @@ from .. import __version__
 from .common import ProgressLine
 from .export import export_command
 from .ingest import _ingest_line, ingest_command
+from .manage import corpora_command, rename_command, rm_command
 from .query import errors_command, query_command, schema_command, stats_command
 from .search import search_command
 
@@ -32,7 +33,7 @@ def cli() -> None:
 
 
 for command in (ingest_command, export_command, search_command, query_command, schema_command,
-                stats_command, errors_command):
+                stats_command, errors_command, corpora_command, rm_command, rename_command):
     cli.add_command(command)
 
 __all__ = ["ProgressLine", "_ingest_line", "cli"]

@@ -266,9 +266,11 @@ class IngestLock:
     """An exclusive lock on `<db>.ingest-lock`, held for a whole ingest (released by the OS if
     the process dies), so that a second ingest fails clearly instead of interleaving."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path,
+                 fix: str = "wait for it to finish, or ingest into another --db") -> None:
         # next to the real file: two paths to one database (a link) share one lock
         self.db = Path(db_path)
+        self.fix = fix
         self.path = Path(os.path.realpath(db_path) + ".ingest-lock")
         self.fd: int | None = None
 
@@ -288,7 +290,7 @@ class IngestLock:
             os.close(fd)
             raise DatabaseError(
                 f"{self.db}: another treeindex ingest (pid {holder}) is writing to this database; "
-                "wait for it to finish, or ingest into another --db"
+                f"{self.fix}"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -76,12 +76,16 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def delete_corpus(conn: sqlite3.Connection, corpus_id: int) -> None:
-    """Remove a corpus and everything indexed for it (one transaction, for --replace)."""
-    with atomic(conn):
-        for table in ("subtrees", "sentences", "errors", "corpus_categories"):
-            conn.execute(f"DELETE FROM {table} WHERE corpus_id = ?", (corpus_id,))
-        conn.execute("DELETE FROM corpora WHERE id = ?", (corpus_id,))
+def delete_corpus(conn: sqlite3.Connection, corpus_id: int, transaction: bool = True) -> None:
+    """Remove a corpus and everything indexed for it (its own transaction, unless the caller
+    holds one: `transaction=False`)."""
+    if transaction:
+        with atomic(conn):
+            delete_corpus(conn, corpus_id, transaction=False)
+        return
+    for table in ("subtrees", "sentences", "errors", "corpus_categories"):
+        conn.execute(f"DELETE FROM {table} WHERE corpus_id = ?", (corpus_id,))
+    conn.execute("DELETE FROM corpora WHERE id = ?", (corpus_id,))
 
 
 def register(conn: sqlite3.Connection, corpus: CorpusInfo) -> int:

@@ -1,0 +1,65 @@
+"""`treeindex corpora`, `rm` and `rename`: the corpora of an index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..manage import corpora, remove, rename
+from ..query import QueryResult, format_csv, format_table
+from .common import db_option, echo_lines, handled, plural
+
+
+@click.command(name="corpora")
+@db_option
+@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values.")
+def corpora_command(db_path: Path, as_csv: bool) -> None:
+    """List the corpora of an index: name, kind, state, counts and source.
+
+    \b
+    Example:
+        treeindex corpora --db lassy.db
+    """
+    with handled(db_path):
+        rows = corpora(db_path)
+    columns = ["corpus", "kind", "state", "sentences", "subtrees", "errors", "source"]
+    result = QueryResult(columns, iter([(c.name, c.kind, c.state, c.sentences, c.subtrees,
+                                         c.errors, c.source) for c in rows]))
+    echo_lines((format_csv if as_csv else format_table)(result))
+
+
+@click.command(name="rm")
+@click.argument("names", nargs=-1, required=True)
+@db_option
+def rm_command(names: tuple[str, ...], db_path: Path) -> None:
+    """Remove corpora and everything indexed for them, in one transaction.
+
+    Refused while an ingest writes to the index.
+
+    \b
+    Example:
+        treeindex rm --db lassy.db WR-P-P-H WR-P-P-I
+    """
+    with handled(db_path, interrupted="nothing was removed"):
+        gone = remove(db_path, list(names))
+    click.echo(f"removed {plural(len(names), 'corpus', 'corpora')} "
+               f"({plural(gone, 'sentence')}) from {db_path}")
+
+
+@click.command(name="rename")
+@click.argument("old")
+@click.argument("new")
+@db_option
+def rename_command(old: str, new: str, db_path: Path) -> None:
+    """Rename a corpus (no other corpus may have the new name).
+
+    Refused while an ingest writes to the index.
+
+    \b
+    Example:
+        treeindex rename --db lassy.db cdb cdb-2024
+    """
+    with handled(db_path, interrupted="nothing was renamed"):
+        rename(db_path, old, new)
+    click.echo(f"renamed {old} to {new} in {db_path}")
