@@ -23,7 +23,7 @@ def _ingest_line(p: Progress, elapsed: float) -> tuple[float, str]:
 
 @click.command(name="ingest")
 @click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+    "paths", nargs=-1, required=True, type=click.Path(path_type=Path)
 )
 @db_option
 @workers_option

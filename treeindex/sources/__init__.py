@@ -1,7 +1,8 @@
 """Input formats: one module per format behind one small contract (`base.Format`).
 
 - `treebank`: `<treebank>` files of `<alpino_ds>` sentences (.xml, .xml.gz);
-- `folder`: directories of one-sentence files.
+- `folder`: directories of one-sentence files;
+- `compact`: Alpino's compact corpora (`X.data.dz` + `X.index`).
 
 `discover` turns the paths given to ingest into corpora; `FORMATS` finds a corpus's format
 by its kind (as stored in `corpora.kind`), `reader` a task's reader by the task's kind.
@@ -14,10 +15,11 @@ from collections.abc import Callable
 
 from ..worker.contract import Task, TaskInput
 from .base import Corpus, Format, Resume
+from .compact import Compact
 from .folder import Folder
 from .treebank import TreebankFile
 
-FORMATS: dict[str, Format] = {f.kind: f for f in (TreebankFile(), Folder())}
+FORMATS: dict[str, Format] = {f.kind: f for f in (TreebankFile(), Folder(), Compact())}
 _READERS: dict[str, Format] = {k: f for f in FORMATS.values() for k in f.task_kinds}
 
 

@@ -132,13 +132,16 @@ class Format(ABC):
                       encoding: str = "utf-8") -> Task:
             return Task(0, kind, path, start, end, data, files, encoding, 1, 1)
 
-        for task, _ in self.plan(corpus, Resume(0, 0, 0, 0), 1 << 20, make_task):
-            for s in self.read(task).sentences:
-                if s.xml is not None:
-                    out.append(s.xml)
-                    total += len(s.xml)
-                    if total >= max_bytes:
-                        return out
+        try:
+            for task, _ in self.plan(corpus, Resume(0, 0, 0, 0), 1 << 20, make_task):
+                for s in self.read(task).sentences:
+                    if s.xml is not None:
+                        out.append(s.xml)
+                        total += len(s.xml)
+                        if total >= max_bytes:
+                            return out
+        except InputError:  # a damaged input: the run itself reports it, where it is
+            pass
         return out
 
     @abstractmethod

@@ -122,6 +122,11 @@ def discover(paths: list[Path]) -> Discovery:
                 corpora.append(treebank.corpus_of(path, prologue))
         else:
             raise InputError(f"{shown(path)}: no such file or directory")
+    unique: list[Corpus] = []
+    for c in corpora:  # (a compact corpus is found through both of its files)
+        if not any(u.kind == c.kind and u.source == c.source for u in unique):
+            unique.append(c)
+    corpora = unique
     seen: dict[str, Corpus] = {}
     for c in corpora:
         if c.name in seen:

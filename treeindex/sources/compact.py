@@ -1,0 +1,272 @@
+"""Compact corpora: Alpino's `X.data.dz` + `X.index` (TreebankTools/IndexedCorpus), as Dact,
+PaQu and Alpino's own tools read them. Each is a corpus named after its stem; its entries
+are its sentences, in the index's order; a sentence's id is its @id, else the entry's name
+without `.xml`.
+
+- `X.index`: a line per entry, `name<TAB>offset<TAB>size`, the numbers in base64 (alphabet
+  `A-Za-z0-9+/`, most significant digit first, `A` = 0), counting bytes of the uncompressed
+  data. Names may hold spaces.
+- `X.data.dz`: a dictzip file: one gzip member whose FEXTRA field has an `RA` subfield
+  (version 1, chunk length, chunk count, each chunk's compressed size); the data is deflated
+  with a full flush after every chunk, so each chunk inflates on its own.
+
+The coordinator reads only the index; workers read and inflate the chunks their entries lie
+in ('compact' tasks). Resume is by entries done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..worker.contract import RawSentence, Task, TaskInput
+from .base import Corpus, Format, MakeTask, Resume, stamp_of, vanished
+from .sniff import read_prologue, shown
+from .split import END, sentence_bytes
+
+ENTRIES_PER_TASK = 4096  # (tasks are cut by bytes first: about a chunk of entries)
+_B64 = {c: i for i, c in enumerate(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 2, 4, 8, 16
+
+
+def stem_of(path: Path) -> Path:
+    """`X` for `X.index`, `X.data.dz` or `X` itself."""
+    name = path.name
+    for suffix in (".data.dz", ".index"):
+        if name.endswith(suffix):
+            return path.with_name(name[: -len(suffix)])
+    return path
+
+
+def _number(text: str, where: str) -> int:
+    value = 0
+    for ch in text:
+        digit = _B64.get(ch)
+        if digit is None:
+            raise InputError(f"{where}: {text!r} is not a base64 number; is this an Alpino "
+                             "compact corpus index?")
+        value = value * 64 + digit
+    return value
+
+
+def read_index(path: Path) -> list[tuple[str, int, int]]:
+    """(name, offset, size) of every entry; InputError naming the line of a bad one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{shown(path)}: cannot be read ({e})") from None
+    entries = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line:
+            continue
+        parts = line.split("\t")
+        where = f"{shown(path)}, line {n}"
+        if len(parts) != 3:
+            raise InputError(f"{where}: expected name<TAB>offset<TAB>size, found {line[:60]!r}")
+        entries.append((parts[0], _number(parts[1], where), _number(parts[2], where)))
+    return entries
+
+
+@dataclass(frozen=True)
+class Dictzip:
+    """Where the chunks of a dictzip file are."""
+
+    chunk_length: int
+    starts: tuple[int, ...]  # file offset of each chunk, and of the end of the last
+
+    @property
+    def size(self) -> int:  # the uncompressed size the chunks can hold, at most
+        return self.chunk_length * (len(self.starts) - 1)
+
+
+def read_header(path: Path) -> Dictzip:
+    """The chunk table of a dictzip file; InputError if it is not one."""
+    where = shown(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+            if len(head) < 10 or head[:3] != b"\x1f\x8b\x08":
+                raise InputError(f"{where}: is not a gzip file; a compact corpus's data is a "
+                                 "dictzip (.data.dz) file")
+            flags = head[3]
+            if not flags & _FEXTRA:
+                raise InputError(f"{where}: is gzip but not dictzip (no random-access table); "
+                                 "recompress it with dictzip, or give the unpacked data")
+            (xlen,) = struct.unpack("<H", f.read(2))
+            extra = f.read(xlen)
+            chunk_length = 0
+            sizes: list[int] = []
+            pos = 0
+            while pos + 4 <= len(extra):
+                si, length = extra[pos:pos + 2], struct.unpack("<H", extra[pos + 2:pos + 4])[0]
+                body = extra[pos + 4:pos + 4 + length]
+                if si == b"RA" and len(body) >= 6:
+                    _, chunk_length, count = struct.unpack("<HHH", body[:6])
+                    sizes = list(struct.unpack(f"<{count}H", body[6:6 + 2 * count]))
+                pos += 4 + length
+            if not chunk_length or not sizes:
+                raise InputError(f"{where}: has no dictzip RA table in its gzip header")
+            if flags & _FNAME:  # (Alpino's writer sets a name: skip it)
+                while f.read(1) not in (b"\0", b""):
+                    pass
+            if flags & _FCOMMENT:
+                while f.read(1) not in (b"\0", b""):
+                    pass
+            if flags & _FHCRC:
+                f.read(2)
+            start = f.tell()
+    except OSError as e:
+        raise InputError(f"{where}: cannot be read ({e.strerror})") from None
+    starts = [start]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    return Dictzip(chunk_length, tuple(starts))
+
+
+def read_range(path: Path, table: Dictzip, start: int, end: int) -> bytes:
+    """Uncompressed bytes [start, end) of a dictzip file, inflating only their chunks."""
+    first, last = start // table.chunk_length, (max(end, start + 1) - 1) // table.chunk_length
+    if end > table.size or last >= len(table.starts) - 1:
+        raise InputError(f"{shown(path)}: an entry ends at byte {end:,}, past the data "
+                         f"({table.size:,} bytes at most): the index does not belong to this "
+                         "data, or the data is truncated")
+    with open(path, "rb") as f:
+        f.seek(table.starts[first])
+        raw = f.read(table.starts[last + 1] - table.starts[first])
+    out = []
+    pos = 0
+    for i in range(first, last + 1):
+        size = table.starts[i + 1] - table.starts[i]
+        try:
+            out.append(zlib.decompressobj(-15).decompress(raw[pos:pos + size]))
+        except zlib.error as e:
+            raise InputError(f"{shown(path)}: chunk {i} does not inflate ({e}): the file is "
+                             "damaged; what was indexed before is kept") from None
+        pos += size
+    data = b"".join(out)
+    base = first * table.chunk_length
+    if len(data) < end - base:
+        raise InputError(f"{shown(path)}: the data ends at byte {base + len(data):,}, before "
+                         f"an entry's end at {end:,}: the file is truncated")
+    return data[start - base:end - base]
+
+
+def corpus_of(stem: Path) -> Corpus:
+    data, index = Path(f"{stem}.data.dz"), Path(f"{stem}.index")
+    for p in (data, index):
+        if not p.is_file():
+            raise InputError(f"{shown(p)}: not found; a compact corpus is X.data.dz together "
+                             "with X.index")
+    st_data, st_index = data.stat(), index.stat()
+    return Corpus(name=shown(stem.name), kind=Compact.kind, source=data.resolve(),
+                  files=[data.resolve(), index.resolve()], input_bytes=st_data.st_size,
+                  stamps=[stamp_of(st_data), stamp_of(st_index)])
+
+
+def _index_path(corpus: Corpus) -> Path:
+    return corpus.files[1]
+
+
+class Compact(Format):
+    kind = "compact"
+    task_kinds = ("compact",)
+
+    def claims(self, path: Path) -> bool:
+        name = path.name
+        if name.endswith((".data.dz", ".index")):
+            return True
+        return not path.exists() and Path(f"{path}.index").is_file()  # the stem X
+
+    def corpora(self, path: Path) -> list[Corpus]:
+        return [corpus_of(stem_of(path))]
+
+    def fingerprint(self, corpus: Corpus) -> str:
+        """The index's content and the data's size."""
+        h = hashlib.sha256()
+        h.update(f"compact {corpus.input_bytes}\n".encode())
+        h.update(_index_path(corpus).read_bytes())
+        return h.hexdigest()[:32]
+
+    def check(self, corpus: Corpus) -> None:
+        entries = read_index(_index_path(corpus))
+        if not entries:
+            raise InputError(f"{shown(_index_path(corpus))}: has no entries")
+        table = read_header(corpus.source)
+        end = max(o + s for _, o, s in entries)
+        if end > table.size:
+            raise InputError(f"{shown(_index_path(corpus))}: entries end at byte {end:,}, past "
+                             f"the data of {shown(corpus.source)} ({table.size:,} bytes at "
+                             "most): they do not belong together")
+
+    def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
+        entries = read_index(_index_path(corpus))
+        done = sum(s for _, _, s in entries[:resume.done_files])
+        total = sum(s for _, _, s in entries) or 1
+        return int(corpus.input_bytes * (1 - done / total))
+
+    def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
+             ) -> Iterator[tuple[Task, int]]:
+        entries = read_index(_index_path(corpus))
+        total = sum(s for _, _, s in entries) or 1
+        i = resume.done_files
+        while i < len(entries):
+            j, size = i, 0
+            while j < len(entries) and j - i < ENTRIES_PER_TASK and (size < chunk or j == i):
+                size += entries[j][2]
+                j += 1
+            files = tuple(f"{o}\t{s}\t{name}" for name, o, s in entries[i:j])
+            yield (make_task("compact", str(corpus.source), files=files),
+                   int(corpus.input_bytes * size / total))
+            i = j
+
+    def read(self, task: Task) -> TaskInput:
+        return TaskInput(_sentences(task), files=len(task.files))
+
+    def describe(self, corpus: Corpus, resume: Resume) -> str:
+        return f"entry {resume.done_files + 1:,} of {len(read_index(_index_path(corpus))):,}"
+
+
+_tables: dict[str, Dictzip] = {}
+
+
+def _sentences(task: Task) -> Iterator[RawSentence]:
+    path = Path(task.path)
+    if not path.exists():
+        raise vanished(task.path, "was removed")
+    table = _tables.get(task.path) or _tables.setdefault(task.path, read_header(path))
+    entries = [(int(o), int(s), name) for o, s, name in (e.split("\t", 2) for e in task.files)]
+    lo = min(o for o, _, _ in entries)
+    hi = max(o + s for o, s, _ in entries)
+    data = read_range(path, table, lo, hi)
+    declared: dict[bytes, str] = {}  # the entries of a corpus share one XML declaration
+    for offset, size, name in entries:
+        raw = data[offset - lo:offset - lo + size]
+        entry_stem = name[:-4] if name.endswith(".xml") else name
+        a = raw.find(b"<alpino_ds")
+        line = raw.count(b"\n", 0, max(a, 0))
+        decl = raw[:raw.find(b"?>", 0, 200) + 2] if raw.startswith(b"<?xml") else b""
+        encoding = declared.get(decl) if decl and a >= 0 else None
+        if encoding is None:
+            try:
+                encoding = read_prologue(raw[:4096], f"entry {name}").encoding
+            except InputError as e:
+                yield RawSentence(None, str(e), "utf-8", None, name, line, entry_stem)
+                continue
+            if decl and a >= 0:
+                declared[decl] = encoding
+        if a < 0:
+            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, name, line,
+                              entry_stem)
+            continue
+        xml = sentence_bytes(raw, a)
+        if xml is None:
+            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the entry",
+                              encoding, None, name, line, entry_stem)
+            continue
+        yield RawSentence(xml, None, encoding, None, name, line, entry_stem)
