@@ -13,7 +13,7 @@ from treeindex import InputError, Interrupted, ingest
 from treeindex.sources.compact import read_header, read_index, read_range
 from treeindex.store import Index
 
-COMPACT = DATA / "compact"
+COMPACT = DATA.parent / "data-compact"
 OVIS = COMPACT / "ovis"
 
 
