@@ -129,3 +129,14 @@ def test_not_dictzip(tmp_path):
         ingest(tmp_path / "t.db", [stem], workers=0)
     assert str(e.value) == (f"{stem}.data.dz: is gzip but not dictzip (no random-access table); "
                             "recompress it with dictzip, or give the unpacked data")
+
+
+def test_dact_files_get_the_conversion(tmp_path):
+    dact = tmp_path / "lassy.dact"
+    dact.write_bytes(b"\x00\x06\x15\x61" + b"\x00" * 100)  # Berkeley DB's magic, roughly
+    with pytest.raises(InputError) as e:
+        ingest(tmp_path / "t.db", [dact], workers=0)
+    assert str(e.value) == (
+        f"{dact}: is a Dact corpus (Berkeley DB XML), which treeindex cannot read; convert it "
+        f"with alpinocorpus: alpinocorpus-extract {dact} DIR (or alpinocorpus-create -c "
+        f"X.data.dz {dact}), then ingest DIR (or X.index)")

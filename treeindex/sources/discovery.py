@@ -61,6 +61,9 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
         if claimed is not None:
             corpora += claimed
             continue
+        if entry.name.endswith(".dact"):
+            skipped.append((path, dact_advice(path)))
+            continue
         try:
             if entry.is_dir():
                 subdirs.append(path)
@@ -88,6 +91,12 @@ def _walk(directory: Path, corpora: list[Corpus], skipped: list[tuple[Path, str]
         _walk(sub, corpora, skipped, seen)
 
 
+def dact_advice(path: Path) -> str:
+    return (f"{shown(path)}: is a Dact corpus (Berkeley DB XML), which treeindex cannot read; "
+            f"convert it with alpinocorpus: alpinocorpus-extract {shown(path)} DIR (or "
+            f"alpinocorpus-create -c X.data.dz {shown(path)}), then ingest DIR (or X.index)")
+
+
 def _claimed(path: Path) -> list[Corpus] | None:
     """The corpora of a path that a format claims (see Format.claims), else None."""
     from . import FORMATS
@@ -106,6 +115,8 @@ def discover(paths: list[Path]) -> Discovery:
         claimed = _claimed(path)
         if claimed is not None:
             corpora += claimed
+        elif path.name.endswith(".dact"):
+            raise InputError(dact_advice(path))
         elif path.is_dir():
             before = len(corpora)
             _walk(path, corpora, skipped, set())
