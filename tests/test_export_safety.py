@@ -114,16 +114,15 @@ def test_a_corpus_replaced_during_the_export(index, tmp_path, monkeypatch):
     """A real `ingest --replace` between planning the export and writing it: a clear error
     (not "internal error"), and no file."""
     db = tmp_path / "copy.db"
-    db.write_bytes(index.read_bytes())
-    other = tmp_path / "other"
-    other.mkdir()
-    repeat_treebank(other / "big.xml", 2)  # the same corpus name, other content
+    src = repeat_treebank(tmp_path / "big.xml", 3)
+    ingest(db, [src], workers=0)
     real = export_module._tasks
 
     def racing(*args, **kwargs):
         tasks = real(*args, **kwargs)
         first = next(tasks)
-        ingest(db, [other / "big.xml"], replace=True, workers=0)
+        repeat_treebank(src, 2)  # the input changed: ingest --replace indexes it again
+        ingest(db, [src], replace=True, workers=0)
         yield first
         yield from tasks
 

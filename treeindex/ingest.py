@@ -236,7 +236,13 @@ def _plan(conn: sqlite3.Connection, corpora: list[Corpus], replace: bool) -> lis
             plans.append(_Plan(c, Status.INDEXED, None))
             continue
         corpus_id, fingerprint, complete, source = row
-        if replace:
+        if source != c.source_text:  # the name is taken by another input
+            problems.append(
+                f"{c.source}: the index has a corpus called {c.name!r} already, from {source}; "
+                f"give this input its own name with --name NAME (treeindex corpora lists the "
+                "names taken)"
+            )
+        elif replace:
             plans.append(_Plan(c, Status.REPLACED, corpus_id))
         elif fingerprint != c.fingerprint:
             state = "indexed" if complete else "partly indexed"
@@ -259,11 +265,15 @@ def ingest(
     max_nodes: int = 1000,
     workers: int | None = None,
     replace: bool = False,
+    name: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK,
     executor: Executor | None = None,
     progress_callback: Callable[[Progress], None] | None = None,
 ) -> IngestReport:
     """Index the treebanks in `paths` into the database at `db_path`; resume unfinished ones.
+
+    `name`: everything in `paths` is one corpus of that name (a single input, or one-sentence
+    files). `replace`: index changed inputs again from scratch.
 
     Raises InputError or DatabaseError (nothing written) for unusable inputs or databases,
     and Interrupted (what was committed stays, and the same call resumes) on SIGINT/SIGTERM.
@@ -273,7 +283,7 @@ def ingest(
     started = time.perf_counter()
     db_path = Path(db_path)
     with stop_signals() as stop:
-        discovery = discover([Path(p) for p in paths])
+        discovery = discover([Path(p) for p in paths], name)
         for c in discovery.corpora:
             c.format.check(c)  # before anything is written
         report = IngestReport(skipped=discovery.skipped)

@@ -33,17 +33,21 @@ def _ingest_line(p: Progress, elapsed: float) -> tuple[float, str]:
               help="Keep subtrees of at most this many nodes.")
 @click.option("--replace", is_flag=True,
               help="Index the given corpora again from scratch, dropping what was indexed.")
+@click.option("--name", default=None, metavar="NAME",
+              help="Make everything given one corpus called NAME (one input, or one-sentence "
+                   "files from anywhere). [default: named after each file or directory]")
 @click.option("--chunk-mb", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Size of the byte ranges handed to workers.")
 @quiet_option
 def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
-                   max_children: int, max_nodes: int, replace: bool, chunk_mb: float,
-                   quiet: bool) -> None:
+                   max_children: int, max_nodes: int, replace: bool, name: str | None,
+                   chunk_mb: float, quiet: bool) -> None:
     """Index treebank files or directories of them into an SQLite database.
 
     PATHS are <treebank> files of <alpino_ds> sentences (.xml or .xml.gz), one-sentence
-    files, or directories of either. An interrupted ingest continues where it stopped when
-    run again with the same arguments; a corpus that is complete is skipped.
+    files (given one by one, they form their directory's corpus), compact corpora
+    (X.data.dz + X.index), or directories of these. An interrupted ingest continues where
+    it stopped when run again with the same arguments; a complete corpus is skipped.
 
     Exit codes: 0 all indexed; 3 indexed, but malformed sentences or files were skipped
     (see `treeindex errors`); 1 an error (bad input or database, a worker died: what was
@@ -57,7 +61,7 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
     with handled(db_path, progress):
         report = ingest(
             db_path, list(paths), max_children=max_children, max_nodes=max_nodes,
-            workers=workers, replace=replace, chunk_bytes=int(chunk_mb * (1 << 20)),
+            workers=workers, replace=replace, name=name, chunk_bytes=int(chunk_mb * (1 << 20)),
             progress_callback=progress,
         )
     progress.done()

@@ -107,10 +107,16 @@ def _claimed(path: Path) -> list[Corpus] | None:
     return None
 
 
-def discover(paths: list[Path]) -> Discovery:
-    """Find the corpora in `paths`; raise InputError for a path that holds no treebank."""
+def discover(paths: list[Path], name: str | None = None) -> Discovery:
+    """Find the corpora in `paths`; raise InputError for a path that holds no treebank.
+
+    One-sentence files given one by one (a shell glob) form one corpus per directory, named
+    after it, in natural order. With `name`, everything given is one corpus of that name: a
+    single input, or one-sentence files from anywhere.
+    """
     corpora: list[Corpus] = []
     skipped: list[tuple[Path, str]] = []
+    singles: dict[Path, list[Path]] = {}  # directory -> one-sentence files given
     for path in paths:
         claimed = _claimed(path)
         if claimed is not None:
@@ -128,22 +134,51 @@ def discover(paths: list[Path]) -> Discovery:
         elif path.is_file():
             prologue = read_prologue(read_head(path), shown(path))
             if prologue.kind == "sentence":
-                corpora.append(folder.single_file(path))
+                if path.resolve().parent not in singles:
+                    corpora.append(Corpus("", "", path.resolve().parent, [], 0))  # (a place)
+                singles.setdefault(path.resolve().parent, []).append(path.resolve())
             else:
                 corpora.append(treebank.corpus_of(path, prologue))
         else:
             raise InputError(f"{shown(path)}: no such file or directory")
+    corpora = [_group(c, singles) if c.kind == "" else c for c in corpora]
     unique: list[Corpus] = []
     for c in corpora:  # (a compact corpus is found through both of its files)
         if not any(u.kind == c.kind and u.source == c.source for u in unique):
             unique.append(c)
     corpora = unique
+    if name is not None:
+        corpora = [_named(corpora, name)]
     seen: dict[str, Corpus] = {}
     for c in corpora:
         if c.name in seen:
             raise InputError(
                 f"two inputs would both be corpus {c.name!r}: {seen[c.name].source} and "
-                f"{c.source}; rename one or ingest them into separate databases"
+                f"{c.source}; give one of them its own name (ingest it alone with --name), or "
+                "ingest them into separate databases"
             )
         seen[c.name] = c
     return Discovery(corpora, skipped)
+
+
+def _group(place: Corpus, singles: dict[Path, list[Path]]) -> Corpus:
+    """The one-sentence files given from one directory, as that directory's corpus."""
+    files = sorted(dict.fromkeys(singles[place.source]), key=lambda p: natural_key(p.name))
+    return folder.corpus_of(place.source, files, [f.stat() for f in files])
+
+
+def _named(corpora: list[Corpus], name: str) -> Corpus:
+    if not name.strip():
+        raise InputError("--name needs a name that is not empty")
+    if len(corpora) == 1:
+        corpora[0].name = name
+        return corpora[0]
+    if all(c.kind == folder.Folder.kind for c in corpora):
+        files = [f for c in corpora for f in c.files]
+        root = Path(os.path.commonpath([str(f.parent) for f in files]))
+        return folder.corpus_of(root, files, [f.stat() for f in files], name)
+    kinds = sorted({c.kind for c in corpora})
+    raise InputError(
+        f"--name {name!r} would join {len(corpora)} corpora ({', '.join(kinds)}) into one; "
+        "--name joins one-sentence files, or names a single input: ingest several treebank "
+        "files or compact corpora as separate corpora (each under its own --name)")

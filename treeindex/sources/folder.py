@@ -4,7 +4,8 @@ named after it, in natural order; a sentence's id is its @id, else its file's st
 one-sentence file given on its own is a corpus of one file (named after its stem).
 
 Workers read the files themselves, up to 256 files or about a chunk of bytes per task ('files'
-tasks). Resume is by files done.
+tasks). Resume is by files done. One-sentence files given one by one (a shell glob) form
+their directory's corpus; `--name` can join files from several directories into one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from ..worker.contract import RawSentence, Task, TaskInput
 from .base import Corpus, Format, MakeTask, Resume, stamp_of, vanished
 from .sniff import read_prologue, shown
 from .split import END, sentence_bytes
-from .treebank import stem
 
 FILES_PER_TASK = 256
 
@@ -33,11 +33,6 @@ def corpus_of(directory: Path, files: list[Path], stats: list[os.stat_result],
     return Corpus(name=shown(name or source.name), kind=Folder.kind, source=source,
                   files=files, input_bytes=sum(sizes), sizes=sizes,
                   stamps=[stamp_of(st) for st in stats])
-
-
-def single_file(path: Path) -> Corpus:
-    """A one-sentence file given on its own: a corpus of one file, named after its stem."""
-    return corpus_of(path.resolve().parent, [path.resolve()], [path.stat()], stem(path))
 
 
 class Folder(Format):

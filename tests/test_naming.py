@@ -1,0 +1,74 @@
+"""Naming corpora: a glob of one-sentence files is its directory's corpus, --name names or
+joins, and a name taken by another input is refused with --name as the fix."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from conftest import ALPINO, CDB, dump
+
+from treeindex import InputError, ingest
+from treeindex.cli import cli
+from treeindex.sources import natural_key
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def files_of(d):
+    return sorted(d.glob("*.xml"), key=lambda p: natural_key(p.name))
+
+
+def test_a_glob_of_one_sentence_files_is_its_directory(tmp_path):
+    by_glob, by_dir = tmp_path / "g.db", tmp_path / "d.db"
+    result = run("ingest", "--db", by_glob, *reversed(files_of(ALPINO / "Titaantjes")))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Titaantjes: indexed, ")  # one corpus, not one a file
+    ingest(by_dir, [ALPINO / "Titaantjes"], workers=0)
+    a, b = dump(by_glob), dump(by_dir)
+    assert a == b
+
+
+def test_name_names_one_input(tmp_path):
+    db = tmp_path / "t.db"
+    result = run("ingest", "--db", db, "--name", "newspaper", CDB)
+    assert result.exit_code == 0 and result.output.startswith("newspaper: indexed, 150 ")
+    again = run("ingest", "--db", db, "--name", "newspaper", CDB)
+    assert "newspaper: already complete" in again.output
+
+
+def test_name_joins_one_sentence_files_from_several_directories(tmp_path):
+    db = tmp_path / "t.db"
+    report = ingest(db, [ALPINO / "ovis", ALPINO / "Titaantjes"], name="spoken+written",
+                    workers=0)
+    n = len(files_of(ALPINO / "ovis")) + len(files_of(ALPINO / "Titaantjes"))
+    assert [(c.name, c.sentences) for c in report.corpora] == [("spoken+written", n)]
+    files = [r[0] for r in sqlite3.connect(db).execute("SELECT file FROM sentences ORDER BY seq")]
+    assert files[0] == "ovis/1.xml" and files[-1].startswith("Titaantjes/")
+
+
+def test_name_refuses_to_join_treebank_files(tmp_path):
+    other = tmp_path / "other.xml"
+    shutil.copy(CDB, other)
+    with pytest.raises(InputError) as e:
+        ingest(tmp_path / "t.db", [CDB, other], name="both", workers=0)
+    assert str(e.value).startswith("--name 'both' would join 2 corpora (treebank) into one; ")
+
+
+def test_a_name_taken_by_another_input_offers_name(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [ALPINO / "cdb"], workers=0)
+    elsewhere = tmp_path / "cdb"
+    shutil.copytree(ALPINO / "Titaantjes", elsewhere)
+    result = run("ingest", "--db", db, elsewhere)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {elsewhere}: the index has a corpus called 'cdb' already, from "
+        f"{(ALPINO / 'cdb').resolve()}; give this input its own name with --name NAME "
+        "(treeindex corpora lists the names taken)\n")
+    named = run("ingest", "--db", db, "--name", "cdb-2", elsewhere)
+    assert named.exit_code == 0, named.output
