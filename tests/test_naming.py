@@ -72,3 +72,31 @@ def test_a_name_taken_by_another_input_offers_name(tmp_path):
         "(treeindex corpora lists the names taken)\n")
     named = run("ingest", "--db", db, "--name", "cdb-2", elsewhere)
     assert named.exit_code == 0, named.output
+
+
+def test_skipped_files_are_recorded_with_the_nearest_corpus(tmp_path):
+    d = tmp_path / "suite"
+    d.mkdir()
+    for name in ("1.xml", "2.xml"):
+        shutil.copy(ALPINO / "cdb" / name, d / name)
+    (d / "notes.xml").write_bytes(b"<notes>not a treebank</notes>")
+    (d / "sub").mkdir()
+    (d / "sub" / "empty.xml").write_bytes(b"")
+    db = tmp_path / "t.db"
+    report = ingest(db, [d], workers=0)
+    assert report.exit_code == 3 and len(report.skipped) == 2
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT c.name, e.file, e.message FROM errors e JOIN corpora c "
+                        "ON c.id = e.corpus_id ORDER BY e.id").fetchall()
+    assert rows == [
+        ("suite", "notes.xml", f"{d / 'notes.xml'}: is not an Alpino treebank: its root element "
+         "is <notes>; treeindex reads <treebank> files of <alpino_ds> sentences and "
+         "one-sentence <alpino_ds> files"),
+        ("suite", "sub/empty.xml", f"{d / 'sub' / 'empty.xml'}: is empty; give a <treebank> "
+         "file or a one-sentence <alpino_ds> file")]
+    assert conn.execute("SELECT errors FROM corpora").fetchone() == (2,)
+    listed = run("errors", "--db", db, "--csv").output.splitlines()
+    assert listed[1].startswith("suite,notes.xml,")
+    again = ingest(db, [d], workers=0)  # complete: nothing recorded twice
+    assert [c.status for c in again.corpora] == ["complete"]
+    assert conn.execute("SELECT count(*) FROM errors").fetchone() == (2,)

@@ -48,6 +48,9 @@ class Corpus:
     # (size, mtime_ns) of each file when it was discovered: `unchanged` compares
     stamps: list[tuple[int, int]] = field(default_factory=list)
     label: str | None = None  # the file name error rows name when a sentence has none
+    # files beside the corpus's own that were skipped (not treebanks, unreadable): (file,
+    # relative to the corpus's directory; reason), recorded in `errors` with the corpus
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     _fingerprint: str | None = None
 
     @property

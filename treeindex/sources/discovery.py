@@ -158,7 +158,23 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
                 "ingest them into separate databases"
             )
         seen[c.name] = c
+    _attach(corpora, skipped)
     return Discovery(corpora, skipped)
+
+
+def _attach(corpora: list[Corpus], skipped: list[tuple[Path, str]]) -> None:
+    """Give each skipped file to the corpus nearest to it (the deepest whose directory holds
+    it), so that it is recorded in `errors` with that corpus."""
+    homes = [(c, c.source if c.source.is_dir() else c.source.parent) for c in corpora]
+    for path, reason in skipped:
+        where = Path(os.path.abspath(path))
+        best: tuple[Corpus, Path] | None = None
+        for c, home in homes:
+            if where.is_relative_to(home) and (best is None or len(home.parts) >
+                                              len(best[1].parts)):
+                best = (c, home)
+        if best is not None:
+            best[0].skipped.append((shown(where.relative_to(best[1])), reason))
 
 
 def _group(place: Corpus, singles: dict[Path, list[Path]]) -> Corpus:

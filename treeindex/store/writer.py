@@ -38,6 +38,8 @@ class CorpusInfo(Protocol):
     def files(self) -> list[Path]: ...
     @property
     def label(self) -> str | None: ...  # the file error rows name when a sentence has none
+    @property
+    def skipped(self) -> list[tuple[str, str]]: ...  # (file, reason) of files passed over
 
 
 class Batch(Protocol):
@@ -89,14 +91,26 @@ def delete_corpus(conn: sqlite3.Connection, corpus_id: int, transaction: bool = 
 
 
 def register(conn: sqlite3.Connection, corpus: CorpusInfo) -> int:
+    """Add a corpus (and the files skipped beside it), in one transaction."""
+    with atomic(conn):
+        return _register(conn, corpus)
+
+
+def _register(conn: sqlite3.Connection, corpus: CorpusInfo) -> int:
     cur = conn.execute(
         "INSERT INTO corpora (name, kind, source, fingerprint, input_bytes, input_files, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (corpus.name, corpus.kind, corpus.source_text, corpus.fingerprint, corpus.input_bytes,
          len(corpus.files), now()),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    corpus_id = cur.lastrowid
+    assert corpus_id is not None
+    if corpus.skipped:  # files passed over beside the corpus: recorded once, with it
+        conn.executemany(_INSERT_ERROR, [(corpus_id, file, None, None, None, reason)
+                                         for file, reason in corpus.skipped])
+        conn.execute("UPDATE corpora SET errors = ? WHERE id = ?",
+                     (len(corpus.skipped), corpus_id))
+    return corpus_id
 
 
 class Ids:
