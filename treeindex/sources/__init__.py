@@ -20,6 +20,15 @@ from .folder import Folder
 from .treebank import TreebankFile
 
 FORMATS: dict[str, Format] = {f.kind: f for f in (TreebankFile(), Folder(), Compact())}
+
+
+def _more_formats() -> None:
+    from .archive import Archive, ArchiveTreebank  # (it uses discovery: registered after)
+
+    for f in (Archive(), ArchiveTreebank()):
+        FORMATS[f.kind] = f
+        for k in f.task_kinds:
+            _READERS[k] = f
 _READERS: dict[str, Format] = {k: f for f in FORMATS.values() for k in f.task_kinds}
 
 
@@ -29,6 +38,8 @@ def reader(task_kind: str) -> Callable[[Task], TaskInput]:
 
 
 from .discovery import Discovery, discover, natural_key  # noqa: E402
+
+_more_formats()
 
 __all__ = ["FORMATS", "Corpus", "Discovery", "Format", "Resume", "discover", "natural_key",
            "reader"]

@@ -51,6 +51,7 @@ class Corpus:
     # files beside the corpus's own that were skipped (not treebanks, unreadable): (file,
     # relative to the corpus's directory; reason), recorded in `errors` with the corpus
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)  # inside an archive: its members
     _fingerprint: str | None = None
 
     @property
@@ -135,9 +136,11 @@ class Format(ABC):
                       encoding: str = "utf-8") -> Task:
             return Task(0, kind, path, start, end, data, files, encoding, 1, 1)
 
+        from . import reader
+
         try:
             for task, _ in self.plan(corpus, Resume(0, 0, 0, 0), 1 << 20, make_task):
-                for s in self.read(task).sentences:
+                for s in reader(task.kind)(task).sentences:
                     if s.xml is not None:
                         out.append(s.xml)
                         total += len(s.xml)

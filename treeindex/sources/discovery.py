@@ -144,7 +144,7 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
     corpora = [_group(c, singles) if c.kind == "" else c for c in corpora]
     unique: list[Corpus] = []
     for c in corpora:  # (a compact corpus is found through both of its files)
-        if not any(u.kind == c.kind and u.source == c.source for u in unique):
+        if not any((u.kind, u.source, u.name) == (c.kind, c.source, c.name) for u in unique):
             unique.append(c)
     corpora = unique
     if name is not None:
@@ -158,7 +158,9 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
                 "ingest them into separate databases"
             )
         seen[c.name] = c
-    _attach(corpora, skipped)
+    # files a format passed over itself (inside an archive) are reported with the rest
+    skipped += [(c.source, reason) for c in corpora for _, reason in c.skipped]
+    _attach(corpora, skipped[:len(skipped) - sum(len(c.skipped) for c in corpora)])
     return Discovery(corpora, skipped)
 
 

@@ -1,0 +1,343 @@
+"""Archives (.zip, .tar, .tar.gz/.tgz) of one-sentence files and treebank files, as Lassy
+Small and uploads to GrETEL and PaQu come. Each folder inside is a corpus exactly as the same
+folder on disk would be (names, natural order, ids): the one-sentence files of a folder form
+one corpus named after it (the archive's own stem for the top), each treebank file is a
+corpus named after its stem. Nothing is unpacked to disk.
+
+- zip members are read with random access, by the workers ('zip-members' tasks);
+- a tar is read in order by the coordinator, which sends the members' bytes ('tar-members'
+  tasks); a compressed tar is decompressed once to list it and once per corpus in it;
+- a treebank file inside is streamed by the coordinator into 'bytes' tasks, as a .gz file is.
+
+Resume is by members done (treebank members: by bytes). Hostile archives are refused before
+anything is written: absolute names, `..`, links and devices, and members that would inflate
+far beyond what they take in the archive (zip bombs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import stat
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+from ..errors import InputError
+from ..worker.contract import RawSentence, Task, TaskInput
+from .base import Corpus, Format, MakeTask, Resume, stamp_of
+from .discovery import SUFFIXES, natural_key
+from .sniff import read_prologue, shown
+from .split import END, LARGEST_PIECE, NoBoundary, pieces, sentence_bytes
+from .treebank import stem
+
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+MEMBERS_PER_TASK = 256
+MAX_RATIO = 1000  # a member that would inflate more than this from its compressed size
+MAX_MEMBER = 8 << 30
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.endswith(ARCHIVES)
+
+
+def _archive_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _check_name(archive: Path, name: str) -> None:
+    where = f"{shown(archive)}: member {name!r}"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise InputError(f"{where} has an absolute name; refusing the archive (nothing was "
+                         "written): unpack it yourself and check what it holds")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise InputError(f"{where} climbs out of the archive (..); refusing the archive "
+                         "(nothing was written)")
+
+
+class _Listing:
+    """The XML members of an archive: (name, size, head) in archive order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.zip = path.name.endswith(".zip")
+        self.members: list[tuple[str, int, bytes]] = []
+        try:
+            self._zip() if self.zip else self._tar()
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as e:
+            raise InputError(f"{shown(path)}: cannot be read as an archive ({e}); is it "
+                             "complete?") from None
+
+    def _zip(self) -> None:
+        with zipfile.ZipFile(self.path) as zf:
+            for info in zf.infolist():
+                _check_name(self.path, info.filename)
+                if info.is_dir():
+                    continue
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise InputError(f"{shown(self.path)}: member {info.filename!r} is a link; "
+                                     "refusing the archive (nothing was written)")
+                if info.file_size > MAX_MEMBER or info.file_size > MAX_RATIO * max(
+                        info.compress_size, 1) and info.file_size > (1 << 20):
+                    raise InputError(
+                        f"{shown(self.path)}: member {info.filename!r} would inflate to "
+                        f"{info.file_size:,} bytes from {info.compress_size:,}: refusing a "
+                        "likely zip bomb (nothing was written)")
+                if info.filename.endswith(SUFFIXES):
+                    with zf.open(info) as f:
+                        head = _head(f, info.filename)
+                    self.members.append((info.filename, info.file_size, head))
+
+    def _tar(self) -> None:
+        with tarfile.open(self.path, "r|*") as tf:
+            for info in tf:
+                _check_name(self.path, info.name)
+                if info.issym() or info.islnk() or info.isdev() or info.isfifo():
+                    raise InputError(f"{shown(self.path)}: member {info.name!r} is a link or "
+                                     "device; refusing the archive (nothing was written)")
+                if info.isfile() and info.name.endswith(SUFFIXES):
+                    f = tf.extractfile(info)
+                    assert f is not None
+                    self.members.append((info.name, info.size, _head(f, info.name)))
+
+
+def _head(f: IO[bytes], name: str) -> bytes:
+    return f.read(4096)
+
+
+class Archive(Format):
+    """The one-sentence files of one folder inside an archive."""
+
+    kind = "archive"
+    task_kinds = ("zip-members", "tar-members")
+
+    def claims(self, path: Path) -> bool:
+        return _is_archive(path) and path.is_file()
+
+    def corpora(self, path: Path) -> list[Corpus]:
+        listing = _Listing(path)
+        st = path.stat()
+        folders: dict[str, list[tuple[str, int]]] = {}
+        treebanks: dict[str, list[tuple[str, int]]] = {}
+        skipped: dict[str, list[tuple[str, str]]] = {}  # directory -> (file, reason)
+        for name, size, head in listing.members:
+            d = posixpath.dirname(name)
+            if name.endswith(".gz"):
+                skipped.setdefault(d, []).append((posixpath.basename(name), (
+                    f"{shown(path)}: member {name}: .xml.gz files inside archives are not "
+                    "read; unpack the archive, or store them uncompressed")))
+                continue
+            try:
+                kind = read_prologue(head, f"{shown(path)}: member {name}").kind
+            except InputError as e:
+                skipped.setdefault(d, []).append((posixpath.basename(name), str(e)))
+                continue
+            (folders if kind == "sentence" else treebanks).setdefault(d, []).append((name, size))
+        dirs = sorted(set(folders) | set(treebanks), key=lambda d: [natural_key(p) for p in
+                                                                    d.split("/")] if d else [])
+        out: list[Corpus] = []
+        for d in dirs:  # as a walk of the unpacked tree: each folder's treebanks, then itself
+            for name, size in sorted(treebanks.get(d, []),
+                                     key=lambda m: natural_key(posixpath.basename(m[0]))):
+                out.append(Corpus(name=shown(stem(Path(posixpath.basename(name)))),
+                                  kind=ArchiveTreebank.kind, source=path.resolve(),
+                                  files=[path.resolve()], input_bytes=size, sizes=[size],
+                                  stamps=[stamp_of(st)], label=posixpath.basename(name),
+                                  members=[name]))
+            members = sorted(folders.get(d, []),
+                             key=lambda m: natural_key(posixpath.basename(m[0])))
+            if members:
+                out.append(Corpus(name=shown(posixpath.basename(d) or _archive_stem(path)),
+                                  kind=self.kind, source=path.resolve(), files=[path.resolve()],
+                                  input_bytes=sum(s for _, s in members),
+                                  sizes=[s for _, s in members], stamps=[stamp_of(st)],
+                                  members=[m for m, _ in members]))
+        for d, files in skipped.items():  # recorded in `errors` with the nearest corpus
+            near = [c for c in out if posixpath.dirname(c.members[0]) == d] or \
+                [c for c in out if d.startswith(posixpath.dirname(c.members[0]))] or out[:1]
+            for c in near[:1]:
+                c.skipped += files
+        return out
+
+    def fingerprint(self, corpus: Corpus) -> str:
+        h = hashlib.sha256()
+        h.update(f"archive {corpus.input_bytes}\n".encode())
+        for m, size in zip(corpus.members, corpus.sizes):
+            h.update(f"{m}\0{size}\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()[:32]
+
+    def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
+        return sum(corpus.sizes[resume.done_files:])
+
+    def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
+             ) -> Iterator[tuple[Task, int]]:
+        todo = list(zip(corpus.members, corpus.sizes))[resume.done_files:]
+        batches: list[list[tuple[str, int]]] = []
+        i = 0
+        while i < len(todo):
+            j, total = i, 0
+            while j < len(todo) and j - i < MEMBERS_PER_TASK and (total < chunk or j == i):
+                total += todo[j][1]
+                j += 1
+            batches.append(todo[i:j])
+            i = j
+        if corpus.source.name.endswith(".zip"):
+            for batch in batches:
+                yield (make_task("zip-members", str(corpus.source),
+                                 files=tuple(m for m, _ in batch)), sum(s for _, s in batch))
+            return
+        # a tar: read in order, the members' bytes go with the tasks
+        wanted = {m for m, _ in todo}
+        found: dict[str, bytes] = {}
+        with tarfile.open(corpus.source, "r|*") as tf:
+            b = 0
+            for info in tf:
+                if info.name in wanted:
+                    f = tf.extractfile(info)
+                    assert f is not None
+                    found[info.name] = f.read()
+                while b < len(batches) and all(m in found for m, _ in batches[b]):
+                    batch = batches[b]
+                    blobs = [found.pop(m) for m, _ in batch]
+                    yield (make_task("tar-members", str(corpus.source), data=b"".join(blobs),
+                                     files=tuple(f"{len(x)}\t{m}" for (m, _), x in
+                                                 zip(batch, blobs))),
+                           sum(s for _, s in batch))
+                    b += 1
+        if b < len(batches):
+            raise InputError(f"{shown(corpus.source)}: changed while it was being indexed "
+                             "(members are missing); run again with --replace")
+
+    def read(self, task: Task) -> TaskInput:
+        return TaskInput(_sentences(task), files=len(task.files))
+
+    def describe(self, corpus: Corpus, resume: Resume) -> str:
+        return f"member {resume.done_files + 1:,} of {len(corpus.members):,}"
+
+
+# one open zip per process and archive: an open file (and its offset) must never be shared
+# with forked workers
+_zips: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def _member_bytes(task: Task) -> Iterator[tuple[str, bytes | None, str | None]]:
+    if task.kind == "tar-members":
+        assert task.data is not None
+        pos = 0
+        for entry in task.files:
+            size, name = entry.split("\t", 1)
+            yield name, task.data[pos:pos + int(size)], None
+            pos += int(size)
+        return
+    key = (os.getpid(), task.path)
+    zf = _zips.get(key)
+    if zf is None:
+        zf = _zips[key] = zipfile.ZipFile(task.path)
+    for name in task.files:
+        try:
+            yield name, zf.read(name), None
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+            yield name, None, f"cannot be read: {e}"
+
+
+def _sentences(task: Task) -> Iterator[RawSentence]:
+    for name, data, error in _member_bytes(task):
+        rel = posixpath.basename(name)
+        file_stem = rel.split(".xml")[0]
+        if data is None:
+            yield RawSentence(None, error, "utf-8", None, rel, None, None)
+            continue
+        a = data.find(b"<alpino_ds")
+        line = data.count(b"\n", 0, max(a, 0))
+        try:
+            encoding = read_prologue(data[:4096], rel).encoding
+        except InputError as e:
+            yield RawSentence(None, str(e), "utf-8", None, rel, line, file_stem)
+            continue
+        if a < 0:
+            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, rel, line,
+                              file_stem)
+            continue
+        xml = sentence_bytes(data, a)
+        if xml is None:
+            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the file",
+                              encoding, None, rel, line, file_stem)
+            continue
+        yield RawSentence(xml, None, encoding, None, rel, line, file_stem)
+
+
+class ArchiveTreebank(Format):
+    """A treebank file inside an archive, streamed by the coordinator."""
+
+    kind = "archive-treebank"
+    task_kinds = ()  # its tasks are 'bytes' tasks, read as treebank files are
+
+    def fingerprint(self, corpus: Corpus) -> str:
+        return hashlib.sha256(f"archive-treebank {corpus.members[0]}\0{corpus.input_bytes}"
+                              .encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+    def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
+        return max(corpus.input_bytes - resume.done_bytes, 0)
+
+    def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
+             ) -> Iterator[tuple[Task, int]]:
+        member = corpus.members[0]
+        with _open_member(corpus.source, member) as f:
+            left = resume.done_bytes
+            while left > 0:
+                got = len(f.read(min(left, 1 << 22)))
+                if not got:
+                    return
+                left -= got
+            last = resume.done_bytes
+            try:
+                for offset, data, _ in pieces(cast(BinaryIO, f), resume.done_bytes, chunk,
+                                              lambda: 0):
+                    yield (make_task("bytes", str(corpus.source), offset, offset + len(data),
+                                     data), offset + len(data) - last)
+                    last = offset + len(data)
+            except NoBoundary as e:
+                raise InputError(f"{shown(corpus.source)}: member {member!r}: no <alpino_ds> "
+                                 f"starts in the {LARGEST_PIECE >> 20} MB after byte "
+                                 f"{e.offset}") from None
+
+    def read(self, task: Task) -> TaskInput:
+        """(Its tasks are 'bytes' tasks: the treebank format reads them.)"""
+        from . import reader
+
+        return reader(task.kind)(task)
+
+    def describe(self, corpus: Corpus, resume: Resume) -> str:
+        return f"byte {resume.done_bytes:,} of member {corpus.members[0]!r}"
+
+
+class _open_member:
+    """A member of an archive as a stream (zip: directly; tar: read in order to it)."""
+
+    def __init__(self, archive: Path, member: str) -> None:
+        self.archive, self.member = archive, member
+        self.owner: Any = None
+
+    def __enter__(self) -> IO[bytes]:
+        if self.archive.name.endswith(".zip"):
+            self.owner = zipfile.ZipFile(self.archive)
+            return self.owner.open(self.member)
+        self.owner = tarfile.open(self.archive, "r|*")
+        for info in self.owner:
+            if info.name == self.member:
+                f = self.owner.extractfile(info)
+                assert f is not None
+                return f
+        raise InputError(f"{shown(self.archive)}: member {self.member!r} is gone; run again "
+                         "with --replace")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.owner is not None:
+            self.owner.close()
