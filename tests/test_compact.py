@@ -140,3 +140,24 @@ def test_dact_files_get_the_conversion(tmp_path):
         f"{dact}: is a Dact corpus (Berkeley DB XML), which treeindex cannot read; convert it "
         f"with alpinocorpus: alpinocorpus-extract {dact} DIR (or alpinocorpus-create -c "
         f"X.data.dz {dact}), then ingest DIR (or X.index)")
+
+
+def test_the_parts_of_one_collection_under_one_name(tmp_path):
+    """Two compact parts (the index of ovis cut in two, each with its own copy of the data)
+    joined with --name give the index of the whole."""
+    lines = (COMPACT / "ovis.index").read_text().splitlines(keepends=True)
+    for part, chunk in (("part1", lines[:500]), ("part2", lines[500:])):
+        shutil.copy(COMPACT / "ovis.data.dz", tmp_path / f"{part}.data.dz")
+        (tmp_path / f"{part}.index").write_text("".join(chunk))
+    whole, joined, resumed = tmp_path / "w.db", tmp_path / "j.db", tmp_path / "r.db"
+    ingest(whole, [OVIS], workers=0, chunk_bytes=20_000)
+    parts = [tmp_path / "part1", tmp_path / "part2"]
+    report = ingest(joined, parts, name="ovis", workers=2, chunk_bytes=20_000)
+    assert [(c.name, c.sentences) for c in report.corpora] == [("ovis", 1000)]
+    assert {t: r for t, r in dump(joined).items() if t != "corpora"} == \
+        {t: r for t, r in dump(whole).items() if t != "corpora"}
+    with pytest.raises(Interrupted):
+        ingest(resumed, parts, name="ovis", workers=2, chunk_bytes=20_000,
+               progress_callback=interrupt_after(45))  # (in the second part)
+    ingest(resumed, parts, name="ovis", workers=2, chunk_bytes=20_000)
+    assert dump(resumed) == dump(joined)

@@ -169,8 +169,24 @@ def corpus_of(stem: Path) -> Corpus:
                   stamps=[stamp_of(st_data), stamp_of(st_index)])
 
 
-def _index_path(corpus: Corpus) -> Path:
-    return corpus.files[1]
+def joined(parts: list[Corpus], name: str) -> Corpus:
+    """Compact corpora as the parts of one corpus (a large collection ships as many parts,
+    each at most about 1.9 GB): their entries in the order given."""
+    files = [f for c in parts for f in c.files]
+    return Corpus(name=name, kind=Compact.kind, source=parts[0].source, files=files,
+                  input_bytes=sum(c.input_bytes for c in parts),
+                  stamps=[s for c in parts for s in c.stamps])
+
+
+def _parts(corpus: Corpus) -> list[tuple[Path, Path]]:
+    """(data, index) of each part, in order."""
+    return list(zip(corpus.files[0::2], corpus.files[1::2]))
+
+
+def _entries(corpus: Corpus) -> list[tuple[Path, str, int, int]]:
+    """(data file, name, offset, size) of every entry of every part, in order."""
+    return [(data, name, o, size) for data, index in _parts(corpus)
+            for name, o, size in read_index(index)]
 
 
 class Compact(Format):
@@ -187,41 +203,44 @@ class Compact(Format):
         return [corpus_of(stem_of(path))]
 
     def fingerprint(self, corpus: Corpus) -> str:
-        """The index's content and the data's size."""
+        """The indexes' content and the data's size."""
         h = hashlib.sha256()
         h.update(f"compact {corpus.input_bytes}\n".encode())
-        h.update(_index_path(corpus).read_bytes())
+        for _, index in _parts(corpus):
+            h.update(index.read_bytes())
         return h.hexdigest()[:32]
 
     def check(self, corpus: Corpus) -> None:
-        entries = read_index(_index_path(corpus))
-        if not entries:
-            raise InputError(f"{shown(_index_path(corpus))}: has no entries")
-        table = read_header(corpus.source)
-        end = max(o + s for _, o, s in entries)
-        if end > table.size:
-            raise InputError(f"{shown(_index_path(corpus))}: entries end at byte {end:,}, past "
-                             f"the data of {shown(corpus.source)} ({table.size:,} bytes at "
-                             "most): they do not belong together")
+        for data, index in _parts(corpus):
+            entries = read_index(index)
+            if not entries:
+                raise InputError(f"{shown(index)}: has no entries")
+            table = read_header(data)
+            end = max(o + s for _, o, s in entries)
+            if end > table.size:
+                raise InputError(f"{shown(index)}: entries end at byte {end:,}, past the data "
+                                 f"of {shown(data)} ({table.size:,} bytes at most): they do "
+                                 "not belong together")
 
     def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
-        entries = read_index(_index_path(corpus))
-        done = sum(s for _, _, s in entries[:resume.done_files])
-        total = sum(s for _, _, s in entries) or 1
+        entries = _entries(corpus)
+        done = sum(e[3] for e in entries[:resume.done_files])
+        total = sum(e[3] for e in entries) or 1
         return int(corpus.input_bytes * (1 - done / total))
 
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
-        entries = read_index(_index_path(corpus))
-        total = sum(s for _, _, s in entries) or 1
+        entries = _entries(corpus)
+        total = sum(e[3] for e in entries) or 1
         i = resume.done_files
         while i < len(entries):
             j, size = i, 0
-            while j < len(entries) and j - i < ENTRIES_PER_TASK and (size < chunk or j == i):
-                size += entries[j][2]
+            while (j < len(entries) and j - i < ENTRIES_PER_TASK and entries[j][0] ==
+                   entries[i][0] and (size < chunk or j == i)):  # (one part a task)
+                size += entries[j][3]
                 j += 1
-            files = tuple(f"{o}\t{s}\t{name}" for name, o, s in entries[i:j])
-            yield (make_task("compact", str(corpus.source), files=files),
+            files = tuple(f"{o}\t{s}\t{name}" for _, name, o, s in entries[i:j])
+            yield (make_task("compact", str(entries[i][0]), files=files),
                    int(corpus.input_bytes * size / total))
             i = j
 
@@ -229,7 +248,7 @@ class Compact(Format):
         return TaskInput(_sentences(task), files=len(task.files))
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
-        return f"entry {resume.done_files + 1:,} of {len(read_index(_index_path(corpus))):,}"
+        return f"entry {resume.done_files + 1:,} of {len(_entries(corpus)):,}"
 
 
 _tables: dict[str, Dictzip] = {}

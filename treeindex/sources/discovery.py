@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from . import folder, treebank
+from . import compact, folder, treebank
 from .base import Corpus
 from .sniff import read_head, read_prologue, shown
 
@@ -195,8 +195,10 @@ def _named(corpora: list[Corpus], name: str) -> Corpus:
         files = [f for c in corpora for f in c.files]
         root = Path(os.path.commonpath([str(f.parent) for f in files]))
         return folder.corpus_of(root, files, [f.stat() for f in files], name)
+    if all(c.kind == compact.Compact.kind for c in corpora):
+        return compact.joined(corpora, name)
     kinds = sorted({c.kind for c in corpora})
     raise InputError(
         f"--name {name!r} would join {len(corpora)} corpora ({', '.join(kinds)}) into one; "
-        "--name joins one-sentence files, or names a single input: ingest several treebank "
-        "files or compact corpora as separate corpora (each under its own --name)")
+        "--name joins one-sentence files or the parts of a compact corpus, or names a single "
+        "input: ingest several treebank files as separate corpora (each under its own --name)")
