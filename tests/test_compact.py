@@ -158,6 +158,6 @@ def test_the_parts_of_one_collection_under_one_name(tmp_path):
         {t: r for t, r in dump(whole).items() if t != "corpora"}
     with pytest.raises(Interrupted):
         ingest(resumed, parts, name="ovis", workers=2, chunk_bytes=20_000,
-               progress_callback=interrupt_after(45))  # (in the second part)
+               progress_callback=interrupt_after(30))  # (of 43: in the second part)
     ingest(resumed, parts, name="ovis", workers=2, chunk_bytes=20_000)
     assert dump(resumed) == dump(joined)
