@@ -141,3 +141,20 @@ def test_members_that_are_not_treebanks_are_recorded(tmp_path):
                      "not an Alpino treebank: its root element is <notes>; treeindex reads "
                      "<treebank> files of <alpino_ds> sentences and one-sentence <alpino_ds> "
                      "files")]
+
+
+def test_a_tar_far_from_name_order_is_refused_not_held(tmp_path, monkeypatch):
+    from treeindex.sources import archive
+
+    monkeypatch.setattr(archive, "MAX_HELD", 10_000)
+    root = tree(tmp_path)
+    dest = tmp_path / "reversed.tar"
+    files = sorted((root / "alpino" / "cdb").glob("*.xml"),
+                   key=lambda p: archive.natural_key(p.name), reverse=True)
+    with tarfile.open(dest, "w") as t:
+        for p in files:
+            t.add(p, f"cdb/{p.name}")
+    with pytest.raises(InputError) as e:
+        ingest(tmp_path / "t.db", [dest], workers=0)
+    assert str(e.value).startswith(f"{dest}: its members are far from name order, so more "
+                                   "than 0 MB would have to be held")

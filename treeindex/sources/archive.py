@@ -38,6 +38,7 @@ ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 MEMBERS_PER_TASK = 256
 MAX_RATIO = 1000  # a member that would inflate more than this from its compressed size
 MAX_MEMBER = 8 << 30
+MAX_HELD = 256 << 20  # tar members held to put them in name order: memory stays bounded
 
 
 def _is_archive(path: Path) -> bool:
@@ -196,6 +197,7 @@ class Archive(Format):
         # a tar: read in order, the members' bytes go with the tasks
         wanted = {m for m, _ in todo}
         found: dict[str, bytes] = {}
+        held = 0
         with tarfile.open(corpus.source, "r|*") as tf:
             b = 0
             for info in tf:
@@ -203,9 +205,16 @@ class Archive(Format):
                     f = tf.extractfile(info)
                     assert f is not None
                     found[info.name] = f.read()
+                    held += info.size
+                    if held > MAX_HELD:
+                        raise InputError(
+                            f"{shown(corpus.source)}: its members are far from name order, so "
+                            f"more than {MAX_HELD >> 20} MB would have to be held to index "
+                            "them in order; make the tar with `tar --sort=name`, or unpack it")
                 while b < len(batches) and all(m in found for m, _ in batches[b]):
                     batch = batches[b]
                     blobs = [found.pop(m) for m, _ in batch]
+                    held -= sum(map(len, blobs))
                     yield (make_task("tar-members", str(corpus.source), data=b"".join(blobs),
                                      files=tuple(f"{len(x)}\t{m}" for (m, _), x in
                                                  zip(batch, blobs))),
