@@ -28,10 +28,10 @@ from typing import IO, Any, BinaryIO, cast
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, stamp_of
+from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of
 from .discovery import SUFFIXES, natural_key
 from .sniff import read_prologue, shown
-from .split import END, LARGEST_PIECE, NoBoundary, pieces, sentence_bytes
+from .split import LARGEST_PIECE, NoBoundary, pieces
 from .treebank import stem
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -257,29 +257,13 @@ def _member_bytes(task: Task) -> Iterator[tuple[str, bytes | None, str | None]]:
 
 
 def _sentences(task: Task) -> Iterator[RawSentence]:
+    declared: dict[bytes, str] = {}
     for name, data, error in _member_bytes(task):
         rel = posixpath.basename(name)
-        file_stem = rel.split(".xml")[0]
         if data is None:
             yield RawSentence(None, error, "utf-8", None, rel, None, None)
             continue
-        a = data.find(b"<alpino_ds")
-        line = data.count(b"\n", 0, max(a, 0))
-        try:
-            encoding = read_prologue(data[:4096], rel).encoding
-        except InputError as e:
-            yield RawSentence(None, str(e), "utf-8", None, rel, line, file_stem)
-            continue
-        if a < 0:
-            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, rel, line,
-                              file_stem)
-            continue
-        xml = sentence_bytes(data, a)
-        if xml is None:
-            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the file",
-                              encoding, None, rel, line, file_stem)
-            continue
-        yield RawSentence(xml, None, encoding, None, rel, line, file_stem)
+        yield one_sentence(data, rel, rel.split(".xml")[0], rel, declared)
 
 
 class ArchiveTreebank(Format):

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 from ..errors import InputError
-from ..worker.contract import Task, TaskInput
-from .sniff import shown
+from ..worker.contract import RawSentence, Task, TaskInput
+from .sniff import read_prologue, shown
+from .split import END, sentence_bytes
 
 
 class Resume(NamedTuple):
@@ -168,3 +169,29 @@ def vanished(path: str, what: str) -> InputError:
         f"{shown(path)}: {what} while it was being indexed; what was indexed before is kept; "
         "when the input is final, run again (with --replace if it changed)"
     )
+
+
+def one_sentence(data: bytes, file: str, default_id: str, where: str,
+                 declared: dict[bytes, str], unit: str = "file") -> RawSentence:
+    """The sentence of a one-sentence XML document (a file, a compact entry, an archive
+    member), or why there is none. `declared` caches the encoding of each XML declaration
+    met (the documents of a corpus share one)."""
+    a = data.find(b"<alpino_ds")
+    line = data.count(b"\n", 0, max(a, 0))
+    decl = data[:data.find(b"?>", 0, 200) + 2] if data.startswith(b"<?xml") else b""
+    encoding = declared.get(decl) if decl and a >= 0 else None
+    if encoding is None:
+        try:
+            encoding = read_prologue(data[:4096], where).encoding
+        except InputError as e:
+            return RawSentence(None, str(e), "utf-8", None, file, line, default_id)
+        if decl and a >= 0:
+            declared[decl] = encoding
+    if a < 0:
+        return RawSentence(None, "holds no <alpino_ds> element", encoding, None, file, line,
+                           default_id)
+    xml = sentence_bytes(data, a)
+    if xml is None:
+        return RawSentence(None, f"truncated: no {END.decode()} before the end of the {unit}",
+                           encoding, None, file, line, default_id)
+    return RawSentence(xml, None, encoding, None, file, line, default_id)

@@ -25,9 +25,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, stamp_of, vanished
-from .sniff import read_prologue, shown
-from .split import END, sentence_bytes
+from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of, vanished
+from .sniff import shown
 
 ENTRIES_PER_TASK = 4096  # (tasks are cut by bytes first: about a chunk of entries)
 _B64 = {c: i for i, c in enumerate(
@@ -267,25 +266,4 @@ def _sentences(task: Task) -> Iterator[RawSentence]:
     for offset, size, name in entries:
         raw = data[offset - lo:offset - lo + size]
         entry_stem = name[:-4] if name.endswith(".xml") else name
-        a = raw.find(b"<alpino_ds")
-        line = raw.count(b"\n", 0, max(a, 0))
-        decl = raw[:raw.find(b"?>", 0, 200) + 2] if raw.startswith(b"<?xml") else b""
-        encoding = declared.get(decl) if decl and a >= 0 else None
-        if encoding is None:
-            try:
-                encoding = read_prologue(raw[:4096], f"entry {name}").encoding
-            except InputError as e:
-                yield RawSentence(None, str(e), "utf-8", None, name, line, entry_stem)
-                continue
-            if decl and a >= 0:
-                declared[decl] = encoding
-        if a < 0:
-            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, name, line,
-                              entry_stem)
-            continue
-        xml = sentence_bytes(raw, a)
-        if xml is None:
-            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the entry",
-                              encoding, None, name, line, entry_stem)
-            continue
-        yield RawSentence(xml, None, encoding, None, name, line, entry_stem)
+        yield one_sentence(raw, name, entry_stem, f"entry {name}", declared, "entry")

@@ -16,11 +16,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, stamp_of, vanished
-from .sniff import read_prologue, shown
-from .split import END, sentence_bytes
+from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of, vanished
+from .sniff import shown
 
 FILES_PER_TASK = 256
 
@@ -72,6 +70,7 @@ class Folder(Format):
 
 def _sentences(task: Task) -> Iterator[RawSentence]:
     base = task.path
+    declared: dict[bytes, str] = {}
     for name in task.files:
         rel = shown(name[len(base) + 1 :] if name.startswith(base + "/") else name)
         try:
@@ -87,20 +86,4 @@ def _sentences(task: Task) -> Iterator[RawSentence]:
             yield RawSentence(None, f"cannot be read: {e}", "utf-8", None, rel, None, None)
             continue
         file_stem = rel.rsplit("/", 1)[-1].split(".xml")[0]
-        a = data.find(b"<alpino_ds")
-        line = data.count(b"\n", 0, max(a, 0))
-        try:
-            encoding = read_prologue(data[:4096], rel).encoding
-        except InputError as e:
-            yield RawSentence(None, str(e), "utf-8", None, rel, line, file_stem)
-            continue
-        if a < 0:
-            yield RawSentence(None, "holds no <alpino_ds> element", encoding, None, rel, line,
-                              file_stem)
-            continue
-        raw = sentence_bytes(data, a)
-        if raw is None:
-            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the file",
-                              encoding, None, rel, line, file_stem)
-            continue
-        yield RawSentence(raw, None, encoding, None, rel, line, file_stem)
+        yield one_sentence(data, rel, file_stem, rel, declared)
