@@ -54,8 +54,26 @@ def _number(text: str, where: str) -> int:
     return value
 
 
+_indexes: dict[tuple[str, int, int], list[tuple[str, int, int]]] = {}
+
+
 def read_index(path: Path) -> list[tuple[str, int, int]]:
-    """(name, offset, size) of every entry; InputError naming the line of a bad one."""
+    """(name, offset, size) of every entry; InputError naming the line of a bad one. (Read
+    once per process while the file stays the same: check, sample and plan all need it.)"""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise InputError(f"{shown(path)}: cannot be read ({e.strerror})") from None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    cached = _indexes.get(key)
+    if cached is None:
+        cached = _read_index(path)
+        _indexes.clear()  # (one corpus at a time: memory stays bounded)
+        _indexes[key] = cached
+    return cached
+
+
+def _read_index(path: Path) -> list[tuple[str, int, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -182,10 +200,10 @@ def _parts(corpus: Corpus) -> list[tuple[Path, Path]]:
     return list(zip(corpus.files[0::2], corpus.files[1::2]))
 
 
-def _entries(corpus: Corpus) -> list[tuple[Path, str, int, int]]:
-    """(data file, name, offset, size) of every entry of every part, in order."""
-    return [(data, name, o, size) for data, index in _parts(corpus)
-            for name, o, size in read_index(index)]
+def _totals(corpus: Corpus) -> list[tuple[int, int]]:
+    """(entries, their bytes) of each part (read one part at a time: memory stays bounded)."""
+    return [(len(entries), sum(size for _, _, size in entries))
+            for entries in (read_index(index) for _, index in _parts(corpus))]
 
 
 class Compact(Format):
@@ -222,32 +240,41 @@ class Compact(Format):
                                  "not belong together")
 
     def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
-        entries = _entries(corpus)
-        done = sum(e[3] for e in entries[:resume.done_files])
-        total = sum(e[3] for e in entries) or 1
+        done, left = 0, resume.done_files
+        for (count, size), (_, index) in zip(_totals(corpus), _parts(corpus)):
+            if left >= count:
+                done, left = done + size, left - count
+            else:
+                done += sum(s for _, _, s in read_index(index)[:left])
+                break
+        total = sum(size for _, size in _totals(corpus)) or 1
         return int(corpus.input_bytes * (1 - done / total))
 
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
-        entries = _entries(corpus)
-        total = sum(e[3] for e in entries) or 1
-        i = resume.done_files
-        while i < len(entries):
-            j, size = i, 0
-            while (j < len(entries) and j - i < ENTRIES_PER_TASK and entries[j][0] ==
-                   entries[i][0] and (size < chunk or j == i)):  # (one part a task)
-                size += entries[j][3]
-                j += 1
-            files = tuple(f"{o}\t{s}\t{name}" for _, name, o, s in entries[i:j])
-            yield (make_task("compact", str(entries[i][0]), files=files),
-                   int(corpus.input_bytes * size / total))
-            i = j
+        total = sum(size for _, size in _totals(corpus)) or 1
+        skip = resume.done_files  # entries done, over all parts
+        for data, index in _parts(corpus):  # one part's index in memory at a time
+            entries = read_index(index)
+            if skip >= len(entries):
+                skip -= len(entries)
+                continue
+            i, skip = skip, 0
+            while i < len(entries):
+                j, size = i, 0
+                while j < len(entries) and j - i < ENTRIES_PER_TASK and (size < chunk or j == i):
+                    size += entries[j][2]
+                    j += 1
+                files = tuple(f"{o}\t{s}\t{name}" for name, o, s in entries[i:j])
+                yield (make_task("compact", str(data), files=files),
+                       int(corpus.input_bytes * size / total))
+                i = j
 
     def read(self, task: Task) -> TaskInput:
         return TaskInput(_sentences(task), files=len(task.files))
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
-        return f"entry {resume.done_files + 1:,} of {len(_entries(corpus)):,}"
+        return f"entry {resume.done_files + 1:,} of {sum(n for n, _ in _totals(corpus)):,}"
 
 
 _tables: dict[str, Dictzip] = {}
