@@ -8,9 +8,9 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import ALPINO, CDB, dump
+from conftest import ALPINO, CDB, SUITES, dump, interrupt_after
 
-from treeindex import InputError, ingest
+from treeindex import InputError, Interrupted, ingest
 from treeindex.cli import cli
 from treeindex.sources import natural_key
 
@@ -51,12 +51,37 @@ def test_name_joins_one_sentence_files_from_several_directories(tmp_path):
     assert files[0] == "ovis/1.xml" and files[-1].startswith("Titaantjes/")
 
 
-def test_name_refuses_to_join_treebank_files(tmp_path):
-    other = tmp_path / "other.xml"
-    shutil.copy(CDB, other)
+def test_name_joins_treebank_files_and_resumes_across_them(tmp_path):
+    """Several treebank files as one corpus: numbered on across the files, each sentence
+    naming its file, resumable at any point (here: inside the second file)."""
+    whole, db = tmp_path / "w.db", tmp_path / "t.db"
+    report = ingest(whole, [CDB, SUITES], name="both", workers=2, chunk_bytes=50_000)
+    assert [(c.name, c.sentences) for c in report.corpora] == [("both", 150 + 250)]
+    conn = sqlite3.connect(whole)
+    files = [r[0] for r in conn.execute("SELECT file FROM sentences ORDER BY seq")]
+    assert files == ["cdb-sample.xml"] * 150 + ["suites-sample.xml"] * 250
+    ns = [r[0] for r in conn.execute("SELECT n FROM subtrees WHERE cat = 'np' ORDER BY id")]
+    assert ns == list(range(1, len(ns) + 1))
+    commits = []
+    ingest(tmp_path / "count.db", [CDB, SUITES], name="both", workers=0, chunk_bytes=50_000,
+           progress_callback=commits.append)
+    with pytest.raises(Interrupted):
+        ingest(db, [CDB, SUITES], name="both", workers=2, chunk_bytes=50_000,
+               progress_callback=interrupt_after(len(commits) - 2))
+    done = sqlite3.connect(db).execute("SELECT done_files, done_bytes FROM corpora").fetchone()
+    assert done[0] == 1 and done[1] > 0  # stopped inside the second file
+    again = run("ingest", "--db", db, "--name", "both", "--chunk-mb", 50_000 / (1 << 20),
+                CDB, SUITES)
+    assert "both: resuming after sentence " in again.output
+    assert "at byte " in again.output and "of file 2 of 2 (suites-sample.xml)" in again.output
+    assert dump(db) == dump(whole)
+
+
+def test_name_refuses_to_join_inputs_of_different_kinds(tmp_path):
     with pytest.raises(InputError) as e:
-        ingest(tmp_path / "t.db", [CDB, other], name="both", workers=0)
-    assert str(e.value).startswith("--name 'both' would join 2 corpora (treebank) into one; ")
+        ingest(tmp_path / "t.db", [CDB, ALPINO / "ovis"], name="mixed", workers=0)
+    assert str(e.value).startswith("--name 'mixed' would join 2 corpora of different kinds "
+                                   "(directory, treebank) into one;")
 
 
 def test_a_name_taken_by_another_input_offers_name(tmp_path):
@@ -100,3 +125,15 @@ def test_skipped_files_are_recorded_with_the_nearest_corpus(tmp_path):
     again = ingest(db, [d], workers=0)  # complete: nothing recorded twice
     assert [c.status for c in again.corpora] == ["complete"]
     assert conn.execute("SELECT count(*) FROM errors").fetchone() == (2,)
+
+
+def test_errors_in_joined_treebank_files_name_their_file_and_line(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(SUITES.read_bytes().replace(b"<sentence>", b"<sentence><b>", 3))
+    alone, joined = tmp_path / "a.db", tmp_path / "j.db"
+    ingest(alone, [bad], workers=0, chunk_bytes=30_000)
+    ingest(joined, [CDB, bad], name="both", workers=2, chunk_bytes=30_000)
+    query = "SELECT file, offset, line, sentid, message FROM errors ORDER BY id"
+    rows = sqlite3.connect(joined).execute(query).fetchall()
+    assert len(rows) == 3
+    assert rows == sqlite3.connect(alone).execute(query).fetchall()

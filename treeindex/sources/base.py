@@ -157,8 +157,12 @@ class Format(ABC):
 
 
 def changed(corpus: Corpus) -> InputError:
+    return changed_file(corpus.source)
+
+
+def changed_file(path: Path) -> InputError:
     return InputError(
-        f"{corpus.source}: changed while it was being indexed (size or modification time "
+        f"{path}: changed while it was being indexed (size or modification time "
         "differ from when the ingest started); what was indexed before is kept; when the file "
         "is final, run again with --replace to index it from scratch"
     )

@@ -197,8 +197,10 @@ def _named(corpora: list[Corpus], name: str) -> Corpus:
         return folder.corpus_of(root, files, [f.stat() for f in files], name)
     if all(c.kind == compact.Compact.kind for c in corpora):
         return compact.joined(corpora, name)
+    if all(c.kind == treebank.TreebankFile.kind for c in corpora):
+        return treebank.joined(corpora, name)
     kinds = sorted({c.kind for c in corpora})
     raise InputError(
-        f"--name {name!r} would join {len(corpora)} corpora ({', '.join(kinds)}) into one; "
-        "--name joins one-sentence files or the parts of a compact corpus, or names a single "
-        "input: ingest several treebank files as separate corpora (each under its own --name)")
+        f"--name {name!r} would join {len(corpora)} corpora of different kinds "
+        f"({', '.join(kinds)}) into one; --name joins inputs of one kind (one-sentence files, "
+        "treebank files, compact corpora): ingest the others under their own names")

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, changed, stamp_of, vanished
-from .sniff import Prologue, is_gzip, shown
+from .base import Corpus, Format, MakeTask, Resume, changed_file, stamp_of, vanished
+from .sniff import Prologue, is_gzip, read_head, read_prologue, shown
 from .split import (
     END,
     LARGEST_PIECE,
@@ -49,7 +49,29 @@ def corpus_of(path: Path, prologue: Prologue) -> Corpus:
     source = path.resolve()
     return Corpus(name=shown(stem(path)), kind=TreebankFile.kind, source=source,
                   files=[source], input_bytes=st.st_size, encoding=prologue.encoding,
-                  stamps=[stamp_of(st)], label=shown(source.name))
+                  sizes=[st.st_size], stamps=[stamp_of(st)], label=shown(source.name))
+
+
+def joined(parts: list[Corpus], name: str) -> Corpus:
+    """Treebank files as the parts of one corpus, in the order given (`--name`). Resume is
+    by (file, byte offset in it); a sentence's `file` names its file."""
+    files = [f for c in parts for f in c.files]
+    sizes = [s for c in parts for s in (c.sizes or [c.input_bytes])]
+    return Corpus(name=name, kind=TreebankFile.kind, source=files[0], files=files,
+                  input_bytes=sum(sizes), encoding=parts[0].encoding, sizes=sizes,
+                  stamps=[s for c in parts for s in c.stamps])
+
+
+def _sample_hash(h: Any, path: Path, size: int) -> None:
+    with open(path, "rb") as f:
+        step = max(size // _SAMPLES, 1)
+        for i in range(_SAMPLES + 1):
+            f.seek(min(i * step, max(size - _SAMPLE, 0)))
+            h.update(f.read(_SAMPLE))
+
+
+def _sizes(corpus: Corpus) -> list[int]:
+    return corpus.sizes or [corpus.input_bytes]
 
 
 class TreebankFile(Format):
@@ -57,55 +79,86 @@ class TreebankFile(Format):
     task_kinds = ("range", "bytes")
 
     def fingerprint(self, corpus: Corpus) -> str:
-        """The size and 17 sampled blocks of 64 KiB."""
+        """The size and 17 sampled blocks of 64 KiB (of each file, for several)."""
         h = hashlib.sha256()
-        h.update(f"treebank {corpus.input_bytes}\n".encode())
-        with open(corpus.source, "rb") as f:
-            step = max(corpus.input_bytes // _SAMPLES, 1)
-            for i in range(_SAMPLES + 1):
-                f.seek(min(i * step, max(corpus.input_bytes - _SAMPLE, 0)))
-                h.update(f.read(_SAMPLE))
+        if len(corpus.files) == 1:
+            h.update(f"treebank {corpus.input_bytes}\n".encode())
+            _sample_hash(h, corpus.source, corpus.input_bytes)
+        else:
+            for path, size in zip(corpus.files, _sizes(corpus)):
+                h.update(f"treebank {shown(path.name)} {size}\n".encode())
+                _sample_hash(h, path, size)
         return h.hexdigest()[:32]
 
     def check(self, corpus: Corpus) -> None:
-        """Raise InputError if the file holds no sentence at all."""
-        for _, data, _ in _pieces(corpus, 0, DEFAULT_CHUNK):
-            if next_start(data, 0, len(data)) >= 0:
-                return
-        raise InputError(
-            f"{corpus.source}: holds no <alpino_ds> sentences; is it the right file?"
-        )
+        """Raise InputError if a file holds no sentence at all."""
+        for path, size in zip(corpus.files, _sizes(corpus)):
+            if not any(next_start(data, 0, len(data)) >= 0
+                       for _, data, _ in _pieces(path, size, 0, DEFAULT_CHUNK)):
+                raise InputError(
+                    f"{path}: holds no <alpino_ds> sentences; is it the right file?"
+                )
 
     def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
-        if is_gzip(corpus.source):  # read again from the start
-            return corpus.input_bytes
-        return max(corpus.input_bytes - resume.done_bytes, 0)
+        sizes = _sizes(corpus)
+        if len(sizes) == 1:
+            if is_gzip(corpus.source):  # read again from the start
+                return corpus.input_bytes
+            return max(corpus.input_bytes - resume.done_bytes, 0)
+        return max(sum(sizes[resume.done_files:]) - resume.done_bytes, 0)
 
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
-        gz = is_gzip(corpus.source)
-        last = 0 if gz else resume.done_bytes
-        for offset, data, position in _pieces(corpus, resume.done_bytes, chunk):
-            if gz:  # workers get the bytes: they cannot seek into a gzip stream
-                task = make_task("bytes", str(corpus.source), offset, offset + len(data), data,
-                                 encoding=corpus.encoding)
-            else:  # workers read their own byte range
-                task = make_task("range", str(corpus.source), offset, offset + len(data),
-                                 encoding=corpus.encoding)
-            yield task, position - last
-            last = position
+        """Pieces of each file from the resume point; with several files, the last piece of
+        each file but the last moves the resume point to the next file's start."""
+        sizes = _sizes(corpus)
+        several = len(corpus.files) > 1
+        first = resume.done_files if several else 0
+        for k in range(first, len(corpus.files)):
+            path, size = corpus.files[k], sizes[k]
+            skip = resume.done_bytes if k == first else 0
+            encoding = (read_prologue(read_head(path), shown(path)).encoding if several
+                        else corpus.encoding)
+            marks: tuple[str, ...] = ("file",) if several else ()
+            gz = is_gzip(path)
+            last = 0 if gz else skip
+            held: tuple[Task, int] | None = None
+            for offset, data, position in _pieces(path, size, skip, chunk):
+                if gz:  # workers get the bytes: they cannot seek into a gzip stream
+                    task = make_task("bytes", str(path), offset, offset + len(data), data,
+                                     files=marks, encoding=encoding)
+                else:  # workers read their own byte range
+                    task = make_task("range", str(path), offset, offset + len(data),
+                                     files=marks, encoding=encoding)
+                if held is not None:
+                    yield held
+                held = (task, position - last)
+                last = position
+            if held is not None:
+                if several and k < len(corpus.files) - 1:
+                    held = (held[0]._replace(files=("file", "last")), held[1])
+                yield held
 
     def read(self, task: Task) -> TaskInput:
         data = _read(task)
+        if task.files[-1:] == ("last",):  # the end of a file of several: on to the next
+            return TaskInput(_sentences(task, data), newlines=data.count(b"\n"), end=0,
+                             files=1)
         return TaskInput(_sentences(task, data), newlines=data.count(b"\n"), end=task.end)
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
+        if len(corpus.files) > 1:
+            path = corpus.files[min(resume.done_files, len(corpus.files) - 1)]
+            return (f"byte {resume.done_bytes:,} of file {resume.done_files + 1:,} of "
+                    f"{len(corpus.files):,} ({shown(path.name)})")
         if is_gzip(corpus.source):
             return f"byte {resume.done_bytes:,} (of the decompressed data)"
         return f"byte {resume.done_bytes:,} of {corpus.input_bytes:,}"
 
 
 def _sentences(task: Task, data: bytes) -> Iterator[RawSentence]:
+    # a corpus of several files names each sentence's file
+    file = shown(Path(task.path).name) if task.files else None
     line, counted = 0, 0  # newlines before `counted`: counted as the spans go (linear)
     for a, b in sentence_spans(data, 0, len(data)):
         raw = sentence_bytes(data, a, b)
@@ -113,9 +166,9 @@ def _sentences(task: Task, data: bytes) -> Iterator[RawSentence]:
         counted = a
         if raw is None:
             yield RawSentence(None, f"truncated: no {END.decode()} before the end of the input",
-                              task.encoding, task.start + a, None, line, guess_id(data[a:b]))
+                              task.encoding, task.start + a, file, line, guess_id(data[a:b]))
         else:
-            yield RawSentence(raw, None, task.encoding, task.start + a, None, line, None,
+            yield RawSentence(raw, None, task.encoding, task.start + a, file, line, None,
                               guess_id=True)
 
 
@@ -137,7 +190,7 @@ def _read(task: Task) -> bytes:
     return data
 
 
-def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes, int]]:
+def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int, bytes, int]]:
     """Read a treebank file (decompressing .gz) as (offset, bytes, position) pieces of about
     `chunk` bytes; every piece but the first starts at a sentence boundary, the first at
     `skip` (0, or the boundary an interrupted run stopped at). `position` is how far the file
@@ -145,7 +198,6 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
 
     Reads with a fixed buffer: memory stays flat however large the file.
     """
-    path = corpus.source
     try:
         with open(path, "rb") as raw:
             if is_gzip(path):
@@ -163,8 +215,8 @@ def _pieces(corpus: Corpus, skip: int, chunk: int) -> Iterator[tuple[int, bytes,
             for offset, data, position in pieces(f, skip, chunk, raw.tell):
                 end = offset + len(data)
                 yield offset, data, position
-            if not is_gzip(path) and end != corpus.input_bytes:
-                raise changed(corpus)
+            if not is_gzip(path) and end != size:
+                raise changed_file(path)
     except NoBoundary as e:
         raise InputError(
             f"{path}: no <alpino_ds> sentence starts in the {LARGEST_PIECE >> 20} MB after "

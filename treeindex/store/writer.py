@@ -207,9 +207,14 @@ class CorpusWriter:
         positional = conn.execute(
             "SELECT count(*) FROM chunk.s WHERE sentid IS NULL").fetchone()[0]
         done_bytes = self.done_bytes if result.end is None else result.end
+        # a byte-resumed task that ends a file of several (end 0, one file done) moves the
+        # resume point to the start of the next file, where lines count from the start again
+        next_file = result.end == 0 and result.files > 0
+        done_lines = 0 if next_file else self.done_lines + result.newlines
         try:
             with atomic(conn):
-                self._copy(result, params, error_rows, base, done_bytes, positional)
+                self._copy(result, params, error_rows, base, done_bytes, done_lines,
+                           positional)
         except BaseException:
             self._reload()
             raise
@@ -217,14 +222,14 @@ class CorpusWriter:
         self.ids.subtree += result.subtrees
         self.done_bytes = done_bytes
         self.done_files += result.files
-        self.done_lines += result.newlines
+        self.done_lines = done_lines
         self.sentences += result.sentences
         self.subtrees += result.subtrees
         self.errors += len(error_rows)
         self.positional += positional
 
     def _copy(self, result: Batch, params: dict, error_rows: list[tuple],
-              base: dict[str, int], done_bytes: int, positional: int) -> None:
+              base: dict[str, int], done_bytes: int, done_lines: int, positional: int) -> None:
         """The statements of one batch's transaction."""
         conn, cid, counts = self.conn, self.id, self.counts
         conn.execute(_NEW_PATTERNS)
@@ -240,7 +245,7 @@ class CorpusWriter:
         conn.execute(
             "UPDATE corpora SET done_bytes = ?, done_files = ?, done_lines = ?, "
             "sentences = ?, subtrees = ?, errors = ?, positional_ids = ? WHERE id = ?",
-            (done_bytes, self.done_files + result.files, self.done_lines + result.newlines,
+            (done_bytes, self.done_files + result.files, done_lines,
              self.sentences + result.sentences, self.subtrees + result.subtrees,
              self.errors + len(error_rows), self.positional + positional, cid),
         )
