@@ -158,3 +158,21 @@ def test_a_tar_far_from_name_order_is_refused_not_held(tmp_path, monkeypatch):
         ingest(tmp_path / "t.db", [dest], workers=0)
     assert str(e.value).startswith(f"{dest}: its members are far from name order, so more "
                                    "than 0 MB would have to be held")
+
+
+def test_a_compressed_tar_is_read_in_one_pass_for_all_its_corpora(tmp_path, monkeypatch):
+    """Listing it, and one pass for all its corpora (plus the start again that sampling the
+    first sentences for the compression dictionary costs): not a pass per corpus."""
+    root = tree(tmp_path)
+    archive = pack(root, "tar.gz", tmp_path / "data.tar.gz")
+    opened = []
+    real = tarfile.open
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", counting)
+    report = ingest(tmp_path / "t.db", [archive], workers=0)
+    assert len(report.corpora) == 6
+    assert len(opened) <= 3, opened

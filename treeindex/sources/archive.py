@@ -5,8 +5,9 @@ one corpus named after it (the archive's own stem for the top), each treebank fi
 corpus named after its stem. Nothing is unpacked to disk.
 
 - zip members are read with random access, by the workers ('zip-members' tasks);
-- a tar is read in order by the coordinator, which sends the members' bytes ('tar-members'
-  tasks); a compressed tar is decompressed once to list it and once per corpus in it;
+- a tar is read in order by the coordinator, in one pass shared by all the corpora in it
+  (`_TarStream`; after a pass that lists it), which sends the members' bytes
+  ('tar-members' tasks);
 - a treebank file inside is streamed by the coordinator into 'bytes' tasks, as a .gz file is.
 
 Resume is by members done (treebank members: by bytes). Hostile archives are refused before
@@ -144,6 +145,7 @@ class Archive(Format):
         dirs = sorted(set(folders) | set(treebanks), key=lambda d: [natural_key(p) for p in
                                                                     d.split("/")] if d else [])
         out: list[Corpus] = []
+        every = [m for ms in folders.values() for m, _ in ms]  # (what a tar stream may hold)
         for d in dirs:  # as a walk of the unpacked tree: each folder's treebanks, then itself
             for name, size in sorted(treebanks.get(d, []),
                                      key=lambda m: natural_key(posixpath.basename(m[0]))):
@@ -151,7 +153,7 @@ class Archive(Format):
                                   kind=ArchiveTreebank.kind, source=path.resolve(),
                                   files=[path.resolve()], input_bytes=size, sizes=[size],
                                   stamps=[stamp_of(st)], label=posixpath.basename(name),
-                                  members=[name]))
+                                  members=[name], archive_members=every))
             members = sorted(folders.get(d, []),
                              key=lambda m: natural_key(posixpath.basename(m[0])))
             if members:
@@ -159,7 +161,7 @@ class Archive(Format):
                                   kind=self.kind, source=path.resolve(), files=[path.resolve()],
                                   input_bytes=sum(s for _, s in members),
                                   sizes=[s for _, s in members], stamps=[stamp_of(st)],
-                                  members=[m for m, _ in members]))
+                                  members=[m for m, _ in members], archive_members=every))
         for d, files in skipped.items():  # recorded in `errors` with the nearest corpus
             near = [c for c in out if posixpath.dirname(c.members[0]) == d] or \
                 [c for c in out if d.startswith(posixpath.dirname(c.members[0]))] or out[:1]
@@ -194,35 +196,14 @@ class Archive(Format):
                 yield (make_task("zip-members", str(corpus.source),
                                  files=tuple(m for m, _ in batch)), sum(s for _, s in batch))
             return
-        # a tar: read in order, the members' bytes go with the tasks
-        wanted = {m for m, _ in todo}
-        found: dict[str, bytes] = {}
-        held = 0
-        with tarfile.open(corpus.source, "r|*") as tf:
-            b = 0
-            for info in tf:
-                if info.name in wanted:
-                    f = tf.extractfile(info)
-                    assert f is not None
-                    found[info.name] = f.read()
-                    held += info.size
-                    if held > MAX_HELD:
-                        raise InputError(
-                            f"{shown(corpus.source)}: its members are far from name order, so "
-                            f"more than {MAX_HELD >> 20} MB would have to be held to index "
-                            "them in order; make the tar with `tar --sort=name`, or unpack it")
-                while b < len(batches) and all(m in found for m, _ in batches[b]):
-                    batch = batches[b]
-                    blobs = [found.pop(m) for m, _ in batch]
-                    held -= sum(map(len, blobs))
-                    yield (make_task("tar-members", str(corpus.source), data=b"".join(blobs),
-                                     files=tuple(f"{len(x)}\t{m}" for (m, _), x in
-                                                 zip(batch, blobs))),
-                           sum(s for _, s in batch))
-                    b += 1
-        if b < len(batches):
-            raise InputError(f"{shown(corpus.source)}: changed while it was being indexed "
-                             "(members are missing); run again with --replace")
+        # a tar: read in order by one stream shared by all the corpora of the archive, the
+        # members' bytes go with the tasks
+        stream = _TarStream.of(corpus)
+        for batch in batches:
+            blobs = [stream.take(m) for m, _ in batch]
+            yield (make_task("tar-members", str(corpus.source), data=b"".join(blobs),
+                             files=tuple(f"{len(x)}\t{m}" for (m, _), x in zip(batch, blobs))),
+                   sum(s for _, s in batch))
 
     def read(self, task: Task) -> TaskInput:
         return TaskInput(_sentences(task), files=len(task.files))
@@ -234,6 +215,81 @@ class Archive(Format):
 # one open zip per process and archive: an open file (and its offset) must never be shared
 # with forked workers
 _zips: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+class _TarStream:
+    """One pass over a tar for all the corpora in it (a compressed tar cannot be read from
+    the middle): members are taken in the order the corpora need them; a member met before
+    its turn (another corpus's, or out of name order) is held, up to MAX_HELD bytes. A member
+    asked for after the stream passed it without holding it (a rerun, or a resume) restarts
+    the stream: correct, only slower."""
+
+    _open: dict[tuple[str, tuple], _TarStream] = {}
+
+    def __init__(self, path: Path, wanted: set[str]) -> None:
+        self.path = path
+        self.wanted = wanted  # the members any corpus of the archive may ask for
+        self.held: dict[str, bytes] = {}
+        self.bytes_held = 0
+        self.passed: set[str] = set()
+        self.tar: Any = None
+        self.members: Iterator[Any] = iter(())
+
+    @classmethod
+    def of(cls, corpus: Corpus) -> _TarStream:
+        key = (str(corpus.source), tuple(corpus.stamps))
+        stream = cls._open.get(key)
+        if stream is None:
+            cls.close_all()
+            stream = cls._open[key] = cls(corpus.source, set(corpus.archive_members))
+        return stream
+
+    @classmethod
+    def close_all(cls) -> None:
+        for stream in cls._open.values():
+            if stream.tar is not None:
+                stream.tar.close()
+        cls._open.clear()
+
+    def _restart(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+        self.tar = tarfile.open(self.path, "r|*")
+        self.members = iter(self.tar)
+        self.passed.clear()
+        self.held.clear()
+        self.bytes_held = 0
+
+    def take(self, name: str) -> bytes:
+        """A one-sentence member's bytes."""
+        data = self.held.pop(name, None)
+        if data is not None:
+            self.bytes_held -= len(data)
+            return data
+        return self.stream(name).read()
+
+    def stream(self, name: str) -> IO[bytes]:
+        """A member as a stream, read from where the pass stands (it must be read before the
+        next member is asked for: a treebank file is not held)."""
+        if self.tar is None or name in self.passed:
+            self._restart()
+        for info in self.members:
+            self.passed.add(info.name)
+            if info.name == name or info.name in self.wanted:
+                f = self.tar.extractfile(info)
+                assert f is not None
+                if info.name == name:
+                    return f
+                data = f.read()
+                self.held[info.name] = data
+                self.bytes_held += len(data)
+                if self.bytes_held > MAX_HELD:
+                    raise InputError(
+                        f"{shown(self.path)}: its members are far from name order, so more "
+                        f"than {MAX_HELD >> 20} MB would have to be held to index them in "
+                        "order; make the tar with `tar --sort=name`, or unpack it")
+        raise InputError(f"{shown(self.path)}: member {name!r} is missing: the archive changed "
+                         "while it was being indexed; run again with --replace")
 
 
 def _member_bytes(task: Task) -> Iterator[tuple[str, bytes | None, str | None]]:
@@ -282,7 +338,7 @@ class ArchiveTreebank(Format):
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
         member = corpus.members[0]
-        with _open_member(corpus.source, member) as f:
+        with _open_member(corpus) as f:
             left = resume.done_bytes
             while left > 0:
                 got = len(f.read(min(left, 1 << 22)))
@@ -314,22 +370,16 @@ class ArchiveTreebank(Format):
 class _open_member:
     """A member of an archive as a stream (zip: directly; tar: read in order to it)."""
 
-    def __init__(self, archive: Path, member: str) -> None:
-        self.archive, self.member = archive, member
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.archive, self.member = corpus.source, corpus.members[0]
         self.owner: Any = None
 
     def __enter__(self) -> IO[bytes]:
         if self.archive.name.endswith(".zip"):
             self.owner = zipfile.ZipFile(self.archive)
             return self.owner.open(self.member)
-        self.owner = tarfile.open(self.archive, "r|*")
-        for info in self.owner:
-            if info.name == self.member:
-                f = self.owner.extractfile(info)
-                assert f is not None
-                return f
-        raise InputError(f"{shown(self.archive)}: member {self.member!r} is gone; run again "
-                         "with --replace")
+        return _TarStream.of(self.corpus).stream(self.member)  # (the archive's one pass)
 
     def __exit__(self, *exc: object) -> None:
         if self.owner is not None:

@@ -53,6 +53,7 @@ class Corpus:
     # relative to the corpus's directory; reason), recorded in `errors` with the corpus
     skipped: list[tuple[str, str]] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # inside an archive: its members
+    archive_members: list[str] = field(default_factory=list)  # (and those of its neighbours)
     _fingerprint: str | None = None
 
     @property
