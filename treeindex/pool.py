@@ -159,16 +159,15 @@ class ProcessPool(Executor):
     killed in the middle of writing leaves the parent waiting for the rest for ever.)
     """
 
-    def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init,
-                 depth: int = 1) -> None:
+    def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init) -> None:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
                                               else "spawn")
         self._lock = threading.Lock()
-        # tasks wait here until a worker is free (`depth` tasks at a time each): a task is
-        # never queued behind a long one while another worker idles
+        # tasks wait here until a worker is free: a task is never queued behind a long one
+        # while another worker idles (giving each worker a second task ahead measured no
+        # faster)
         self._backlog: deque[tuple[int, Callable[..., Any], tuple]] = deque()
-        self._depth = depth
-        self._futures: dict[int, tuple[Future, _Worker | None]] = {}
+        self._futures: dict[int, Future] = {}
         self._next = 0
         self._broken: str | None = None
         self._closing = False
@@ -187,7 +186,7 @@ class ProcessPool(Executor):
                 raise BrokenProcessPool(self._broken)
             fid = self._next
             self._next += 1
-            self._futures[fid] = (future, None)
+            self._futures[fid] = future
             self._backlog.append((fid, fn, args))
             self._dispatch()
         return future
@@ -195,13 +194,12 @@ class ProcessPool(Executor):
     def _dispatch(self) -> None:
         """Hand waiting tasks to free workers (with the lock held)."""
         for worker in self._workers:
-            while self._backlog and len(worker.outstanding) < self._depth:
+            while self._backlog and not worker.outstanding:
                 fid, fn, args = self._backlog.popleft()
-                entry = self._futures.get(fid)
-                if entry is None or not entry[0].set_running_or_notify_cancel():
+                future = self._futures.get(fid)
+                if future is None or not future.set_running_or_notify_cancel():
                     self._futures.pop(fid, None)  # cancelled while it waited
                     continue
-                self._futures[fid] = (entry[0], worker)
                 worker.outstanding.add(fid)
                 worker.sends.put((fid, fn, args))
 
@@ -212,8 +210,7 @@ class ProcessPool(Executor):
         except BaseException as e:  # never a traceback from a thread: break the pool instead
             with self._lock:
                 self._broken = self._broken or f"the pool's reader failed: {e!r}"
-            for w in self._workers:
-                self._break(w)
+            self.kill()
 
     def _read_loop(self) -> None:
         by_conn: dict[Any, _Worker] = {w.result_r: w for w in self._workers}
@@ -230,16 +227,16 @@ class ProcessPool(Executor):
                         self._break(worker)
                         continue
                     with self._lock:
-                        entry = self._futures.pop(fid, None)
+                        future = self._futures.pop(fid, None)
                         worker.outstanding.discard(fid)
                         self._dispatch()
-                    if entry is None or entry[0].done():  # broken or cancelled meanwhile
+                    if future is None or future.done():  # broken or cancelled meanwhile
                         continue
                     try:
                         if ok:
-                            entry[0].set_result(value)
+                            future.set_result(value)
                         else:
-                            entry[0].set_exception(value)
+                            future.set_exception(value)
                     except InvalidStateError:  # cancelled between the check and here
                         pass
                 elif ready in by_sentinel:
@@ -269,7 +266,7 @@ class ProcessPool(Executor):
             pending = list(self._futures.values())
             self._futures.clear()
             self._backlog.clear()
-        for future, _ in pending:
+        for future in pending:
             try:
                 future.set_exception(BrokenProcessPool(self._broken))
             except InvalidStateError:  # cancelled or done
@@ -286,13 +283,13 @@ class ProcessPool(Executor):
         `cancel_futures` drops those that have not started)."""
         if cancel_futures:
             with self._lock:
-                waiting = [self._futures[fid][0] for fid, _, _ in self._backlog
+                waiting = [self._futures[fid] for fid, _, _ in self._backlog
                            if fid in self._futures]
             for future in waiting:
                 future.cancel()
         if wait:
             with self._lock:
-                pending = [f for f, _ in self._futures.values()]
+                pending = list(self._futures.values())
             futures_wait(pending)
         self._closing = True
         for w in self._workers:
@@ -329,17 +326,15 @@ def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Exec
     pool = make_executor(workers)
     try:
         yield pool
-    except BrokenProcessPool as e:
+    except BaseException as e:
         kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
-        raise WorkerDied(
-            "a worker process died (killed by a signal, or out of memory: see `dmesg`); what "
-            "was committed is kept: run the same command again to resume, with a lower "
-            "--workers if it happens again"
-        ) from e
-    except BaseException:
-        kill_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(e, BrokenProcessPool):
+            raise WorkerDied(
+                "a worker process died (killed by a signal, or out of memory: see `dmesg`); "
+                "what was committed is kept: run the same command again to resume, with a "
+                "lower --workers if it happens again"
+            ) from e
         raise
     pool.shutdown(wait=True)
 
