@@ -155,8 +155,7 @@ class _Run:
                 db.submit(self._finish, writer)
 
     def _corpus_tasks(self, c: Corpus, w: CorpusWriter) -> Iterator[tuple[Task, int]]:
-        resume = Resume(w.done_bytes, w.done_files, w.sentences, w.errors)
-        return c.format.plan(c, resume, self.opts["chunk_bytes"], self._task)
+        return c.format.plan(c, _resume(w), self.opts["chunk_bytes"], self._task)
 
     def _finish(self, writer: CorpusWriter) -> None:
         writer.finish()
@@ -198,10 +197,15 @@ class _Run:
             raise
 
 
+def _resume(w: CorpusWriter) -> Resume:
+    """Where a corpus's writer stands, as its format plans from it."""
+    return Resume(w.done_bytes, w.done_files, w.sentences, w.errors)
+
+
 def resume_note(w: CorpusWriter) -> str:
     c = w.corpus
     assert isinstance(c, Corpus)
-    where = c.format.describe(c, Resume(w.done_bytes, w.done_files, w.sentences, w.errors))
+    where = c.format.describe(c, _resume(w))
     return (f"{c.name}: resuming after sentence {w.sentences:,} ({w.errors:,} malformed), "
             f"at {where}")
 
@@ -272,8 +276,9 @@ def ingest(
 ) -> IngestReport:
     """Index the treebanks in `paths` into the database at `db_path`; resume unfinished ones.
 
-    `name`: everything in `paths` is one corpus of that name (a single input, or one-sentence
-    files). `replace`: index changed inputs again from scratch.
+    `name`: everything in `paths` is one corpus of that name (a single input, or inputs of one
+    kind: one-sentence files, treebank files, compact parts). `replace`: index changed inputs
+    again from scratch.
 
     Raises InputError or DatabaseError (nothing written) for unusable inputs or databases,
     and Interrupted (what was committed stays, and the same call resumes) on SIGINT/SIGTERM.
@@ -317,10 +322,8 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
     for plan in plans:
         out = run.outcomes.get(plan.corpus.name)
         if out is None:
-            total = conn.execute(
-                "SELECT sentences, errors FROM corpora WHERE id = ?", (plan.existing_id,)
-            ).fetchone()
-            out = CorpusOutcome(plan.corpus.name, Status.COMPLETE, total_sentences=total[0],
-                                total_errors=total[1])
+            done = resume_of(conn, plan.existing_id)
+            out = CorpusOutcome(plan.corpus.name, Status.COMPLETE,
+                                total_sentences=done.sentences, total_errors=done.errors)
         report.corpora.append(out)
     store.finish(conn)

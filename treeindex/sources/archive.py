@@ -94,8 +94,7 @@ class _Listing:
                         "likely zip bomb (nothing was written)")
                 if info.filename.endswith(SUFFIXES):
                     with zf.open(info) as f:
-                        head = _head(f, info.filename)
-                    self.members.append((info.filename, info.file_size, head))
+                        self.members.append((info.filename, info.file_size, f.read(4096)))
 
     def _tar(self) -> None:
         with tarfile.open(self.path, "r|*") as tf:
@@ -107,11 +106,7 @@ class _Listing:
                 if info.isfile() and info.name.endswith(SUFFIXES):
                     f = tf.extractfile(info)
                     assert f is not None
-                    self.members.append((info.name, info.size, _head(f, info.name)))
-
-
-def _head(f: IO[bytes], name: str) -> bytes:
-    return f.read(4096)
+                    self.members.append((info.name, info.size, f.read(4096)))
 
 
 class Archive(Format):

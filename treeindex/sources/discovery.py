@@ -112,21 +112,24 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
 
     One-sentence files given one by one (a shell glob) form one corpus per directory, named
     after it, in natural order. With `name`, everything given is one corpus of that name: a
-    single input, or one-sentence files from anywhere.
+    single input, or inputs of one kind (one-sentence files, treebank files, compact parts).
     """
-    corpora: list[Corpus] = []
+    # corpora, and in their place the directories whose one-sentence files were given one by
+    # one (a glob): each becomes one corpus
+    found: list[Corpus | Path] = []
     skipped: list[tuple[Path, str]] = []
     singles: dict[Path, list[Path]] = {}  # directory -> one-sentence files given
     for path in paths:
         claimed = _claimed(path)
         if claimed is not None:
-            corpora += claimed
+            found += claimed
         elif path.name.endswith(".dact"):
             raise InputError(dact_advice(path))
         elif path.is_dir():
-            before = len(corpora)
-            _walk(path, corpora, skipped, set())
-            if len(corpora) == before:
+            walked: list[Corpus] = []
+            _walk(path, walked, skipped, set())
+            found += walked
+            if not walked:
                 raise InputError(
                     f"{shown(path)}: holds no Alpino treebank files (*.xml, *.xml.gz with "
                     "<treebank> or <alpino_ds> roots)"
@@ -134,14 +137,15 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
         elif path.is_file():
             prologue = read_prologue(read_head(path), shown(path))
             if prologue.kind == "sentence":
-                if path.resolve().parent not in singles:
-                    corpora.append(Corpus("", "", path.resolve().parent, [], 0))  # (a place)
-                singles.setdefault(path.resolve().parent, []).append(path.resolve())
+                directory = path.resolve().parent
+                if directory not in singles:
+                    found.append(directory)
+                singles.setdefault(directory, []).append(path.resolve())
             else:
-                corpora.append(treebank.corpus_of(path, prologue))
+                found.append(treebank.corpus_of(path, prologue))
         else:
             raise InputError(f"{shown(path)}: no such file or directory")
-    corpora = [_group(c, singles) if c.kind == "" else c for c in corpora]
+    corpora = [_group(x, singles[x]) if isinstance(x, Path) else x for x in found]
     unique: list[Corpus] = []
     for c in corpora:  # (a compact corpus is found through both of its files)
         if not any((u.kind, u.source, u.name) == (c.kind, c.source, c.name) for u in unique):
@@ -158,10 +162,11 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
                 "ingest them into separate databases"
             )
         seen[c.name] = c
-    # files a format passed over itself (inside an archive) are reported with the rest
-    skipped += [(c.source, reason) for c in corpora for _, reason in c.skipped]
-    _attach(corpora, skipped[:len(skipped) - sum(len(c.skipped) for c in corpora)])
-    return Discovery(corpora, skipped)
+    # files a format passed over itself (inside an archive) are its corpora's already: they
+    # are reported with the files the walk passed over, which go to the nearest corpus
+    passed_by_formats = [(c.source, reason) for c in corpora for _, reason in c.skipped]
+    _attach(corpora, skipped)
+    return Discovery(corpora, skipped + passed_by_formats)
 
 
 def _attach(corpora: list[Corpus], skipped: list[tuple[Path, str]]) -> None:
@@ -179,10 +184,10 @@ def _attach(corpora: list[Corpus], skipped: list[tuple[Path, str]]) -> None:
             best[0].skipped.append((shown(where.relative_to(best[1])), reason))
 
 
-def _group(place: Corpus, singles: dict[Path, list[Path]]) -> Corpus:
+def _group(directory: Path, given: list[Path]) -> Corpus:
     """The one-sentence files given from one directory, as that directory's corpus."""
-    files = sorted(dict.fromkeys(singles[place.source]), key=lambda p: natural_key(p.name))
-    return folder.corpus_of(place.source, files, [f.stat() for f in files])
+    files = sorted(dict.fromkeys(given), key=lambda p: natural_key(p.name))
+    return folder.corpus_of(directory, files, [f.stat() for f in files])
 
 
 def _named(corpora: list[Corpus], name: str) -> Corpus:

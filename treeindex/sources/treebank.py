@@ -56,7 +56,7 @@ def joined(parts: list[Corpus], name: str) -> Corpus:
     """Treebank files as the parts of one corpus, in the order given (`--name`). Resume is
     by (file, byte offset in it); a sentence's `file` names its file."""
     files = [f for c in parts for f in c.files]
-    sizes = [s for c in parts for s in (c.sizes or [c.input_bytes])]
+    sizes = [s for c in parts for s in c.sizes]
     return Corpus(name=name, kind=TreebankFile.kind, source=files[0], files=files,
                   input_bytes=sum(sizes), encoding=parts[0].encoding, sizes=sizes,
                   stamps=[s for c in parts for s in c.stamps])
@@ -70,10 +70,6 @@ def _sample_hash(h: Any, path: Path, size: int) -> None:
             h.update(f.read(_SAMPLE))
 
 
-def _sizes(corpus: Corpus) -> list[int]:
-    return corpus.sizes or [corpus.input_bytes]
-
-
 class TreebankFile(Format):
     kind = "treebank"
     task_kinds = ("range", "bytes")
@@ -85,14 +81,14 @@ class TreebankFile(Format):
             h.update(f"treebank {corpus.input_bytes}\n".encode())
             _sample_hash(h, corpus.source, corpus.input_bytes)
         else:
-            for path, size in zip(corpus.files, _sizes(corpus)):
+            for path, size in zip(corpus.files, corpus.sizes):
                 h.update(f"treebank {shown(path.name)} {size}\n".encode())
                 _sample_hash(h, path, size)
         return h.hexdigest()[:32]
 
     def check(self, corpus: Corpus) -> None:
         """Raise InputError if a file holds no sentence at all."""
-        for path, size in zip(corpus.files, _sizes(corpus)):
+        for path, size in zip(corpus.files, corpus.sizes):
             if not any(next_start(data, 0, len(data)) >= 0
                        for _, data, _ in _pieces(path, size, 0, DEFAULT_CHUNK)):
                 raise InputError(
@@ -100,7 +96,7 @@ class TreebankFile(Format):
                 )
 
     def remaining_bytes(self, corpus: Corpus, resume: Resume) -> int:
-        sizes = _sizes(corpus)
+        sizes = corpus.sizes
         if len(sizes) == 1:
             if is_gzip(corpus.source):  # read again from the start
                 return corpus.input_bytes
@@ -111,7 +107,7 @@ class TreebankFile(Format):
              ) -> Iterator[tuple[Task, int]]:
         """Pieces of each file from the resume point; with several files, the last piece of
         each file but the last moves the resume point to the next file's start."""
-        sizes = _sizes(corpus)
+        sizes = corpus.sizes
         several = len(corpus.files) > 1
         first = resume.done_files if several else 0
         for k in range(first, len(corpus.files)):
