@@ -19,7 +19,7 @@ _WAIT = "wait for it to finish, then run this again"
 
 
 @dataclass
-class CorpusInfo:
+class CorpusSummary:
     name: str
     kind: str
     source: str
@@ -31,10 +31,10 @@ class CorpusInfo:
     finished_at: str | None
 
 
-def corpora(db_path: Path | str) -> list[CorpusInfo]:
+def corpora(db_path: Path | str) -> list[CorpusSummary]:
     """The corpora of an index, in the order they were first ingested."""
     with store.Index(db_path) as index, store.translate_errors(Path(db_path)):
-        return [CorpusInfo(*row) for row in index.conn.execute(
+        return [CorpusSummary(*row) for row in index.conn.execute(
             "SELECT name, kind, source, CASE WHEN complete THEN 'complete' "
             "ELSE 'in progress' END, sentences, subtrees, errors, started_at, finished_at "
             "FROM corpora ORDER BY id")]

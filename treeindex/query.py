@@ -204,21 +204,14 @@ def stats(db_path: Path | str, top: int = 15) -> Stats:
                  sum(c[5] for c in corpora), cats)
 
 
-def corpus_names(db_path: Path | str) -> list[str]:
-    conn = store.connect_read(Path(db_path))
-    try:
-        return [r[0] for r in conn.execute("SELECT name FROM corpora ORDER BY id")]
-    finally:
-        conn.close()
-
-
 def errors(db_path: Path | str, corpus: str | None = None) -> QueryResult:
     """The recorded malformed sentences (of `corpus`: an unknown name is an error)."""
     sql = ("SELECT c.name AS corpus, e.file, e.line, e.offset, e.sentid, e.message "
            "FROM errors e JOIN corpora c ON c.id = e.corpus_id")
     params: tuple = ()
     if corpus is not None:
-        names = corpus_names(db_path)
+        with store.Index(db_path) as index:
+            names = [c.name for c in index.corpora()]
         if corpus not in names:
             raise QueryError(suggest(corpus, names, "corpus", "corpora") if names else
                              "the index holds no corpora yet; run `treeindex ingest` first")
