@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -15,7 +12,8 @@ from typing import IO, Any
 import click
 
 from ..errors import QueryError
-from ..search import Hit, Progress, compile_query, search
+from ..query import QueryResult, format_csv, format_json, format_nl
+from ..search import Hit, Progress, compile_query, frequencies, search, tally
 from ..search import macros as macro_files
 from ..store import Index
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
@@ -36,33 +34,23 @@ def bracketed(hit: Hit) -> str:
     return " ".join(out)
 
 
-def _record(hit: Hit) -> dict[str, Any]:
-    return {"corpus": hit.corpus, "sentid": hit.sentid, "id": hit.id, "cat": hit.cat,
-            "pt": hit.pt, "rel": hit.rel, "begin": hit.begin, "end": hit.end,
-            "label": hit.label, "words": hit.words, "sentence": hit.sentence}
+def _row(hit: Hit, joined: bool) -> tuple:
+    """A hit's record, FIELDS in order (`words` joined by spaces for csv)."""
+    return (hit.corpus, hit.sentid, hit.id, hit.cat, hit.pt, hit.rel, hit.begin, hit.end,
+            hit.label, " ".join(hit.words) if joined else hit.words, hit.sentence)
 
 
-def _csv_line(values: Iterable[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(values)
-    return buf.getvalue()
+# the record formats are those of `treeindex query`
+RECORDS = {"csv": format_csv, "json": format_json, "nl": format_nl}
 
 
 def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
     if fmt == "text":
         for h in hits:
             yield f"{h.corpus}\t{h.sentid}\t{bracketed(h)}"
-    elif fmt == "csv":
-        yield _csv_line(FIELDS)
-        for h in hits:
-            r = _record(h)
-            r["words"] = " ".join(h.words)
-            yield _csv_line(r[f] for f in FIELDS)
-    elif fmt == "json":
-        yield from _json_array(_record(h) for h in hits)
-    elif fmt == "nl":
-        for h in hits:
-            yield json.dumps(_record(h), ensure_ascii=False)
+    elif fmt in RECORDS:
+        rows = (_row(h, fmt == "csv") for h in hits)
+        yield from RECORDS[fmt](QueryResult(list(FIELDS), rows))
     else:  # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
         yield '<?xml version="1.0" encoding="UTF-8"?>'
         yield "<treebank>"
@@ -72,40 +60,25 @@ def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
         yield "</treebank>"
 
 
-def _json_array(records: Iterable[dict]) -> Iterator[str]:
-    first = True
-    yield "["
-    for r in records:
-        yield ("  " if first else ", ") + json.dumps(r, ensure_ascii=False)
-        first = False
-    yield "]"
-
-
 def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator[str]:
-    """A small table (counts, statistics) in any --format."""
-    if fmt == "csv":
-        yield _csv_line(columns)
-        yield from (_csv_line(r) for r in rows)
-    elif fmt in ("json", "nl"):
-        records = [dict(zip(columns, r)) for r in rows]
-        if fmt == "nl":
-            yield from (json.dumps(r, ensure_ascii=False) for r in records)
-        else:
-            yield from _json_array(records)
-    else:
-        text = [[f"{v:,}" if isinstance(v, int) else
-                 (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
-        widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
-        numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
-                   for i in range(len(columns))]
+    """A small table (counts, statistics) in any --format: as `treeindex query` prints
+    records; the text table with thousands separated and percentages to two places."""
+    if fmt in RECORDS:
+        yield from RECORDS[fmt](QueryResult(columns, iter(map(tuple, rows))))
+        return
+    text = [[f"{v:,}" if isinstance(v, int) else
+             (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
+               for i in range(len(columns))]
 
-        def line(values: list[str]) -> str:
-            return "  ".join(v.rjust(w) if num else v.ljust(w)
-                             for v, w, num in zip(values, widths, numeric)).rstrip()
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric)).rstrip()
 
-        yield line(columns)
-        yield "  ".join("-" * w for w in widths)
-        yield from (line(r) for r in text)
+    yield line(columns)
+    yield "  ".join("-" * w for w in widths)
+    yield from (line(r) for r in text)
 
 
 def _search_line(p: Progress, elapsed: float) -> tuple[float, str]:
@@ -209,24 +182,17 @@ def _after(lines: Iterable[str], bar: ProgressLine) -> Iterator[str]:
 
 
 def _count_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
-    counts: dict[str, list] = {}
-    for h in hits:
-        c = counts.setdefault(h.corpus, [0, set()])
-        c[0] += 1
-        c[1].add(h.seq)
-    rows: list[list[Any]] = [[name, n, len(s)] for name, (n, s) in counts.items()]
-    rows.append(["(all)", sum(r[1] for r in rows), sum(r[2] for r in rows)])
+    counts = tally(hits)
+    rows: list[list[Any]] = [[name, n, sents] for name, (n, sents) in counts.corpora.items()]
+    rows.append(["(all)", counts.hits, counts.sentences])
     return table_lines(["corpus", "hits", "sentences"], rows, fmt)
 
 
 def _stats_lines(hits: Iterable[Hit], attrs: tuple[str, ...], fmt: str) -> Iterator[str]:
-    table: dict[tuple, int] = {}
-    for h in hits:
-        table[h.values] = table.get(h.values, 0) + 1
-    total = sum(table.values())
-    ordered = sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
+    table = frequencies(hits)
+    total = sum(n for _, n in table)
     rows: list[list[Any]] = [[*(MISSING if v is None else v for v in values), n,
-                              round(100 * n / total, 2)] for values, n in ordered]
+                              round(100 * n / total, 2)] for values, n in table]
     return table_lines([*attrs, "count", "percent"], rows, fmt)
 
 

@@ -9,7 +9,7 @@ number of workers. The library yields them one by one (a generator with a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,8 @@ from . import macros as macro_files
 from .run import SENTENCES_PER_TASK, Hit, SearchTask, run_search_task
 from .xpath import Query
 
-__all__ = ["Counts", "Hit", "Progress", "Query", "compile_query", "count", "search", "stats"]
+__all__ = ["Counts", "Hit", "Progress", "Query", "compile_query", "count", "frequencies",
+           "search", "stats", "tally"]
 
 
 @dataclass
@@ -69,7 +70,7 @@ def search(
                              "the index holds no corpora yet; run `treeindex ingest` first")
     chosen = [r for r in rows if not corpora or r.name in corpora]
     total = sum(r.sentences for r in chosen)
-    tasks = (SearchTask(str(db_path), query, r.id, r.name, a,
+    tasks = (SearchTask(str(db_path), query.text, r.id, r.name, a,
                         min(a + SENTENCES_PER_TASK - 1, r.sentences), with_xml, attrs, details)
              for r in chosen for a in range(1, r.sentences + 1, SENTENCES_PER_TASK))
     n = available_cores() if workers is None else workers
@@ -103,21 +104,30 @@ class Counts:
         return sum(s for _, s in self.corpora.values())
 
 
+def tally(hits: Iterable[Hit]) -> Counts:
+    """Hits and matching sentences per corpus, of a stream of hits."""
+    counts: dict[str, int] = {}
+    sentences: dict[str, set[int]] = {}
+    for hit in hits:
+        counts[hit.corpus] = counts.get(hit.corpus, 0) + 1
+        sentences.setdefault(hit.corpus, set()).add(hit.seq)
+    return Counts({c: (n, len(sentences[c])) for c, n in counts.items()})
+
+
+def frequencies(hits: Iterable[Hit]) -> list[tuple[tuple[str | None, ...], int]]:
+    """How often each combination of the hits' `values` (the attributes asked for, None when
+    missing) occurs, most frequent first (then by the values)."""
+    table: Counter[tuple] = Counter(hit.values for hit in hits)
+    return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
+
+
 def count(db_path: Path | str, xpath: str, **kwargs: object) -> Counts:
     """Hits and matching sentences of `xpath`, per corpus and in all."""
-    hits: Counter[str] = Counter()
-    sentences: dict[str, set[int]] = {}
-    for hit in search(db_path, xpath, details=False, **kwargs):  # type: ignore[arg-type]
-        hits[hit.corpus] += 1
-        sentences.setdefault(hit.corpus, set()).add(hit.seq)
-    return Counts({c: (hits[c], len(sentences[c])) for c in hits})
+    return tally(search(db_path, xpath, details=False, **kwargs))  # type: ignore[arg-type]
 
 
 def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], **kwargs: object
           ) -> list[tuple[tuple[str | None, ...], int]]:
-    """How often each combination of the hits' `attrs` occurs (None: missing), most frequent
-    first (then by the values)."""
-    table: Counter[tuple] = Counter(
-        hit.values for hit in search(db_path, xpath, attrs=attrs, details=False,
-                                     **kwargs))  # type: ignore[arg-type]
-    return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
+    """How often each combination of the hits' `attrs` occurs (None: missing)."""
+    return frequencies(search(db_path, xpath, attrs=attrs, details=False,
+                              **kwargs))  # type: ignore[arg-type]

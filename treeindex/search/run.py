@@ -38,7 +38,7 @@ class Hit(NamedTuple):
 
 class SearchTask(NamedTuple):
     db: str
-    query: Query
+    query: str  # the query's text, macros expanded (each worker compiles it once)
     corpus_id: int
     corpus: str
     first_seq: int
@@ -66,7 +66,9 @@ _queries: dict[str, Query] = {}
 def run_search_task(task: SearchTask) -> TaskHits:
     """Evaluate the query on every sentence of a range (in a worker)."""
     index = Index.for_process(task.db)
-    query = _queries.get(task.query.text) or _queries.setdefault(task.query.text, task.query)
+    query = _queries.get(task.query)
+    if query is None:
+        query = _queries[task.query] = Query(task.query)
     hits: list[Hit] = []
     n = 0
     for seq, sentid, text, zxml, first, count in index.sentences(task.corpus_id, task.first_seq,

@@ -21,7 +21,7 @@ _PROBE = etree.fromstring(
 
 
 class Query:
-    """A compiled query (picklable: workers compile it again from its text)."""
+    """A compiled query (workers are sent its text and compile it once each)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -29,12 +29,6 @@ class Query:
         self._select: Any = None
         self._compile()
         self.select(_PROBE)  # a query that selects attributes or numbers fails here, early
-
-    def __getstate__(self) -> dict:
-        return {"text": self.text}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["text"])  # type: ignore[misc]
 
     def _compile(self) -> None:
         import elementpath
