@@ -21,7 +21,7 @@ from . import store
 from .errors import ExitCode, InputError
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
 from .sources import Corpus, Resume, discover
-from .sources.base import changed
+from .sources.base import changed_file
 from .sources.treebank import DEFAULT_CHUNK
 from .store import codec
 from .store.writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
@@ -149,8 +149,9 @@ class _Run:
                 yield task
             # before the corpus can be marked complete (when the next corpus's first result,
             # or the end, is written): the input must be what was planned
-            if not c.unchanged():
-                raise changed(c)
+            changed = c.changed_file()
+            if changed is not None:
+                raise changed_file(changed)
             if n == 0:
                 db.submit(self._finish, writer)
 

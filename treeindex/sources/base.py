@@ -73,16 +73,17 @@ class Corpus:
             self._fingerprint = self.format.fingerprint(self)
         return self._fingerprint
 
-    def unchanged(self) -> bool:
-        """Whether every file still has the size and modification time it was planned with."""
+    def changed_file(self) -> Path | None:
+        """The first file whose size or modification time is no longer what it was planned
+        with (gone included), or None."""
         for path, stamp in zip(self.files, self.stamps):
             try:
                 st = path.stat()
             except OSError:
-                return False
+                return path
             if stamp_of(st) != stamp:
-                return False
-        return True
+                return path
+        return None
 
 
 def stamp_of(st: os.stat_result) -> tuple[int, int]:
@@ -155,10 +156,6 @@ class Format(ABC):
     @abstractmethod
     def describe(self, corpus: Corpus, resume: Resume) -> str:
         """Where `resume` is, for a person: 'byte 1,234 of 5,678', 'file 12 of 40'."""
-
-
-def changed(corpus: Corpus) -> InputError:
-    return changed_file(corpus.source)
 
 
 def changed_file(path: Path) -> InputError:
