@@ -46,7 +46,7 @@ class Corpus:
     input_bytes: int
     encoding: str = "utf-8"  # the declared encoding, where the format has one per corpus
     sizes: list[int] = field(default_factory=list)
-    # (size, mtime_ns) of each file when it was discovered: `unchanged` compares
+    # (size, mtime_ns) of each file when it was discovered: `changed_file` compares
     stamps: list[tuple[int, int]] = field(default_factory=list)
     label: str | None = None  # the file name error rows name when a sentence has none
     # files beside the corpus's own that were skipped (not treebanks, unreadable): (file,
