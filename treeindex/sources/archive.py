@@ -29,7 +29,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of
+from .base import Corpus, Format, MakeTask, Resume, batches, one_sentence, stamp_of
 from .discovery import SUFFIXES, natural_key
 from .sniff import read_prologue, shown
 from .split import LARGEST_PIECE, NoBoundary, pieces
@@ -176,29 +176,19 @@ class Archive(Format):
 
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
-        todo = list(zip(corpus.members, corpus.sizes))[resume.done_files:]
-        batches: list[list[tuple[str, int]]] = []
-        i = 0
-        while i < len(todo):
-            j, total = i, 0
-            while j < len(todo) and j - i < MEMBERS_PER_TASK and (total < chunk or j == i):
-                total += todo[j][1]
-                j += 1
-            batches.append(todo[i:j])
-            i = j
-        if corpus.source.name.endswith(".zip"):
-            for batch in batches:
-                yield (make_task("zip-members", str(corpus.source),
-                                 files=tuple(m for m, _ in batch)), sum(s for _, s in batch))
-            return
-        # a tar: read in order by one stream shared by all the corpora of the archive, the
-        # members' bytes go with the tasks
-        stream = _TarStream.of(corpus)
-        for batch in batches:
-            blobs = [stream.take(m) for m, _ in batch]
+        zipped = corpus.source.name.endswith(".zip")
+        for i, j, total in batches(corpus.sizes, resume.done_files, chunk, MEMBERS_PER_TASK):
+            members = corpus.members[i:j]
+            if zipped:
+                yield make_task("zip-members", str(corpus.source), files=tuple(members)), total
+                continue
+            # a tar: read in order by one stream shared by all the corpora of the archive,
+            # the members' bytes go with the tasks
+            stream = _TarStream.of(corpus)
+            blobs = [stream.take(m) for m in members]
             yield (make_task("tar-members", str(corpus.source), data=b"".join(blobs),
-                             files=tuple(f"{len(x)}\t{m}" for (m, _), x in zip(batch, blobs))),
-                   sum(s for _, s in batch))
+                             files=tuple(f"{len(x)}\t{m}" for m, x in zip(members, blobs))),
+                   total)
 
     def read(self, task: Task) -> TaskInput:
         return TaskInput(_sentences(task), files=len(task.files))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
@@ -84,6 +84,20 @@ class Corpus:
             if stamp_of(st) != stamp:
                 return path
         return None
+
+
+def batches(sizes: Sequence[int], start: int, chunk: int, most: int
+            ) -> Iterator[tuple[int, int, int]]:
+    """(i, j, bytes) of consecutive units start..: each batch about `chunk` bytes (at least
+    one unit) and at most `most` units: how formats that resume by units cut their tasks."""
+    i = start
+    while i < len(sizes):
+        j, total = i, 0
+        while j < len(sizes) and j - i < most and (total < chunk or j == i):
+            total += sizes[j]
+            j += 1
+        yield i, j, total
+        i = j
 
 
 def stamp_of(st: os.stat_result) -> tuple[int, int]:

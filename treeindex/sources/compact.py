@@ -25,7 +25,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of, vanished
+from .base import (
+    Corpus,
+    Format,
+    MakeTask,
+    Resume,
+    batches,
+    one_sentence,
+    stamp_of,
+    vanished,
+)
 from .sniff import shown
 
 ENTRIES_PER_TASK = 4096  # (tasks are cut by bytes first: about a chunk of entries)
@@ -259,16 +268,12 @@ class Compact(Format):
             if skip >= len(entries):
                 skip -= len(entries)
                 continue
-            i, skip = skip, 0
-            while i < len(entries):
-                j, size = i, 0
-                while j < len(entries) and j - i < ENTRIES_PER_TASK and (size < chunk or j == i):
-                    size += entries[j][2]
-                    j += 1
+            sizes = [size for _, _, size in entries]
+            for i, j, size in batches(sizes, skip, chunk, ENTRIES_PER_TASK):
                 files = tuple(f"{o}\t{s}\t{name}" for name, o, s in entries[i:j])
                 yield (make_task("compact", str(data), files=files),
                        int(corpus.input_bytes * size / total))
-                i = j
+            skip = 0
 
     def read(self, task: Task) -> TaskInput:
         return TaskInput(_sentences(task), files=len(task.files))

@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..worker.contract import RawSentence, Task, TaskInput
-from .base import Corpus, Format, MakeTask, Resume, one_sentence, stamp_of, vanished
+from .base import (
+    Corpus,
+    Format,
+    MakeTask,
+    Resume,
+    batches,
+    one_sentence,
+    stamp_of,
+    vanished,
+)
 from .sniff import shown
 
 FILES_PER_TASK = 256
@@ -50,16 +59,9 @@ class Folder(Format):
 
     def plan(self, corpus: Corpus, resume: Resume, chunk: int, make_task: MakeTask
              ) -> Iterator[tuple[Task, int]]:
-        files = corpus.files[resume.done_files:]
-        sizes = corpus.sizes[resume.done_files:]
-        i = 0
-        while i < len(files):
-            j, total = i, 0
-            while j < len(files) and j - i < FILES_PER_TASK and (total < chunk or j == i):
-                total += sizes[j]
-                j += 1
-            yield make_task("files", str(corpus.source), files=tuple(map(str, files[i:j]))), total
-            i = j
+        for i, j, total in batches(corpus.sizes, resume.done_files, chunk, FILES_PER_TASK):
+            files = tuple(map(str, corpus.files[i:j]))
+            yield make_task("files", str(corpus.source), files=files), total
 
     def read(self, task: Task) -> TaskInput:
         return TaskInput(_sentences(task), files=len(task.files))
