@@ -143,6 +143,21 @@ def _drop_kind_check(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA writable_schema = OFF")
 
 
+def _is_ours(conn: sqlite3.Connection, empty_too: bool = False) -> bool:
+    """Whether a database is a treeindex index: marked with our application_id, or one from
+    before the mark (all our tables and a schema version); `empty_too`: or empty."""
+    app = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app == APPLICATION_ID:
+        return True
+    if app != 0:
+        return False
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return empty_too
+    return _OUR_TABLES <= tables and conn.execute(
+        "SELECT count(*) FROM settings WHERE key = 'schema_version'").fetchone()[0] > 0
+
+
 def _check_is_ours(path: Path) -> None:
     """Refuse a file that is not a treeindex index (an empty or new file is fine), reading
     it only."""
@@ -162,16 +177,12 @@ def _check_is_ours(path: Path) -> None:
     try:
         conn = sqlite3.connect(uri(path), uri=True)
         try:
-            app = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            legacy = (app == 0 and _OUR_TABLES <= tables and conn.execute(
-                "SELECT count(*) FROM settings WHERE key = 'schema_version'").fetchone()[0])
+            ours = _is_ours(conn, empty_too=True)
         finally:
             conn.close()
     except sqlite3.Error as e:
         raise database_error(e, path) from e
-    if app == APPLICATION_ID or legacy or (app == 0 and not tables):
+    if ours:
         return
     raise DatabaseError(
         f"{path}: is an SQLite database but not a treeindex index; give another --db"
@@ -230,13 +241,12 @@ def connect_read(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(uri(path), uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        ours = _is_ours(conn)
     except sqlite3.Error as e:
         if "not a database" in str(e):
             raise DatabaseError(f"{path}: is not an SQLite database; give another --db") from e
         raise database_error(e, path) from e
-    if not (app == APPLICATION_ID or (app == 0 and _OUR_TABLES <= tables)):
+    if not ours:
         conn.close()
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
     _check_version(conn, path)
