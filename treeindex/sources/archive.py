@@ -65,17 +65,32 @@ def _check_name(archive: Path, name: str) -> None:
 
 
 class _Listing:
-    """The XML members of an archive: (name, size, head) in archive order."""
+    """The XML members of an archive: (name, size, kind) in archive order, kind being the
+    prologue's ('sentence' or 'treebank') or why the member is skipped (only that is kept of
+    each member's head: memory stays small however many members there are)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip = path.name.endswith(".zip")
-        self.members: list[tuple[str, int, bytes]] = []
+        self.members: list[tuple[str, int, str | InputError]] = []
         try:
             self._zip() if self.zip else self._tar()
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as e:
             raise InputError(f"{shown(path)}: cannot be read as an archive ({e}); is it "
                              "complete?") from None
+
+    def _add(self, name: str, size: int, f: IO[bytes]) -> None:
+        kind: str | InputError
+        if name.endswith(".gz"):
+            kind = InputError(f"{shown(self.path)}: member {name}: .xml.gz files inside "
+                              "archives are not read; unpack the archive, or store them "
+                              "uncompressed")
+        else:
+            try:
+                kind = read_prologue(f.read(4096), f"{shown(self.path)}: member {name}").kind
+            except InputError as e:
+                kind = e
+        self.members.append((name, size, kind))
 
     def _zip(self) -> None:
         with zipfile.ZipFile(self.path) as zf:
@@ -94,7 +109,7 @@ class _Listing:
                         "likely zip bomb (nothing was written)")
                 if info.filename.endswith(SUFFIXES):
                     with zf.open(info) as f:
-                        self.members.append((info.filename, info.file_size, f.read(4096)))
+                        self._add(info.filename, info.file_size, f)
 
     def _tar(self) -> None:
         with tarfile.open(self.path, "r|*") as tf:
@@ -106,7 +121,7 @@ class _Listing:
                 if info.isfile() and info.name.endswith(SUFFIXES):
                     f = tf.extractfile(info)
                     assert f is not None
-                    self.members.append((info.name, info.size, f.read(4096)))
+                    self._add(info.name, info.size, f)
 
 
 class Archive(Format):
@@ -124,17 +139,10 @@ class Archive(Format):
         folders: dict[str, list[tuple[str, int]]] = {}
         treebanks: dict[str, list[tuple[str, int]]] = {}
         skipped: dict[str, list[tuple[str, str]]] = {}  # directory -> (file, reason)
-        for name, size, head in listing.members:
+        for name, size, kind in listing.members:
             d = posixpath.dirname(name)
-            if name.endswith(".gz"):
-                skipped.setdefault(d, []).append((posixpath.basename(name), (
-                    f"{shown(path)}: member {name}: .xml.gz files inside archives are not "
-                    "read; unpack the archive, or store them uncompressed")))
-                continue
-            try:
-                kind = read_prologue(head, f"{shown(path)}: member {name}").kind
-            except InputError as e:
-                skipped.setdefault(d, []).append((posixpath.basename(name), str(e)))
+            if isinstance(kind, InputError):
+                skipped.setdefault(d, []).append((posixpath.basename(name), str(kind)))
                 continue
             (folders if kind == "sentence" else treebanks).setdefault(d, []).append((name, size))
         dirs = sorted(set(folders) | set(treebanks), key=lambda d: [natural_key(p) for p in
