@@ -1,4 +1,5 @@
-"""The C fast path and the pure-Python path of the worker give the same rows."""
+"""The C fast path and the pure-Python path of the worker give the same rows, and the same
+search terms."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def normalized(result):
     # the Python path leaves begin/end as text (SQLite stores both as integers)
     rows = [r[:5] + tuple(None if v is None else int(v) for v in r[5:7]) + r[7:]
             for r in result.subtrees]
-    return rows, result.sentences, result.cat_counts, result.errors
+    # search terms: the same set (the C scanner writes @word and @lemma after the others)
+    sentences = [s[:-1] + (sorted(s[-1].split()),) for s in result.sentences]
+    return rows, sentences, result.cat_counts, result.errors
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")

@@ -18,6 +18,7 @@ from .connect import (
     finish,
     save_dictionary,
     schema_sql,
+    terms_from,
     translate_errors,
 )
 from .index import CorpusRow, Index, Sentence
@@ -25,6 +26,6 @@ from .index import CorpusRow, Index, Sentence
 __all__ = [
     "APPLICATION_ID", "SCHEMA_VERSION", "SETTING_KEYS", "CorpusRow", "Index", "IngestLock",
     "Sentence", "atomic", "build_indexes", "check_settings", "connect_read", "connect_write",
-    "database_error", "dictionary", "finish", "save_dictionary", "schema_sql",
+    "database_error", "dictionary", "finish", "save_dictionary", "schema_sql", "terms_from",
     "translate_errors",
 ]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = "2"
-# versions this treeindex reads; writing to a version 1 index makes it version 2 (its new
-# sentences may be zstd frames, which the first treeindex cannot read)
-READABLE_VERSIONS = ("1", "2")
+SCHEMA_VERSION = "3"
+# versions this treeindex reads; writing to an older index makes it version 3 (version 2:
+# sentences may be zstd frames, which the first treeindex cannot read; version 3: the
+# search_terms table, which covers the sentences from settings.terms_from on)
+READABLE_VERSIONS = ("1", "2", "3")
 SETTING_KEYS = ("max_children", "max_nodes")
 # PRAGMA application_id of every treeindex index ("TrIx"): only treeindex writes it, so an
 # index is recognised before anything in the file is changed.
@@ -114,7 +115,16 @@ def connect_write(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     _check_version(conn, path)
-    conn.executescript(schema_sql())
+    had_terms = _has_table(conn, "search_terms")
+    # the table and the mark of which sentences it covers come together, or not at all: the
+    # sentences already there (an older index) have no terms until `treeindex upgrade`
+    conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql() + (
+        "" if had_terms else
+        "\nINSERT OR IGNORE INTO settings (key, value) "
+        "SELECT 'terms_from', coalesce(max(id), 0) + 1 FROM sentences;"
+        "\nINSERT INTO search_terms (search_terms, rank) VALUES ('automerge', 0);"
+        "\nINSERT INTO search_terms (search_terms, rank) VALUES ('crisismerge', 64);"
+        ) + "\nCOMMIT;")
     _drop_kind_check(conn)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute(
@@ -125,6 +135,20 @@ def connect_write(path: Path) -> sqlite3.Connection:
 
 
 _KIND_CHECK = " CHECK (kind IN ('treebank', 'directory'))"
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_master WHERE name = ?",
+                        (name,)).fetchone()[0] > 0
+
+
+def terms_from(conn: sqlite3.Connection) -> int | None:
+    """The first sentence id from which on every sentence has its search terms (older ones
+    have none until `treeindex upgrade`); None: the index has no search terms at all."""
+    if not _has_table(conn, "search_terms"):
+        return None
+    row = conn.execute("SELECT value FROM settings WHERE key = 'terms_from'").fetchone()
+    return int(row[0]) if row is not None else None
 
 
 def _drop_kind_check(conn: sqlite3.Connection) -> None:
@@ -228,7 +252,8 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> None:
     if row is not None and row[0] not in READABLE_VERSIONS:
         raise DatabaseError(
             f"{path}: was built by a treeindex with schema version {row[0]}, this one reads "
-            f"versions {' and '.join(READABLE_VERSIONS)}; ingest again into a new --db"
+            f"versions {', '.join(READABLE_VERSIONS[:-1])} and {READABLE_VERSIONS[-1]}; "
+            "ingest again into a new --db"
         )
 
 

@@ -15,7 +15,7 @@ from itertools import chain
 # i: sentence index in the image, k: subtree index
 CHUNK_SCHEMA = """
 PRAGMA journal_mode = OFF;
-CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub);
+CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub, terms);
 CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,
                 nodes, depth, level, parent_cat, pattern, xml_start, xml_end);
 """
@@ -29,14 +29,15 @@ _INSERT_T += _ONE_ROW
 
 
 def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple]) -> bytes:
-    """The image of `sentences` (sentid, file, offset, text, zlib xml, number of subtrees) and
+    """The image of `sentences` (sentid, file, offset, text, compressed xml, number of
+    subtrees, search terms) and
     `subtrees` (sentence index, cat, local n, node, rel, begin, end, children, nodes, depth,
     level, parent_cat, pattern, xml_start, xml_end)."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(CHUNK_SCHEMA)
-        conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", sentences)
+        conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub, terms) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", sentences)
         # 64 rows a statement: a quarter less time than one (64 x 15 values stay under the
         # 999 variables every SQLite build allows)
         full = len(subtrees) - len(subtrees) % _ROWS_PER_INSERT

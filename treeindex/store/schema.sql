@@ -99,6 +99,15 @@ CREATE TABLE IF NOT EXISTS dictionaries (
     data BLOB NOT NULL
 );
 
+-- The candidate index of `treeindex search`: for each sentence (rowid = sentences.id), the
+-- terms of its nodes' attribute values ('cat0np', 'lemma0de', ...: treeindex/search/terms.py),
+-- as an FTS5 index without content: `SELECT rowid FROM search_terms WHERE search_terms MATCH
+-- 'lemma0de AND rel0det'` lists the sentences holding both. Written in the same transaction
+-- as the sentences; settings.terms_from says from which sentence id on (older indexes:
+-- `treeindex upgrade`).
+CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5(
+    terms, content='', detail=none, columnsize=0, tokenize='ascii');
+
 -- Malformed sentences (and files) that were skipped, with where they are and why.
 CREATE TABLE IF NOT EXISTS errors (
     id        INTEGER PRIMARY KEY,

@@ -144,6 +144,10 @@ _COPY_SENTENCES = (
     "UNBOUNDED PRECEDING AND 1 PRECEDING), 0), s.nsub, s.text, s.xml "
     "FROM chunk.s AS s ORDER BY s.i"
 )
+_COPY_TERMS = (
+    "INSERT INTO search_terms (rowid, terms) SELECT :sentence + s.i - 1, s.terms "
+    "FROM chunk.s AS s ORDER BY s.i"
+)
 _COPY_SUBTREES = (
     "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
     "nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
@@ -234,6 +238,7 @@ class CorpusWriter:
         conn, cid, counts = self.conn, self.id, self.counts
         conn.execute(_NEW_PATTERNS)
         conn.execute(_COPY_SENTENCES, params)
+        conn.execute(_COPY_TERMS, params)
         conn.execute(_COPY_SUBTREES, params)
         if error_rows:
             conn.executemany(_INSERT_ERROR, error_rows)

@@ -428,9 +428,270 @@ static PyObject *find_special(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(best);
 }
 
+
+/* ---- search terms (treeindex/search/terms.py has the rules and the Python twin) ---- */
+
+#define TERM_MAX_VALUE 100
+
+/* attributes whose values are positions or ids: no term at all */
+static int no_term(const char *a, Py_ssize_t n) {
+    return (n == 5 && memcmp(a, "begin", 5) == 0) || (n == 3 && memcmp(a, "end", 3) == 0) ||
+           (n == 2 && memcmp(a, "id", 2) == 0);
+}
+
+/* attributes with long or redundant values: a term for being there, none for the value */
+static int presence_only(const char *a, Py_ssize_t n) {
+    static const char *names[] = {"index", "frame", "sense", "root", "postag", "pos", "mwu_root",
+                                  "mwu_sense", "other_id", "dscsense", "sc", NULL};
+    if (n >= 3 && memcmp(a, "his", 3) == 0) return 1;
+    for (int k = 0; names[k]; k++)
+        if ((Py_ssize_t)strlen(names[k]) == n && memcmp(a, names[k], n) == 0) return 1;
+    return 0;
+}
+
+typedef struct { char *buf; Py_ssize_t len, cap; } Out;
+
+
+static int out_reserve(Out *o, Py_ssize_t more) {
+    if (o->len + more <= o->cap) return 0;
+    Py_ssize_t cap = o->cap ? o->cap : 1024;
+    while (cap < o->len + more) cap *= 2;
+    char *nb = PyMem_Realloc(o->buf, cap);
+    if (!nb) { PyErr_NoMemory(); return -1; }
+    o->buf = nb;
+    o->cap = cap;
+    return 0;
+}
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* one character of a term: ASCII letters and digits and the bytes of non-ASCII characters
+ * stay, any other ASCII character becomes 'x' and two hex digits */
+static void out_char(Out *o, unsigned char c) {
+    if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z')) {
+        o->buf[o->len++] = (char)c;
+    } else {
+        o->buf[o->len++] = 'x';
+        o->buf[o->len++] = hexdigits[c >> 4];
+        o->buf[o->len++] = hexdigits[c & 15];
+    }
+}
+
+/* an attribute value as a term, with the value XML gives it: the five predefined entities
+ * and character references decoded; tab, newline and carriage return written as they are
+ * become spaces (attribute-value normalization). Returns the value's length in UTF-8
+ * bytes; -1: an error; -2: a reference that needs a DTD (hand the sentence over) */
+static Py_ssize_t out_value(Out *o, const char *p, Py_ssize_t n) {
+    Py_ssize_t len = 0;
+    if (out_reserve(o, 3 * n + 16) < 0) return -1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)p[k];
+        if (c != '&') {
+            out_char(o, (c == '\t' || c == '\n' || c == '\r') ? ' ' : c);
+            len++;
+            continue;
+        }
+        const char *semi = memchr(p + k, ';', n - k);
+        if (!semi) return -2;
+        Py_ssize_t rn = semi - (p + k) - 1;  /* the name between '&' and ';' */
+        const char *r = p + k + 1;
+        unsigned long cp = 0;
+        if (rn == 3 && memcmp(r, "amp", 3) == 0) cp = '&';
+        else if (rn == 2 && memcmp(r, "lt", 2) == 0) cp = '<';
+        else if (rn == 2 && memcmp(r, "gt", 2) == 0) cp = '>';
+        else if (rn == 4 && memcmp(r, "quot", 4) == 0) cp = '"';
+        else if (rn == 4 && memcmp(r, "apos", 4) == 0) cp = '\'';
+        else if (rn >= 2 && r[0] == '#') {
+            int hex = r[1] == 'x';
+            Py_ssize_t d = hex ? 2 : 1;
+            if (d >= rn || rn - d > 8) return -2;
+            for (; d < rn; d++) {
+                char h = r[d];
+                int v = (h >= '0' && h <= '9') ? h - '0'
+                        : (hex && h >= 'a' && h <= 'f') ? h - 'a' + 10
+                        : (hex && h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+                if (v < 0) return -2;
+                cp = cp * (hex ? 16 : 10) + v;
+            }
+            if (cp == 0 || cp > 0x10FFFF) return -2;
+        } else {
+            return -2;
+        }
+        len += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (cp < 0x80) {
+            out_char(o, (unsigned char)cp);
+        } else {  /* UTF-8, as lxml's value would be written */
+            char *b = o->buf + o->len;
+            if (cp < 0x800) {
+                b[0] = (char)(0xC0 | (cp >> 6)); b[1] = (char)(0x80 | (cp & 63)); o->len += 2;
+            } else if (cp < 0x10000) {
+                b[0] = (char)(0xE0 | (cp >> 12)); b[1] = (char)(0x80 | ((cp >> 6) & 63));
+                b[2] = (char)(0x80 | (cp & 63)); o->len += 3;
+            } else {
+                b[0] = (char)(0xF0 | (cp >> 18)); b[1] = (char)(0x80 | ((cp >> 12) & 63));
+                b[2] = (char)(0x80 | ((cp >> 6) & 63)); b[3] = (char)(0x80 | (cp & 63));
+                o->len += 4;
+            }
+        }
+        k += rn + 1;
+    }
+    return len;
+}
+
+static int out_name(Out *o, const char *p, Py_ssize_t n) {
+    if (out_reserve(o, 3 * n) < 0) return -1;
+    for (Py_ssize_t k = 0; k < n; k++) out_char(o, (unsigned char)p[k]);
+    return 0;
+}
+
+/* open addressing over (start, length) of the tokens already written */
+typedef struct { Py_ssize_t *start; int *len; Py_ssize_t cap, used; } Seen;
+
+static Py_ssize_t seen_hash(const char *p, Py_ssize_t n) {
+    size_t h = 1469598103934665603ULL;
+    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    return (Py_ssize_t)(h >> 1);
+}
+
+/* 1 if the token buf[from:len] was new (kept), 0 if it was seen (dropped), -1 on error */
+static int keep_token(Out *o, Seen *s, Py_ssize_t from) {
+    Py_ssize_t n = o->len - from;
+    if (s->used * 2 >= s->cap) {
+        Py_ssize_t cap = s->cap ? s->cap * 2 : 256;
+        Py_ssize_t *ns = PyMem_Calloc(cap, sizeof(Py_ssize_t));
+        int *nl = PyMem_Calloc(cap, sizeof(int));
+        if (!ns || !nl) { PyMem_Free(ns); PyMem_Free(nl); PyErr_NoMemory(); return -1; }
+        for (Py_ssize_t k = 0; k < s->cap; k++) {
+            if (!s->len[k]) continue;
+            Py_ssize_t h = seen_hash(o->buf + s->start[k], s->len[k]) & (cap - 1);
+            while (nl[h]) h = (h + 1) & (cap - 1);
+            ns[h] = s->start[k];
+            nl[h] = s->len[k];
+        }
+        PyMem_Free(s->start);
+        PyMem_Free(s->len);
+        s->start = ns;
+        s->len = nl;
+        s->cap = cap;
+    }
+    Py_ssize_t h = seen_hash(o->buf + from, n) & (s->cap - 1);
+    while (s->len[h]) {
+        if (s->len[h] == n && memcmp(o->buf + s->start[h], o->buf + from, n) == 0) {
+            o->len = from;
+            return 0;
+        }
+        h = (h + 1) & (s->cap - 1);
+    }
+    s->start[h] = from;
+    s->len[h] = (int)n;
+    s->used++;
+    return 1;
+}
+
+/* the term of one attribute, unless it was there already: 0, or -1 (an error), or -2 (hand
+ * the sentence over) */
+static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char *value,
+                Py_ssize_t vn) {
+    Py_ssize_t from = o->len;
+    if (from) {
+        if (out_reserve(o, 1) < 0) return -1;
+        o->buf[o->len++] = ' ';
+    }
+    Py_ssize_t tok = o->len;
+    if (out_name(o, name, an) < 0) return -1;
+    if (!presence_only(name, an)) {
+        if (out_reserve(o, 1) < 0) return -1;
+        o->buf[o->len++] = '0';
+        Py_ssize_t r = out_value(o, value, vn);
+        if (r < 0) return (int)r;
+        if (r > TERM_MAX_VALUE) {
+            o->len = from;
+            return 0;
+        }
+    }
+    int kept = keep_token(o, seen, tok);
+    if (kept < 0) return -1;
+    if (!kept) o->len = from;
+    return 0;
+}
+
+/* terms(xml) -> the sentence's search terms, space-separated, or None when a value holds a
+ * character or entity reference (lxml's values are needed: search/terms.py) */
+static PyObject *terms(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const char *s = view.buf;
+    Py_ssize_t n = view.len, i = 0;
+    Out o = {NULL, 0, 0};
+    Seen seen = {NULL, NULL, 0, 0};
+    PyObject *result = NULL;
+    int handover = 0;
+    for (;;) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (!lt) break;
+        i = lt - s + 1;
+        if (n - i < 5 || memcmp(s + i, "node", 4) != 0 ||
+            !(is_space(s[i + 4]) || s[i + 4] == '/' || s[i + 4] == '>'))
+            continue;
+        Py_ssize_t j = i + 4;
+        Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma */
+        for (;;) {  /* the attributes of this <node> tag */
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] == '>' || s[j] == '/') break;
+            Py_ssize_t as = j;
+            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            Py_ssize_t an = j - as;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] != '=') break;  /* not well-formed: checked elsewhere */
+            j++;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || (s[j] != '"' && s[j] != '\'')) break;
+            char q = s[j++];
+            const char *qe = memchr(s + j, q, n - j);
+            if (!qe) break;
+            Py_ssize_t vs = j, vn = qe - s - j;
+            j = qe - s + 1;
+            if (no_term(s + as, an)) continue;
+            if (an == 4 && memcmp(s + as, "word", 4) == 0) { ws = vs; wn = vn; continue; }
+            if (an == 5 && memcmp(s + as, "lemma", 5) == 0) { ls = vs; ln = vn; continue; }
+            int r = emit(&o, &seen, s + as, an, s + vs, vn);
+            if (r == -1) goto error;
+            if (r == -2) { handover = 1; goto finished; }
+        }
+        /* a word that is its own lemma: one term for both (search/terms.py) */
+        int r = 0;
+        if (ws >= 0 && ls >= 0 && wn == ln && memcmp(s + ws, s + ls, wn) == 0) {
+            r = emit(&o, &seen, "wl", 2, s + ws, wn);
+        } else {
+            if (ws >= 0) r = emit(&o, &seen, "word", 4, s + ws, wn);
+            if (r == 0 && ls >= 0) r = emit(&o, &seen, "lemma", 5, s + ls, ln);
+        }
+        if (r == -1) goto error;
+        if (r == -2) { handover = 1; goto finished; }
+        i = j;
+    }
+finished:
+    if (handover) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        result = PyUnicode_DecodeUTF8(o.buf ? o.buf : "", o.len, "replace");
+    }
+error:
+    PyMem_Free(o.buf);
+    PyMem_Free(seen.start);
+    PyMem_Free(seen.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
+    {"terms", terms, METH_VARARGS,
+     "terms(xml) -> the search terms of the sentence's nodes, space-separated, or None\n"
+     "when a value holds a reference (see treeindex/search/terms.py)."},
     {"scan", scan, METH_VARARGS,
      "scan(xml, max_children, max_nodes, index, counts) -> (node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>) or None.\n\n"

@@ -34,7 +34,8 @@ class Rows(NamedTuple):
     """What a task found, as Python rows (`run_task` packs them for the writer)."""
 
     seq: int
-    # (sentid or None, file or None, offset or None, text, zlib xml, number of subtrees)
+    # (sentid or None, file or None, offset or None, text, compressed xml, number of
+    #  subtrees, search terms (search/terms.py))
     sentences: list[tuple]
     # (sentence index in this result, cat, number within this result's subtrees of that cat,
     #  node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern, xml_start,

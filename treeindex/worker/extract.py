@@ -21,6 +21,7 @@ import zstandard
 from lxml import etree
 
 from .. import sources
+from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
 from ..store.codec import ZSTD_LEVEL
@@ -69,7 +70,8 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
                   compress: Callable[[bytes], bytes] = _zlib) -> tuple:
-    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml).
+    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml,
+    search terms).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
@@ -85,7 +87,10 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if sentid is None:
             sentid = sentence_sentid
         subtrees.extend(rows)
-        return sentid, text, compress(xml)
+        terms = _scan.terms(xml)
+        if terms is None:  # a value with a reference: lxml's values
+            terms = sentence_terms(parse(xml, tree))
+        return sentid, text, compress(xml), terms
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -107,7 +112,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
             seen.add(cat)
             c[1] += 1
         append((index, cat, c[0]) + row[1:])
-    return sentid, text, compress(xml)
+    return sentid, text, compress(xml), sentence_terms(root)
 
 
 def _error_message(e: Exception) -> str:
@@ -140,7 +145,7 @@ def extract_rows(task: Task) -> Rows:
             errors.append(_error_row(s, e))
             continue
         sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
-                          len(subtrees) - before))
+                          len(subtrees) - before, row[3]))
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
                 read.files)
 

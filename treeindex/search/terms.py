@@ -1,0 +1,101 @@
+"""Search terms: what the candidate index (the `search_terms` table) knows of a sentence.
+
+Each sentence is indexed under one term per distinct attribute value of its `<node>`s, as
+`name0value`, with every ASCII character that is not a letter or digit written as `x` and two
+hex digits (`lemma0de`, `rel0hd`, `word0Parijs`, `lemma0ten0x5fopzichte0x5fvan`...), so that
+SQLite's FTS5 `ascii` tokenizer keeps each one whole. A word that is its own lemma gets one
+term, `wl0value`, instead of two (70% of the words), so `@word = "x"` looks for `word0x` or
+`wl0x`. Attributes that are positions or ids (`begin`, `end`, `id`) get no term; attributes
+with long or redundant values (`PRESENCE_ONLY`) get one term for being there, not for their
+value; values longer than `MAX_VALUE` bytes get none. FTS5 folds ASCII capitals, so
+`word0Parijs` and `word0parijs` are one term: a search then evaluates the query on a few more
+sentences, never on fewer.
+
+The C scanner (`worker/_scan.c`, `terms`) makes the same strings from the raw bytes (the five
+predefined entities and character references decoded, tab, newline and carriage return as
+the spaces XML makes of them); it hands a sentence over to `node_terms` (lxml's values) only
+for an entity it cannot know. tests/test_extract.py checks that both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from lxml import etree
+
+NO_TERM = frozenset({"begin", "end", "id"})
+PRESENCE_ONLY = frozenset({"index", "frame", "sense", "root", "postag", "pos", "mwu_root",
+                           "mwu_sense", "other_id", "dscsense", "sc"})
+MAX_VALUE = 100  # bytes (UTF-8)
+
+_KEEP = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def escape(text: str) -> str:
+    """ASCII letters, digits and non-ASCII characters as they are; any other character as
+    `x` + two hex digits."""
+    if text.isascii() and text.isalnum():
+        return text
+    return "".join(ch if ch in _KEEP or ord(ch) >= 0x80 else f"x{ord(ch):02x}"
+                   for ch in text)
+
+
+def is_presence_only(name: str) -> bool:
+    return name in PRESENCE_ONLY or name.startswith("his")
+
+
+def value_terms(name: str, value: str) -> list[str] | None:
+    """The terms any of which a sentence with a node whose `@name = value` has, or None when
+    the index holds no term for it (then a query cannot use the condition)."""
+    term = value_term(name, value)
+    if term is None:
+        return None
+    if name in ("word", "lemma"):
+        return [term, value_term("wl", value)]  # type: ignore[list-item]
+    return [term]
+
+
+def value_term(name: str, value: str) -> str | None:
+    """The term of `@name = value`, or None when the index holds no term for it."""
+    if (name in NO_TERM or is_presence_only(name)
+            or len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE):
+        return None
+    return escape(name) + "0" + escape(value)
+
+
+def presence_term(name: str) -> str | None:
+    """The term of `@name` being there, or None when the index holds none for it."""
+    return escape(name) if is_presence_only(name) else None
+
+
+@lru_cache(maxsize=1 << 16)
+def _term(name: str, value: str) -> str | None:
+    if name in NO_TERM:
+        return None
+    if is_presence_only(name):
+        return escape(name)
+    return value_term(name, value)
+
+
+def node_terms(nodes: Iterable[etree._Element]) -> str:
+    """The terms of these `<node>` elements (lxml's), space-separated, as the C scanner
+    writes them."""
+    seen: dict[str | None, None] = {}
+    for el in nodes:
+        attrib = el.attrib
+        word = attrib.get("word")
+        if word is not None and word == attrib.get("lemma"):
+            for name, value in attrib.items():
+                seen[_term("wl" if name == "word" else name, value)
+                     if name != "lemma" else None] = None
+            continue
+        for item in attrib.items():
+            seen[_term(*item)] = None
+    seen.pop(None, None)
+    return " ".join(seen)  # type: ignore[arg-type]
+
+
+def sentence_terms(root: etree._Element) -> str:
+    """The terms of a parsed sentence (`<alpino_ds>`)."""
+    return node_terms(root.iter("node"))
