@@ -184,7 +184,7 @@ from pathlib import Path
 from treeindex import db
 from treeindex.extract import Task, run_task
 from treeindex.inputs import discover
-from treeindex.ingest import DEFAULT_CHUNK, _pieces
+from treeindex.indexer import DEFAULT_CHUNK, _pieces
 from treeindex.pool import make_executor, ordered_map
 from treeindex.writer import CorpusWriter, Ids, prepare, register
 

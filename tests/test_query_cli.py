@@ -10,9 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import CDB, WRPEE, repeat_treebank
 
-from treeindex import ingest
+from treeindex import Progress, ingest
 from treeindex.cli import _ProgressLine, cli
-from treeindex.ingest import Progress
 from treeindex.query import QueryResult, format_table
 
 

@@ -1,25 +1,50 @@
 """The `treeindex` command: a thin click layer over the library.
 
 One module per group of commands; what they share (options, error translation, the progress
-line) is in `common`. Nothing below this package imports click.
+line) is in `common`. Nothing below this package imports click. A command's module is
+imported when the command runs (or its help is shown), so that `treeindex search` starts
+without the ingest machinery.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
 from .. import __version__
-from .common import ProgressLine
-from .export import export_command
-from .ingest import _ingest_line, ingest_command
-from .manage import corpora_command, rename_command, rm_command
-from .query import errors_command, query_command, schema_command, stats_command
-from .search import search_command
 
-_ProgressLine = ProgressLine  # (the tests' name)
+# command name -> (module, attribute), in the order `treeindex --help` lists them
+COMMANDS = {
+    "ingest": ("ingest", "ingest_command"),
+    "export": ("export", "export_command"),
+    "search": ("search", "search_command"),
+    "query": ("query", "query_command"),
+    "schema": ("query", "schema_command"),
+    "stats": ("query", "stats_command"),
+    "errors": ("query", "errors_command"),
+    "corpora": ("manage", "corpora_command"),
+    "rm": ("manage", "rm_command"),
+    "rename": ("manage", "rename_command"),
+}
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are used (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name]
+        command: click.Command = getattr(importlib.import_module(f".{module}", __name__), attr)
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="treeindex")
 def cli() -> None:
     """Index the subtrees of Alpino treebanks in SQLite, and export them per category.
@@ -31,9 +56,16 @@ def cli() -> None:
     """
 
 
+def __getattr__(name: str) -> Any:  # the tests' names for what the ingest command shows
+    if name in ("ProgressLine", "_ProgressLine"):
+        from .common import ProgressLine
 
-for command in (ingest_command, export_command, search_command, query_command, schema_command,
-                stats_command, errors_command, corpora_command, rm_command, rename_command):
-    cli.add_command(command)
+        return ProgressLine
+    if name == "_ingest_line":
+        from .ingest import _ingest_line
 
-__all__ = ["ProgressLine", "_ingest_line", "cli"]
+        return _ingest_line
+    raise AttributeError(name)
+
+
+__all__ = ["cli"]

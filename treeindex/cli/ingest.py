@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ExitCode
-from ..ingest import Progress, Status, ingest
+from ..indexer import Progress, Status, ingest
 from .common import ProgressLine, db_option, handled, plural, quiet_option, workers_option
 
 
