@@ -27,6 +27,7 @@ COMMANDS = {
     "corpora": ("manage", "corpora_command"),
     "rm": ("manage", "rm_command"),
     "rename": ("manage", "rename_command"),
+    "upgrade": ("manage", "upgrade_command"),
 }
 
 

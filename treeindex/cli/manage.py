@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from ..manage import corpora, remove, rename
 from ..query import QueryResult, format_csv, format_table
-from .common import db_option, echo_lines, handled, plural
+from ..upgrade import Progress as UpgradeProgress
+from ..upgrade import upgrade
+from .common import db_option, echo_lines, handled, plural, workers_option
 
 
 @click.command(name="corpora")
@@ -63,3 +66,31 @@ def rename_command(old: str, new: str, db_path: Path) -> None:
     with handled(db_path, interrupted="nothing was renamed"):
         rename(db_path, old, new)
     click.echo(f"renamed {old} to {new} in {db_path}")
+
+
+@click.command(name="upgrade")
+@db_option
+@workers_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary.")
+def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
+    """Give an index made by an older treeindex the search terms, without ingesting again.
+
+    Sentences indexed before search terms existed are always evaluated by `search`; after
+    this, queries with conditions evaluate only their candidates. Safe to interrupt and to
+    run again.
+
+    \b
+    Example:
+        treeindex upgrade --db lassy.db
+    """
+    with handled(db_path, None, "what was committed is kept: run it again to go on"):
+        added = upgrade(db_path, workers=workers,
+                        progress_callback=None if quiet else _upgrade_line)
+    if not quiet:
+        click.echo(f"\r{plural(added, 'sentence')} got search terms" + " " * 20, err=True)
+
+
+def _upgrade_line(p: UpgradeProgress) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"\rsearch terms: {p.sentences_done:,} of {p.sentences_total:,} sentences",
+                   nl=False, err=True)

@@ -11,11 +11,9 @@ from typing import IO, Any
 
 import click
 
-from ..errors import QueryError
 from ..query import QueryResult, format_csv, format_json, format_nl
-from ..search import Hit, Progress, compile_query, frequencies, search, tally
+from ..search import Hit, Progress, frequencies, plan, search, tally
 from ..search import macros as macro_files
-from ..store import Index
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
 
 FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
@@ -197,15 +195,5 @@ def _stats_lines(hits: Iterable[Hit], attrs: tuple[str, ...], fmt: str) -> Itera
 
 
 def _explain(db_path: Path, xpath: str, macros: dict[str, str], corpora: list[str]
-             ) -> Iterator[str]:
-    query = compile_query(xpath, macros)
-    with Index(db_path) as index:
-        rows = [r for r in index.corpora() if not corpora or r.name in corpora]
-    unknown = set(corpora) - {r.name for r in rows}
-    if unknown:
-        raise QueryError(f"unknown corpus {sorted(unknown)[0]!r}")
-    total = sum(r.sentences for r in rows)
-    yield f"query: {query.text}"
-    yield f"engine: {'lxml (XPath 1.0)' if query.engine == 'lxml' else 'elementpath (XPath 2.0)'}"
-    yield (f"candidates: every sentence ({total:,} of {total:,}): this index has no search "
-           "structures yet, so every sentence is parsed and evaluated")
+             ) -> list[str]:
+    return plan(db_path, xpath, corpora=corpora or None, macros=macros).explain()

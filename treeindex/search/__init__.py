@@ -17,12 +17,100 @@ from pathlib import Path
 from ..errors import QueryError, suggest
 from ..pool import available_cores, ordered_map, owned_executor
 from ..store import Index, translate_errors
+from ..store.index import CorpusRow
 from . import macros as macro_files
+from .plan import ANY, Formula, describe, match_expression
 from .run import SENTENCES_PER_TASK, Hit, SearchTask, run_search_task
 from .xpath import Query
 
-__all__ = ["Counts", "Hit", "Progress", "Query", "compile_query", "count", "frequencies",
-           "search", "stats", "tally"]
+__all__ = ["Counts", "Hit", "Plan", "Progress", "Query", "compile_query", "count",
+           "frequencies", "plan", "search", "stats", "tally"]
+
+# candidates that one process evaluates faster than it starts workers
+INLINE_CANDIDATES = 400
+
+
+@dataclass
+class Plan:
+    """How a query runs: which sentences of which corpora are evaluated, and why."""
+
+    query: Query
+    corpora: list[CorpusRow]  # in document order
+    condition: Formula  # what every matching sentence meets (ANY: nothing is known)
+    # corpus id -> positions of the candidate sentences; None: every sentence
+    candidates: dict[int, list[int]] | None
+    terms_from: int | None  # search terms from this sentence id on (None: no search terms)
+    older: int  # sentences without search terms (evaluated whatever the condition)
+
+    @property
+    def total(self) -> int:
+        return sum(r.sentences for r in self.corpora)
+
+    @property
+    def evaluated(self) -> int:
+        if self.candidates is None:
+            return self.total
+        return sum(len(self.candidates.get(r.id, ())) for r in self.corpora)
+
+    def explain(self) -> list[str]:
+        engine = "lxml (XPath 1.0)" if self.query.engine == "lxml" else "elementpath (XPath 2.0)"
+        lines = [f"query: {self.query.text}", f"engine: {engine}",
+                 f"condition from the index: {describe(self.condition)}"]
+        if self.condition is not ANY:
+            lines.append(f"search terms: {match_expression(self.condition)}")
+        total, n = self.total, self.evaluated
+        share = f" ({100 * n / total:.2f}%)" if total else ""
+        lines.append(f"candidates: {n:,} of {total:,} sentences{share}")
+        if self.terms_from is None:
+            lines.append("note: this index has no search terms: run `treeindex upgrade` once "
+                         "to add them, and queries with conditions evaluate fewer sentences")
+        elif self.older:
+            lines.append(f"note: {self.older:,} sentences were indexed before search terms "
+                         "existed and are always evaluated: `treeindex upgrade` adds theirs")
+        return lines
+
+
+def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
+         macros: dict[str, str] | None = None) -> Plan:
+    """Compile the query and find its candidate sentences in the index's search terms.
+    QueryError for a bad query or an unknown corpus or macro."""
+    db_path = Path(db_path)
+    query = compile_query(xpath, macros)
+    with Index(db_path) as index, translate_errors(db_path):
+        rows = index.corpora()
+        names = [r.name for r in rows]
+        for name in corpora or []:
+            if name not in names:
+                raise QueryError(suggest(name, names, "corpus", "corpora") if names else
+                                 "the index holds no corpora yet; run `treeindex ingest` "
+                                 "first")
+        chosen = [r for r in rows if not corpora or r.name in corpora]
+        formula = query.condition
+        first = index.terms_from()
+        older = 0
+        if first is not None:
+            older = index.conn.execute("SELECT count(*) FROM sentences WHERE id < ?",
+                                       (first,)).fetchone()[0]
+        candidates = None
+        if formula is not ANY and first is not None:
+            candidates = index.candidates(match_expression(formula), first)
+    return Plan(query, chosen, formula, candidates, first, older)
+
+
+def _tasks(p: Plan, db: str, with_xml: bool, attrs: tuple[str, ...], details: bool
+           ) -> Iterator[SearchTask]:
+    for r in p.corpora:
+        if p.candidates is None:
+            for a in range(1, r.sentences + 1, SENTENCES_PER_TASK):
+                yield SearchTask(db, p.query.text, r.id, r.name, a,
+                                 min(a + SENTENCES_PER_TASK - 1, r.sentences), with_xml,
+                                 attrs, details)
+            continue
+        seqs = [q for q in p.candidates.get(r.id, ()) if q <= r.sentences]
+        for k in range(0, len(seqs), SENTENCES_PER_TASK):
+            part = tuple(seqs[k:k + SENTENCES_PER_TASK])
+            yield SearchTask(db, p.query.text, r.id, r.name, part[0], part[-1], with_xml,
+                             attrs, details, part)
 
 
 @dataclass
@@ -60,20 +148,12 @@ def search(
     unknown corpus or macro.
     """
     db_path = Path(db_path)
-    query = compile_query(xpath, macros)
-    with Index(db_path) as index, translate_errors(db_path):
-        rows = index.corpora()
-    names = [r.name for r in rows]
-    for name in corpora or []:
-        if name not in names:
-            raise QueryError(suggest(name, names, "corpus", "corpora") if names else
-                             "the index holds no corpora yet; run `treeindex ingest` first")
-    chosen = [r for r in rows if not corpora or r.name in corpora]
-    total = sum(r.sentences for r in chosen)
-    tasks = (SearchTask(str(db_path), query.text, r.id, r.name, a,
-                        min(a + SENTENCES_PER_TASK - 1, r.sentences), with_xml, attrs, details)
-             for r in chosen for a in range(1, r.sentences + 1, SENTENCES_PER_TASK))
+    p = plan(db_path, xpath, corpora=corpora, macros=macros)
+    total = p.evaluated
+    tasks = _tasks(p, str(db_path), with_xml, attrs, details)
     n = available_cores() if workers is None else workers
+    if total <= INLINE_CANDIDATES and executor is None:
+        n = 0
     done = found = 0
     with translate_errors(db_path), owned_executor(n, executor) as pool:
         for task, result in ordered_map(pool, run_search_task, tasks, max(n, 1) + 2):

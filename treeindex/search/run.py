@@ -46,6 +46,7 @@ class SearchTask(NamedTuple):
     with_xml: bool  # also return the matching sentences' XML
     attrs: tuple[str, ...] = ()  # attributes of each hit to return (for statistics)
     details: bool = True  # words, positions and label (counting needs none of them)
+    seqs: tuple[int, ...] | None = None  # only these sentences (the candidates) of the range
 
 
 class TaskHits(NamedTuple):
@@ -71,19 +72,23 @@ def run_search_task(task: SearchTask) -> TaskHits:
         query = _queries[task.query] = Query(task.query)
     hits: list[Hit] = []
     n = 0
-    for seq, sentid, text, zxml, first, count in index.sentences(task.corpus_id, task.first_seq,
-                                                                 task.last_seq):
+    rows = (index.sentences(task.corpus_id, task.first_seq, task.last_seq) if task.seqs is None
+            else index.sentences_at(task.corpus_id, list(task.seqs)))
+    for seq, sentid, text, zxml, first, count in rows:
         n += 1
         xml = index.decode(zxml)
         root = etree.fromstring(xml, _PARSER)
         found = query.select(root)
         if not found:
             continue
-        order = {el: i for i, el in enumerate(root.iter("node"))}
+        # lxml returns a node-set once each, in document order; elementpath need not
+        ordered = query.engine == "lxml"
         labels = index.labels(first, first + count - 1) if count and task.details else {}
+        order = ({el: i for i, el in enumerate(root.iter("node"))}
+                 if labels or not ordered else {})
         sentence = text or ""
         first_hit = True
-        for el in sorted(set(found), key=order.__getitem__):
+        for el in found if ordered else sorted(set(found), key=order.__getitem__):
             leaves = sorted((b, w) for leaf in el.iter("node")
                             if (w := leaf.get("word")) is not None
                             and (b := _int(leaf.get("begin"))) is not None
@@ -91,7 +96,7 @@ def run_search_task(task: SearchTask) -> TaskHits:
             hits.append(Hit(task.corpus, sentid, el.get("id"), el.get("cat"), el.get("pt"),
                             el.get("rel"), _int(el.get("begin")), _int(el.get("end")),
                             [w for _, w in leaves], [b for b, _ in leaves], sentence,
-                            labels.get(order[el]), seq,
+                            labels.get(order[el]) if labels else None, seq,
                             tuple(el.get(a) for a in task.attrs),
                             xml if task.with_xml and first_hit else None))
             first_hit = False

@@ -12,6 +12,8 @@ from typing import Any
 from lxml import etree
 
 from ..errors import QueryError
+from . import xpath1
+from .plan import Formula
 
 # evaluated once at compile time: lxml compiles unknown functions and fails only then
 _PROBE = etree.fromstring(
@@ -27,22 +29,33 @@ class Query:
         self.text = text
         self.engine = "lxml"
         self._select: Any = None
+        self._condition: Formula | None = None
         self._compile()
         self.select(_PROBE)  # a query that selects attributes or numbers fails here, early
 
+    @property
+    def condition(self) -> Formula:
+        """What every sentence the query matches meets (search/plan.py)."""
+        if self._condition is None:
+            from .plan import condition
+
+            self._condition = condition(self.text)
+        return self._condition
+
     def _compile(self) -> None:
+        try:  # XPath 1.0 with only XPath 1.0 functions: lxml runs it, elementpath not needed
+            parsed = xpath1.parse(self.text)
+            if parsed.functions <= xpath1.FUNCTIONS:
+                compiled = etree.XPath(self.text)
+                compiled(_PROBE)
+                self._select = compiled
+                self._condition = parsed.condition
+                return
+        except (xpath1.NotXPath1, etree.XPathError):
+            pass
         import elementpath
-        from elementpath.xpath1 import XPath1Parser
         from elementpath.xpath2 import XPath2Parser
 
-        try:  # XPath 1.0 (elementpath's parser knows its functions): lxml runs it
-            XPath1Parser().parse(self.text)
-            compiled = etree.XPath(self.text)
-            compiled(_PROBE)
-            self._select = compiled
-            return
-        except (elementpath.ElementPathError, etree.XPathError):
-            pass
         try:
             selector = elementpath.Selector(self.text, parser=XPath2Parser)
             selector.select(_PROBE)

@@ -3,6 +3,7 @@ read-only connection (opened in the process that uses it: never across a fork)."
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .codec import Decoder
-from .connect import connect_read, translate_errors
+from .connect import connect_read, terms_from, translate_errors
 
 
 class CorpusRow(NamedTuple):
@@ -51,6 +52,10 @@ class Index:
         with translate_errors(self.path):
             self.conn = connect_read(self.path)
         self.decode = Decoder(self.conn)  # a sentences.xml blob -> the sentence's XML
+
+    def terms_from(self) -> int | None:
+        """The first sentence id from which on sentences have search terms (None: none)."""
+        return terms_from(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -107,6 +112,28 @@ class Index:
             "SELECT seq, sentid, text, xml, first_subtree, subtree_count FROM sentences "
             "WHERE corpus_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             (corpus_id, first_seq, last_seq))
+
+    def sentences_at(self, corpus_id: int, seqs: list[int]) -> sqlite3.Cursor:
+        """As `sentences`, for the sentences at these positions (ascending)."""
+        return self.conn.execute(
+            "SELECT seq, sentid, text, xml, first_subtree, subtree_count FROM sentences "
+            "WHERE corpus_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq",
+            (corpus_id, json.dumps(seqs)))
+
+    def candidates(self, match: str, terms_from: int) -> dict[int, list[int]]:
+        """corpus id -> the positions (ascending) of the sentences the search terms MATCH
+        expression selects, and of every sentence older than the terms (id < terms_from).
+        Ids of sentences since removed (`treeindex rm`) may still be in the terms; they
+        find no sentence and drop out here."""
+        found: dict[int, set[int]] = {}
+        rows = self.conn.execute(
+            "SELECT s.corpus_id, s.seq FROM (SELECT rowid AS id FROM search_terms "
+            "WHERE search_terms MATCH ?) AS c JOIN sentences AS s ON s.id = c.id "
+            "UNION ALL SELECT corpus_id, seq FROM sentences WHERE id < ?",
+            (match, terms_from))
+        for corpus_id, seq in rows:
+            found.setdefault(corpus_id, set()).add(seq)
+        return {c: sorted(seqs) for c, seqs in found.items()}
 
     def labels(self, first: int, last: int) -> dict[int, str]:
         """node position -> 'cat-n' for the subtrees first..last (one sentence's)."""

@@ -1,0 +1,238 @@
+"""The candidate index: a query's condition only drops sentences that cannot match, on every
+query of the exactness tests and the analyzers' own hard cases; selective queries evaluate
+few sentences; older indexes get the search terms with `treeindex upgrade`."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import elementpath
+import pytest
+from click.testing import CliRunner
+from conftest import CDB, SUITES
+from lxml import etree
+from test_search import QUERIES_1, QUERIES_2, SOURCES, all_sentences
+
+from treeindex import ingest
+from treeindex.cli import cli
+from treeindex.search import plan, search
+from treeindex.search.plan import ANY, condition, match_expression
+from treeindex.search.xpath1 import parse
+from treeindex.store import Index
+
+# where an analyzer could go wrong: booleans, numbers, axes, unions, variables, attributes
+# of other elements, comparisons between node-sets
+HARD = [
+    '//node[@cat="np"] = false()',
+    '//node[not(@cat="np" = false())]',
+    '//node[(node[@rel="det"]) = false()]',
+    '//node[node[@rel="su"]/@index = ../node/@index]',
+    '//node[@lemma != "de"]',
+    '//node[../@cat="np"]',
+    '//node[ancestor::node/@cat="du"]',
+    '//node[self::node[@cat="np"]]',
+    '//node[@cat="np"][2]',
+    '(//node[@lemma="de"])[1] | //node[@cat="whq"]',
+    '//node[@lemma="de" or count(node) > 2][node/@pt = "n"]',
+    '//node[@cat = "np"]/node[@rel="hd"]',
+    '/alpino_ds/node//node[@cat="pp"]',
+    '//sentence/../node',
+    '//node[../../sentence]',
+    '//node[@word = "De"]',
+    '//node[@lemma = "Nederland" or @lemma = "Parijs"]',
+    '//node[@index]',
+    '//node[@pt = 3]',
+    '//node[@begin = "0"]',
+    '//node[@cat="np" and node[@rel="det"]/@lemma = "de"]',
+    '//node[@cat="np" and not(node[@rel="det"]/@lemma = "de")]',
+]
+
+
+def matching(query: str, two: bool) -> set[tuple[str, str]]:
+    out = set()
+    for corpus, sid, root in all_sentences():
+        if elementpath.select(root, query) if two else root.xpath(query):
+            out.add((corpus, sid))
+    return out
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("candidates") / "t.db"
+    ingest(db, [s for s, _ in SOURCES], workers=2)
+    return db
+
+
+def candidates(db, formula) -> set[tuple[str, str]]:
+    with Index(db) as index:
+        names = {r.id: r.name for r in index.corpora()}
+        found = index.candidates(match_expression(formula), index.terms_from() or 1)
+        return {(names[c], sid) for c, seqs in found.items() for (sid,) in (
+            index.conn.execute("SELECT sentid FROM sentences WHERE corpus_id = ? AND seq = ?",
+                               (c, q)).fetchone() for q in seqs)}
+
+
+@pytest.mark.parametrize("query, two", [(q, False) for q in QUERIES_1 + HARD] +
+                         [(q, True) for q in QUERIES_2])
+def test_candidates_hold_every_matching_sentence(index, query, two):
+    want = matching(query, two)
+    formulas = [condition(query)]  # elementpath's parse tree: XPath 1.0 and 2.0
+    if not two:
+        formulas.append(parse(query).condition)  # the XPath 1.0 parser
+    for formula in formulas:
+        if formula is ANY:
+            continue
+        got = candidates(index, formula)
+        assert want <= got, (query, formula, sorted(want - got)[:3])
+
+
+def test_selective_queries_evaluate_few_sentences(index):
+    p = plan(index, '//node[@lemma="Parijs"]')
+    assert 0 < p.evaluated < p.total / 50
+    p = plan(index, '//node[@cat="pp" and node[@rel="hd" and @lemma="in"] and '
+                    'node[@rel="obj1" and node[@word="Amsterdam"]]]')
+    assert p.evaluated < p.total / 50
+    assert plan(index, '//node[count(node) > 5]').candidates is None
+
+
+def test_both_analyzers_agree_on_xpath1(index):
+    for query in QUERIES_1 + HARD:
+        a, b = condition(query), parse(query).condition
+        if a is ANY or b is ANY:
+            continue
+        assert candidates(index, a) == candidates(index, b), query
+
+
+SPECIAL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<treebank>
+<alpino_ds id="s1" version="1.3">
+  <node begin="0" cat="top" end="3" id="0" rel="top">
+    <node begin="0" end="1" id="1" lemma="AT&amp;T" pos="name" pt="n" rel="--" word="AT&amp;T"/>
+    <node begin="1" end="2" id="2" lemma="&quot;x'" pt="let" rel="--" word="&#34;x&apos;"/>
+    <node begin="2" end="3" id="3" lemma="caf\xc3\xa9" pt="n" rel="--" word="Caf&#xE9;"/>
+  </node>
+  <sentence>AT&amp;T "x' Caf\xc3\xa9</sentence>
+</alpino_ds>
+<alpino_ds id="s2" version="1.3">
+  <node begin="0" cat="top" end="3" id="0" rel="top">
+    <node begin="0" end="1" id="1" lemma="a  b" pt="n" rel="--" word="a&#10;b"/>
+    <node begin="1" end="2" id="2" lemma="x" pt="n" rel="--" word="tab\there"/>
+    <node begin="2" end="3" id="3" lemma="it's" pt="n" rel="--" word="it&apos;s"/>
+  </node>
+  <sentence>a b</sentence>
+</alpino_ds>
+</treebank>
+"""
+
+
+@pytest.mark.parametrize("query, sentid", [
+    ('//node[@word="AT&T"]', "s1"),
+    ('//node[@lemma="AT&T"]', "s1"),
+    ("//node[@pt='let' and @word = concat('\"', \"x'\")]", "s1"),
+    ('//node[@word="it\'s"]', "s2"),
+    ('//node[@lemma="it\'s"]', "s2"),
+    ('//node[@word="Café"]', "s1"),
+    ('//node[@word="café"]', None),
+    ('//node[@lemma="café"]', "s1"),
+    ('//node[@word="a\nb"]', "s2"),
+    ('//node[@word="tab here"]', "s2"),
+    ('//node[@word="tab\there"]', None),
+])
+def test_values_with_references_and_whitespace_are_found(tmp_path, query, sentid):
+    src = tmp_path / "special.xml"
+    src.write_bytes(SPECIAL)
+    db = tmp_path / "t.db"
+    ingest(db, [src], workers=0)
+    got = [h.sentid for h in search(db, query, workers=0)]
+    assert got == ([sentid] if sentid else [])
+    tree = etree.parse(str(src))
+    brute = [s.get("id") for s in tree.iter("alpino_ds")
+             if etree.fromstring(etree.tostring(s)).xpath(query)]
+    assert got == brute
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def make_older(db) -> None:
+    """What an index of schema version 2 looks like: no search terms."""
+    conn = sqlite3.connect(db)
+    conn.executescript("DROP TABLE search_terms; DELETE FROM settings WHERE key = 'terms_from';"
+                       "UPDATE settings SET value = '2' WHERE key = 'schema_version';")
+    conn.close()
+
+
+def test_upgrade_gives_an_older_index_its_search_terms(tmp_path):
+    db = tmp_path / "old.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    query = '//node[@cat="pp" and node[@lemma="in"]]'
+    before = [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)]
+    make_older(db)
+    explained = run("search", "--db", db, "--explain", query)
+    assert explained.exit_code == 0, explained.output
+    assert "note: this index has no search terms: run `treeindex upgrade`" in explained.output
+    total = re.search(r"candidates: ([\d,]+) of ([\d,]+)", explained.output)
+    assert total and total.group(1) == total.group(2)
+    assert [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)] == before
+
+    result = run("upgrade", "--db", db, "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"[\d,]+ sentences got search terms", result.output)
+    explained = run("search", "--db", db, "--explain", query)
+    assert "note:" not in explained.output
+    m = re.search(r"candidates: ([\d,]+) of ([\d,]+)", explained.output)
+    assert m and int(m.group(1).replace(",", "")) < int(m.group(2).replace(",", ""))
+    assert [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)] == before
+    again = run("upgrade", "--db", db)
+    assert again.exit_code == 0 and "0 sentences got search terms" in again.output
+
+
+def test_an_older_index_ingested_into_keeps_exact_results(tmp_path):
+    """Sentences from before the search terms are always evaluated; new ones have terms."""
+    db = tmp_path / "old.db"
+    ingest(db, [CDB], workers=0)
+    make_older(db)
+    ingest(db, [SUITES], workers=0)
+    query = '//node[@lemma="in"]'
+    p = plan(db, query)
+    assert p.older > 0 and p.candidates is not None
+    got = [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)]
+    fresh = tmp_path / "fresh.db"
+    ingest(fresh, [CDB, SUITES], workers=0)
+    assert got == [(h.corpus, h.sentid, h.id) for h in search(fresh, query, workers=0)]
+    assert run("upgrade", "--db", db, "-q").exit_code == 0
+    assert plan(db, query).older == 0
+    assert [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)] == got
+
+
+def test_removed_corpora_leave_no_wrong_hits(tmp_path):
+    """rm leaves the removed sentences' terms (FTS5 without content cannot forget them); the
+    ids they name may be given to new sentences: they only add candidates."""
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    assert run("rm", "--db", db, "suites-sample").exit_code == 0
+    src = tmp_path / "again.xml"
+    src.write_bytes(CDB.read_bytes())
+    ingest(db, [src], workers=0)
+    query = '//node[@cat="np" and node[@lemma="de"]]'
+    got = [(h.corpus, h.sentid, h.id) for h in search(db, query, workers=0)]
+    fresh = tmp_path / "fresh.db"
+    ingest(fresh, [CDB, src], workers=0)
+    assert got == [(h.corpus, h.sentid, h.id) for h in search(fresh, query, workers=0)]
+
+
+def test_explain_shows_the_condition_and_the_candidates(index):
+    result = run("search", "--db", index, "--explain", '//node[@cat="np" and '
+                 'node[@rel="det" and @lemma="de"]]')
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == "engine: lxml (XPath 1.0)"
+    assert lines[2] == 'condition from the index: @cat="np" and @rel="det" and @lemma="de"'
+    assert lines[3] == ('search terms: ("cat0np" AND "rel0det" AND ("lemma0de" OR '
+                        '"wl0de"))')
+    assert re.fullmatch(r"candidates: [\d,]+ of [\d,]+ sentences \([\d.]+%\)", lines[4])
+    none = run("search", "--db", index, "--explain", "//node[count(node) > 5]")
+    assert ("condition from the index: nothing (every sentence is a candidate)"
+            in none.output)

@@ -1,0 +1,92 @@
+"""`upgrade`: give an index made by an older treeindex what this one adds, without ingesting
+again. Today that is the search terms (search/terms.py) of the sentences indexed before
+they existed: each such sentence is decompressed and scanned once, on all workers, and its
+terms are written newest first, each batch in one transaction with the new
+`settings.terms_from`, so an interrupted upgrade goes on where it stopped and searches stay
+exact all along (sentences without terms are always evaluated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from lxml import etree
+
+from . import store
+from .errors import DatabaseError
+from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .search.terms import sentence_terms
+
+IDS_PER_TASK = 2000
+
+
+@dataclass
+class Progress:
+    sentences_done: int
+    sentences_total: int
+
+
+class _Task(NamedTuple):
+    db: str
+    first: int  # sentence ids first..last
+    last: int
+
+
+def _terms_task(task: _Task) -> list[tuple[int, str]]:
+    """(sentence id, terms) of the sentences with ids first..last (in a worker)."""
+    from .worker.extract import _scan
+
+    index = store.Index.for_process(task.db)
+    out = []
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             collect_ids=False)
+    for sid, zxml in index.conn.execute(
+            "SELECT id, xml FROM sentences WHERE id BETWEEN ? AND ?", (task.first, task.last)):
+        xml = index.decode(zxml)
+        terms = _scan.terms(xml) if _scan is not None else None
+        if terms is None:
+            terms = sentence_terms(etree.fromstring(xml, parser))
+        out.append((sid, terms))
+    return out
+
+
+def upgrade(db_path: Path | str, *, workers: int | None = None,
+            progress_callback: Callable[[Progress], None] | None = None) -> int:
+    """Add the search terms of every sentence that has none; return how many sentences got
+    theirs. Refused while an ingest writes to the index."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise DatabaseError(f"{db_path}: no such database")
+    with stop_signals() as stop, store.IngestLock(
+            db_path, "wait for it to finish, then run this again"), \
+            store.translate_errors(db_path):
+        conn = store.connect_write(db_path)  # (creates the table and settings.terms_from)
+        conn.set_progress_handler(lambda: stop.received is not None, 1_000_000)
+        try:
+            first = store.terms_from(conn) or 1
+            low = conn.execute("SELECT min(id), count(*) FROM sentences WHERE id < ?",
+                               (first,)).fetchone()
+            if not low[1]:
+                return 0
+            total, done = low[1], 0
+            tasks = [_Task(str(db_path), max(low[0], hi - IDS_PER_TASK + 1), hi)
+                     for hi in range(first - 1, low[0] - 1, -IDS_PER_TASK)]
+            n = available_cores() if workers is None else workers
+            with owned_executor(n) as pool:
+                for task, rows in ordered_map(pool, _terms_task, iter(tasks), max(n, 1) + 2):
+                    with store.atomic(conn):
+                        conn.executemany("INSERT INTO search_terms (rowid, terms) "
+                                         "VALUES (?, ?)", rows)
+                        conn.execute("UPDATE settings SET value = ? WHERE key = 'terms_from'",
+                                     (task.first,))
+                    done += len(rows)
+                    if progress_callback:
+                        progress_callback(Progress(done, total))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+    return done
