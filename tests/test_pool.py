@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
 from treeindex.errors import WorkerDied
-from treeindex.pool import ProcessPool, ordered_map, owned_executor
+from treeindex.pool import BrokenProcessPool, ProcessPool, ordered_map, owned_executor
 
 
 def square(x: int) -> int:

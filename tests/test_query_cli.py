@@ -39,6 +39,17 @@ def test_read_only_pragmas_with_arguments(index, sql):
     assert len(result.output.splitlines()) > 1
 
 
+def test_the_search_terms_can_be_queried(index):
+    """FTS5 reads PRAGMA data_version to open search_terms: allowed, it only reads."""
+    result = run("query", "--db", index, "--csv",
+                 "SELECT count(*) FROM search_terms WHERE search_terms MATCH 'cat0np'")
+    assert result.exit_code == 0, result.output
+    assert int(result.output.splitlines()[1]) > 0
+    refused = run("query", "--db", index,
+                  "INSERT INTO search_terms (rowid, terms) VALUES (999999, 'x')")
+    assert refused.exit_code == 1
+
+
 @pytest.mark.parametrize("sql", [
     "SELECT fts3_tokenizer('simple')",
     "SELECT load_extension('x')",

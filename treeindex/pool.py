@@ -15,8 +15,6 @@ worker may be stuck, or blocked writing a result nobody will read any more.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection as mp_connection
 import os
 import queue
 import signal
@@ -25,14 +23,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, InvalidStateError
+from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateError
 from concurrent.futures import wait as futures_wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
 from .errors import Interrupted, WorkerDied
+
+
+class BrokenProcessPool(BrokenExecutor):
+    """A worker of a ProcessPool died: every pending task fails with this (the same name and
+    meaning as concurrent.futures', whose module loads multiprocessing on import)."""
+
+
+def wait_ready(objects: list[Any]) -> list[Any]:
+    import multiprocessing.connection
+
+    return multiprocessing.connection.wait(objects)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -160,6 +168,8 @@ class ProcessPool(Executor):
     """
 
     def __init__(self, workers: int, initializer: Callable[[], None] = _worker_init) -> None:
+        import multiprocessing  # (here: a search that needs no workers never loads it)
+
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
                                               else "spawn")
         self._lock = threading.Lock()
@@ -216,7 +226,7 @@ class ProcessPool(Executor):
         by_conn: dict[Any, _Worker] = {w.result_r: w for w in self._workers}
         by_sentinel: dict[Any, _Worker] = {w.process.sentinel: w for w in self._workers}
         while by_conn:
-            ready_list: list[Any] = mp_connection.wait(list(by_conn) + list(by_sentinel))
+            ready_list: list[Any] = wait_ready(list(by_conn) + list(by_sentinel))
             for ready in ready_list:
                 worker = by_conn.get(ready)
                 if worker is not None:
@@ -329,7 +339,7 @@ def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Exec
     except BaseException as e:
         kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
-        if isinstance(e, BrokenProcessPool):
+        if isinstance(e, BrokenExecutor):
             raise WorkerDied(
                 "a worker process died (killed by a signal, or out of memory: see `dmesg`); "
                 "what was committed is kept: run the same command again to resume, with a "

@@ -28,7 +28,8 @@ _TABLE_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "inde
                   "foreign_key_list"}
 _READ_ONLY_PRAGMAS = _TABLE_PRAGMAS | {
     "database_list", "compile_options", "page_count", "page_size", "freelist_count",
-    "journal_mode", "user_version", "application_id", "function_list", "table_list"}
+    "journal_mode", "user_version", "application_id", "function_list", "table_list",
+    "data_version"}  # (data_version: what FTS5 reads to open search_terms)
 # functions that hand out memory addresses or load code
 _DENIED_FUNCTIONS = {"fts3_tokenizer", "load_extension"}
 _READ_ONLY = ("the query must only read: treeindex query runs SELECT statements (and "

@@ -87,7 +87,8 @@ def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
         added = upgrade(db_path, workers=workers,
                         progress_callback=None if quiet else _upgrade_line)
     if not quiet:
-        click.echo(f"\r{plural(added, 'sentence')} got search terms" + " " * 20, err=True)
+        clear = "\r\033[K" if sys.stderr.isatty() else ""
+        click.echo(f"{clear}{plural(added, 'sentence')} got search terms", err=True)
 
 
 def _upgrade_line(p: UpgradeProgress) -> None:

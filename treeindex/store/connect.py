@@ -9,7 +9,6 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 from ..errors import DatabaseError
@@ -29,6 +28,8 @@ _OUR_TABLES = {"settings", "corpora", "categories", "corpus_categories", "patter
 
 
 def _sql(name: str) -> str:
+    from importlib import resources  # (here: commands that only read never need it)
+
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
