@@ -274,12 +274,16 @@ def ingest(
     chunk_bytes: int = DEFAULT_CHUNK,
     executor: Executor | None = None,
     progress_callback: Callable[[Progress], None] | None = None,
+    byte_range: tuple[int, int] | None = None,
+    build_indexes: bool = True,
 ) -> IngestReport:
     """Index the treebanks in `paths` into the database at `db_path`; resume unfinished ones.
 
     `name`: everything in `paths` is one corpus of that name (a single input, or inputs of one
     kind: one-sentence files, treebank files, compact parts). `replace`: index changed inputs
-    again from scratch.
+    again from scratch. `byte_range`: (for a cluster's shards) only these bytes of a single
+    plain treebank file, from one sentence boundary to another; `build_indexes=False`: leave
+    out the secondary indexes (a shard that is only merged).
 
     Raises InputError or DatabaseError (nothing written) for unusable inputs or databases,
     and Interrupted (what was committed stays, and the same call resumes) on SIGINT/SIGTERM.
@@ -290,6 +294,9 @@ def ingest(
     db_path = Path(db_path)
     with stop_signals() as stop:
         discovery = discover([Path(p) for p in paths], name)
+        if byte_range is not None:
+            (only,) = discovery.corpora
+            only.byte_range = byte_range
         for c in discovery.corpora:
             c.format.check(c)  # before anything is written
         report = IngestReport(skipped=discovery.skipped)
@@ -301,7 +308,7 @@ def ingest(
             try:
                 _run(conn, db_path, discovery.corpora, report, replace, workers, executor,
                      {"max_children": max_children, "max_nodes": max_nodes,
-                      "chunk_bytes": chunk_bytes}, progress_callback)
+                      "chunk_bytes": chunk_bytes, "build": build_indexes}, progress_callback)
             finally:
                 conn.close()
     report.seconds = time.perf_counter() - started
@@ -327,4 +334,4 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
             out = CorpusOutcome(plan.corpus.name, Status.COMPLETE,
                                 total_sentences=done.sentences, total_errors=done.errors)
         report.corpora.append(out)
-    store.finish(conn)
+    store.finish(conn, build=opts.get("build", True))

@@ -28,6 +28,7 @@ COMMANDS = {
     "rm": ("manage", "rm_command"),
     "rename": ("manage", "rename_command"),
     "upgrade": ("manage", "upgrade_command"),
+    "merge": ("manage", "merge_command"),
 }
 
 

@@ -38,10 +38,21 @@ def _ingest_line(p: Progress, elapsed: float) -> tuple[float, str]:
                    "files from anywhere). [default: named after each file or directory]")
 @click.option("--chunk-mb", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Size of the byte ranges handed to workers.")
+@click.option("--scheduler", default=None, metavar="ADDRESS|FILE",
+              help="Ingest on this Dask cluster (a scheduler address, tcp://host:8786, or a "
+                   "scheduler file): shards on the workers, merged here. Needs "
+                   "'treeindex[cluster]'.")
+@click.option("--shard-mb", type=click.FloatRange(min=0.1), default=1024.0, show_default=True,
+              help="With --scheduler: cut treebank files larger than this into shards.")
+@click.option("--shard-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --scheduler: where workers publish finished shards, a directory "
+                   "this machine and every worker see. [default: DB.shards beside the "
+                   "index]")
 @quiet_option
 def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
                    max_children: int, max_nodes: int, replace: bool, name: str | None,
-                   chunk_mb: float, quiet: bool) -> None:
+                   chunk_mb: float, scheduler: str | None, shard_mb: float,
+                   shard_dir: Path | None, quiet: bool) -> None:
     """Index treebank files or directories of them into an SQLite database.
 
     PATHS are <treebank> files of <alpino_ds> sentences (.xml or .xml.gz), one-sentence
@@ -53,17 +64,32 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
     (see `treeindex errors`); 1 an error (bad input or database, a worker died: what was
     committed is kept); 130, 143, 129 interrupted by SIGINT, SIGTERM, SIGHUP.
 
+    With --scheduler, the same index is built on a Dask cluster (see the README).
+
     \b
     Example:
         treeindex ingest --db lassy.db Lassy-Large.xml.gz
+        treeindex ingest --scheduler tcp://head:8786 --db sonar.db /shared/SoNaR/
     """
     progress = ProgressLine(not quiet and sys.stderr.isatty(), _ingest_line)
     with handled(db_path, progress):
-        report = ingest(
-            db_path, list(paths), max_children=max_children, max_nodes=max_nodes,
-            workers=workers, replace=replace, name=name, chunk_bytes=int(chunk_mb * (1 << 20)),
-            progress_callback=progress,
-        )
+        if scheduler is not None:
+            try:
+                from ..cluster.client import cluster_ingest
+            except ImportError:  # pragma: no cover - the extra is not installed
+                raise click.ClickException(
+                    "--scheduler needs Dask: pip install 'treeindex[cluster]'") from None
+            report = cluster_ingest(
+                db_path, list(paths), scheduler=scheduler, shard_mb=shard_mb,
+                shard_dir=shard_dir, max_children=max_children, max_nodes=max_nodes,
+                replace=replace, name=name, chunk_bytes=int(chunk_mb * (1 << 20)),
+                progress_callback=progress)
+        else:
+            report = ingest(
+                db_path, list(paths), max_children=max_children, max_nodes=max_nodes,
+                workers=workers, replace=replace, name=name,
+                chunk_bytes=int(chunk_mb * (1 << 20)), progress_callback=progress,
+            )
     progress.done()
     if not quiet:
         for _, reason in report.skipped:

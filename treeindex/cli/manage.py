@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..cluster.merge import Merged, merge_indexes
 from ..manage import corpora, remove, rename
 from ..query import QueryResult, format_csv, format_table
 from ..upgrade import Progress as UpgradeProgress
@@ -95,3 +96,28 @@ def _upgrade_line(p: UpgradeProgress) -> None:
     if sys.stderr.isatty():
         click.echo(f"\rsearch terms: {p.sentences_done:,} of {p.sentences_total:,} sentences",
                    nl=False, err=True)
+
+
+@click.command(name="merge")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("shards", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No line per corpus.")
+def merge_command(out: Path, shards: tuple[Path, ...], quiet: bool) -> None:
+    """Append the corpora of separately built indexes to one index, in argument order.
+
+    Each shard's corpora must be complete, built with the same settings, and named apart
+    from the index's. Safe to interrupt and to run again: corpora merged already are passed
+    over.
+
+    \b
+    Example:
+        treeindex merge lassy.db part-1.db part-2.db part-3.db
+    """
+    def line(m: Merged) -> None:
+        if not quiet:
+            click.echo(f"{m.corpus}: {plural(m.sentences, 'sentence')}, "
+                       f"{plural(m.subtrees, 'subtree')} merged", err=True)
+
+    with handled(out, None, "what was merged is kept: run the same command again to go on"):
+        merge_indexes(out, list(shards), progress_callback=line)

@@ -54,6 +54,9 @@ class Corpus:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # inside an archive: its members
     archive_members: list[str] = field(default_factory=list)  # (and those of its neighbours)
+    # (start, stop): only these bytes of a single plain treebank file, both sentence
+    # boundaries (a shard of a cluster ingest: treeindex/cluster)
+    byte_range: tuple[int, int] | None = None
     _fingerprint: str | None = None
 
     @property

@@ -113,6 +113,9 @@ class TreebankFile(Format):
         for k in range(first, len(corpus.files)):
             path, size = corpus.files[k], sizes[k]
             skip = resume.done_bytes if k == first else 0
+            if corpus.byte_range is not None:  # a shard: only its bytes
+                skip = max(skip, corpus.byte_range[0])
+                size = corpus.byte_range[1]
             encoding = (read_prologue(read_head(path), shown(path)).encoding if several
                         else corpus.encoding)
             marks: tuple[str, ...] = ("file",) if several else ()
@@ -190,7 +193,8 @@ def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int,
     """Read a treebank file (decompressing .gz) as (offset, bytes, position) pieces of about
     `chunk` bytes; every piece but the first starts at a sentence boundary, the first at
     `skip` (0, or the boundary an interrupted run stopped at). `position` is how far the file
-    itself has been read (compressed bytes for .gz), for progress.
+    itself has been read (compressed bytes for .gz), for progress. A plain file is read up to
+    `size` (its size, or the end of a shard's byte range).
 
     Reads with a fixed buffer: memory stays flat however large the file.
     """
@@ -205,8 +209,8 @@ def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int,
                         return
                     left -= got
             else:
-                f = raw
-                f.seek(skip)
+                f = _Upto(raw, size)
+                raw.seek(skip)
             end = skip
             for offset, data, position in pieces(f, skip, chunk, raw.tell):
                 end = offset + len(data)
@@ -226,6 +230,20 @@ def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int,
             f"{path}: cannot be read ({e}); what was read before is indexed; check the file "
             "(for .gz: gzip -t) and run again"
         ) from e
+
+
+class _Upto:
+    """A plain file read no further than `stop`."""
+
+    def __init__(self, f: Any, stop: int) -> None:
+        self.f = f
+        self.stop = stop
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.stop - self.f.tell()
+        if left <= 0:
+            return b""
+        return self.f.read(left if n < 0 else min(n, left))
 
 
 class Gunzip:

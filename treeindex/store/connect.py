@@ -228,15 +228,16 @@ def save_dictionary(conn: sqlite3.Connection, data: bytes) -> None:
                      (dictionary_id(data), data))
 
 
-def finish(conn: sqlite3.Connection) -> None:
+def finish(conn: sqlite3.Connection, build: bool = True) -> None:
     """After an ingest: build the indexes, gather statistics for the query planner, and
     leave WAL mode, so that the finished index is one self-contained file that can be read
     from a read-only directory. (While another program reads it, it stays in WAL mode.)"""
-    build_indexes(conn)
-    # statistics for the query planner (e.g. skip-scans of (corpus_id, cat, n) when a
-    # query filters on cat alone); analysis_limit keeps this fast on huge indexes
-    conn.execute("PRAGMA analysis_limit=2000")
-    conn.execute("ANALYZE")
+    if build:  # (a cluster's shard, which is only merged, needs neither)
+        build_indexes(conn)
+        # statistics for the query planner (e.g. skip-scans of (corpus_id, cat, n) when a
+        # query filters on cat alone); analysis_limit keeps this fast on huge indexes
+        conn.execute("PRAGMA analysis_limit=2000")
+        conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("PRAGMA busy_timeout=0")
     try:

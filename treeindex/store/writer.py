@@ -148,6 +148,11 @@ _COPY_TERMS = (
     "INSERT INTO search_terms (rowid, terms) SELECT :sentence + s.i - 1, s.terms "
     "FROM chunk.s AS s ORDER BY s.i"
 )
+# a shard of a cluster ingest keeps its terms readable too, for the merge (treeindex/cluster)
+_COPY_SHARD_TERMS = (
+    "INSERT INTO shard_terms (id, terms) SELECT :sentence + s.i - 1, s.terms "
+    "FROM chunk.s AS s ORDER BY s.i"
+)
 _COPY_SUBTREES = (
     "INSERT INTO subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, end, children, "
     "nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
@@ -183,6 +188,8 @@ class CorpusWriter:
             )
         }
         self.file_label = corpus.label
+        self.shard = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'shard_terms'").fetchone()[0] > 0
 
     def write(self, result: Batch) -> None:
         """Copy a worker's packed rows in: ids and numbers continue where the index stops."""
@@ -239,6 +246,8 @@ class CorpusWriter:
         conn.execute(_NEW_PATTERNS)
         conn.execute(_COPY_SENTENCES, params)
         conn.execute(_COPY_TERMS, params)
+        if self.shard:
+            conn.execute(_COPY_SHARD_TERMS, params)
         conn.execute(_COPY_SUBTREES, params)
         if error_rows:
             conn.executemany(_INSERT_ERROR, error_rows)
