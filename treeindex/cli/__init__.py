@@ -20,6 +20,8 @@ COMMANDS = {
     "ingest": ("ingest", "ingest_command"),
     "export": ("export", "export_command"),
     "search": ("search", "search_command"),
+    "show": ("show", "show_command"),
+    "serve": ("serve", "serve_command"),
     "query": ("query", "query_command"),
     "schema": ("query", "schema_command"),
     "stats": ("query", "stats_command"),

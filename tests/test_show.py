@@ -1,0 +1,94 @@
+"""`treeindex show`: a sentence, a subtree label, or search hits from standard input, as a
+text tree, XML, SVG or PNG; the layout puts the words along the bottom in sentence order."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from conftest import CDB, SUITES
+from lxml import etree
+
+from treeindex import draw, ingest
+from treeindex.cli import cli
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("show") / "t.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    return db
+
+
+def test_a_sentence_as_a_text_tree(db):
+    r = run("show", "--db", db, "cdb/0")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "cdb-sample cdb/0"
+    assert lines[1] == "top top"
+    words = re.findall(r'"([^"]*)"', r.output)
+    assert words == "Dit in verband met de gemiddeld langere levensduur van de vrouw .".split()
+
+
+def test_a_subtree_label_needs_its_corpus_when_ambiguous(db):
+    r = run("show", "--db", db, "np-3")
+    assert r.exit_code == 1
+    assert r.output == ("Error: np-3 is a subtree of 2 corpora (cdb-sample, suites-sample); "
+                        "say which with --corpus\n")
+    r = run("show", "--db", db, "--corpus", "cdb-sample", "--format", "xml", "np-3")
+    assert r.exit_code == 0, r.output
+    el = etree.fromstring(r.output.encode())
+    assert el.tag == "node" and el.get("cat") == "np"
+
+
+def test_unknown_names_are_one_line(db):
+    r = run("show", "--db", db, "nope/1")
+    assert r.exit_code == 1
+    assert r.output == ("Error: no sentence with id 'nope/1' and no subtree labelled "
+                        "'nope/1'; `treeindex search` or `treeindex query` find them\n")
+
+
+def test_search_hits_from_standard_input_are_highlighted(db):
+    q = '//node[@cat="np" and node[@lemma="de"]]'
+    hits = run("search", "--db", db, "--format", "nl", "--limit", 3, q)
+    r = run("show", "--db", db, "-", input=hits.output)
+    assert r.exit_code == 0, r.output
+    marked = [line for line in r.output.splitlines() if line.endswith(" *")]
+    assert len(marked) == 3 and all(" np" in m for m in marked)
+    bad = run("show", "--db", db, "-", input="not json\n")
+    assert bad.output == ("Error: standard input, line 1: not a search hit; give the output of "
+                          "treeindex search --format nl\n")
+
+
+def test_svg_and_png(db, tmp_path):
+    out = tmp_path / "t.svg"
+    r = run("show", "--db", db, "--format", "svg", "--highlight", '//node[@rel="su"]', "-o",
+            out, "cdb/1")
+    assert r.exit_code == 0, r.output
+    svg = etree.parse(str(out)).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(svg.findall(".//{http://www.w3.org/2000/svg}rect[@class='hit']")) >= 1
+    pytest.importorskip("PIL")
+    png = tmp_path / "t.png"
+    assert run("show", "--db", db, "--format", "png", "-o", png, "cdb/1").exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_layout_words_in_order_parents_above_and_discontinuity():
+    xml = b"""<alpino_ds><node id="0" cat="top" rel="top" begin="0" end="3">
+      <node id="1" cat="np" rel="su" begin="0" end="3">
+        <node id="2" rel="hd" pt="n" word="a" begin="0" end="1"/>
+        <node id="3" rel="mod" pt="adj" word="c" begin="2" end="3"/></node>
+      <node id="4" rel="hd" pt="ww" word="b" begin="1" end="2"/></node></alpino_ds>"""
+    boxes, edges, w, h = draw.layout(etree.fromstring(xml), {"1"})
+    by = {b.el.get("id"): b for b in boxes}
+    assert by["2"].x < by["4"].x < by["3"].x  # words in sentence order: a b c
+    assert by["1"].y < by["2"].y and by["0"].y < by["1"].y
+    assert by["1"].hit and not by["0"].hit
+    # the np spans a and c around b: its branches cross the top's branch to b
+    assert by["2"].x < by["4"].x < by["3"].x and len(edges) == 4

@@ -1,0 +1,174 @@
+"""The web view in a real browser: `treeindex serve` (datasette with the plugin) driven by
+Debian's chromium through Playwright. Trees render in the sentences and subtrees tables, the
+search page pages hits and links them to highlighted trees, counts and statistics show bars,
+a word `<script>` stays text, and nothing writes to the index. Screenshots are kept in
+the test's directory (and in $TREEINDEX_SHOTS when set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import CDB
+
+from treeindex import ingest
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-quic"]
+
+HOSTILE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<treebank>
+<alpino_ds id="evil/1" version="1.3">
+  <node begin="0" cat="top" end="3" id="0" rel="top">
+    <node begin="0" cat="np" end="2" id="1" rel="--">
+      <node begin="0" end="1" id="2" lemma="&lt;script&gt;" pt="n" rel="hd"
+            word="&lt;script&gt;alert(1)&lt;/script&gt;"/>
+      <node begin="1" end="2" id="3" lemma="x&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"
+            pt="n" rel="app" word="&lt;b&gt;bold&lt;/b&gt;"/>
+    </node>
+    <node begin="2" end="3" id="4" lemma="." pt="let" rel="--" word="."/>
+  </node>
+  <sentence>&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; .</sentence>
+</alpino_ds>
+</treebank>
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    where = tmp_path_factory.mktemp("web")
+    evil = where / "evil.xml"
+    evil.write_bytes(HOSTILE)
+    db = where / "t.db"
+    ingest(db, [CDB, evil], workers=0)
+    before = (db.stat().st_mtime_ns, db.stat().st_size)
+    port = free_port()
+    log = open(where / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
+                             str(port)], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield base, db, where
+    proc.terminate()
+    proc.wait(10)
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before  # nothing wrote
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    _, _, where = server
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS,
+                                    headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.dialogs = dialogs  # type: ignore[attr-defined]
+        yield page
+        browser.close()
+
+
+def shot(page, where: Path, name: str) -> None:
+    path = where / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    keep = os.environ.get("TREEINDEX_SHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+
+
+def test_sentences_render_as_trees_and_words_stay_text(server, page):
+    base, _, where = server
+    page.goto(base + "/t/sentences?sentid=evil/1")
+    svg = page.locator("td.col-xml svg.treeindex-tree")
+    assert svg.count() == 1
+    texts = svg.locator("text").all_text_contents()
+    assert any("<script>al" in t for t in texts)  # the word, as text (fitted)
+    assert page.locator("svg script, td img").count() == 0
+    assert page.dialogs == []
+    shot(page, where, "sentence-tree")
+    page.goto(base + "/t/sentences?_size=5")
+    assert page.locator("td.col-xml svg.treeindex-tree").count() == 5
+
+
+def test_subtrees_render_as_trees(server, page):
+    base, _, where = server
+    page.goto(base + "/t/subtrees?_size=3&cat=np")
+    trees = page.locator("td.col-node svg.treeindex-tree")
+    assert trees.count() == 3
+    assert trees.first.locator("text").filter(has_text="np").count() >= 1
+
+
+def test_search_pages_hits_and_links_them_to_highlighted_trees(server, page):
+    base, _, where = server
+    page.goto(base + "/-/treeindex/search")
+    page.fill("input[name=q]", '//node[@cat="np" and node[@rel="det" and @lemma="de"]]')
+    page.click("input[type=submit]")
+    hits = page.locator("ol.ti-hits li")
+    assert hits.count() == 50
+    assert hits.first.locator(".ti-hit").count() >= 2  # the hit's words, bracketed
+    shot(page, where, "search")
+    first_text = hits.first.inner_text()
+    page.click("text=next")
+    assert page.locator("ol.ti-hits li").first.get_attribute("value") == "51"
+    page.click("text=previous")
+    assert page.locator("ol.ti-hits li").first.inner_text() == first_text
+    page.locator("ol.ti-hits li a").first.click()
+    assert page.locator("svg.treeindex-tree rect.hit").count() == 1
+    shot(page, where, "tree")
+
+
+def test_counts_and_statistics_with_bars(server, page):
+    base, _, where = server
+    page.goto(base + "/-/treeindex/search?q=%2F%2Fnode%5B%40rel%3D%22hd%22%5D&mode=stats"
+                     "&attrs=pt")
+    rows = page.locator("table.ti tr")
+    assert rows.count() > 3
+    assert page.locator(".ti-bar").count() == rows.count() - 1
+    shot(page, where, "stats")
+    page.goto(base + "/-/treeindex/search?q=%2F%2Fnode%5B%40cat%3D%22np%22%5D&mode=count")
+    assert "(all)" in page.locator("table.ti").inner_text()
+
+
+def test_hostile_search_input_and_bad_queries_are_text(server, page):
+    base, _, _ = server
+    page.goto(base + "/-/treeindex/search?q=" + urllib.request.quote(
+        '//node[@word="<script>alert(1)</script>"]'))
+    assert page.locator("ol.ti-hits li").count() == 1
+    assert "[<script>alert(1)</script>]" in page.locator("ol.ti-hits").inner_text()
+    page.goto(base + "/-/treeindex/search?q=" + urllib.request.quote("//node[@cat="))
+    assert "the query is not valid XPath" in page.locator(".message-error").inner_text()
+    assert page.dialogs == []
+
+
+def test_sql_functions(server):
+    base, _, _ = server
+    sql = "select treeindex_xml(xml) as x, treeindex_svg(xml) as s from sentences limit 1"
+    with urllib.request.urlopen(base + "/t.json?_shape=array&sql=" +
+                                urllib.request.quote(sql)) as r:
+        row = json.load(r)[0]
+    assert row["x"].startswith("<alpino_ds") and row["s"].startswith("<svg")

@@ -1,0 +1,41 @@
+"""`treeindex serve`: datasette with the treeindex plugin, read-only, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..search import macros as macro_files
+
+
+@click.command(name="serve")
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option("--macros", "macros_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, envvar=macro_files.ENVIRONMENT, show_envvar=True,
+              help="The macros file the search page uses.")
+def serve_command(db: Path, port: int, macros_file: Path | None) -> None:
+    """Browse an index in datasette: trees, and an XPath search page (read-only).
+
+    Needs the web extra: pip install 'treeindex[web]'. The database is at /<name>/ as in
+    any datasette, its sentences at /<name>/sentences; the search page at
+    /-/treeindex/search.
+
+    \b
+    Example:
+        treeindex serve lassy.db --port 8001
+    """
+    try:
+        import datasette  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        raise click.ClickException("serve needs datasette: pip install 'treeindex[web]'") from None
+    env = dict(os.environ)
+    if macros_file is not None:
+        macro_files.load(macros_file)  # a bad file is an error here, not on the first search
+        env[macro_files.ENVIRONMENT] = str(macros_file.resolve())
+    args = [sys.executable, "-m", "datasette", "serve", "-i", str(db), "-h", "127.0.0.1",
+            "-p", str(port), "--setting", "sql_time_limit_ms", "5000"]
+    os.execvpe(args[0], args, env)

@@ -1,0 +1,1 @@
+"""The web view: a datasette plugin (plugin.py), started by `treeindex serve`."""
