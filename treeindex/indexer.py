@@ -24,7 +24,15 @@ from .sources import Corpus, Resume, discover
 from .sources.base import changed_file
 from .sources.treebank import DEFAULT_CHUNK
 from .store import codec
-from .store.writer import CorpusWriter, Ids, WriteThread, delete_corpus, prepare, register
+from .store.writer import (
+    CorpusWriter,
+    Ids,
+    InlineWrite,
+    WriteThread,
+    delete_corpus,
+    prepare,
+    register,
+)
 from .worker import Result, Task, run_task
 
 
@@ -136,7 +144,7 @@ class _Run:
             return c.input_bytes
         return c.format.remaining_bytes(c, resume_of(self.conn, plan.existing_id))
 
-    def tasks(self, db: WriteThread) -> Iterator[Task]:
+    def tasks(self, db: WriteThread | InlineWrite) -> Iterator[Task]:
         for plan in self.plans:
             if plan.status is Status.COMPLETE:
                 continue
@@ -186,7 +194,8 @@ class _Run:
             self._finish(self.current)
 
     def run(self, executor: Executor, in_flight: int) -> None:
-        db = WriteThread(maxsize=in_flight)
+        db: WriteThread | InlineWrite = (WriteThread(maxsize=in_flight) if self.opts.get(
+            "write_thread", True) else InlineWrite())
         try:
             for task, result in ordered_map(executor, run_task, self.tasks(db), in_flight):
                 writer, mark = self.owners.pop(task.seq)
@@ -276,6 +285,8 @@ def ingest(
     progress_callback: Callable[[Progress], None] | None = None,
     byte_range: tuple[int, int] | None = None,
     build_indexes: bool = True,
+    scratch: bool = False,
+    write_thread: bool = True,
 ) -> IngestReport:
     """Index the treebanks in `paths` into the database at `db_path`; resume unfinished ones.
 
@@ -283,7 +294,10 @@ def ingest(
     kind: one-sentence files, treebank files, compact parts). `replace`: index changed inputs
     again from scratch. `byte_range`: (for a cluster's shards) only these bytes of a single
     plain treebank file, from one sentence boundary to another; `build_indexes=False`: leave
-    out the secondary indexes (a shard that is only merged).
+    out the secondary indexes (a shard that is only merged); `scratch`: the database is thrown
+    away if the run fails (no journal, no syncing: see store.connect_write); `write_thread=False`:
+    write in the calling thread (with workers=0 on a core of its own, the writer thread only
+    contends for the GIL).
 
     Raises InputError or DatabaseError (nothing written) for unusable inputs or databases,
     and Interrupted (what was committed stays, and the same call resumes) on SIGINT/SIGTERM.
@@ -301,14 +315,15 @@ def ingest(
             c.format.check(c)  # before anything is written
         report = IngestReport(skipped=discovery.skipped)
         with store.IngestLock(db_path), store.translate_errors(db_path):
-            conn = store.connect_write(db_path)
+            conn = store.connect_write(db_path, scratch=scratch)
             # long statements (the index build, dropping a corpus for --replace) stop at a
             # signal instead of running to their end
             conn.set_progress_handler(lambda: stop.received is not None, 1_000_000)
             try:
                 _run(conn, db_path, discovery.corpora, report, replace, workers, executor,
                      {"max_children": max_children, "max_nodes": max_nodes,
-                      "chunk_bytes": chunk_bytes, "build": build_indexes}, progress_callback)
+                      "chunk_bytes": chunk_bytes, "build": build_indexes,
+                      "write_thread": write_thread}, progress_callback)
             finally:
                 conn.close()
     report.seconds = time.perf_counter() - started

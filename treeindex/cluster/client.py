@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def run_shard(job: ShardJob) -> str:
     local_dir = Path(tempfile.mkdtemp(prefix=f"treeindex-shard-{job.spec.key}-"))
     try:
         local = local_dir / "shard.db"
-        conn = store.connect_write(local)
+        conn = store.connect_write(local, scratch=True)
         try:
             conn.execute("CREATE TABLE shard_terms (id INTEGER PRIMARY KEY, terms TEXT)")
             if job.dictionary is not None:
@@ -89,10 +90,13 @@ def run_shard(job: ShardJob) -> str:
         ingest(local, list(job.spec.paths), name=job.spec.name, workers=0,
                max_children=job.max_children, max_nodes=job.max_nodes,
                chunk_bytes=job.chunk_bytes, byte_range=job.spec.byte_range,
-               build_indexes=False)
-        partial = out.with_suffix(f".{os.getpid()}.partial")
-        shutil.copyfile(local, partial)
-        os.replace(partial, out)  # published whole, or not at all
+               build_indexes=False, scratch=True, write_thread=False)
+        try:  # the same filesystem: a rename, published whole at once
+            os.replace(local, out)
+        except OSError:  # another filesystem (the shared one): copy, then rename there
+            partial = out.with_suffix(f".{os.getpid()}.partial")
+            shutil.copyfile(local, partial)
+            os.replace(partial, out)
         return str(out)
     finally:
         shutil.rmtree(local_dir, ignore_errors=True)
@@ -115,6 +119,13 @@ def check_worker(corpora: list[tuple[list[str], str | None, str, str, int]],
                 found[0].fingerprint != fingerprint:
             problems.append(f"{source}: differs from the client's (size or content)")
     return problems
+
+
+def _import_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:  # (said when the client is made)
+        pass
 
 
 def _client(scheduler: str) -> Any:
@@ -172,6 +183,8 @@ def cluster_ingest(
     """Index `paths` into `db_path` on the Dask cluster at `scheduler` (an address or a
     scheduler file): the same index a local `ingest` makes, ids included."""
     started = time.perf_counter()
+    # dask takes half a second to import: let it load while the inputs are checked
+    threading.Thread(target=_import_dask, daemon=True).start()
     db_path = Path(db_path)
     shard_dir = Path(shard_dir) if shard_dir else db_path.with_name(db_path.name + ".shards")
     with stop_signals() as stop:

@@ -89,27 +89,46 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
 
     conn.execute(f"INSERT OR IGNORE INTO main.dictionaries (id, data) "
                  f"SELECT id, data FROM {shard}.dictionaries")
-    conn.execute(
-        f"INSERT INTO main.patterns (pattern) SELECT sp.pattern FROM {shard}.subtrees AS t "
-        f"JOIN {shard}.patterns AS sp ON sp.id = t.pattern_id WHERE t.corpus_id = :c "
-        f"AND NOT EXISTS (SELECT 1 FROM main.patterns AS m WHERE m.pattern = sp.pattern) "
-        f"GROUP BY sp.pattern ORDER BY min(t.id)", p)
+    if _one(conn, f"SELECT count(*) FROM {shard}.corpora")[0] == 1:
+        # one corpus (a cluster's shard): its patterns are all used, with ids in order of
+        # first appearance, as ingest gives them
+        conn.execute(
+            f"INSERT INTO main.patterns (pattern) SELECT sp.pattern FROM {shard}.patterns "
+            f"AS sp WHERE NOT EXISTS (SELECT 1 FROM main.patterns AS m "
+            f"WHERE m.pattern = sp.pattern) ORDER BY sp.id")
+    else:  # only this corpus's, in order of first appearance
+        conn.execute(
+            f"INSERT INTO main.patterns (pattern) SELECT sp.pattern FROM {shard}.subtrees "
+            f"AS t JOIN {shard}.patterns AS sp ON sp.id = t.pattern_id WHERE t.corpus_id = :c "
+            f"AND NOT EXISTS (SELECT 1 FROM main.patterns AS m WHERE m.pattern = sp.pattern) "
+            f"GROUP BY sp.pattern ORDER BY min(t.id)", p)
+    # the shard's pattern ids and each category's numbers so far, as integer lookups
+    conn.execute("DROP TABLE IF EXISTS temp.merge_patterns")
+    conn.execute("DROP TABLE IF EXISTS temp.merge_bases")
+    conn.execute("CREATE TEMP TABLE merge_patterns (sid INTEGER PRIMARY KEY, mid INTEGER)")
+    conn.execute(f"INSERT INTO temp.merge_patterns SELECT sp.id, mp.id FROM {shard}.patterns "
+                 f"AS sp JOIN main.patterns AS mp ON mp.pattern = sp.pattern")
+    conn.execute("CREATE TEMP TABLE merge_bases (cat TEXT PRIMARY KEY, base INTEGER)")
+    conn.execute(f"INSERT INTO temp.merge_bases SELECT c.cat, coalesce(b.subtrees, 0) FROM "
+                 f"{shard}.corpus_categories AS c LEFT JOIN main.corpus_categories AS b "
+                 f"ON b.corpus_id = :tid AND b.cat = c.cat WHERE c.corpus_id = :c", p)
     conn.execute(
         f"INSERT INTO main.sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
         f"subtree_count, text, xml) SELECT id + :s_off, :tid, seq + :seq_off, "
         f"CASE WHEN :renumber AND sentid = '#' || seq THEN '#' || (seq + :seq_off) "
         f"ELSE sentid END, file, offset, first_subtree + :t_off, subtree_count, text, xml "
         f"FROM {shard}.sentences WHERE corpus_id = :c ORDER BY id", p)
+    numbered = first  # a corpus's first shard: its numbers are the corpus's
     conn.execute(
-        f"INSERT INTO main.subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, "
-        f"end, children, nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
-        f"SELECT t.id + :t_off, :tid, t.sentence_id + :s_off, t.cat, "
-        f"t.n + coalesce(b.subtrees, 0), t.node, t.rel, t.begin, t.end, t.children, t.nodes, "
-        f"t.depth, t.level, t.parent_cat, mp.id, t.xml_start, t.xml_end "
-        f"FROM {shard}.subtrees AS t JOIN {shard}.patterns AS sp ON sp.id = t.pattern_id "
-        f"JOIN main.patterns AS mp ON mp.pattern = sp.pattern "
-        f"LEFT JOIN main.corpus_categories AS b ON b.corpus_id = :tid AND b.cat = t.cat "
-        f"WHERE t.corpus_id = :c ORDER BY t.id", p)
+        "INSERT INTO main.subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, "
+        "end, children, nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
+        "SELECT t.id + :t_off, :tid, t.sentence_id + :s_off, t.cat, "
+        + ("t.n" if numbered else "t.n + b.base") +
+        f", t.node, t.rel, t.begin, t.end, t.children, t.nodes, t.depth, t.level, "
+        f"t.parent_cat, pm.mid, t.xml_start, t.xml_end FROM {shard}.subtrees AS t "
+        f"JOIN temp.merge_patterns AS pm ON pm.sid = t.pattern_id "
+        + ("" if numbered else "JOIN temp.merge_bases AS b ON b.cat = t.cat ") +
+        "WHERE t.corpus_id = :c ORDER BY t.id", p)
     if _has_table(conn, shard, "shard_terms"):
         conn.execute(f"INSERT INTO main.search_terms (rowid, terms) SELECT x.id + :s_off, "
                      f"x.terms FROM {shard}.shard_terms AS x JOIN {shard}.sentences AS s "

@@ -101,18 +101,20 @@ def translate_errors(path: Path) -> Iterator[None]:
         raise database_error(e, path) from e
 
 
-def connect_write(path: Path) -> sqlite3.Connection:
+def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     """Open (creating if needed) a treeindex index for the single writer, in WAL mode.
+    `scratch`: a file that is thrown away if anything goes wrong (a cluster's shard): no
+    journal and no syncing, which writes every page once instead of twice.
 
     Anything that is not a treeindex index is refused before a byte of it changes."""
     _check_is_ours(path)
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA page_size=16384")  # no effect once the file exists
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA journal_mode=OFF" if scratch else "PRAGMA journal_mode=WAL")
     except sqlite3.Error as e:
         raise database_error(e, path) from e
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=OFF" if scratch else "PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     _check_version(conn, path)

@@ -245,9 +245,9 @@ class CorpusWriter:
         conn, cid, counts = self.conn, self.id, self.counts
         conn.execute(_NEW_PATTERNS)
         conn.execute(_COPY_SENTENCES, params)
-        conn.execute(_COPY_TERMS, params)
-        if self.shard:
-            conn.execute(_COPY_SHARD_TERMS, params)
+        # a shard keeps its terms readable for the merge, which fills the index's FTS5 table
+        # (filling the shard's own too would be work thrown away)
+        conn.execute(_COPY_SHARD_TERMS if self.shard else _COPY_TERMS, params)
         conn.execute(_COPY_SUBTREES, params)
         if error_rows:
             conn.executemany(_INSERT_ERROR, error_rows)
@@ -346,3 +346,23 @@ class WriteThread:
             except queue.Full:
                 continue
         self._thread.join()
+
+
+class InlineWrite:
+    """WriteThread's interface, written in the caller's thread: for a process that has one
+    core to itself (a cluster's shard), where a second thread only contends for the GIL."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        pass
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        fn(*args)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
