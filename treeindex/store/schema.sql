@@ -1,7 +1,8 @@
 -- treeindex schema. Every table, view and column is described in docs/schema.md.
 -- Applied by treeindex when it creates a database; all statements are idempotent.
 
--- Settings the index was built with (max_children, max_nodes, schema_version).
+-- Settings the index was built with (max_children, max_nodes, schema_version), and
+-- terms_from: the first sentence id from which on sentences have search terms.
 -- Ingesting with other settings into an existing index is refused.
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
