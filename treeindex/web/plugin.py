@@ -195,10 +195,7 @@ def _results(path: str, name: str, q: str, mode: str, attrs: str, page: int, sea
     shown = hits[first:first + PAGE]
     lines = []
     for n, h in enumerate(shown, first + 1):
-        words = (h.sentence or "").split(" ")
-        marked = set(h.positions)
-        text = " ".join(f'<span class="ti-hit">[{escape(w)}]</span>' if k in marked
-                        else escape(w) for k, w in enumerate(words))
+        text = _bracketed(h.sentence or "", set(h.positions))
         link = "/-/treeindex/tree?" + urlencode({"db": name, "corpus": h.corpus,
                                                   "sentid": h.sentid, "hit": h.id or ""})
         lines.append(f"<li value='{n}'><a href='{escape(link)}'>{escape(h.corpus)} "
@@ -213,6 +210,17 @@ def _results(path: str, name: str, q: str, mode: str, attrs: str, page: int, sea
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
+
+
+def _bracketed(sentence: str, marked: set[int]) -> str:
+    """The sentence, escaped, with each run of the hit's words in one bracketed span."""
+    out = []
+    for k, word in enumerate(sentence.split()):
+        opens = k in marked and k - 1 not in marked
+        closes = k in marked and k + 1 not in marked
+        out.append(('<span class="ti-hit">[' if opens else "") + escape(word) +
+                   ("]</span>" if closes else ""))
+    return " ".join(out)
 
 
 async def tree_page(datasette: Any, request: Any) -> Response:
