@@ -73,3 +73,22 @@ def test_merge_refuses_collisions_incomplete_shards_and_other_settings(tmp_path)
     assert r.exit_code == 1
     assert "corpus 'WRPEE-dummy' is not completely indexed" in r.output
     assert dump(out)["corpora"] == dump(a)["corpora"]  # nothing half-merged
+
+
+def test_a_shard_directory_the_worker_cannot_see(tmp_path):
+    """(Without a cluster: the shard function itself, as a worker runs it.)"""
+    import socket
+
+    import pytest
+
+    from treeindex.cluster.client import ShardJob, run_shard
+    from treeindex.cluster.shards import plan_shards
+    from treeindex.errors import InputError
+    from treeindex.sources import discover
+
+    (spec,) = plan_shards(discover([CDB], None).corpora, 1 << 30, "x", {})
+    with pytest.raises(InputError) as e:
+        run_shard(ShardJob(spec, str(tmp_path / "nowhere"), None, 7, 1000, 2 << 20))
+    assert str(e.value) == (f"{tmp_path / 'nowhere'}: no such directory on the worker at "
+                            f"{socket.gethostname()}; give --shard-dir a directory that every "
+                            "worker and this machine share")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -74,6 +75,10 @@ def run_shard(job: ShardJob) -> str:
     out = published_path(job.shard_dir, job.spec.key)
     if out.exists():
         return str(out)
+    if not Path(job.shard_dir).is_dir():
+        raise InputError(f"{job.shard_dir}: no such directory on the worker at "
+                         f"{socket.gethostname()}; give --shard-dir a directory that every "
+                         "worker and this machine share")
     pause = float(os.environ.get("TREEINDEX_SHARD_PAUSE", "0"))  # (tests: time to kill one)
     if pause:
         time.sleep(pause)
