@@ -133,302 +133,6 @@ static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char
     return 0;
 }
 
-static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    int max_children, max_nodes, index;
-    PyObject *counts;
-    if (!PyArg_ParseTuple(args, "y*iiiO!", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts))
-        return NULL;
-    const char *s = view.buf;
-    Py_ssize_t n = view.len;
-    Node *nodes = NULL;
-    int *stack = NULL;
-    int count = 0, cap = 0, depth = 0, stack_cap = 0;
-    PyObject *rows = NULL, *result = NULL;
-    char *pbuf = NULL;
-    Py_ssize_t pcap = 0;
-    int fallback = 0;
-    int edepth = 0;  /* element depth: 0 outside the root, 1 inside <alpino_ds> */
-    Py_ssize_t root_id = -1, root_id_n = 0, sent_id = -1, sent_id_n = 0;
-    Py_ssize_t text = -1, text_n = 0;
-    int has_sentence = 0;
-
-    Py_ssize_t i = 0;
-    while (i < n) {
-        const char *lt = memchr(s + i, '<', n - i);
-        if (!lt) break;
-        i = lt - s;
-        if (i + 1 >= n) { fallback = 1; break; }
-        char c = s[i + 1];
-        if (c == '!' || c == '?') { fallback = 1; break; }
-        if (c == '/') {
-            Py_ssize_t j = i + 2;
-            while (j < n && !is_space(s[j]) && s[j] != '>') j++;
-            int is_node = (j - (i + 2) == 4 && memcmp(s + i + 2, "node", 4) == 0);
-            const char *gt = memchr(s + j, '>', n - j);
-            if (!gt) { fallback = 1; break; }
-            Py_ssize_t e = gt - s + 1;
-            edepth--;
-            if (is_node) {
-                if (depth == 0) { fallback = 1; break; }
-                int k = stack[--depth];
-                nodes[k].end = e;
-                nodes[k].size = count - k;
-                int p = nodes[k].parent;
-                if (p >= 0 && nodes[p].height <= nodes[k].height)
-                    nodes[p].height = nodes[k].height + 1;
-            }
-            i = e;
-            continue;
-        }
-        /* a start tag */
-        Py_ssize_t j = i + 1;
-        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
-        if (memchr(s + i + 1, ':', j - (i + 1))) { fallback = 1; break; }  /* a prefix */
-        int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
-        int is_root = edepth == 0 && j - (i + 1) == 9 && memcmp(s + i + 1, "alpino_ds", 9) == 0;
-        int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
-                          memcmp(s + i + 1, "sentence", 8) == 0;
-        Node nd;
-        nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
-        nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
-        int empty = 0, bad = 0;
-        for (;;) {
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n) { bad = 1; break; }
-            if (s[j] == '>') { j++; break; }
-            if (s[j] == '/') {
-                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
-                bad = 1; break;
-            }
-            Py_ssize_t as = j;
-            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
-            Py_ssize_t an = j - as;
-            if (memchr(s + as, ':', an)) { bad = 1; break; }  /* a prefixed attribute */
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || s[j] != '=') { bad = 1; break; }
-            j++;
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
-            char q = s[j++];
-            const char *qe = memchr(s + j, q, n - j);
-            if (!qe) { bad = 1; break; }
-            Py_ssize_t vs = j, vn = qe - s - j;
-            j = qe - s + 1;
-            if (an >= 5 && memcmp(s + as, "xmlns", 5) == 0 && (an == 5 || s[as + 5] == ':')) {
-                bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
-                break;
-            }
-            if (is_root || is_sentence) {
-                int is_id = is_root ? (an == 2 && memcmp(s + as, "id", 2) == 0)
-                                    : (an == 6 && memcmp(s + as, "sentid", 6) == 0);
-                if (is_id) {
-                    if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
-                        memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
-                        bad = 1;
-                        break;
-                    }
-                    if (is_root) { root_id = vs; root_id_n = vn; }
-                    else { sent_id = vs; sent_id_n = vn; }
-                }
-                continue;
-            }
-            if (!is_node) continue;
-            Py_ssize_t *ps = NULL, *pn = NULL;
-            if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
-            else if (an == 3 && memcmp(s + as, "rel", 3) == 0) { ps = &nd.rel; pn = &nd.rel_n; }
-            else if (an == 2 && memcmp(s + as, "pt", 2) == 0) { ps = &nd.pt; pn = &nd.pt_n; }
-            else if (an == 5 && memcmp(s + as, "begin", 5) == 0) { ps = &nd.beg; pn = &nd.beg_n; }
-            else if (an == 3 && memcmp(s + as, "end", 3) == 0) { ps = &nd.end_attr; pn = &nd.end_n; }
-            if (ps) {
-                if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
-                    memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
-                    bad = 1;  /* needs XML value normalization: leave it to lxml */
-                    break;
-                }
-                *ps = vs; *pn = vn;
-            }
-        }
-        if (bad) { fallback = 1; break; }
-        if (!empty) edepth++;
-        if (is_sentence) {
-            has_sentence = 1;
-            if (!empty) {
-                /* its text runs to the next tag, which must be its end tag */
-                const char *lt2 = memchr(s + j, '<', n - j);
-                if (!lt2 || (lt2 - s) + 10 > n || memcmp(lt2, "</sentence", 10) != 0) {
-                    fallback = 1;
-                    break;
-                }
-                text = j;
-                text_n = (lt2 - s) - j;
-            }
-        }
-        if (is_node) {
-            if (count == cap) {
-                cap = cap ? cap * 2 : 64;
-                Node *nn = PyMem_Realloc(nodes, cap * sizeof(Node));
-                if (!nn) { PyErr_NoMemory(); goto error; }
-                nodes = nn;
-            }
-            int p = depth ? stack[depth - 1] : -1;
-            nd.start = i;
-            nd.end = empty ? j : 0;
-            nd.parent = p;
-            nd.level = depth;
-            nd.kids = 0;
-            nd.size = 1;
-            nd.height = 0;
-            if (p >= 0) {
-                nodes[p].kids++;
-                if (nodes[p].height == 0) nodes[p].height = 1;
-            }
-            nodes[count++] = nd;
-            if (!empty) {
-                if (depth == stack_cap) {
-                    stack_cap = stack_cap ? stack_cap * 2 : 32;
-                    int *ns = PyMem_Realloc(stack, stack_cap * sizeof(int));
-                    if (!ns) { PyErr_NoMemory(); goto error; }
-                    stack = ns;
-                }
-                stack[depth++] = count - 1;
-            }
-        }
-        i = j;
-    }
-    if (fallback || depth != 0) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
-    }
-
-    /* everything that can hand the sentence over happens before rows and counts change */
-    PyObject *text_obj;
-    if (text >= 0 && text_n > 0) {
-        text_obj = decode_text(s + text, text_n);
-        if (!text_obj) goto error;
-        if (text_obj == Py_None) {  /* something decode_text does not handle */
-            result = text_obj;
-            goto done;
-        }
-    } else {
-        text_obj = Py_None;
-        Py_INCREF(text_obj);
-    }
-    rows = PyList_New(0);
-    if (!rows) { Py_DECREF(text_obj); goto error; }
-    /* categories already counted for this sentence (any number of them) */
-    PyObject *seen = PySet_New(NULL);
-    if (!seen) { Py_DECREF(text_obj); goto error; }
-    for (int k = 0; k < count; k++) {
-        Node *nd = &nodes[k];
-        if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
-            continue;
-        Py_ssize_t plen = 0;
-        int stop = k + nd->size;
-        for (int c2 = k + 1; c2 < stop; c2 += nodes[c2].size)
-            if (append_label(&pbuf, &plen, &pcap, s, &nodes[c2]) < 0) {
-                Py_DECREF(text_obj);
-                goto error;
-            }
-        int p = nd->parent;
-        PyObject *cat = text_or_none(s, nd->cat, nd->cat_n);
-        if (!cat) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
-        /* number it: counts[cat] = [subtrees, sentences] */
-        PyObject *c = PyDict_GetItemWithError(counts, cat);
-        if (!c) {
-            if (PyErr_Occurred() || !(c = Py_BuildValue("[ii]", 0, 0)) ||
-                PyDict_SetItem(counts, cat, c) < 0) {
-                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj);
-                goto error;
-            }
-            Py_DECREF(c);  /* the dict holds it */
-        }
-        long local_n = PyLong_AsLong(PyList_GET_ITEM(c, 0)) + 1;
-        PyList_SetItem(c, 0, PyLong_FromLong(local_n));
-        int first = PySet_Contains(seen, cat) == 0;
-        if (first) {
-            if (PySet_Add(seen, cat) < 0) {
-                Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-            }
-            long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
-            PyList_SetItem(c, 1, PyLong_FromLong(sents));
-        }
-        PyObject *row = PyTuple_New(15);
-        if (!row) { Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
-        PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
-        PyTuple_SET_ITEM(row, 1, cat);
-        PyTuple_SET_ITEM(row, 2, PyLong_FromLong(local_n));
-        PyTuple_SET_ITEM(row, 3, PyLong_FromLong(k));
-        PyTuple_SET_ITEM(row, 4, text_or_none(s, nd->rel, nd->rel_n));
-        PyTuple_SET_ITEM(row, 5, int_or_text(s, nd->beg, nd->beg_n));
-        PyTuple_SET_ITEM(row, 6, int_or_text(s, nd->end_attr, nd->end_n));
-        PyTuple_SET_ITEM(row, 7, PyLong_FromLong(nd->kids));
-        PyTuple_SET_ITEM(row, 8, PyLong_FromLong(nd->size));
-        PyTuple_SET_ITEM(row, 9, PyLong_FromLong(nd->height));
-        PyTuple_SET_ITEM(row, 10, PyLong_FromLong(nd->level));
-        if (p >= 0) {
-            PyTuple_SET_ITEM(row, 11, text_or_none(s, nodes[p].cat, nodes[p].cat_n));
-        } else {
-            Py_INCREF(Py_None);
-            PyTuple_SET_ITEM(row, 11, Py_None);
-        }
-        PyTuple_SET_ITEM(row, 12, interned(pbuf ? pbuf : "", plen));
-        PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
-        PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
-        for (int q = 0; q < 15; q++)
-            if (!PyTuple_GET_ITEM(row, q)) {
-                Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-            }
-        if (PyList_Append(rows, row) < 0) {
-            Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-        }
-        Py_DECREF(row);
-    }
-    Py_DECREF(seen);
-    result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
-                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
-    rows = NULL;
-    goto done;
-
-error:
-    Py_XDECREF(rows);
-    result = NULL;
-done:
-    PyMem_Free(nodes);
-    PyMem_Free(stack);
-    PyMem_Free(pbuf);
-    PyBuffer_Release(&view);
-    return result;
-}
-
-/* find_special(data, start, end) -> position of the first "<!" or "<?" in [start, end), or -1.
- * Both marks are rare in treebanks, so this runs at memchr speed over '!' and '?'. */
-static PyObject *find_special(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    Py_ssize_t start, end;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
-    const char *s = view.buf;
-    if (end > view.len) end = view.len;
-    if (start < 0) start = 0;
-    Py_ssize_t best = -1;
-    const char marks[2] = {'!', '?'};
-    for (int m = 0; m < 2; m++) {
-        Py_ssize_t i = start + 1, stop = best >= 0 ? best : end;
-        while (i < stop) {
-            const char *hit = memchr(s + i, marks[m], stop - i);
-            if (!hit) break;
-            Py_ssize_t h = hit - s;
-            if (s[h - 1] == '<') { best = h - 1; break; }
-            i = h + 1;
-        }
-    }
-    PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(best);
-}
-
-
 /* ---- search terms (treeindex/search/terms.py has the rules and the Python twin) ---- */
 
 #define TERM_MAX_VALUE 100
@@ -616,6 +320,341 @@ static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char 
     return 0;
 }
 
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int max_children, max_nodes, index;
+    PyObject *counts;
+    if (!PyArg_ParseTuple(args, "y*iiiO!", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts))
+        return NULL;
+    const char *s = view.buf;
+    Py_ssize_t n = view.len;
+    Node *nodes = NULL;
+    int *stack = NULL;
+    int count = 0, cap = 0, depth = 0, stack_cap = 0;
+    PyObject *rows = NULL, *result = NULL;
+    char *pbuf = NULL;
+    Py_ssize_t pcap = 0;
+    int fallback = 0;
+    int edepth = 0;  /* element depth: 0 outside the root, 1 inside <alpino_ds> */
+    Py_ssize_t root_id = -1, root_id_n = 0, sent_id = -1, sent_id_n = 0;
+    Py_ssize_t text = -1, text_n = 0;
+    int has_sentence = 0;
+    Out to = {NULL, 0, 0};  /* the search terms, made in the same pass */
+    Seen tseen = {NULL, NULL, 0, 0};
+    int terms_handover = 0;  /* a value needs a DTD's entity: lxml's values make the terms */
+
+    Py_ssize_t i = 0;
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (!lt) break;
+        i = lt - s;
+        if (i + 1 >= n) { fallback = 1; break; }
+        char c = s[i + 1];
+        if (c == '!' || c == '?') { fallback = 1; break; }
+        if (c == '/') {
+            Py_ssize_t j = i + 2;
+            while (j < n && !is_space(s[j]) && s[j] != '>') j++;
+            int is_node = (j - (i + 2) == 4 && memcmp(s + i + 2, "node", 4) == 0);
+            const char *gt = memchr(s + j, '>', n - j);
+            if (!gt) { fallback = 1; break; }
+            Py_ssize_t e = gt - s + 1;
+            edepth--;
+            if (is_node) {
+                if (depth == 0) { fallback = 1; break; }
+                int k = stack[--depth];
+                nodes[k].end = e;
+                nodes[k].size = count - k;
+                int p = nodes[k].parent;
+                if (p >= 0 && nodes[p].height <= nodes[k].height)
+                    nodes[p].height = nodes[k].height + 1;
+            }
+            i = e;
+            continue;
+        }
+        /* a start tag */
+        Py_ssize_t j = i + 1;
+        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+        if (memchr(s + i + 1, ':', j - (i + 1))) { fallback = 1; break; }  /* a prefix */
+        int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
+        int is_root = edepth == 0 && j - (i + 1) == 9 && memcmp(s + i + 1, "alpino_ds", 9) == 0;
+        int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
+                          memcmp(s + i + 1, "sentence", 8) == 0;
+        Node nd;
+        Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma, for the terms */
+        nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
+        nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
+        int empty = 0, bad = 0;
+        for (;;) {
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n) { bad = 1; break; }
+            if (s[j] == '>') { j++; break; }
+            if (s[j] == '/') {
+                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
+                bad = 1; break;
+            }
+            Py_ssize_t as = j;
+            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            Py_ssize_t an = j - as;
+            if (memchr(s + as, ':', an)) { bad = 1; break; }  /* a prefixed attribute */
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] != '=') { bad = 1; break; }
+            j++;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
+            char q = s[j++];
+            const char *qe = memchr(s + j, q, n - j);
+            if (!qe) { bad = 1; break; }
+            Py_ssize_t vs = j, vn = qe - s - j;
+            j = qe - s + 1;
+            if (an >= 5 && memcmp(s + as, "xmlns", 5) == 0 && (an == 5 || s[as + 5] == ':')) {
+                bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
+                break;
+            }
+            if (is_root || is_sentence) {
+                int is_id = is_root ? (an == 2 && memcmp(s + as, "id", 2) == 0)
+                                    : (an == 6 && memcmp(s + as, "sentid", 6) == 0);
+                if (is_id) {
+                    if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
+                        memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                        bad = 1;
+                        break;
+                    }
+                    if (is_root) { root_id = vs; root_id_n = vn; }
+                    else { sent_id = vs; sent_id_n = vn; }
+                }
+                continue;
+            }
+            if (!is_node) continue;
+            if (!terms_handover && !no_term(s + as, an)) {
+                if (an == 4 && memcmp(s + as, "word", 4) == 0) { ws = vs; wn = vn; }
+                else if (an == 5 && memcmp(s + as, "lemma", 5) == 0) { ls = vs; ln = vn; }
+                else {
+                    int r = emit(&to, &tseen, s + as, an, s + vs, vn);
+                    if (r == -1) goto error;
+                    if (r == -2) terms_handover = 1;
+                }
+            }
+            Py_ssize_t *ps = NULL, *pn = NULL;
+            if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
+            else if (an == 3 && memcmp(s + as, "rel", 3) == 0) { ps = &nd.rel; pn = &nd.rel_n; }
+            else if (an == 2 && memcmp(s + as, "pt", 2) == 0) { ps = &nd.pt; pn = &nd.pt_n; }
+            else if (an == 5 && memcmp(s + as, "begin", 5) == 0) { ps = &nd.beg; pn = &nd.beg_n; }
+            else if (an == 3 && memcmp(s + as, "end", 3) == 0) { ps = &nd.end_attr; pn = &nd.end_n; }
+            if (ps) {
+                if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
+                    memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                    bad = 1;  /* needs XML value normalization: leave it to lxml */
+                    break;
+                }
+                *ps = vs; *pn = vn;
+            }
+        }
+        if (bad) { fallback = 1; break; }
+        if (is_node && !terms_handover) {  /* a word that is its own lemma: one term */
+            int r = 0;
+            if (ws >= 0 && ls >= 0 && wn == ln && memcmp(s + ws, s + ls, wn) == 0) {
+                r = emit(&to, &tseen, "wl", 2, s + ws, wn);
+            } else {
+                if (ws >= 0) r = emit(&to, &tseen, "word", 4, s + ws, wn);
+                if (r == 0 && ls >= 0) r = emit(&to, &tseen, "lemma", 5, s + ls, ln);
+            }
+            if (r == -1) goto error;
+            if (r == -2) terms_handover = 1;
+        }
+        if (!empty) edepth++;
+        if (is_sentence) {
+            has_sentence = 1;
+            if (!empty) {
+                /* its text runs to the next tag, which must be its end tag */
+                const char *lt2 = memchr(s + j, '<', n - j);
+                if (!lt2 || (lt2 - s) + 10 > n || memcmp(lt2, "</sentence", 10) != 0) {
+                    fallback = 1;
+                    break;
+                }
+                text = j;
+                text_n = (lt2 - s) - j;
+            }
+        }
+        if (is_node) {
+            if (count == cap) {
+                cap = cap ? cap * 2 : 64;
+                Node *nn = PyMem_Realloc(nodes, cap * sizeof(Node));
+                if (!nn) { PyErr_NoMemory(); goto error; }
+                nodes = nn;
+            }
+            int p = depth ? stack[depth - 1] : -1;
+            nd.start = i;
+            nd.end = empty ? j : 0;
+            nd.parent = p;
+            nd.level = depth;
+            nd.kids = 0;
+            nd.size = 1;
+            nd.height = 0;
+            if (p >= 0) {
+                nodes[p].kids++;
+                if (nodes[p].height == 0) nodes[p].height = 1;
+            }
+            nodes[count++] = nd;
+            if (!empty) {
+                if (depth == stack_cap) {
+                    stack_cap = stack_cap ? stack_cap * 2 : 32;
+                    int *ns = PyMem_Realloc(stack, stack_cap * sizeof(int));
+                    if (!ns) { PyErr_NoMemory(); goto error; }
+                    stack = ns;
+                }
+                stack[depth++] = count - 1;
+            }
+        }
+        i = j;
+    }
+    if (fallback || depth != 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+
+    /* everything that can hand the sentence over happens before rows and counts change */
+    PyObject *text_obj;
+    if (text >= 0 && text_n > 0) {
+        text_obj = decode_text(s + text, text_n);
+        if (!text_obj) goto error;
+        if (text_obj == Py_None) {  /* something decode_text does not handle */
+            result = text_obj;
+            goto done;
+        }
+    } else {
+        text_obj = Py_None;
+        Py_INCREF(text_obj);
+    }
+    rows = PyList_New(0);
+    if (!rows) { Py_DECREF(text_obj); goto error; }
+    /* categories already counted for this sentence (any number of them) */
+    PyObject *seen = PySet_New(NULL);
+    if (!seen) { Py_DECREF(text_obj); goto error; }
+    for (int k = 0; k < count; k++) {
+        Node *nd = &nodes[k];
+        if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
+            continue;
+        Py_ssize_t plen = 0;
+        int stop = k + nd->size;
+        for (int c2 = k + 1; c2 < stop; c2 += nodes[c2].size)
+            if (append_label(&pbuf, &plen, &pcap, s, &nodes[c2]) < 0) {
+                Py_DECREF(text_obj);
+                goto error;
+            }
+        int p = nd->parent;
+        PyObject *cat = text_or_none(s, nd->cat, nd->cat_n);
+        if (!cat) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
+        /* number it: counts[cat] = [subtrees, sentences] */
+        PyObject *c = PyDict_GetItemWithError(counts, cat);
+        if (!c) {
+            if (PyErr_Occurred() || !(c = Py_BuildValue("[ii]", 0, 0)) ||
+                PyDict_SetItem(counts, cat, c) < 0) {
+                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj);
+                goto error;
+            }
+            Py_DECREF(c);  /* the dict holds it */
+        }
+        long local_n = PyLong_AsLong(PyList_GET_ITEM(c, 0)) + 1;
+        PyList_SetItem(c, 0, PyLong_FromLong(local_n));
+        int first = PySet_Contains(seen, cat) == 0;
+        if (first) {
+            if (PySet_Add(seen, cat) < 0) {
+                Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+            }
+            long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
+            PyList_SetItem(c, 1, PyLong_FromLong(sents));
+        }
+        PyObject *row = PyTuple_New(15);
+        if (!row) { Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
+        PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
+        PyTuple_SET_ITEM(row, 1, cat);
+        PyTuple_SET_ITEM(row, 2, PyLong_FromLong(local_n));
+        PyTuple_SET_ITEM(row, 3, PyLong_FromLong(k));
+        PyTuple_SET_ITEM(row, 4, text_or_none(s, nd->rel, nd->rel_n));
+        PyTuple_SET_ITEM(row, 5, int_or_text(s, nd->beg, nd->beg_n));
+        PyTuple_SET_ITEM(row, 6, int_or_text(s, nd->end_attr, nd->end_n));
+        PyTuple_SET_ITEM(row, 7, PyLong_FromLong(nd->kids));
+        PyTuple_SET_ITEM(row, 8, PyLong_FromLong(nd->size));
+        PyTuple_SET_ITEM(row, 9, PyLong_FromLong(nd->height));
+        PyTuple_SET_ITEM(row, 10, PyLong_FromLong(nd->level));
+        if (p >= 0) {
+            PyTuple_SET_ITEM(row, 11, text_or_none(s, nodes[p].cat, nodes[p].cat_n));
+        } else {
+            Py_INCREF(Py_None);
+            PyTuple_SET_ITEM(row, 11, Py_None);
+        }
+        PyTuple_SET_ITEM(row, 12, interned(pbuf ? pbuf : "", plen));
+        PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
+        PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
+        for (int q = 0; q < 15; q++)
+            if (!PyTuple_GET_ITEM(row, q)) {
+                Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+            }
+        if (PyList_Append(rows, row) < 0) {
+            Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
+        }
+        Py_DECREF(row);
+    }
+    Py_DECREF(seen);
+    PyObject *terms_obj;
+    if (terms_handover) {
+        terms_obj = Py_None;
+        Py_INCREF(terms_obj);
+    } else {
+        terms_obj = PyUnicode_DecodeUTF8(to.buf ? to.buf : "", to.len, "replace");
+        if (!terms_obj) {
+            Py_DECREF(text_obj);
+            goto error;
+        }
+    }
+    result = Py_BuildValue("(iNNNNiN)", count, rows, text_or_none(s, root_id, root_id_n),
+                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence,
+                           terms_obj);
+    rows = NULL;
+    goto done;
+
+error:
+    Py_XDECREF(rows);
+    result = NULL;
+done:
+    PyMem_Free(nodes);
+    PyMem_Free(stack);
+    PyMem_Free(pbuf);
+    PyMem_Free(to.buf);
+    PyMem_Free(tseen.start);
+    PyMem_Free(tseen.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* find_special(data, start, end) -> position of the first "<!" or "<?" in [start, end), or -1.
+ * Both marks are rare in treebanks, so this runs at memchr speed over '!' and '?'. */
+static PyObject *find_special(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    const char *s = view.buf;
+    if (end > view.len) end = view.len;
+    if (start < 0) start = 0;
+    Py_ssize_t best = -1;
+    const char marks[2] = {'!', '?'};
+    for (int m = 0; m < 2; m++) {
+        Py_ssize_t i = start + 1, stop = best >= 0 ? best : end;
+        while (i < stop) {
+            const char *hit = memchr(s + i, marks[m], stop - i);
+            if (!hit) break;
+            Py_ssize_t h = hit - s;
+            if (s[h - 1] == '<') { best = h - 1; break; }
+            i = h + 1;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(best);
+}
+
+
 /* terms(xml) -> the sentence's search terms, space-separated, or None when a value holds a
  * character or entity reference (lxml's values are needed: search/terms.py) */
 static PyObject *terms(PyObject *self, PyObject *args) {
@@ -694,7 +733,8 @@ static PyMethodDef methods[] = {
      "when a value holds a reference (see treeindex/search/terms.py)."},
     {"scan", scan, METH_VARARGS,
      "scan(xml, max_children, max_nodes, index, counts) -> (node count, rows,\n"
-     "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>) or None.\n\n"
+     "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
+     "or None.\n\n"
      "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
      "changed when the sentence is not handed over (None).\n\n"
      "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"

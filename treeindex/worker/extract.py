@@ -83,12 +83,11 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
         fast = _scan.scan(xml, max_children, max_nodes, index, counts)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
-        _, rows, sentid, sentence_sentid, text, _ = fast
+        _, rows, sentid, sentence_sentid, text, _, terms = fast
         if sentid is None:
             sentid = sentence_sentid
         subtrees.extend(rows)
-        terms = _scan.terms(xml)
-        if terms is None:  # a value with a reference: lxml's values
+        if terms is None:  # a value with an entity only a DTD defines: lxml's values
             terms = sentence_terms(parse(xml, tree))
         return sentid, text, compress(xml), terms
     # lxml's tree, and Python
