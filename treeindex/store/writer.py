@@ -128,13 +128,18 @@ def prepare(conn: sqlite3.Connection) -> None:
     """Attach the schema worker chunks are loaded into, and the per-write category bases."""
     conn.execute("ATTACH DATABASE ':memory:' AS chunk")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS bases (cat TEXT PRIMARY KEY, base INTEGER)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS pattern_ids (i INTEGER PRIMARY KEY, id INTEGER)")
 
 
 # New patterns get ids in order of first appearance: the same however the input was cut.
 _NEW_PATTERNS = (
-    "INSERT INTO patterns (pattern) SELECT t.pattern FROM chunk.t AS t "
-    "WHERE NOT EXISTS (SELECT 1 FROM patterns AS p WHERE p.pattern = t.pattern) "
-    "GROUP BY t.pattern ORDER BY min(t.k)"
+    "INSERT INTO patterns (pattern) SELECT p.pattern FROM chunk.p AS p "
+    "WHERE NOT EXISTS (SELECT 1 FROM patterns AS m WHERE m.pattern = p.pattern) ORDER BY p.i"
+)
+# the chunk's pattern numbers -> the index's pattern ids
+_PATTERN_IDS = (
+    "INSERT INTO temp.pattern_ids (i, id) SELECT p.i, m.id FROM chunk.p AS p "
+    "JOIN patterns AS m ON m.pattern = p.pattern"
 )
 _COPY_SENTENCES = (
     "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
@@ -160,7 +165,7 @@ _COPY_SUBTREES = (
     "t.rel, t.begin, t.end, t.children, t.nodes, t.depth, t.level, t.parent_cat, p.id, "
     "t.xml_start, t.xml_end "
     "FROM chunk.t AS t JOIN temp.bases AS b ON b.cat = t.cat "
-    "JOIN patterns AS p ON p.pattern = t.pattern ORDER BY t.k"
+    "JOIN temp.pattern_ids AS p ON p.i = t.pattern ORDER BY t.k"
 )
 
 
@@ -244,6 +249,8 @@ class CorpusWriter:
         """The statements of one batch's transaction."""
         conn, cid, counts = self.conn, self.id, self.counts
         conn.execute(_NEW_PATTERNS)
+        conn.execute("DELETE FROM temp.pattern_ids")
+        conn.execute(_PATTERN_IDS)
         conn.execute(_COPY_SENTENCES, params)
         # a shard keeps its terms readable for the merge, which fills the index's FTS5 table
         # (filling the shard's own too would be work thrown away)
