@@ -181,18 +181,22 @@ def bench_export(args: argparse.Namespace) -> None:
 STAGES = r"""
 import pickle, resource, sys, time
 from pathlib import Path
-from treeindex import db
-from treeindex.extract import Task, run_task
-from treeindex.inputs import discover
-from treeindex.indexer import DEFAULT_CHUNK, _pieces
+from treeindex import store
 from treeindex.pool import make_executor, ordered_map
-from treeindex.writer import CorpusWriter, Ids, prepare, register
+from treeindex.sources import discover
+from treeindex.sources.treebank import DEFAULT_CHUNK, _pieces
+from treeindex.store import codec
+from treeindex.store.writer import CorpusWriter, Ids, prepare, register
+from treeindex.worker import Task, run_task
 
 src, workers, dbpath = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-corpus = discover([src]).corpora[0]
+corpus = discover([src], None).corpora[0]
+dictionary = codec.train(corpus.format.sample(corpus, codec.SAMPLE_BYTES))
 t = time.perf_counter()
-tasks = [Task(i, "range", str(src), off, off + len(data), None, (), "utf-8", 7, 1000)
-         for i, (off, data, _) in enumerate(_pieces(corpus, 0, DEFAULT_CHUNK))]
+tasks = [Task(i, "range", str(src), off, off + len(data), None, (), "utf-8", 7, 1000,
+              dictionary)
+         for i, (off, data, _) in enumerate(_pieces(src, corpus.input_bytes, 0,
+                                                     DEFAULT_CHUNK))]
 plan_wall = time.perf_counter() - t
 pool = make_executor(workers)
 t = time.perf_counter()
@@ -203,15 +207,17 @@ children = resource.getrusage(resource.RUSAGE_CHILDREN)
 worker_cpu = children.ru_utime + children.ru_stime
 blobs = [pickle.dumps(r) for r in results]  # what the parent receives
 del results
-conn = db.connect_write(dbpath)
-db.check_settings(conn, dbpath, {"max_children": 7, "max_nodes": 1000})
+conn = store.connect_write(dbpath)
+store.check_settings(conn, dbpath, {"max_children": 7, "max_nodes": 1000})
+if dictionary:
+    store.save_dictionary(conn, dictionary)
 prepare(conn)
 writer = CorpusWriter(conn, corpus, register(conn, corpus), Ids(conn))
 t = time.perf_counter()
 for b in blobs:
     writer.write(pickle.loads(b))
 writer.finish()
-db.build_indexes(conn)
+store.build_indexes(conn)
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 write_wall = time.perf_counter() - t
 print(parse_wall, worker_cpu, plan_wall + write_wall)
