@@ -5,8 +5,9 @@
 
 Starts a Dask scheduler and two worker processes (one thread each) on 127.0.0.1, then:
 (a) local ingest of the input (`treeindex ingest`, all cores) and (b) cluster ingest of the
-same input, interleaved, medians: wall time and the ratio b/a; the client's peak memory
-(its own process: the cluster's processes are not the client's), for --mb and --big-mb;
+same input, interleaved, medians: wall time and the ratio b/a; then once each on --big-mb;
+the client's peak memory (its own process: the cluster's processes are not the client's),
+for --mb and --big-mb;
 (c) the merge alone: shards built in this process, then merged into a fresh index as the
 client does (input MB/s, subtree rows/s, and the final index build's share).
 Inputs are built by scripts/make_corpus.py under /tmp/treeindex-bench (never in the repo).
@@ -129,12 +130,16 @@ def main() -> None:
               f"client peak RSS {max(mem) / 1e6:.0f} MB")
         if args.big_mb:
             big = corpus(args.big_mb)
+            db = fresh_db("local-big.db")
+            t_local = measure(treeindex("ingest", "-q", "--db", str(db), str(big)))[0]
+            fresh_db("local-big.db")
             db = fresh_db("cluster-big.db")
             t, peak = client_peak(treeindex("ingest", "-q", "--scheduler", str(file),
-                                            "--shard-mb", str(args.shard_mb * 4), "--db",
+                                            "--shard-mb", str(args.shard_mb), "--db",
                                             str(db), str(big)))
-            print(f"cluster ingest of {big.stat().st_size / 1e6:.0f} MB: {t:.1f} s, client "
-                  f"peak RSS {peak / 1e6:.0f} MB ({peak / max(mem):.2f} x the small run's)")
+            print(f"{big.stat().st_size / 1e6:.0f} MB: local ingest {t_local:.1f} s, cluster "
+                  f"ingest {t:.1f} s = {t / t_local:.2f} x; client peak RSS "
+                  f"{peak / 1e6:.0f} MB ({peak / max(mem):.2f} x the small run's)")
             fresh_db("cluster-big.db")
         print(merge_alone(src, args.shard_mb))
         print(json.dumps({"local_s": local, "cluster_s": remote}))
