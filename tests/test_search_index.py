@@ -117,7 +117,7 @@ SPECIAL = b"""<?xml version="1.0" encoding="UTF-8"?>
 <alpino_ds id="s2" version="1.3">
   <node begin="0" cat="top" end="3" id="0" rel="top">
     <node begin="0" end="1" id="1" lemma="a  b" pt="n" rel="--" word="a&#10;b"/>
-    <node begin="1" end="2" id="2" lemma="x" pt="n" rel="--" word="tab\there"/>
+    <node begin="1" end="2" id="2" lemma="cr\r\nlf" pt="n" rel="--" word="tab\there"/>
     <node begin="2" end="3" id="3" lemma="it's" pt="n" rel="--" word="it&apos;s"/>
   </node>
   <sentence>a b</sentence>
@@ -138,6 +138,8 @@ SPECIAL = b"""<?xml version="1.0" encoding="UTF-8"?>
     ('//node[@word="a\nb"]', "s2"),
     ('//node[@word="tab here"]', "s2"),
     ('//node[@word="tab\there"]', None),
+    ('//node[@lemma="cr lf"]', "s2"),  # a line end \r\n in a value: one space
+    ('//node[@lemma="cr  lf"]', None),
 ])
 def test_values_with_references_and_whitespace_are_found(tmp_path, query, sentid):
     src = tmp_path / "special.xml"

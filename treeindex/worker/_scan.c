@@ -192,6 +192,8 @@ static Py_ssize_t out_value(Out *o, const char *p, Py_ssize_t n) {
     for (Py_ssize_t k = 0; k < n; k++) {
         unsigned char c = (unsigned char)p[k];
         if (c != '&') {
+            /* XML reads a line end \r\n as \n first: the two bytes make one space */
+            if (c == '\r' && k + 1 < n && p[k + 1] == '\n') continue;
             out_char(o, (c == '\t' || c == '\n' || c == '\r') ? ' ' : c);
             len++;
             continue;
