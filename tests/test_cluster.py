@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -105,7 +106,14 @@ def inputs(tmp_path_factory):
     parts[90] = parts[90].replace('id="', 'xid="', 1)
     odd = where / "odd.xml"
     odd.write_text("<alpino_ds ".join(parts), encoding="utf-8")
-    return [CDB, odd, gz, ALPINO, WRPEE]
+    archive = where / "titaantjes.tar.gz"  # an archive of one-sentence files
+    with tarfile.open(archive, "w:gz") as t:
+        for p in sorted((ALPINO / "Titaantjes").iterdir()):
+            t.add(p, f"Titaantjes-packed/{p.name}")
+    compact = Path(__file__).parent / "data-compact"  # a compact corpus (renamed)
+    for ext in (".index", ".data.dz"):
+        shutil.copy(compact / f"ovis{ext}", where / f"ovis-compact{ext}")
+    return [CDB, odd, gz, ALPINO, WRPEE, archive, where / "ovis-compact.index"]
 
 
 def cli(*args: object, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
@@ -165,7 +173,8 @@ def test_a_worker_killed_mid_shard(tmp_path, inputs, local):
         c.stop()
 
 
-def test_the_client_interrupted_and_resumed(tmp_path, inputs, local):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_the_client_interrupted_and_resumed(tmp_path, inputs, local, how):
     c = Cluster(tmp_path / "c", env={"TREEINDEX_SHARD_PAUSE": "0.3"})
     try:
         db = tmp_path / "cluster.db"
@@ -180,9 +189,9 @@ def test_the_client_interrupted_and_resumed(tmp_path, inputs, local):
                     break
             except sqlite3.Error:
                 pass
-        client.send_signal(signal.SIGINT)
+        client.send_signal(how)
         _, err = client.communicate(timeout=60)
-        assert client.returncode == 130, err + c.logs_text()
+        assert client.returncode == (130 if how == signal.SIGINT else -9), err + c.logs_text()
         assert "Traceback" not in err
         merged = sqlite3.connect(db).execute("SELECT count(*) FROM sentences").fetchone()[0]
         assert merged > 0
@@ -191,6 +200,43 @@ def test_the_client_interrupted_and_resumed(tmp_path, inputs, local):
         same_index(db, local)
     finally:
         c.stop()
+
+
+def test_a_lost_scheduler(tmp_path, inputs, local):
+    """The scheduler dies mid-run: one line that says so and to run again; then a new
+    cluster finishes the same index."""
+    c = Cluster(tmp_path / "c", env={"TREEINDEX_SHARD_PAUSE": "0.3"})
+    try:
+        db = tmp_path / "cluster.db"
+        args = [sys.executable, "-m", "treeindex", "ingest", "-q", "--scheduler", str(c.file),
+                "--shard-mb", "0.1", "--db", str(db), *map(str, inputs)]
+        client = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        os.killpg(c.procs[0].pid, signal.SIGKILL)  # the scheduler
+        _, err = client.communicate(timeout=120)
+        assert client.returncode == 1, err + c.logs_text()
+        assert err.startswith("Error: lost the cluster") and len(err.strip().splitlines()) == 1
+        assert "run the same command again" in err
+    finally:
+        c.stop()
+    c = Cluster(tmp_path / "c2")
+    try:
+        args[args.index("--scheduler") + 1] = str(c.file)
+        again = subprocess.run(args, capture_output=True, text=True, timeout=240)
+        assert again.returncode in (0, 3), again.stderr + c.logs_text()
+        same_index(db, local)
+    finally:
+        c.stop()
+
+
+def test_a_local_ingest_does_not_load_dask():
+    code = ("import sys; from treeindex.cli import cli; "
+            "sys.argv = ['treeindex', 'ingest', '--help']\n"
+            "try:\n    cli()\nexcept SystemExit:\n    pass\n"
+            "import treeindex.indexer\n"
+            "assert 'distributed' not in sys.modules and 'dask' not in sys.modules, 'dask'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def _can_hide() -> bool:

@@ -18,6 +18,7 @@ flight as the cluster has worker threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -138,6 +139,11 @@ def _client(scheduler: str) -> Any:
         import distributed
     except ImportError:
         raise ClusterError("--scheduler needs Dask: pip install 'treeindex[cluster]'") from None
+    # dask logs every lost connection with a traceback; what went wrong is said once, by
+    # the error this client raises (the cluster's own logs keep the details)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
     try:
         if scheduler.endswith(".json") or Path(scheduler).is_file():
@@ -166,9 +172,15 @@ def _dask_error(e: BaseException, spec: ShardSpec | None) -> TreeindexError:
                             f"by a crash (see the workers' logs); {again}")
     if isinstance(e, (asyncio.CancelledError, TimeoutError, OSError)) or \
             type(e).__name__ in ("CancelledError", "CommClosedError", "FutureCancelledError"):
-        return ClusterError(f"lost the cluster ({type(e).__name__}: {e}){where}; {again} "
-                            "once the scheduler and workers run")
-    return ClusterError(f"a shard failed{where}: {type(e).__name__}: {e}; {again}")
+        return ClusterError(f"lost the cluster ({type(e).__name__}: {_line(e)}){where}; "
+                            f"{again} once the scheduler and workers run")
+    return ClusterError(f"a shard failed{where}: {type(e).__name__}: {_line(e)}; {again}")
+
+
+def _line(e: BaseException) -> str:
+    """The first line of an exception's message (dask's run on over several)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def cluster_ingest(
