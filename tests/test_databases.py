@@ -204,3 +204,23 @@ def test_an_index_of_the_first_version_loses_its_kind_check(tmp_path):
     conn.execute("UPDATE corpora SET kind = 'compact' WHERE name = 'cdb-sample'")  # any kind
     conn.close()
     assert dump(db)["sentences"][:11] == before["sentences"]
+
+
+def test_a_sqlite_without_fts5_is_one_line(tmp_path, monkeypatch):
+    """(Simulated: the schema asks for a module this SQLite does not have.)"""
+    import sqlite3 as _sqlite3
+
+    from treeindex.store import connect
+
+    real = connect.schema_sql()
+    monkeypatch.setattr(connect, "schema_sql", lambda: real.replace("USING fts5(",
+                                                                    "USING fts5_missing("))
+    db = tmp_path / "t.db"
+    with pytest.raises(DatabaseError) as e:
+        connect.connect_write(db)
+    assert str(e.value) == (
+        f"{db}: this Python's SQLite ({_sqlite3.sqlite_version}) has no FTS5, which the search "
+        "index needs; use a Python whose sqlite3 has it (python.org, Debian and conda builds "
+        "do)")
+    tables = _sqlite3.connect(db).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []  # rolled back: nothing half-made

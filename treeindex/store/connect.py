@@ -121,13 +121,24 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     had_terms = _has_table(conn, "search_terms")
     # the table and the mark of which sentences it covers come together, or not at all: the
     # sentences already there (an older index) have no terms until `treeindex upgrade`
-    conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql() + (
-        "" if had_terms else
-        "\nINSERT OR IGNORE INTO settings (key, value) "
-        "SELECT 'terms_from', coalesce(max(id), 0) + 1 FROM sentences;"
-        "\nINSERT INTO search_terms (search_terms, rank) VALUES ('automerge', 0);"
-        "\nINSERT INTO search_terms (search_terms, rank) VALUES ('crisismerge', 64);"
-        ) + "\nCOMMIT;")
+    try:
+        conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql() + (
+            "" if had_terms else
+            "\nINSERT OR IGNORE INTO settings (key, value) "
+            "SELECT 'terms_from', coalesce(max(id), 0) + 1 FROM sentences;"
+            "\nINSERT INTO search_terms (search_terms, rank) VALUES ('automerge', 0);"
+            "\nINSERT INTO search_terms (search_terms, rank) VALUES ('crisismerge', 64);"
+            ) + "\nCOMMIT;")
+    except sqlite3.Error as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        if "no such module: fts5" in str(e):
+            raise DatabaseError(
+                f"{path}: this Python's SQLite ({sqlite3.sqlite_version}) has no FTS5, which "
+                "the search index needs; use a Python whose sqlite3 has it (python.org, "
+                "Debian and conda builds do)") from None
+        raise database_error(e, path) from e
     _drop_kind_check(conn)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute(
