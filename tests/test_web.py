@@ -174,3 +174,12 @@ def test_sql_functions(server):
                                 urllib.request.quote(sql)) as r:
         row = json.load(r)[0]
     assert row["x"].startswith("<alpino_ds") and row["s"].startswith("<svg")
+
+
+def test_serve_refuses_what_is_not_an_index(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database")
+    r = subprocess.run([sys.executable, "-m", "treeindex", "serve", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr == f"Error: {bad}: is not an SQLite database; give another --db\n"

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from ..search import macros as macro_files
+from ..store import Index
+from .common import handled
 
 
 @click.command(name="serve")
@@ -33,9 +35,12 @@ def serve_command(db: Path, port: int, macros_file: Path | None) -> None:
     except ImportError:
         raise click.ClickException("serve needs datasette: pip install 'treeindex[web]'") from None
     env = dict(os.environ)
-    if macros_file is not None:
-        macro_files.load(macros_file)  # a bad file is an error here, not on the first search
-        env[macro_files.ENVIRONMENT] = str(macros_file.resolve())
+    with handled(db):
+        with Index(db):  # a treeindex index? (refused here, in one line, not by datasette)
+            pass
+        if macros_file is not None:
+            macro_files.load(macros_file)  # a bad file is an error here, not on a search
+            env[macro_files.ENVIRONMENT] = str(macros_file.resolve())
     args = [sys.executable, "-m", "datasette", "serve", "-i", str(db), "-h", "127.0.0.1",
             "-p", str(port), "--setting", "sql_time_limit_ms", "5000"]
     os.execvpe(args[0], args, env)
