@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import sqlite3
 
 import pytest
@@ -357,3 +358,25 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     ingest(tmp_path / "two.db", [two])
     ingest(tmp_path / "plain.db", [CDB])
     assert dump(tmp_path / "two.db")["subtrees"] == dump(tmp_path / "plain.db")["subtrees"]
+
+
+def test_error_rows_do_not_depend_on_the_number_of_workers(tmp_path):
+    """A directory's skipped files are recorded with its first batch: after every row of the
+    corpus before it, even when that corpus's last (malformed) sentences are still in flight
+    when the directory is planned."""
+    text = CDB.read_text(encoding="utf-8")
+    parts = text.split("</alpino_ds>")
+    parts[-2] = parts[-2].replace("</node>", "</nod>", 1)  # the very last sentence
+    tb = tmp_path / "tb.xml"
+    tb.write_text("</alpino_ds>".join(parts), encoding="utf-8")
+    folder = tmp_path / "dirc"
+    shutil.copytree(ALPINO / "cdb", folder)
+    (folder / "broken.xml").write_text("garbage")
+    dumps = []
+    for workers in (0, 1, 4):
+        db = tmp_path / f"w{workers}.db"
+        ingest(db, [tb, folder], workers=workers, chunk_bytes=20_000)
+        dumps.append(dump(db))
+    assert dumps[0] == dumps[1] == dumps[2]
+    errors = dumps[0]["errors"]
+    assert [e[1] for e in errors] == [1, 2]  # the treebank's error, then the folder's file

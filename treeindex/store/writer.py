@@ -105,11 +105,6 @@ def _register(conn: sqlite3.Connection, corpus: CorpusInfo) -> int:
     )
     corpus_id = cur.lastrowid
     assert corpus_id is not None
-    if corpus.skipped:  # files passed over beside the corpus: recorded once, with it
-        conn.executemany(_INSERT_ERROR, [(corpus_id, file, None, None, None, reason)
-                                         for file, reason in corpus.skipped])
-        conn.execute("UPDATE corpora SET errors = ? WHERE id = ?",
-                     (len(corpus.skipped), corpus_id))
     return corpus_id
 
 
@@ -193,6 +188,13 @@ class CorpusWriter:
             )
         }
         self.file_label = corpus.label
+        # files passed over beside the corpus: recorded once, with its first batch (or its
+        # end), so that they follow the rows of the corpus before it in the errors table
+        # however many results of that corpus are in flight when this one is planned. A
+        # corpus that has written nothing yet (no batch moves neither resume point) has
+        # not recorded them either.
+        fresh = not (self.done_bytes or self.done_files or self.sentences or self.errors)
+        self.skipped_pending = list(corpus.skipped) if fresh else []
         self.shard = conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'shard_terms'").fetchone()[0] > 0
 
@@ -208,7 +210,8 @@ class CorpusWriter:
             base[cat] = c[0]
             c[0] += subtrees
             c[1] += sentences
-        error_rows = [
+        error_rows = [(cid, file, None, None, None, reason)
+                      for file, reason in self.skipped_pending] + [
             (cid, file or self.file_label, offset,
              (self.done_lines + line) if (line is not None and offset is not None) else line,
              sentid, message)
@@ -243,6 +246,7 @@ class CorpusWriter:
         self.subtrees += result.subtrees
         self.errors += len(error_rows)
         self.positional += positional
+        self.skipped_pending = []
 
     def _copy(self, result: Batch, params: dict, error_rows: list[tuple],
               base: dict[str, int], done_bytes: int, done_lines: int, positional: int) -> None:
@@ -276,9 +280,18 @@ class CorpusWriter:
         self.__init__(self.conn, self.corpus, self.id, self.ids)  # type: ignore[misc]
 
     def finish(self) -> None:
-        self.conn.execute(
-            "UPDATE corpora SET complete = 1, finished_at = ? WHERE id = ?", (now(), self.id)
-        )
+        with atomic(self.conn):
+            if self.skipped_pending:  # a corpus without a single batch
+                self.conn.executemany(_INSERT_ERROR, [
+                    (self.id, file, None, None, None, reason)
+                    for file, reason in self.skipped_pending])
+                self.errors += len(self.skipped_pending)
+                self.conn.execute("UPDATE corpora SET errors = ? WHERE id = ?",
+                                  (self.errors, self.id))
+                self.skipped_pending = []
+            self.conn.execute(
+                "UPDATE corpora SET complete = 1, finished_at = ? WHERE id = ?",
+                (now(), self.id))
 
 
 class WriteThread:
