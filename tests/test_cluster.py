@@ -104,8 +104,12 @@ def inputs(tmp_path_factory):
     parts[7] = parts[7].replace("</node>", "</nod>", 1)
     parts[40] = parts[40].replace('id="', 'xid="', 1)
     parts[90] = parts[90].replace('id="', 'xid="', 1)
+    parts[-1] = parts[-1].replace("</node>", "</nod>", 1)  # the last sentence, too
     odd = where / "odd.xml"
     odd.write_text("<alpino_ds ".join(parts), encoding="utf-8")
+    folder = where / "with-skipped"  # a directory with a file it skips, right after
+    shutil.copytree(ALPINO / "cdb", folder)
+    (folder / "broken.xml").write_text("garbage")
     archive = where / "titaantjes.tar.gz"  # an archive of one-sentence files
     with tarfile.open(archive, "w:gz") as t:
         for p in sorted((ALPINO / "Titaantjes").iterdir()):
@@ -113,7 +117,7 @@ def inputs(tmp_path_factory):
     compact = Path(__file__).parent / "data-compact"  # a compact corpus (renamed)
     for ext in (".index", ".data.dz"):
         shutil.copy(compact / f"ovis{ext}", where / f"ovis-compact{ext}")
-    return [CDB, odd, gz, ALPINO, WRPEE, archive, where / "ovis-compact.index"]
+    return [CDB, odd, folder, gz, ALPINO, WRPEE, archive, where / "ovis-compact.index"]
 
 
 def cli(*args: object, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
