@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from lxml import etree
-
 from . import store
 from .errors import DatabaseError
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
-from .search.terms import sentence_terms
+from .search.terms import xml_terms
 
 IDS_PER_TASK = 2000
 
@@ -37,20 +35,9 @@ class _Task(NamedTuple):
 
 def _terms_task(task: _Task) -> list[tuple[int, str]]:
     """(sentence id, terms) of the sentences with ids first..last (in a worker)."""
-    from .worker.extract import _scan
-
     index = store.Index.for_process(task.db)
-    out = []
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             collect_ids=False)
-    for sid, zxml in index.conn.execute(
-            "SELECT id, xml FROM sentences WHERE id BETWEEN ? AND ?", (task.first, task.last)):
-        xml = index.decode(zxml)
-        terms = _scan.terms(xml) if _scan is not None else None
-        if terms is None:
-            terms = sentence_terms(etree.fromstring(xml, parser))
-        out.append((sid, terms))
-    return out
+    return [(sid, xml_terms(index.decode(zxml))) for sid, zxml in index.conn.execute(
+        "SELECT id, xml FROM sentences WHERE id BETWEEN ? AND ?", (task.first, task.last))]
 
 
 def upgrade(db_path: Path | str, *, workers: int | None = None,

@@ -168,19 +168,11 @@ def _has_table(conn: sqlite3.Connection, schema: str, name: str) -> bool:
 
 
 def _terms_function(conn: sqlite3.Connection) -> None:
-    from lxml import etree
-
-    from ..search.terms import sentence_terms
-    from ..worker.extract import _scan
+    from ..search.terms import xml_terms
 
     decode = Decoder(conn)  # (the shard's dictionaries were copied in first)
-
-    def terms(blob: bytes) -> str:
-        xml = decode(blob)
-        found = _scan.terms(xml) if _scan is not None else None
-        return found if found is not None else sentence_terms(etree.fromstring(xml))
-
-    conn.create_function("treeindex_terms", 1, terms, deterministic=True)
+    conn.create_function("treeindex_terms", 1, lambda blob: xml_terms(decode(blob)),
+                         deterministic=True)
 
 
 def attach(conn: sqlite3.Connection, path: Path, schema: str = "shard") -> None:

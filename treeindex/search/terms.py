@@ -11,7 +11,8 @@ value; values longer than `MAX_VALUE` bytes get none. FTS5 folds ASCII capitals,
 `word0Parijs` and `word0parijs` are one term: a search then evaluates the query on a few more
 sentences, never on fewer.
 
-The C scanner (`worker/_scan.c`, `terms`) makes the same strings from the raw bytes (the five
+The C scanner (`worker/_scan.c`, in the same pass as the nodes) makes the same strings from
+the raw bytes (the five
 predefined entities and character references decoded, tab, newline and carriage return as
 the spaces XML makes of them); it hands a sentence over to `node_terms` (lxml's values) only
 for an entity it cannot know. tests/test_extract.py checks that both agree.
@@ -99,3 +100,22 @@ def node_terms(nodes: Iterable[etree._Element]) -> str:
 def sentence_terms(root: etree._Element) -> str:
     """The terms of a parsed sentence (`<alpino_ds>`)."""
     return node_terms(root.iter("node"))
+
+
+# where a stored sentence is parsed for its terms: no DTD, no entities, no network
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                          collect_ids=False)
+
+
+def xml_terms(xml: bytes) -> str:
+    """The terms of a stored sentence (UTF-8 `<alpino_ds>...</alpino_ds>`, as ingest kept
+    it): the C scanner's, or lxml's where it hands the sentence over. For `upgrade` and
+    `merge`, which have the XML but not the terms."""
+    from ..worker.extract import _scan
+
+    if _scan is not None:
+        # max_children 1 and max_nodes 1 keep no subtree rows: only the terms are wanted
+        found = _scan.scan(xml, 1, 1, 0, {})
+        if found is not None and found[6] is not None:
+            return str(found[6])
+    return sentence_terms(etree.fromstring(xml, _PARSER))

@@ -657,82 +657,9 @@ static PyObject *find_special(PyObject *self, PyObject *args) {
 }
 
 
-/* terms(xml) -> the sentence's search terms, space-separated, or None when a value holds a
- * character or entity reference (lxml's values are needed: search/terms.py) */
-static PyObject *terms(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
-    const char *s = view.buf;
-    Py_ssize_t n = view.len, i = 0;
-    Out o = {NULL, 0, 0};
-    Seen seen = {NULL, NULL, 0, 0};
-    PyObject *result = NULL;
-    int handover = 0;
-    for (;;) {
-        const char *lt = memchr(s + i, '<', n - i);
-        if (!lt) break;
-        i = lt - s + 1;
-        if (n - i < 5 || memcmp(s + i, "node", 4) != 0 ||
-            !(is_space(s[i + 4]) || s[i + 4] == '/' || s[i + 4] == '>'))
-            continue;
-        Py_ssize_t j = i + 4;
-        Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma */
-        for (;;) {  /* the attributes of this <node> tag */
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || s[j] == '>' || s[j] == '/') break;
-            Py_ssize_t as = j;
-            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
-            Py_ssize_t an = j - as;
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || s[j] != '=') break;  /* not well-formed: checked elsewhere */
-            j++;
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || (s[j] != '"' && s[j] != '\'')) break;
-            char q = s[j++];
-            const char *qe = memchr(s + j, q, n - j);
-            if (!qe) break;
-            Py_ssize_t vs = j, vn = qe - s - j;
-            j = qe - s + 1;
-            if (no_term(s + as, an)) continue;
-            if (an == 4 && memcmp(s + as, "word", 4) == 0) { ws = vs; wn = vn; continue; }
-            if (an == 5 && memcmp(s + as, "lemma", 5) == 0) { ls = vs; ln = vn; continue; }
-            int r = emit(&o, &seen, s + as, an, s + vs, vn);
-            if (r == -1) goto error;
-            if (r == -2) { handover = 1; goto finished; }
-        }
-        /* a word that is its own lemma: one term for both (search/terms.py) */
-        int r = 0;
-        if (ws >= 0 && ls >= 0 && wn == ln && memcmp(s + ws, s + ls, wn) == 0) {
-            r = emit(&o, &seen, "wl", 2, s + ws, wn);
-        } else {
-            if (ws >= 0) r = emit(&o, &seen, "word", 4, s + ws, wn);
-            if (r == 0 && ls >= 0) r = emit(&o, &seen, "lemma", 5, s + ls, ln);
-        }
-        if (r == -1) goto error;
-        if (r == -2) { handover = 1; goto finished; }
-        i = j;
-    }
-finished:
-    if (handover) {
-        result = Py_None;
-        Py_INCREF(result);
-    } else {
-        result = PyUnicode_DecodeUTF8(o.buf ? o.buf : "", o.len, "replace");
-    }
-error:
-    PyMem_Free(o.buf);
-    PyMem_Free(seen.start);
-    PyMem_Free(seen.len);
-    PyBuffer_Release(&view);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
-    {"terms", terms, METH_VARARGS,
-     "terms(xml) -> the search terms of the sentence's nodes, space-separated, or None\n"
-     "when a value holds a reference (see treeindex/search/terms.py)."},
     {"scan", scan, METH_VARARGS,
      "scan(xml, max_children, max_nodes, index, counts) -> (node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
