@@ -44,59 +44,63 @@ def find(db: Path | str, what: str, corpus: str | None = None) -> Tree:
     """The tree of sentence id `what`, or of subtree label `what` (`np-17`)."""
     db = Path(db)
     with Index(db) as index, translate_errors(db):
-        names = _corpus_ids(index, corpus)
-        m = _LABEL.match(what)
-        if m:
-            rows = [r for r in index.conn.execute(
-                "SELECT corpus_id, sentence_id, xml_start, xml_end FROM subtrees "
-                "WHERE cat = ? AND n = ?", (m.group(1), int(m.group(2)))) if r[0] in names]
-            if len(rows) > 1:
-                raise QueryError(f"{what} is a subtree of {len(rows)} corpora "
-                                 f"({', '.join(sorted(names[r[0]] for r in rows))}); say "
-                                 "which with --corpus")
-            if rows:
-                cid, sid, start, end = rows[0]
-                s = index.sentence(sid)
-                return Tree(names[cid], s.sentid, s.xml[start:end], label=what)
+        return find_in(index, what, corpus)
+
+
+def find_in(index: Index, what: str, corpus: str | None = None) -> Tree:
+    """`find` in an open index."""
+    names = _corpus_ids(index, corpus)
+    m = _LABEL.match(what)
+    if m:
         rows = [r for r in index.conn.execute(
-            "SELECT corpus_id, id FROM sentences WHERE sentid = ?", (what,)) if r[0] in names]
+            "SELECT corpus_id, sentence_id, xml_start, xml_end FROM subtrees "
+            "WHERE cat = ? AND n = ?", (m.group(1), int(m.group(2)))) if r[0] in names]
         if len(rows) > 1:
-            raise QueryError(f"sentence {what!r} is in {len(rows)} corpora "
-                             f"({', '.join(sorted(names[r[0]] for r in rows))}); say which "
-                             "with --corpus")
-        if not rows:
-            raise QueryError(f"no sentence with id {what!r} and no subtree labelled {what!r}"
-                             + (f" in corpus {corpus!r}" if corpus else "") +
-                             "; `treeindex search` or `treeindex query` find them")
-        cid, sid = rows[0]
-        s = index.sentence(sid)
-        return Tree(names[cid], s.sentid, s.xml)
+            raise QueryError(f"{what} is a subtree of {len(rows)} corpora "
+                             f"({', '.join(sorted(names[r[0]] for r in rows))}); say "
+                             "which with --corpus")
+        if rows:
+            cid, sid, start, end = rows[0]
+            s = index.sentence(sid)
+            return Tree(names[cid], s.sentid, s.xml[start:end], label=what)
+    rows = [r for r in index.conn.execute(
+        "SELECT corpus_id, id FROM sentences WHERE sentid = ?", (what,)) if r[0] in names]
+    if len(rows) > 1:
+        raise QueryError(f"sentence {what!r} is in {len(rows)} corpora "
+                         f"({', '.join(sorted(names[r[0]] for r in rows))}); say which "
+                         "with --corpus")
+    if not rows:
+        raise QueryError(f"no sentence with id {what!r} and no subtree labelled {what!r}"
+                         + (f" in corpus {corpus!r}" if corpus else "") +
+                         "; `treeindex search` or `treeindex query` find them")
+    cid, sid = rows[0]
+    s = index.sentence(sid)
+    return Tree(names[cid], s.sentid, s.xml)
 
 
 def from_hits(db: Path | str, lines: Iterable[str]) -> Iterator[Tree]:
     """The sentences of `treeindex search --format nl` records, one tree per sentence with
     its hits highlighted (consecutive hits of a sentence together)."""
-    current: Tree | None = None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            hit = json.loads(line)
-            corpus, sentid, node = hit["corpus"], hit["sentid"], hit.get("id")
-        except (ValueError, KeyError, TypeError):
-            raise InputError(f"standard input, line {n}: not a search hit; give the output "
-                             "of treeindex search --format nl") from None
-        if current is not None and (current.corpus, current.sentid) == (corpus, sentid):
+    db = Path(db)
+    with Index(db) as index, translate_errors(db):
+        current: Tree | None = None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                hit = json.loads(line)
+                corpus, sentid, node = hit["corpus"], hit["sentid"], hit.get("id")
+            except (ValueError, KeyError, TypeError):
+                raise InputError(f"standard input, line {n}: not a search hit; give the "
+                                 "output of treeindex search --format nl") from None
+            if current is None or (current.corpus, current.sentid) != (corpus, sentid):
+                if current is not None:
+                    yield current
+                current = find_in(index, sentid, corpus)
             if node is not None:
                 current.highlight.add(node)
-            continue
         if current is not None:
             yield current
-        current = find(db, sentid, corpus)
-        if node is not None:
-            current.highlight.add(node)
-    if current is not None:
-        yield current
 
 
 def highlight_query(tree: Tree, xpath: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from markupsafe import Markup
 
 from .. import draw
 from ..errors import TreeindexError
+from ..store import Index
 from ..store.codec import Decoder
 
 PAGE = 50
@@ -59,42 +61,36 @@ def _tree_html(svg: str) -> Markup:
 def render_cell(row: Any, value: Any, column: str, table: str | None, database: str,
                 datasette: Any) -> Any:
     if column == "xml" and table == "sentences" and isinstance(value, bytes):
-        db = datasette.get_database(database)
-        return _sentence_svg_sync(db.path, value, None, set())
+        index = _index(datasette.get_database(database).path)
+        return _tree_html(draw.svg(etree.fromstring(index.decode(value), _PARSER)))
     keys = row.keys() if hasattr(row, "keys") else []
     if column == "node" and "sentence_id" in keys and isinstance(value, int):
-        db = datasette.get_database(database)
         sentence = row["sentence_id"]
         if isinstance(sentence, dict):  # a foreign key datasette expanded: {value, label}
             sentence = sentence.get("value")
-        return _subtree_svg(db.path, sentence, value) if isinstance(sentence, int) else None
+        if not isinstance(sentence, int):
+            return None
+        index = _index(datasette.get_database(database).path)
+        found = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
+                                   (sentence,)).fetchone()
+        if found is None:
+            return None
+        nodes = list(etree.fromstring(index.decode(found[0]), _PARSER).iter("node"))
+        return _tree_html(draw.svg(nodes[value])) if 0 <= value < len(nodes) else None
     return None
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+_indexes: dict[tuple[str, int], Index] = {}
 
 
-def _sentence_svg_sync(path: str, blob: bytes, node: int | None, hits: set[str]) -> Markup:
-    conn = _connect(path)
-    try:
-        root = etree.fromstring(Decoder(conn)(blob), _PARSER)
-    finally:
-        conn.close()
-    if node is not None:
-        root = list(root.iter("node"))[node]
-    return _tree_html(draw.svg(root, hits))
-
-
-def _subtree_svg(path: str, sentence_id: int, node: int) -> Markup | None:
-    conn = _connect(path)
-    try:
-        row = conn.execute("SELECT xml FROM sentences WHERE id = ?", (sentence_id,)).fetchone()
-    finally:
-        conn.close()
-    if row is None:
-        return None
-    return _sentence_svg_sync(path, row[0], node, set())
+def _index(path: str) -> Index:
+    """One read-only Index per database and thread, kept open: a table page renders a
+    hundred cells, each of which would otherwise open the file and load its dictionary."""
+    key = (path, threading.get_ident())
+    index = _indexes.get(key)
+    if index is None:
+        index = _indexes[key] = Index(path)
+    return index
 
 
 @hookimpl
