@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ from ..sources import discover
 from ..store import codec
 from ..store.writer import delete_corpus
 from .merge import attach, check_compatible, merge_corpus
-from .shards import ShardSpec, plan_shards
+from .shards import ShardSpec, corpus_paths, plan_shards
 
 DEFAULT_SHARD_MB = 1024
 
@@ -258,36 +259,35 @@ def cluster_ingest(
 def _run(conn: Any, scheduler: str, jobs: list[ShardJob], corpora: list, outcomes: dict,
          progress_callback: Callable[[Progress], None] | None) -> None:
     client = _client(scheduler)
-    futures: dict[int, Any] = {}
+    futures: dict[Any, int] = {}  # shard future -> the shard's position
     try:
         _preflight(client, corpora)
         from distributed import as_completed
 
         threads = max(sum(client.nthreads().values()), 1)
+        # shards that finish ahead of an earlier one wait on disk to be merged in order: at
+        # most this many shards past the next one to merge are started
+        window = 2 * threads
         total = sum(j.spec.input_bytes for j in jobs)
-        done_bytes = sentences = 0
-        following = iter(jobs)
-        for job in following:  # as many in flight as the cluster has threads
-            futures[job.spec.index] = client.submit(run_shard, job, key=f"treeindex-"
-                                                    f"{job.spec.key}", pure=False)
-            if len(futures) >= threads:
-                break
-        pending = as_completed(list(futures.values()), loop=client.loop)
+        done_bytes = sentences = nxt = 0
+        queue = deque(jobs)
+        pending = as_completed([], loop=client.loop)
+
+        def fill() -> None:
+            while queue and len(futures) < threads and queue[0].spec.index < nxt + window:
+                job = queue.popleft()
+                f = client.submit(run_shard, job, key=f"treeindex-{job.spec.key}", pure=False)
+                futures[f] = job.spec.index
+                pending.add(f)
+
+        fill()
         ready: dict[int, str] = {}
-        nxt = 0
         for f in pending:
-            index = next(i for i, g in futures.items() if g is f)
+            index = futures.pop(f)
             try:
                 ready[index] = f.result()
             except Exception as e:
                 raise _dask_error(e, jobs[index].spec) from None
-            del futures[index]
-            following_job = next(following, None)
-            if following_job is not None:
-                futures[following_job.spec.index] = g = client.submit(
-                    run_shard, following_job, key=f"treeindex-{following_job.spec.key}",
-                    pure=False)
-                pending.add(g)
             while nxt in ready:  # merge in input order
                 spec = jobs[nxt].spec
                 path = Path(ready.pop(nxt))
@@ -302,12 +302,13 @@ def _run(conn: Any, scheduler: str, jobs: list[ShardJob], corpora: list, outcome
                 if progress_callback:
                     progress_callback(Progress(spec.name, done_bytes, total, sentences))
                 nxt += 1
+            fill()
     except TreeindexError:
         raise
     except Exception as e:  # the cluster went away under us
         raise _dask_error(e, None) from None
     finally:
-        for f in futures.values():
+        for f in futures:
             f.cancel()
         try:
             client.close(timeout=5)
@@ -316,7 +317,7 @@ def _run(conn: Any, scheduler: str, jobs: list[ShardJob], corpora: list, outcome
 
 
 def _preflight(client: Any, corpora: list) -> None:
-    described = [(list(_paths(c)), c.name, c.source_text, c.fingerprint, c.input_bytes)
+    described = [(list(corpus_paths(c)), c.name, c.source_text, c.fingerprint, c.input_bytes)
                  for c in corpora]
     try:
         answers = client.run(check_worker, described, __version__)
@@ -329,12 +330,6 @@ def _preflight(client: Any, corpora: list) -> None:
             raise ClusterError(f"worker {worker}: {problems[0]}" + (
                 f" (and {len(problems) - 1} more)" if len(problems) > 1 else "") +
                 "; every worker must see every input at the same path")
-
-
-def _paths(c: Any) -> tuple[str, ...]:
-    from .shards import corpus_paths
-
-    return corpus_paths(c)
 
 
 def _merge(conn: Any, path: Path, spec: ShardSpec) -> Any:

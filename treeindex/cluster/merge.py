@@ -102,32 +102,34 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
             f"AS t JOIN {shard}.patterns AS sp ON sp.id = t.pattern_id WHERE t.corpus_id = :c "
             f"AND NOT EXISTS (SELECT 1 FROM main.patterns AS m WHERE m.pattern = sp.pattern) "
             f"GROUP BY sp.pattern ORDER BY min(t.id)", p)
-    # the shard's pattern ids and each category's numbers so far, as integer lookups
-    conn.execute("DROP TABLE IF EXISTS temp.merge_patterns")
-    conn.execute("DROP TABLE IF EXISTS temp.merge_bases")
-    conn.execute("CREATE TEMP TABLE merge_patterns (sid INTEGER PRIMARY KEY, mid INTEGER)")
+    # the shard's pattern ids, and (after its first shard) each category's numbers so far
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS merge_patterns "
+                 "(sid INTEGER PRIMARY KEY, mid INTEGER)")
+    conn.execute("DELETE FROM temp.merge_patterns")
     conn.execute(f"INSERT INTO temp.merge_patterns SELECT sp.id, mp.id FROM {shard}.patterns "
                  f"AS sp JOIN main.patterns AS mp ON mp.pattern = sp.pattern")
-    conn.execute("CREATE TEMP TABLE merge_bases (cat TEXT PRIMARY KEY, base INTEGER)")
-    conn.execute(f"INSERT INTO temp.merge_bases SELECT c.cat, coalesce(b.subtrees, 0) FROM "
-                 f"{shard}.corpus_categories AS c LEFT JOIN main.corpus_categories AS b "
-                 f"ON b.corpus_id = :tid AND b.cat = c.cat WHERE c.corpus_id = :c", p)
+    if not first:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS merge_bases "
+                     "(cat TEXT PRIMARY KEY, base INTEGER)")
+        conn.execute("DELETE FROM temp.merge_bases")
+        conn.execute(f"INSERT INTO temp.merge_bases SELECT c.cat, coalesce(b.subtrees, 0) "
+                     f"FROM {shard}.corpus_categories AS c LEFT JOIN main.corpus_categories "
+                     f"AS b ON b.corpus_id = :tid AND b.cat = c.cat WHERE c.corpus_id = :c", p)
     conn.execute(
         f"INSERT INTO main.sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
         f"subtree_count, text, xml) SELECT id + :s_off, :tid, seq + :seq_off, "
         f"CASE WHEN :renumber AND sentid = '#' || seq THEN '#' || (seq + :seq_off) "
         f"ELSE sentid END, file, offset, first_subtree + :t_off, subtree_count, text, xml "
         f"FROM {shard}.sentences WHERE corpus_id = :c ORDER BY id", p)
-    numbered = first  # a corpus's first shard: its numbers are the corpus's
     conn.execute(
         "INSERT INTO main.subtrees (id, corpus_id, sentence_id, cat, n, node, rel, begin, "
         "end, children, nodes, depth, level, parent_cat, pattern_id, xml_start, xml_end) "
         "SELECT t.id + :t_off, :tid, t.sentence_id + :s_off, t.cat, "
-        + ("t.n" if numbered else "t.n + b.base") +
+        + ("t.n" if first else "t.n + b.base") +
         f", t.node, t.rel, t.begin, t.end, t.children, t.nodes, t.depth, t.level, "
         f"t.parent_cat, pm.mid, t.xml_start, t.xml_end FROM {shard}.subtrees AS t "
         f"JOIN temp.merge_patterns AS pm ON pm.sid = t.pattern_id "
-        + ("" if numbered else "JOIN temp.merge_bases AS b ON b.cat = t.cat ") +
+        + ("" if first else "JOIN temp.merge_bases AS b ON b.cat = t.cat ") +
         "WHERE t.corpus_id = :c ORDER BY t.id", p)
     if _has_table(conn, shard, "shard_terms"):
         conn.execute(f"INSERT INTO main.search_terms (rowid, terms) SELECT x.id + :s_off, "
