@@ -126,6 +126,12 @@ def cli(*args: object, env: dict | None = None, **kw) -> subprocess.CompletedPro
                           **kw)
 
 
+def ingest_args(c: Cluster, db: Path, inputs: list) -> list[str]:
+    """The cluster ingest command of the fault tests: many small shards."""
+    return [sys.executable, "-m", "treeindex", "ingest", "-q", "--scheduler", str(c.file),
+            "--shard-mb", "0.1", "--db", str(db), *map(str, inputs)]
+
+
 def hits(db: Path) -> list:
     return [[(h.corpus, h.sentid, h.id, h.label) for h in search(db, q, workers=0)]
             for q in QUERIES]
@@ -164,9 +170,7 @@ def test_a_worker_killed_mid_shard(tmp_path, inputs, local):
     c = Cluster(tmp_path / "c", env={"TREEINDEX_SHARD_PAUSE": "0.5"})
     try:
         db = tmp_path / "cluster.db"
-        client = subprocess.Popen([sys.executable, "-m", "treeindex", "ingest", "-q",
-                                   "--scheduler", str(c.file), "--shard-mb", "0.1", "--db",
-                                   str(db), *map(str, inputs)], stderr=subprocess.PIPE,
+        client = subprocess.Popen(ingest_args(c, db, inputs), stderr=subprocess.PIPE,
                                   text=True)
         time.sleep(2.0)
         os.kill(c.worker_pids()[0], signal.SIGKILL)  # its nanny starts a new one
@@ -182,8 +186,7 @@ def test_the_client_interrupted_and_resumed(tmp_path, inputs, local, how):
     c = Cluster(tmp_path / "c", env={"TREEINDEX_SHARD_PAUSE": "0.3"})
     try:
         db = tmp_path / "cluster.db"
-        args = [sys.executable, "-m", "treeindex", "ingest", "-q", "--scheduler", str(c.file),
-                "--shard-mb", "0.1", "--db", str(db), *map(str, inputs)]
+        args = ingest_args(c, db, inputs)
         client = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
         while time.time() < deadline:  # until the first shard is merged
@@ -212,8 +215,7 @@ def test_a_lost_scheduler(tmp_path, inputs, local):
     c = Cluster(tmp_path / "c", env={"TREEINDEX_SHARD_PAUSE": "0.3"})
     try:
         db = tmp_path / "cluster.db"
-        args = [sys.executable, "-m", "treeindex", "ingest", "-q", "--scheduler", str(c.file),
-                "--shard-mb", "0.1", "--db", str(db), *map(str, inputs)]
+        args = ingest_args(c, db, inputs)
         client = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         os.killpg(c.procs[0].pid, signal.SIGKILL)  # the scheduler
