@@ -1,16 +1,17 @@
 """`upgrade`: give an index made by an older treeindex what this one adds, without ingesting
-again: the secondary indexes an older ingest did not build (store/indexes.sql), and the
-search terms (search/terms.py) of the sentences indexed before they existed. Each such
-sentence is decompressed and scanned once, on all workers, and its terms are written newest
-first, each batch in one transaction with the new `settings.terms_from`, so an interrupted
-upgrade goes on where it stopped and searches stay exact all along (sentences without terms
-are always evaluated).
+again: the secondary indexes an older ingest did not build (store/indexes.sql), the search
+terms (search/terms.py) and the node table (search/nodestore.py) of the sentences indexed
+before they existed. Each such sentence is decompressed and scanned once per structure, on
+all workers, and written newest first, each batch in one transaction with the new
+`settings.terms_from` / `settings.nodes_from`, so an interrupted upgrade goes on where it
+stopped and searches stay exact all along (sentences without terms are always evaluated,
+sentences without node blocks go through lxml).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,12 +22,14 @@ from .pool import available_cores, ordered_map, owned_executor, stop_signals
 from .search.terms import xml_terms
 
 IDS_PER_TASK = 2000
+SENTENCES_PER_BLOCK = 2000
 
 
 @dataclass
 class Progress:
     sentences_done: int
     sentences_total: int
+    what: str = "search terms"
 
 
 class _Task(NamedTuple):
@@ -65,11 +68,77 @@ def _add_terms(conn: sqlite3.Connection, db_path: Path, workers: int | None,
     return done
 
 
+class _BlockTask(NamedTuple):
+    db: str
+    corpus_id: int
+    first: int  # sentence ids first..last, all of the corpus, none missing
+    last: int
+
+
+def _block_task(task: _BlockTask) -> tuple[int, bytes]:
+    """(sentences, node block) of the sentences with ids first..last (in a worker)."""
+    from .search.nodestore import build_block
+
+    index = store.Index.for_process(task.db)
+    xmls = [index.decode(zxml) for (zxml,) in index.conn.execute(
+        "SELECT xml FROM sentences WHERE id BETWEEN ? AND ? ORDER BY id",
+        (task.first, task.last))]
+    return len(xmls), build_block(xmls)
+
+
+def _block_tasks(conn: sqlite3.Connection, db: str, first: int) -> Iterator[_BlockTask]:
+    """Runs of consecutive ids of one corpus below `first`, newest first (streamed)."""
+    run: list[int] = []
+    corpus = None
+    read = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for sid, cid in read.execute(
+                "SELECT id, corpus_id FROM sentences WHERE id < ? ORDER BY id DESC", (first,)):
+            if run and (cid != corpus or sid != run[-1] - 1 or
+                        len(run) >= SENTENCES_PER_BLOCK):
+                yield _BlockTask(db, corpus, run[-1], run[0])  # type: ignore[arg-type]
+                run = []
+            corpus = cid
+            run.append(sid)
+        if run:
+            yield _BlockTask(db, corpus, run[-1], run[0])  # type: ignore[arg-type]
+    finally:
+        read.close()
+
+
+def _add_blocks(conn: sqlite3.Connection, db_path: Path, workers: int | None,
+                progress_callback: Callable[[Progress], None] | None) -> int:
+    first = store.nodes_from(conn) or 1
+    (total,) = conn.execute("SELECT count(*) FROM sentences WHERE id < ?", (first,)).fetchone()
+    if not total:
+        return 0
+    done = 0
+    n = available_cores() if workers is None else workers
+    tasks = _block_tasks(conn, str(db_path.resolve()), first)
+    with owned_executor(n) as pool:
+        for task, (count, blob) in ordered_map(pool, _block_task, tasks, max(n, 1) + 2):
+            with store.atomic(conn):
+                conn.execute("INSERT INTO node_blocks (corpus_id, first_sentence, sentences, "
+                             "data) VALUES (?, ?, ?, ?)", (task.corpus_id, task.first, count,
+                                                           blob))
+                conn.execute("UPDATE settings SET value = ? WHERE key = 'nodes_from'",
+                             (task.first,))
+            done += count
+            if progress_callback:
+                progress_callback(Progress(done, total, "the node table"))
+    return done
+
+
+class Upgraded(NamedTuple):
+    terms: int  # sentences that got search terms
+    nodes: int  # sentences that got into the node table
+
+
 def upgrade(db_path: Path | str, *, workers: int | None = None,
-            progress_callback: Callable[[Progress], None] | None = None) -> int:
-    """Add the search terms of every sentence that has none, and the secondary indexes that
-    are missing; return how many sentences got terms. Refused while an ingest writes to the
-    index."""
+            progress_callback: Callable[[Progress], None] | None = None) -> Upgraded:
+    """Add the search terms and the node table of every sentence that lacks them, and the
+    secondary indexes that are missing; say how many sentences got each. Refused while an
+    ingest writes to the index."""
     db_path = Path(db_path)
     if not db_path.exists():
         raise DatabaseError(f"{db_path}: no such database")
@@ -79,8 +148,9 @@ def upgrade(db_path: Path | str, *, workers: int | None = None,
         conn = store.connect_write(db_path)  # (creates the table and settings.terms_from)
         conn.set_progress_handler(lambda: stop.received is not None, 1_000_000)
         try:
-            done = _add_terms(conn, db_path, workers, progress_callback)
+            terms = _add_terms(conn, db_path, workers, progress_callback)
+            nodes = _add_blocks(conn, db_path, workers, progress_callback)
             store.finish(conn)  # the missing secondary indexes; one file again (no WAL)
         finally:
             conn.close()
-    return done
+    return Upgraded(terms, nodes)

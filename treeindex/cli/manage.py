@@ -74,10 +74,12 @@ def rename_command(old: str, new: str, db_path: Path) -> None:
 @workers_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary.")
 def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
-    """Give an index made by an older treeindex the search terms, without ingesting again.
+    """Give an index made by an older treeindex the search terms and the node table, without
+    ingesting again.
 
-    Sentences indexed before search terms existed are always evaluated by `search`; after
-    this, queries with conditions evaluate only their candidates. Safe to interrupt and to
+    Sentences indexed before search terms existed are always evaluated by `search`, and
+    sentences from before the node table are parsed with lxml; after this, queries with
+    conditions evaluate only their candidates, on the node table. Safe to interrupt and to
     run again.
 
     \b
@@ -89,13 +91,14 @@ def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
                         progress_callback=None if quiet else _upgrade_line)
     if not quiet:
         clear = "\r\033[K" if sys.stderr.isatty() else ""
-        click.echo(f"{clear}{plural(added, 'sentence')} got search terms", err=True)
+        click.echo(f"{clear}{plural(added.terms, 'sentence')} got search terms, "
+                   f"{plural(added.nodes, 'sentence')} got into the node table", err=True)
 
 
 def _upgrade_line(p: UpgradeProgress) -> None:
     if sys.stderr.isatty():
-        click.echo(f"\rsearch terms: {p.sentences_done:,} of {p.sentences_total:,} sentences",
-                   nl=False, err=True)
+        click.echo(f"\r\033[K{p.what}: {p.sentences_done:,} of {p.sentences_total:,} "
+                   "sentences", nl=False, err=True)
 
 
 @click.command(name="merge")

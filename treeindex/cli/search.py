@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from ..query import QueryResult, format_csv, format_json, format_nl
-from ..search import Hit, Progress, frequencies, plan, search, tally
+from ..search import ENGINES, Counts, Hit, Progress, count, plan, search, stats
 from ..search import macros as macro_files
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
 
@@ -120,6 +120,10 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
               help="Only count hits and matching sentences, per corpus and in all.")
 @click.option("--stats", "stats_attrs", metavar="ATTR[,ATTR...]", default=None,
               help="A frequency table of these attributes of the hits (e.g. lemma,pt).")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help="nodes: evaluate on the node table (no XML parsed) wherever it can; lxml: "
+                   "parse every candidate sentence; auto: the node table unless there are "
+                   "few candidates.")
 @click.option("--explain", is_flag=True,
               help="Say how the query will run (engine, sentences to evaluate) and stop.")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
@@ -127,7 +131,7 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
                    macros_file: Path | None, workers: int | None, limit: int | None, fmt: str,
-                   counting: bool, stats_attrs: str | None, explain: bool,
+                   counting: bool, stats_attrs: str | None, engine: str, explain: bool,
                    output: Path | None, quiet: bool) -> None:
     """Find the nodes an XPath query selects in every sentence of the index.
 
@@ -153,17 +157,17 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
     with handled(db_path, bar, "nothing more was searched"):
         macros = macro_files.load(macros_file) if macros_file else {}
         if explain:
-            echo_lines(_explain(db_path, xpath, macros, list(corpora)))
+            echo_lines(_explain(db_path, xpath, macros, list(corpora), engine))
             return
-        hits = search(db_path, xpath, corpora=list(corpora) or None, macros=macros,
-                      workers=workers, limit=limit, attrs=attrs, with_xml=fmt == "xml",
-                      details=not (counting or attrs), progress_callback=bar)
+        common: dict[str, Any] = dict(corpora=list(corpora) or None, macros=macros,
+                                      workers=workers, limit=limit, engine=engine,
+                                      progress_callback=bar)
         if counting:
-            lines = _count_lines(hits, fmt)
+            lines = _count_lines(count(db_path, xpath, **common), fmt)
         elif attrs:
-            lines = _stats_lines(hits, attrs, fmt)
+            lines = _stats_lines(stats(db_path, xpath, attrs, **common), attrs, fmt)
         else:
-            lines = hit_lines(hits, fmt)
+            lines = hit_lines(search(db_path, xpath, with_xml=fmt == "xml", **common), fmt)
         with _output(output) as f:
             if f is None:
                 echo_lines(_after(lines, bar))
@@ -179,21 +183,21 @@ def _after(lines: Iterable[str], bar: ProgressLine) -> Iterator[str]:
         yield line
 
 
-def _count_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
-    counts = tally(hits)
+def _count_lines(counts: Counts, fmt: str) -> Iterator[str]:
     rows: list[list[Any]] = [[name, n, sents] for name, (n, sents) in counts.corpora.items()]
     rows.append(["(all)", counts.hits, counts.sentences])
     return table_lines(["corpus", "hits", "sentences"], rows, fmt)
 
 
-def _stats_lines(hits: Iterable[Hit], attrs: tuple[str, ...], fmt: str) -> Iterator[str]:
-    table = frequencies(hits)
+def _stats_lines(table: list[tuple[tuple[str | None, ...], int]], attrs: tuple[str, ...],
+                 fmt: str) -> Iterator[str]:
     total = sum(n for _, n in table)
     rows: list[list[Any]] = [[*(MISSING if v is None else v for v in values), n,
                               round(100 * n / total, 2)] for values, n in table]
     return table_lines([*attrs, "count", "percent"], rows, fmt)
 
 
-def _explain(db_path: Path, xpath: str, macros: dict[str, str], corpora: list[str]
-             ) -> list[str]:
-    return plan(db_path, xpath, corpora=corpora or None, macros=macros).explain()
+def _explain(db_path: Path, xpath: str, macros: dict[str, str], corpora: list[str],
+             engine: str) -> list[str]:
+    return plan(db_path, xpath, corpora=corpora or None, macros=macros,
+                engine=engine).explain()

@@ -140,6 +140,11 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
         conn.execute(f"INSERT INTO main.search_terms (rowid, terms) SELECT id + :s_off, "
                      f"treeindex_terms(xml) FROM {shard}.sentences WHERE corpus_id = :c "
                      f"ORDER BY id", p)
+    if _has_table(conn, shard, "node_blocks"):  # (a shard without: searched through lxml)
+        conn.execute(f"INSERT INTO main.node_blocks (corpus_id, first_sentence, sentences, "
+                     f"data) SELECT :tid, first_sentence + :s_off, sentences, data "
+                     f"FROM {shard}.node_blocks WHERE corpus_id = :c ORDER BY first_sentence",
+                     p)
     conn.execute(
         f"INSERT INTO main.errors (corpus_id, file, offset, line, sentid, message) "
         f"SELECT :tid, file, offset, CASE WHEN line IS NOT NULL AND offset IS NOT NULL "

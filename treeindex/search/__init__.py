@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import QueryError, suggest
 from ..pool import available_cores, ordered_map, owned_executor
-from ..store import Index, translate_errors
+from ..store import Index, nodes_from, translate_errors
 from ..store.index import CorpusRow
 from . import macros as macro_files
 from .plan import ANY, Formula, describe, match_expression
@@ -28,6 +29,8 @@ __all__ = ["Counts", "Hit", "Plan", "Progress", "Query", "compile_query", "count
 
 # candidates that one process evaluates faster than it starts workers
 INLINE_CANDIDATES = 400
+# up to this many candidates lxml is faster than loading the node table's blocks (and numpy)
+ENGINE_MIN_CANDIDATES = 1000
 
 
 @dataclass
@@ -41,6 +44,10 @@ class Plan:
     candidates: dict[int, list[int]] | None
     terms_from: int | None  # search terms from this sentence id on (None: no search terms)
     older: int  # sentences without search terms (evaluated whatever the condition)
+    engine: Any = None  # the query compiled for the node table (search/engine.py), or None
+    why_not: str = ""  # why the node table is not used
+    nodes_from: int | None = None  # node blocks from this sentence id on (None: none)
+    older_nodes: int = 0  # sentences without node blocks (evaluated through lxml)
 
     @property
     def total(self) -> int:
@@ -54,8 +61,14 @@ class Plan:
 
     def explain(self) -> list[str]:
         engine = "lxml (XPath 1.0)" if self.query.engine == "lxml" else "elementpath (XPath 2.0)"
-        lines = [f"query: {self.query.text}", f"engine: {engine}",
-                 f"condition from the index: {describe(self.condition)}"]
+        if self.engine is not None:
+            version = "1.0" if self.query.engine == "lxml" else "2.0"
+            lines = [f"query: {self.query.text}",
+                     f"engine: node table (XPath {version} on the stored columns, no XML "
+                     "parsed)"]
+        else:
+            lines = [f"query: {self.query.text}", f"engine: {engine}"]
+        lines.append(f"condition from the index: {describe(self.condition)}")
         if self.condition is not ANY:
             lines.append(f"search terms: {match_expression(self.condition)}")
         total, n = self.total, self.evaluated
@@ -67,13 +80,25 @@ class Plan:
         elif self.older:
             lines.append(f"note: {self.older:,} sentences were indexed before search terms "
                          "existed and are always evaluated: `treeindex upgrade` adds theirs")
+        if self.engine is None:
+            lines.append(f"node table not used: {self.why_not}")
+        elif self.older_nodes:
+            lines.append(f"note: {self.older_nodes:,} sentences were indexed before the node "
+                         "table existed and go through lxml: `treeindex upgrade` adds them")
         return lines
 
 
+ENGINES = ("auto", "nodes", "lxml")
+
+
 def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
-         macros: dict[str, str] | None = None) -> Plan:
+         macros: dict[str, str] | None = None, engine: str = "auto") -> Plan:
     """Compile the query and find its candidate sentences in the index's search terms.
-    QueryError for a bad query or an unknown corpus or macro."""
+    `engine`: 'auto' (the node table unless few candidates make parsing them faster),
+    'nodes' (the node table wherever it evaluates the query), 'lxml' (parse every candidate
+    with lxml or elementpath). QueryError for a bad query or an unknown corpus or macro."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
     db_path = Path(db_path)
     query = compile_query(xpath, macros)
     with Index(db_path) as index, translate_errors(db_path):
@@ -94,7 +119,26 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
         candidates = None
         if formula is not ANY and first is not None:
             candidates = index.candidates(match_expression(formula), first)
-    return Plan(query, chosen, formula, candidates, first, older)
+        p = Plan(query, chosen, formula, candidates, first, older)
+        p.nodes_from = nodes_from(index.conn)
+        if engine == "lxml":
+            p.why_not = "asked for (--engine lxml)"
+        elif p.nodes_from is None:
+            p.why_not = ("this index has no node table: run `treeindex upgrade` once to add "
+                         "it")
+        elif engine == "auto" and candidates is not None and \
+                p.evaluated <= ENGINE_MIN_CANDIDATES:
+            p.why_not = (f"{p.evaluated:,} candidate sentences or fewer than "
+                         f"{ENGINE_MIN_CANDIDATES:,}: parsing them is faster")
+        else:
+            from .fast import compile_engine
+
+            p.engine, p.why_not = compile_engine(query)
+            if p.engine is not None:
+                p.older_nodes = index.conn.execute(
+                    "SELECT count(*) FROM sentences WHERE id < ?",
+                    (p.nodes_from,)).fetchone()[0]
+    return p
 
 
 def _tasks(p: Plan, db: str, with_xml: bool, attrs: tuple[str, ...], details: bool
@@ -134,6 +178,7 @@ def search(
     macros: dict[str, str] | None = None,
     workers: int | None = None,
     limit: int | None = None,
+    engine: str = "auto",
     attrs: tuple[str, ...] = (),
     with_xml: bool = False,
     details: bool = True,
@@ -148,7 +193,11 @@ def search(
     unknown corpus or macro.
     """
     db_path = Path(db_path)
-    p = plan(db_path, xpath, corpora=corpora, macros=macros)
+    p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
+    if p.engine is not None:
+        yield from _engine_hits(p, db_path, limit, attrs, with_xml, details,
+                                progress_callback)
+        return
     total = p.evaluated
     tasks = _tasks(p, str(db_path), with_xml, attrs, details)
     n = available_cores() if workers is None else workers
@@ -167,6 +216,49 @@ def search(
                 progress_callback(Progress(task.corpus, done, total, found))
             if limit is not None and found >= limit:
                 return
+
+
+def _engine_run(p: Plan, db_path: Path, index: Index, with_xml: bool, attrs: tuple[str, ...],
+                details: bool, progress_callback: Callable[[Progress], None] | None,
+                found: list[int]) -> Iterator[tuple[str, Any]]:
+    from . import fast
+
+    total = p.evaluated
+    done = [0]
+
+    def progress(corpus: str, n: int) -> None:
+        done[0] += n
+        if progress_callback:
+            progress_callback(Progress(corpus, min(done[0], total), total, found[0]))
+
+    def older(corpus: CorpusRow, seqs: list[int]) -> Iterator[Any]:
+        yield from fast.older_tasks(str(db_path), p.query, corpus, seqs, with_xml, attrs,
+                                    details, SENTENCES_PER_TASK)
+        progress(corpus.name, len(seqs))
+
+    return fast.run(index, p.engine, p.query, p.corpora, p.candidates, older, progress)
+
+
+def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ...],
+                 with_xml: bool, details: bool,
+                 progress_callback: Callable[[Progress], None] | None) -> Iterator[Hit]:
+    from . import fast
+
+    found = [0]
+    names = {r.id: r.name for r in p.corpora}
+    with translate_errors(db_path), Index(db_path) as index, index.snapshot():
+        for kind, item in _engine_run(p, db_path, index, with_xml, attrs, details,
+                                      progress_callback, found):
+            if kind == "old":
+                records: Iterable[Hit] = item.hits
+            else:
+                records = fast.hits(index, item, names[item.corpus_id], details, attrs,
+                                    with_xml)
+            for hit in records:
+                if limit is not None and found[0] >= limit:
+                    return
+                found[0] += 1
+                yield hit
 
 
 @dataclass
@@ -201,13 +293,62 @@ def frequencies(hits: Iterable[Hit]) -> list[tuple[tuple[str | None, ...], int]]
     return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
 
 
-def count(db_path: Path | str, xpath: str, **kwargs: object) -> Counts:
-    """Hits and matching sentences of `xpath`, per corpus and in all."""
-    return tally(search(db_path, xpath, details=False, **kwargs))  # type: ignore[arg-type]
+def count(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
+          macros: dict[str, str] | None = None, engine: str = "auto",
+          progress_callback: Callable[[Progress], None] | None = None,
+          **kwargs: Any) -> Counts:
+    """Hits and matching sentences of `xpath`, per corpus and in all (on the node table:
+    no hit is made, only counted)."""
+    db_path = Path(db_path)
+    p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
+    if p.engine is None:
+        return tally(search(db_path, xpath, corpora=corpora, macros=macros, details=False,
+                            engine="lxml", progress_callback=progress_callback, **kwargs))
+    from . import fast
+
+    names = {r.id: r.name for r in p.corpora}
+    table: dict[str, list] = {}
+    found = [0]
+    with translate_errors(db_path), Index(db_path) as index, index.snapshot():
+        for kind, item in _engine_run(p, db_path, index, False, (), False, progress_callback,
+                                      found):
+            if kind == "old":
+                for hit in item.hits:
+                    c = table.setdefault(hit.corpus, [0, set()])
+                    c[0] += 1
+                    c[1].add(hit.seq)
+                continue
+            n, sents = fast.block_counts(item)
+            if n:
+                c = table.setdefault(names[item.corpus_id], [0, set()])
+                c[0] += n
+                c[1].update(item.row.first_seq + k for k in fast.sentences_of(item))
+                found[0] += n
+    return Counts({name: (n, len(s)) for name, (n, s) in table.items()})
 
 
-def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], **kwargs: object
-          ) -> list[tuple[tuple[str | None, ...], int]]:
+def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
+          corpora: list[str] | None = None, macros: dict[str, str] | None = None,
+          engine: str = "auto", progress_callback: Callable[[Progress], None] | None = None,
+          **kwargs: Any) -> list[tuple[tuple[str | None, ...], int]]:
     """How often each combination of the hits' `attrs` occurs (None: missing)."""
-    return frequencies(search(db_path, xpath, attrs=attrs, details=False,
-                              **kwargs))  # type: ignore[arg-type]
+    db_path = Path(db_path)
+    p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
+    if p.engine is None:
+        return frequencies(search(db_path, xpath, corpora=corpora, macros=macros,
+                                  attrs=attrs, details=False, engine="lxml",
+                                  progress_callback=progress_callback, **kwargs))
+    from . import fast
+
+    table: Counter[tuple] = Counter()
+    found = [0]
+    with translate_errors(db_path), Index(db_path) as index, index.snapshot():
+        for kind, item in _engine_run(p, db_path, index, False, attrs, False,
+                                      progress_callback, found):
+            if kind == "old":
+                table.update(hit.values for hit in item.hits)
+            else:
+                part = fast.block_stats(index, item, attrs)
+                found[0] += sum(part.values())
+                table.update(part)
+    return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # versions this treeindex reads; writing to an older index makes it version 3 (version 2:
 # sentences may be zstd frames, which the first treeindex cannot read; version 3: the
 # search_terms table, which covers the sentences from settings.terms_from on)
-READABLE_VERSIONS = ("1", "2", "3")
+READABLE_VERSIONS = ("1", "2", "3", "4")
 SETTING_KEYS = ("max_children", "max_nodes")
 # PRAGMA application_id of every treeindex index ("TrIx"): only treeindex writes it, so an
 # index is recognised before anything in the file is changed.
@@ -119,6 +119,7 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
     _check_version(conn, path)
     had_terms = _has_table(conn, "search_terms")
+    had_nodes = _has_table(conn, "node_blocks")
     # the table and the mark of which sentences it covers come together, or not at all: the
     # sentences already there (an older index) have no terms until `treeindex upgrade`
     try:
@@ -128,7 +129,10 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
             "SELECT 'terms_from', coalesce(max(id), 0) + 1 FROM sentences;"
             "\nINSERT INTO search_terms (search_terms, rank) VALUES ('automerge', 0);"
             "\nINSERT INTO search_terms (search_terms, rank) VALUES ('crisismerge', 64);"
-            ) + "\nCOMMIT;")
+            ) + ("" if had_nodes else
+                 "\nINSERT OR IGNORE INTO settings (key, value) "
+                 "SELECT 'nodes_from', coalesce(max(id), 0) + 1 FROM sentences;"
+                 ) + "\nCOMMIT;")
     except sqlite3.Error as e:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -162,6 +166,15 @@ def terms_from(conn: sqlite3.Connection) -> int | None:
     if not _has_table(conn, "search_terms"):
         return None
     row = conn.execute("SELECT value FROM settings WHERE key = 'terms_from'").fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def nodes_from(conn: sqlite3.Connection) -> int | None:
+    """The first sentence id from which on every sentence is in a node block (older ones are
+    not until `treeindex upgrade`); None: the index has no node blocks at all."""
+    if not _has_table(conn, "node_blocks"):
+        return None
+    row = conn.execute("SELECT value FROM settings WHERE key = 'nodes_from'").fetchone()
     return int(row[0]) if row is not None else None
 
 

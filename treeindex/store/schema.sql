@@ -2,7 +2,8 @@
 -- Applied by treeindex when it creates a database; all statements are idempotent.
 
 -- Settings the index was built with (max_children, max_nodes, schema_version), and
--- terms_from: the first sentence id from which on sentences have search terms.
+-- terms_from: the first sentence id from which on sentences have search terms, nodes_from:
+-- node blocks.
 -- Ingesting with other settings into an existing index is refused.
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
@@ -108,6 +109,21 @@ CREATE TABLE IF NOT EXISTS dictionaries (
 -- `treeindex upgrade`).
 CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5(
     terms, content='', detail=none, columnsize=0, tokenize='ascii');
+
+-- The node table of `treeindex search` (treeindex/search/nodestore.py): the elements of the
+-- sentences first_sentence .. first_sentence + sentences - 1 (ids, all of one corpus) as
+-- columns (parent, size, and one column per attribute into its vocabulary), zstd-compressed
+-- section by section. XPath is evaluated on these, not on the XML. Written in the same
+-- transaction as the sentences; settings.nodes_from says from which sentence id on (older
+-- indexes: `treeindex upgrade`).
+CREATE TABLE IF NOT EXISTS node_blocks (
+    id             INTEGER PRIMARY KEY,
+    corpus_id      INTEGER NOT NULL REFERENCES corpora(id),
+    first_sentence INTEGER NOT NULL,  -- sentences.id of the block's first sentence
+    sentences      INTEGER NOT NULL,  -- how many sentences (consecutive ids) it holds
+    data           BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS node_blocks_corpus ON node_blocks (corpus_id, first_sentence);
 
 -- Malformed sentences (and files) that were skipped, with where they are and why.
 CREATE TABLE IF NOT EXISTS errors (

@@ -63,6 +63,8 @@ class Batch(Protocol):
     def end(self) -> int | None: ...  # the offset the task ends at (None: counts units)
     @property
     def files(self) -> int: ...  # units (files, entries) the task read
+    @property
+    def nodes(self) -> bytes | None: ...  # the node block of the sentences (or None)
 
 _INSERT_ERROR = (
     "INSERT INTO errors (corpus_id, file, offset, line, sentid, message) VALUES (?, ?, ?, ?, ?, ?)"
@@ -85,7 +87,7 @@ def delete_corpus(conn: sqlite3.Connection, corpus_id: int, transaction: bool = 
         with atomic(conn):
             delete_corpus(conn, corpus_id, transaction=False)
         return
-    for table in ("subtrees", "sentences", "errors", "corpus_categories"):
+    for table in ("subtrees", "sentences", "errors", "corpus_categories", "node_blocks"):
         conn.execute(f"DELETE FROM {table} WHERE corpus_id = ?", (corpus_id,))
     conn.execute("DELETE FROM corpora WHERE id = ?", (corpus_id,))
 
@@ -260,6 +262,10 @@ class CorpusWriter:
         # (filling the shard's own too would be work thrown away)
         conn.execute(_COPY_SHARD_TERMS if self.shard else _COPY_TERMS, params)
         conn.execute(_COPY_SUBTREES, params)
+        if result.nodes is not None and result.sentences:
+            conn.execute("INSERT INTO node_blocks (corpus_id, first_sentence, sentences, data) "
+                         "VALUES (?, ?, ?, ?)", (cid, params["sentence"], result.sentences,
+                                                 result.nodes))
         if error_rows:
             conn.executemany(_INSERT_ERROR, error_rows)
         if base:

@@ -49,6 +49,7 @@ class Rows(NamedTuple):
     newlines: int  # newlines in the task's bytes (to number lines across tasks)
     end: int | None  # uncompressed offset the task ends at (None: the format counts units)
     files: int  # units (files, entries) read
+    nodes: bytes | None = None  # the sentences' node block (search/nodestore.py)
 
 
 class Result(NamedTuple):
@@ -64,6 +65,7 @@ class Result(NamedTuple):
     newlines: int
     end: int | None  # the byte offset the task ends at (None: the format counts units)
     files: int
+    nodes: bytes | None = None  # the sentences' node block (search/nodestore.py)
 
 
 

@@ -21,6 +21,7 @@ import zstandard
 from lxml import etree
 
 from .. import sources
+from ..search.nodestore import build_block, sentence_elements
 from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
@@ -71,7 +72,8 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   counts: dict[str, list[int]],
                   compress: Callable[[bytes], bytes] = _zlib) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml,
-    search terms).
+    search terms, what its node block is made from: its UTF-8 bytes, or its elements as
+    lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
@@ -89,7 +91,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         subtrees.extend(rows)
         if terms is None:  # a value with an entity only a DTD defines: lxml's values
             terms = sentence_terms(parse(xml, tree))
-        return sentid, text, compress(xml), terms
+        return sentid, text, compress(xml), terms, xml
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -111,7 +113,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
             seen.add(cat)
             c[1] += 1
         append((index, cat, c[0]) + row[1:])
-    return sentid, text, compress(xml), sentence_terms(root)
+    return sentid, text, compress(xml), sentence_terms(root), sentence_elements(root)
 
 
 def _error_message(e: Exception) -> str:
@@ -129,6 +131,7 @@ def extract_rows(task: Task) -> Rows:
     errors: list[tuple] = []
     cache: dict[str, tuple] = {}
     compress = compressor(task.dictionary)
+    node_items: list = []
     for s in read.sentences:
         try:
             if s.xml is None:
@@ -145,8 +148,9 @@ def extract_rows(task: Task) -> Rows:
             continue
         sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
                           len(subtrees) - before, row[3]))
+        node_items.append(row[4])
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
-                read.files)
+                read.files, build_block(node_items) if node_items else None)
 
 
 def _error_row(s: RawSentence, e: Exception) -> tuple:
@@ -164,4 +168,4 @@ def run_task(task: Task) -> Result:
     rows = extract_rows(task)
     return Result(rows.seq, pack(rows.sentences, rows.subtrees), len(rows.sentences),
                   len(rows.subtrees), rows.cat_counts, rows.errors, rows.newlines, rows.end,
-                  rows.files)
+                  rows.files, rows.nodes)

@@ -1,0 +1,269 @@
+"""The node-table engine is exact: the same hits as lxml/elementpath on every sentence, for
+the exactness queries, for a few hundred generated ones and through the whole search; the C
+and Python block builders agree; older indexes answer exactly and `upgrade` adds the table."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+import querygen
+from click.testing import CliRunner
+from conftest import CDB, SUITES, interrupt_after
+from test_search import QUERIES_1, QUERIES_2, SOURCES, expected
+
+from treeindex import ingest
+from treeindex.cli import cli
+from treeindex.errors import Interrupted
+from treeindex.search import count, nodestore, plan, search, stats
+from treeindex.search.block import Block
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("engine") / "t.db"
+    ingest(db, [s for s, _ in SOURCES], workers=2)
+    return db
+
+
+@pytest.mark.parametrize("query, two", [(q, False) for q in QUERIES_1] +
+                         [(q, True) for q in QUERIES_2])
+def test_the_exactness_queries_on_the_node_table(index, query, two):
+    p = plan(index, query, engine="nodes")
+    assert p.engine is not None, p.why_not
+    got = [(h.corpus, h.sentid, h.id) for h in search(index, query, engine="nodes")]
+    assert got == expected(query, two)
+
+
+RECORD_QUERIES = [
+    '//node[@cat="np" and node[@rel="det"]]',
+    '//node[@rel="su" and @index and not(@cat or @word)]',  # empty co-indexed nodes
+    '//node[@word]',
+    '//node[@cat="smain"]',
+    '//node[@rel=("hd","cmp")]',
+]
+
+
+@pytest.mark.parametrize("query", RECORD_QUERIES)
+def test_hit_records_are_those_of_the_lxml_path(index, query):
+    fast = list(search(index, query, engine="nodes", with_xml=True, attrs=("lemma", "pos")))
+    slow = list(search(index, query, engine="lxml", with_xml=True, attrs=("lemma", "pos"),
+                       workers=0))
+    assert fast == slow and len(fast) > 10
+
+
+@pytest.mark.parametrize("query", RECORD_QUERIES[:3])
+def test_counts_and_statistics_are_those_of_the_lxml_path(index, query):
+    assert count(index, query, engine="nodes") == count(index, query, engine="lxml")
+    for attrs in (("lemma",), ("cat", "rel"), ("nosuch",)):
+        assert stats(index, query, attrs, engine="nodes") == \
+            stats(index, query, attrs, engine="lxml")
+
+
+def test_limit_and_corpora_on_the_node_table(index):
+    assert len(list(search(index, "//node", engine="nodes", limit=7))) == 7
+    only = {h.corpus for h in search(index, '//node[@cat="np"]', corpora=["cdb"],
+                                     engine="nodes")}
+    assert only == {"cdb"}
+
+
+def test_the_xpath2_forms_run_on_the_node_table(index):
+    forms = ['//node[@rel=("obj1","obj2")]', '//node[("obj1", "x") = node/@rel]',
+             '//node[node/@rel != ("hd", "su")]',
+             '//node[some $x in node satisfies $x/@rel="hd"]',
+             '//node[every $x in node satisfies $x/@word]',
+             '//node[matches(@lemma, "^ge.*d$", "i")]', '//node[ends-with(@word, "en")]',
+             '//node[lower-case(@word)="de"]', '//node[upper-case(@lemma)="DE"]',
+             '//node[exists(node[@rel="det"])]', '//node[empty(node) and @cat]',
+             '//node[node[@rel="hd"]/number(@begin) > 3]']
+    for q in forms:
+        p = plan(index, q, engine="nodes")
+        assert p.engine is not None, (q, p.why_not)
+        assert "engine: node table (XPath 2.0" in "\n".join(p.explain())
+        got = [(h.corpus, h.sentid, h.id) for h in search(index, q, engine="nodes")]
+        assert got == expected(q, True), q
+
+
+def test_a_query_the_engine_does_not_take_falls_back_and_says_why(index):
+    q = '//node[@cat="np"][ancestor::sentence or @rel]'
+    p = plan(index, q, engine="nodes")
+    assert p.engine is None
+    assert "node table not used: " in "\n".join(p.explain())
+    got = [(h.corpus, h.sentid, h.id) for h in search(index, q, engine="nodes")]
+    assert got == expected(q, False)
+
+
+def test_explain_names_the_node_table(index):
+    result = run("search", "--db", index, "--explain", "--engine", "nodes",
+                 '//node[@cat="np"]')
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == ("engine: node table (XPath 1.0 on the stored "
+                                             "columns, no XML parsed)")
+
+
+# --- the block builders -----------------------------------------------------------------
+
+ODD = [
+    b'<alpino_ds id="a&amp;b"><node id="0" rel="top" begin="0" end="1" word="x&#233;&lt;"'
+    b' lemma="a\r\nb\tc"><node id="1" rel="hd" word="&quot;q&apos;" begin="0" end="1"/>'
+    b'</node><sentence>x</sentence></alpino_ds>',
+    b'<alpino_ds><!-- <node id="9"/> --><node id="0" begin="0" end="1"><?pi x?>'
+    b'<node id="1" begin="0" end="1"/></node><sentence><![CDATA[<node/>]]></sentence>'
+    b'</alpino_ds>',
+    b'<alpino_ds xmlns:x="u"><node id="0" x:a="1"/></alpino_ds>',  # handed over
+    b'<alpino_ds><node id="0"><foo/><node id="1"/></node></alpino_ds>',  # not plain
+    b'<alpino_ds><metadata><node id="0"/></metadata><node id="1"/></alpino_ds>',  # not plain
+    b"<alpino_ds><node id='0' cat='np'  rel = 'su' /></alpino_ds>",
+]
+
+
+def test_the_c_and_python_builders_make_the_same_blocks():
+    xmls = querygen.bundled_sentences() + ODD
+    python = nodestore.build(nodestore.parse_sentence(x) for x in xmls)
+    assert nodestore.build_block(xmls) == python
+    if nodestore._nodes is None:  # pragma: no cover
+        pytest.skip("the C builder was not compiled")
+    for x in ODD:  # one by one, too: each odd case on its own
+        assert nodestore.build_block([x]) == nodestore.build([nodestore.parse_sentence(x)])
+    block = Block(python)
+    assert block.sentences == len(xmls)
+    assert block.plain.tolist()[-3:] == [False, False, True]
+
+
+def test_sentences_that_are_not_plain_go_through_lxml(tmp_path):
+    src = tmp_path / "odd.xml"
+    src.write_bytes(b"<treebank>\n" + b"\n".join(ODD[:2] + ODD[3:]) + b"\n</treebank>\n")
+    db = tmp_path / "t.db"
+    ingest(db, [src], workers=0)
+    for q in ["//node", '//node[@id="1"]', "//node[node]", "//node[../@id]"]:
+        fast = [(h.sentid, h.id) for h in search(db, q, engine="nodes")]
+        slow = [(h.sentid, h.id) for h in search(db, q, engine="lxml", workers=0)]
+        assert fast == slow and fast, q
+
+
+# --- generated queries ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus():
+    xmls = querygen.bundled_sentences()[::2]  # half of them: a faster reference
+    roots = querygen.parse_all(xmls)
+    return roots, Block(nodestore.build_block(xmls))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_queries_give_the_reference_hits(corpus, seed):
+    roots, block = corpus
+    gen = querygen.Generator(querygen.Vocabulary(roots), 1000 + seed)
+    outcomes = []
+    for _ in range(50):
+        q = gen.query()
+        outcome, want, got = querygen.compare(q, roots, block)
+        assert outcome != querygen.Outcome.DIFFERENT, (q, want, got)
+        outcomes.append(outcome)
+    # the engine answers most of them itself (not a test that passes by falling back)
+    assert outcomes.count(querygen.Outcome.SAME) >= 40
+
+
+# --- older indexes, upgrade, resume, rm -------------------------------------------------
+
+def without_node_table(db) -> None:
+    """What an index of schema version 3 looks like: no node table."""
+    conn = sqlite3.connect(db)
+    conn.executescript("DROP TABLE node_blocks; DELETE FROM settings WHERE key = 'nodes_from';"
+                       "UPDATE settings SET value = '3' WHERE key = 'schema_version';")
+    conn.close()
+
+
+def test_upgrade_adds_the_node_table_to_an_older_index(tmp_path):
+    db = tmp_path / "old.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    query = '//node[@cat="np" and node[@rel="det"]]'
+    before = [(h.corpus, h.sentid, h.id) for h in search(db, query, engine="lxml")]
+    without_node_table(db)
+    p = plan(db, query, engine="nodes")
+    assert p.engine is None and "run `treeindex upgrade`" in p.why_not
+    assert [(h.corpus, h.sentid, h.id) for h in search(db, query, engine="nodes")] == before
+    result = run("upgrade", "--db", db, "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"0 sentences got search terms, [\d,]+ sentences got into the node "
+                     "table", result.output)
+    assert plan(db, query, engine="nodes").engine is not None
+    assert [(h.corpus, h.sentid, h.id) for h in search(db, query, engine="nodes")] == before
+    again = run("upgrade", "--db", db)
+    assert again.exit_code == 0 and "0 sentences got into the node table" in again.output
+
+
+def test_an_older_index_ingested_into_mixes_both_paths_exactly(tmp_path):
+    db = tmp_path / "old.db"
+    ingest(db, [CDB], workers=0)
+    without_node_table(db)
+    ingest(db, [SUITES], workers=0)  # gets the table: blocks from its sentences on
+    query = '//node[@rel="hd" and ../@cat="np"]'
+    p = plan(db, query, engine="nodes")
+    assert p.engine is not None and p.older_nodes > 0
+    assert "sentences were indexed before the node table" in "\n".join(p.explain())
+    assert list(search(db, query, engine="nodes")) == \
+        list(search(db, query, engine="lxml", workers=0))
+    assert count(db, query, engine="nodes") == count(db, query, engine="lxml")
+
+
+def test_an_interrupted_upgrade_resumes(tmp_path):
+    db = tmp_path / "old.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    without_node_table(db)
+    from treeindex import upgrade as upgrading
+
+    old = upgrading.SENTENCES_PER_BLOCK
+    upgrading.SENTENCES_PER_BLOCK = 50
+    try:
+        with pytest.raises(Interrupted):
+            upgrading.upgrade(db, workers=0, progress_callback=interrupt_after(2))
+        conn = sqlite3.connect(db)
+        (blocks,) = conn.execute("SELECT count(*) FROM node_blocks").fetchone()
+        conn.close()
+        assert blocks == 2
+        done = upgrading.upgrade(db, workers=0)
+        assert done.nodes > 0
+    finally:
+        upgrading.SENTENCES_PER_BLOCK = old
+    covered(db)
+    q = '//node[@cat="pp"]'
+    assert list(search(db, q, engine="nodes")) == list(search(db, q, engine="lxml"))
+
+
+def covered(db) -> None:
+    """Every sentence is in exactly one node block of its corpus."""
+    conn = sqlite3.connect(db)
+    ids = [r[0] for r in conn.execute("SELECT id FROM sentences ORDER BY id")]
+    spans = []
+    for cid, first, n in conn.execute(
+            "SELECT corpus_id, first_sentence, sentences FROM node_blocks"):
+        spans += list(range(first, first + n))
+        assert {r[0] for r in conn.execute(
+            "SELECT corpus_id FROM sentences WHERE id BETWEEN ? AND ?",
+            (first, first + n - 1))} == {cid}
+    conn.close()
+    assert sorted(spans) == ids
+
+
+def test_a_resumed_ingest_has_every_sentence_in_the_node_table(tmp_path):
+    db = tmp_path / "t.db"
+    with pytest.raises(Interrupted):
+        ingest(db, [CDB, SUITES], workers=2, chunk_bytes=20_000,
+               progress_callback=interrupt_after(3))
+    ingest(db, [CDB, SUITES], workers=2, chunk_bytes=20_000)
+    covered(db)
+    q = '//node[@cat="np"]/node[last()]'
+    assert list(search(db, q, engine="nodes")) == list(search(db, q, engine="lxml"))
+
+
+def test_rm_removes_the_blocks(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    assert run("rm", "--db", db, "cdb-sample").exit_code == 0
+    covered(db)

@@ -1,0 +1,503 @@
+/* Fast path of treeindex.search.nodestore: the node block of a list of sentences, in one
+ * pass over each sentence's bytes.
+ *
+ * nodes(items) -> (sentences, elements, sent, plain, kind, parent, size, columns) or a list:
+ * items are the sentences' <alpino_ds> bytes (UTF-8, well-formed: lxml checked them), or,
+ * for a sentence that was read by lxml, its element list (kind, parent, size, attributes).
+ * A sentence this scanner does not take exactly (a namespace, a DOCTYPE, a reference to an
+ * entity other than the five XML predefines, any element but <node> inside a <node> or a
+ * <node> outside the tree) makes it return the positions of all such sentences: the caller
+ * gives them as element lists and calls again. columns: [(name, ids (uint16 or uint32 LE), width, vocab
+ * joined by NUL)] in order of first appearance. The arrays are little-endian bytes, as
+ * nodestore.build writes them (tests compare the two).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct { char *buf; Py_ssize_t len, cap; } Buf;
+
+static int buf_put(Buf *b, const void *p, Py_ssize_t n) {
+    if (b->len + n > b->cap) {
+        Py_ssize_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        char *nb = PyMem_Realloc(b->buf, cap);
+        if (!nb) { PyErr_NoMemory(); return -1; }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int put_i32(Buf *b, int32_t v) {
+    unsigned char c[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    return buf_put(b, c, 4);
+}
+
+typedef struct {
+    char *name;
+    Py_ssize_t name_len;
+    uint32_t *ids;  /* per element, grown with the elements */
+    Py_ssize_t ids_cap;
+    Buf vocab;  /* values joined by NUL */
+    Py_ssize_t *voff;  /* start of each value in vocab */
+    Py_ssize_t *vlen;
+    Py_ssize_t count, vcap;
+    uint32_t *table;  /* open addressing: value index + 1 */
+    Py_ssize_t tcap;
+} Column;
+
+typedef struct {
+    Column *cols;
+    Py_ssize_t ncols, capcols;
+    Buf kind, parent, size, sent, plain;
+    Py_ssize_t n;  /* elements */
+    Buf scratch;  /* a decoded value */
+    int32_t names[1024];  /* attribute name hash -> column + 1 */
+} State;
+
+static size_t hash(const char *p, Py_ssize_t n) {
+    size_t h = 1469598103934665603ULL;
+    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    return h;
+}
+
+#define NAME_SLOTS 1024  /* more attribute names than this: a linear search past them */
+
+static Column *column(State *st, const char *name, Py_ssize_t n) {
+    size_t h = hash(name, n) & (NAME_SLOTS - 1);
+    int32_t slot = st->names[h];
+    if (slot > 0) {
+        Column *c = &st->cols[slot - 1];
+        if (c->name_len == n && memcmp(c->name, name, n) == 0) return c;
+    }
+    for (Py_ssize_t k = 0; k < st->ncols; k++)
+        if (st->cols[k].name_len == n && memcmp(st->cols[k].name, name, n) == 0) {
+            st->names[h] = (int32_t)(k + 1);
+            return &st->cols[k];
+        }
+    if (st->ncols == st->capcols) {
+        Py_ssize_t cap = st->capcols ? st->capcols * 2 : 32;
+        Column *nc = PyMem_Realloc(st->cols, cap * sizeof(Column));
+        if (!nc) { PyErr_NoMemory(); return NULL; }
+        st->cols = nc;
+        st->capcols = cap;
+    }
+    Column *c = &st->cols[st->ncols];
+    memset(c, 0, sizeof(Column));
+    c->name = PyMem_Malloc(n ? n : 1);
+    if (!c->name) { PyErr_NoMemory(); return NULL; }
+    memcpy(c->name, name, n);
+    c->name_len = n;
+    st->ncols++;
+    st->names[h] = (int32_t)st->ncols;
+    return c;
+}
+
+/* the id of a value in a column (added if new) */
+static int value_id(Column *c, const char *v, Py_ssize_t n, uint32_t *out) {
+    if ((c->count + 1) * 2 > c->tcap) {
+        Py_ssize_t cap = c->tcap ? c->tcap * 2 : 64;
+        uint32_t *t = PyMem_Calloc(cap, sizeof(uint32_t));
+        if (!t) { PyErr_NoMemory(); return -1; }
+        for (Py_ssize_t k = 0; k < c->count; k++) {
+            size_t h = hash(c->vocab.buf + c->voff[k], c->vlen[k]) & (cap - 1);
+            while (t[h]) h = (h + 1) & (cap - 1);
+            t[h] = (uint32_t)(k + 1);
+        }
+        PyMem_Free(c->table);
+        c->table = t;
+        c->tcap = cap;
+    }
+    size_t h = hash(v, n) & (c->tcap - 1);
+    while (c->table[h]) {
+        Py_ssize_t k = c->table[h] - 1;
+        if (c->vlen[k] == n && memcmp(c->vocab.buf + c->voff[k], v, n) == 0) {
+            *out = (uint32_t)(k + 1);
+            return 0;
+        }
+        h = (h + 1) & (c->tcap - 1);
+    }
+    if (c->count == c->vcap) {
+        Py_ssize_t cap = c->vcap ? c->vcap * 2 : 64;
+        Py_ssize_t *no = PyMem_Realloc(c->voff, cap * sizeof(Py_ssize_t));
+        if (!no) { PyErr_NoMemory(); return -1; }
+        c->voff = no;
+        Py_ssize_t *nl = PyMem_Realloc(c->vlen, cap * sizeof(Py_ssize_t));
+        if (!nl) { PyErr_NoMemory(); return -1; }
+        c->vlen = nl;
+        c->vcap = cap;
+    }
+    if (c->count && buf_put(&c->vocab, "", 1) < 0) return -1;  /* the NUL between values */
+    c->voff[c->count] = c->vocab.len;
+    c->vlen[c->count] = n;
+    if (buf_put(&c->vocab, v, n) < 0) return -1;
+    c->table[h] = (uint32_t)(c->count + 1);
+    c->count++;
+    *out = (uint32_t)c->count;
+    return 0;
+}
+
+/* set the attribute of element `el` (the last one added) */
+static int set_attr(State *st, const char *name, Py_ssize_t an, const char *v, Py_ssize_t vn) {
+    Column *c = column(st, name, an);
+    if (!c) return -1;
+    Py_ssize_t el = st->n - 1;
+    if (el >= c->ids_cap) {
+        Py_ssize_t cap = c->ids_cap ? c->ids_cap : 1024;
+        while (cap <= el) cap *= 2;
+        uint32_t *ni = PyMem_Realloc(c->ids, cap * sizeof(uint32_t));
+        if (!ni) { PyErr_NoMemory(); return -1; }
+        memset(ni + c->ids_cap, 0, (cap - c->ids_cap) * sizeof(uint32_t));
+        c->ids = ni;
+        c->ids_cap = cap;
+    }
+    return value_id(c, v, vn, &c->ids[el]);
+}
+
+static int add_element(State *st, int kind, int32_t parent) {
+    unsigned char k = (unsigned char)kind;
+    if (buf_put(&st->kind, &k, 1) < 0 || put_i32(&st->parent, parent) < 0 ||
+        put_i32(&st->size, 0) < 0)
+        return -1;
+    st->n++;
+    return 0;
+}
+
+static void set_size(State *st, Py_ssize_t el, int32_t size) {
+    unsigned char *p = (unsigned char *)st->size.buf + 4 * el;
+    p[0] = (unsigned char)size; p[1] = (unsigned char)(size >> 8);
+    p[2] = (unsigned char)(size >> 16); p[3] = (unsigned char)(size >> 24);
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static void put_utf8(char *b, Py_ssize_t *o, unsigned long cp) {
+    if (cp < 0x80) { b[(*o)++] = (char)cp; }
+    else if (cp < 0x800) { b[(*o)++] = (char)(0xC0 | (cp >> 6)); b[(*o)++] = (char)(0x80 | (cp & 63)); }
+    else if (cp < 0x10000) {
+        b[(*o)++] = (char)(0xE0 | (cp >> 12)); b[(*o)++] = (char)(0x80 | ((cp >> 6) & 63));
+        b[(*o)++] = (char)(0x80 | (cp & 63));
+    } else {
+        b[(*o)++] = (char)(0xF0 | (cp >> 18)); b[(*o)++] = (char)(0x80 | ((cp >> 12) & 63));
+        b[(*o)++] = (char)(0x80 | ((cp >> 6) & 63)); b[(*o)++] = (char)(0x80 | (cp & 63));
+    }
+}
+
+/* An attribute value as XML gives it (references decoded, literal whitespace one space each,
+ * \r\n one space) in st->scratch; 1: done, 0: a reference it does not decode, -1: error */
+static int decode_value(State *st, const char *p, Py_ssize_t n) {
+    st->scratch.len = 0;
+    if (n + 8 > st->scratch.cap) {
+        char *nb = PyMem_Realloc(st->scratch.buf, n + 8);
+        if (!nb) { PyErr_NoMemory(); return -1; }
+        st->scratch.buf = nb;
+        st->scratch.cap = n + 8;
+    }
+    char *o = st->scratch.buf;
+    Py_ssize_t len = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        char c = p[k];
+        if (c != '&') {
+            if (c == '\r' && k + 1 < n && p[k + 1] == '\n') continue;
+            o[len++] = (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
+            continue;
+        }
+        const char *semi = memchr(p + k, ';', n - k);
+        if (!semi) return 0;
+        Py_ssize_t rn = semi - (p + k) - 1;
+        const char *r = p + k + 1;
+        unsigned long cp = 0;
+        if (rn == 3 && memcmp(r, "amp", 3) == 0) cp = '&';
+        else if (rn == 2 && memcmp(r, "lt", 2) == 0) cp = '<';
+        else if (rn == 2 && memcmp(r, "gt", 2) == 0) cp = '>';
+        else if (rn == 4 && memcmp(r, "quot", 4) == 0) cp = '"';
+        else if (rn == 4 && memcmp(r, "apos", 4) == 0) cp = '\'';
+        else if (rn >= 2 && r[0] == '#') {
+            int hex = r[1] == 'x';
+            Py_ssize_t d = hex ? 2 : 1;
+            if (d >= rn || rn - d > 8) return 0;
+            for (; d < rn; d++) {
+                char h = r[d];
+                int v = (h >= '0' && h <= '9') ? h - '0'
+                        : (hex && h >= 'a' && h <= 'f') ? h - 'a' + 10
+                        : (hex && h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+                if (v < 0) return 0;
+                cp = cp * (hex ? 16 : 10) + v;
+            }
+            if (cp == 0 || cp > 0x10FFFF) return 0;
+        } else {
+            return 0;
+        }
+        put_utf8(o, &len, cp);  /* a reference is at least 4 bytes: never longer */
+        k += rn + 1;
+    }
+    st->scratch.len = len;
+    return 1;
+}
+
+/* One sentence's bytes. 1: added, 0: hand it over (nothing added), -1: error. */
+static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
+    Py_ssize_t start_n = st->n, start_kind = st->kind.len, start_par = st->parent.len,
+               start_size = st->size.len;
+    Py_ssize_t cols_before = st->ncols;
+    int32_t stack[512];  /* element numbers of the open modelled elements; -1 others */
+    int depth = 0;
+    int32_t root = (int32_t)st->n;
+    int seen_ds = 0;
+    if (add_element(st, 2, -1) < 0) return -1;
+    Py_ssize_t i = 0;
+    int result = 1;
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        if (!lt) break;
+        i = lt - s;
+        if (i + 1 >= n) { result = 0; break; }
+        char c = s[i + 1];
+        if (c == '!') {
+            const char *end_mark;
+            Py_ssize_t from;
+            if (i + 4 <= n && memcmp(s + i, "<!--", 4) == 0) { end_mark = "-->"; from = i + 4; }
+            else if (i + 9 <= n && memcmp(s + i, "<![CDATA[", 9) == 0) { end_mark = "]]>"; from = i + 9; }
+            else { result = 0; break; }  /* a DOCTYPE */
+            Py_ssize_t k = from;
+            const char *e = NULL;
+            while (k + 3 <= n) {
+                const char *h = memchr(s + k, end_mark[0], n - k);
+                if (!h || (h - s) + 3 > n) break;
+                if (memcmp(h, end_mark, 3) == 0) { e = h; break; }
+                k = h - s + 1;
+            }
+            if (!e) { result = 0; break; }
+            i = e - s + 3;
+            continue;
+        }
+        if (c == '?') {
+            Py_ssize_t k = i + 2;
+            const char *e = NULL;
+            while (k + 2 <= n) {
+                const char *h = memchr(s + k, '?', n - k);
+                if (!h || (h - s) + 2 > n) break;
+                if (h[1] == '>') { e = h; break; }
+                k = h - s + 1;
+            }
+            if (!e) { result = 0; break; }
+            i = e - s + 2;
+            continue;
+        }
+        if (c == '/') {
+            const char *gt = memchr(s + i, '>', n - i);
+            if (!gt || depth == 0) { result = 0; break; }
+            int32_t el = stack[--depth];
+            if (el >= 0) set_size(st, el, (int32_t)(st->n - el - 1));
+            i = gt - s + 1;
+            continue;
+        }
+        Py_ssize_t j = i + 1;
+        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+        Py_ssize_t nl = j - (i + 1);
+        const char *name = s + i + 1;
+        if (memchr(name, ':', nl)) { result = 0; break; }
+        int is_node = nl == 4 && memcmp(name, "node", 4) == 0;
+        int is_ds = depth == 0 && !seen_ds && nl == 9 && memcmp(name, "alpino_ds", 9) == 0;
+        int32_t top = depth ? stack[depth - 1] : -2;  /* -2: outside any element */
+        int top_is_node = top >= 0 && ((unsigned char *)st->kind.buf)[top] == 1;
+        int32_t el = -1;
+        if (depth == 0 && !is_ds) { result = 0; break; }
+        if (is_ds) {
+            seen_ds = 1;
+            if (add_element(st, 0, root) < 0) return -1;
+            el = (int32_t)(st->n - 1);
+        } else if (is_node) {
+            if (top < 0) { result = 0; break; }  /* a node outside the tree */
+            if (add_element(st, 1, top) < 0) return -1;
+            el = (int32_t)(st->n - 1);
+        } else if (top_is_node) {
+            result = 0;  /* another element inside a node */
+            break;
+        }
+        int empty = 0, bad = 0;
+        for (;;) {
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n) { bad = 1; break; }
+            if (s[j] == '>') { j++; break; }
+            if (s[j] == '/') {
+                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
+                bad = 1; break;
+            }
+            Py_ssize_t as = j;
+            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            Py_ssize_t an = j - as;
+            if (memchr(s + as, ':', an) ||
+                (an >= 5 && memcmp(s + as, "xmlns", 5) == 0)) { bad = 1; break; }
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] != '=') { bad = 1; break; }
+            j++;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
+            char q = s[j++];
+            const char *qe = memchr(s + j, q, n - j);
+            if (!qe) { bad = 1; break; }
+            Py_ssize_t vs = j, vn = qe - s - j;
+            j = qe - s + 1;
+            if (el < 0) continue;
+            int r = decode_value(st, s + vs, vn);
+            if (r < 0) return -1;
+            if (r == 0) { bad = 1; break; }
+            if (set_attr(st, s + as, an, st->scratch.buf, st->scratch.len) < 0) return -1;
+        }
+        if (bad) { result = 0; break; }
+        if (empty) {
+            if (el >= 0) set_size(st, el, 0);
+        } else {
+            if (depth == 512) { result = 0; break; }
+            stack[depth++] = el;
+        }
+        i = j;
+    }
+    if (result == 1 && (depth != 0 || !seen_ds)) result = 0;
+    if (result == 1) {
+        set_size(st, root, (int32_t)(st->n - root - 1));
+        return 1;
+    }
+    /* undo: the element arrays and every id set for this sentence's elements */
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
+        for (Py_ssize_t e = start_n; e < hi; e++) c->ids[e] = 0;
+    }
+    (void)cols_before;  /* (a column or value made here stays: the caller calls again) */
+    st->n = start_n;
+    st->kind.len = start_kind;
+    st->parent.len = start_par;
+    st->size.len = start_size;
+    return 0;
+}
+
+/* one sentence given as its element list: ((kind, parent, size, ((name, value), ...)), ...) */
+static int add_list(State *st, PyObject *elements) {
+    PyObject *seq = PySequence_Fast(elements, "an element list");
+    if (!seq) return -1;
+    int32_t base = (int32_t)st->n;
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t k = 0; k < m; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, k);
+        int kind, parent, size;
+        PyObject *attrs;
+        if (!PyArg_ParseTuple(item, "iiiO", &kind, &parent, &size, &attrs)) goto error;
+        if (add_element(st, kind, parent < 0 ? -1 : base + parent) < 0) goto error;
+        set_size(st, st->n - 1, size);
+        PyObject *aseq = PySequence_Fast(attrs, "attributes");
+        if (!aseq) goto error;
+        for (Py_ssize_t a = 0; a < PySequence_Fast_GET_SIZE(aseq); a++) {
+            PyObject *pair = PySequence_Fast_GET_ITEM(aseq, a);
+            PyObject *nm, *val;
+            if (!PyArg_ParseTuple(pair, "UU", &nm, &val)) { Py_DECREF(aseq); goto error; }
+            Py_ssize_t an, vn;
+            const char *ap = PyUnicode_AsUTF8AndSize(nm, &an);
+            const char *vp = PyUnicode_AsUTF8AndSize(val, &vn);
+            if (!ap || !vp || set_attr(st, ap, an, vp, vn) < 0) { Py_DECREF(aseq); goto error; }
+        }
+        Py_DECREF(aseq);
+    }
+    Py_DECREF(seq);
+    return 0;
+error:
+    Py_DECREF(seq);
+    return -1;
+}
+
+static void free_state(State *st) {
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        PyMem_Free(c->name); PyMem_Free(c->ids); PyMem_Free(c->vocab.buf);
+        PyMem_Free(c->voff); PyMem_Free(c->vlen); PyMem_Free(c->table);
+    }
+    PyMem_Free(st->cols);
+    PyMem_Free(st->kind.buf); PyMem_Free(st->parent.buf); PyMem_Free(st->size.buf);
+    PyMem_Free(st->sent.buf); PyMem_Free(st->plain.buf); PyMem_Free(st->scratch.buf);
+}
+
+static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->buf ? b->buf : "", b->len); }
+
+static PyObject *nodes(PyObject *self, PyObject *args) {
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "O", &items)) return NULL;
+    PyObject *seq = PySequence_Fast(items, "a list of sentences");
+    if (!seq) return NULL;
+    State st;
+    memset(&st, 0, sizeof(st));
+    PyObject *result = NULL;
+    PyObject *handover = PyList_New(0);
+    if (!handover) { Py_DECREF(seq); return NULL; }
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t k = 0; k < m; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, k);
+        if (put_i32(&st.sent, (int32_t)st.n) < 0) goto done;
+        unsigned char plain = 1;
+        if (PyBytes_Check(item)) {
+            int r = scan_sentence(&st, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
+            if (r < 0) goto done;
+            if (r == 0) {
+                PyObject *pos = PyLong_FromSsize_t(k);
+                if (!pos || PyList_Append(handover, pos) < 0) { Py_XDECREF(pos); goto done; }
+                Py_DECREF(pos);
+            }
+        } else {
+            PyObject *elements, *is_plain;
+            if (!PyArg_ParseTuple(item, "OO", &elements, &is_plain)) goto done;
+            plain = (unsigned char)PyObject_IsTrue(is_plain);
+            if (add_list(&st, elements) < 0) goto done;
+        }
+        if (buf_put(&st.plain, &plain, 1) < 0) goto done;
+    }
+    if (PyList_GET_SIZE(handover)) {
+        result = handover;
+        handover = NULL;
+        goto done;
+    }
+    if (put_i32(&st.sent, (int32_t)st.n) < 0) goto done;
+    PyObject *cols = PyList_New(0);
+    if (!cols) goto done;
+    for (Py_ssize_t k = 0; k < st.ncols; k++) {
+        Column *c = &st.cols[k];
+        if (!c->count) continue;  /* made for a sentence that was handed over */
+        int wide = c->count >= 65535;
+        Py_ssize_t w = wide ? 4 : 2;
+        PyObject *ids = PyBytes_FromStringAndSize(NULL, w * st.n);
+        if (!ids) { Py_DECREF(cols); goto done; }
+        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ids);
+        for (Py_ssize_t e = 0; e < st.n; e++) {
+            uint32_t v = e < c->ids_cap ? c->ids[e] : 0;
+            o[w * e] = (unsigned char)v;
+            o[w * e + 1] = (unsigned char)(v >> 8);
+            if (wide) { o[w * e + 2] = (unsigned char)(v >> 16); o[w * e + 3] = (unsigned char)(v >> 24); }
+        }
+        PyObject *t = Py_BuildValue("(s#NiN)", c->name, c->name_len, ids, (int)w,
+                                    bytes_of(&c->vocab));
+        if (!t || PyList_Append(cols, t) < 0) { Py_XDECREF(t); Py_DECREF(cols); goto done; }
+        Py_DECREF(t);
+    }
+    result = Py_BuildValue("(nnNNNNNN)", m, st.n, bytes_of(&st.sent), bytes_of(&st.plain),
+                           bytes_of(&st.kind), bytes_of(&st.parent), bytes_of(&st.size), cols);
+done:
+    free_state(&st);
+    Py_XDECREF(handover);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"nodes", nodes, METH_VARARGS,
+     "nodes(items) -> (sentences, elements, sent, plain, kind, parent, size, columns), or\n"
+     "the positions of the sentences to give as element lists instead of bytes."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nodes",
+                                    "Node blocks for treeindex.search.", -1, methods};
+
+PyMODINIT_FUNC PyInit__nodes(void) { return PyModule_Create(&module); }

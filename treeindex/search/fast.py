@@ -1,0 +1,259 @@
+"""Running a search on the node table (search/engine.py): block by block, in document order,
+hits made only for what is asked (counting and statistics make none).
+
+Per corpus, in document order: each block, and the sentences in no block (indexed before
+node blocks existed, ids below settings.nodes_from, or merged from an index without them)
+through lxml/elementpath as before (search/run.py). In a block
+the engine selects every hit at once; the few sentences the engine does not take (not
+`plain`, or a value it leaves to the other engines: `Dynamic`) are parsed and evaluated
+there. Candidates from the search terms skip the blocks that hold none.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from lxml import etree
+
+from ..store import Index
+from .block import Block
+from .engine import Dynamic, Engine, Unsupported
+from .nodestore import build
+from .run import _PARSER, Hit, SearchTask, run_search_task
+from .xpath import _PROBE, Query
+
+_probe: Block | None = None
+_OLD_PART = 50_000
+
+
+def probe_block() -> Block:
+    """A small block to try a compiled query on: what the engine does not evaluate shows
+    up here, before any data is read."""
+    global _probe
+    if _probe is None:
+        from .nodestore import sentence_elements
+
+        _probe = Block(build([sentence_elements(_PROBE)]))
+    return _probe
+
+
+def compile_engine(query: Query) -> tuple[Engine | None, str]:
+    """The query compiled for the node table, or None and why not."""
+    try:
+        engine = Engine(query.text, query.engine == "elementpath")
+        try:
+            engine.select(probe_block())
+        except Dynamic:
+            pass
+        return engine, ""
+    except Unsupported as e:
+        return None, str(e)
+    except RecursionError:
+        return None, "nested too deeply"
+
+
+@dataclass
+class BlockRow:
+    id: int
+    first: int  # sentence id
+    count: int
+    first_seq: int
+
+
+def blocks(index: Index, corpus_id: int) -> list[BlockRow]:
+    return [BlockRow(*r) for r in index.conn.execute(
+        "SELECT b.id, b.first_sentence, b.sentences, s.seq FROM node_blocks AS b "
+        "JOIN sentences AS s ON s.id = b.first_sentence "
+        "WHERE b.corpus_id = ? ORDER BY b.first_sentence", (corpus_id,))]
+
+
+def _wanted(b: BlockRow, seqs: list[int] | None) -> bool:
+    if seqs is None:
+        return True
+    k = bisect.bisect_left(seqs, b.first_seq)
+    return k < len(seqs) and seqs[k] < b.first_seq + b.count
+
+
+@dataclass
+class Selected:
+    """What a block's evaluation selected: elements in document order."""
+
+    block: Block
+    row: BlockRow
+    corpus_id: int
+    elements: np.ndarray  # element numbers in the block
+    sentence: np.ndarray  # the block sentence (0-based) of each
+    # hits from sentences lxml evaluated: block sentence -> [node position]
+    other: dict[int, list[int]]
+
+
+def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_id: int
+             ) -> Selected:
+    """Every hit of one block."""
+    (data,) = index.conn.execute("SELECT data FROM node_blocks WHERE id = ?",
+                                 (row.id,)).fetchone()
+    block = Block(data)
+    try:
+        mask = engine.select(block)
+        lxml_sentences = np.flatnonzero(~block.plain)
+    except Dynamic:
+        mask = np.zeros(block.n, dtype=bool)
+        lxml_sentences = np.arange(block.sentences)
+    so = block.derived("sentence_of")
+    other: dict[int, list[int]] = {}
+    if len(lxml_sentences):
+        mask[np.isin(so, lxml_sentences)] = False
+        for k in lxml_sentences.tolist():
+            (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
+                                         (row.first + k,)).fetchone()
+            root = etree.fromstring(index.decode(zxml), _PARSER)
+            found = query.select(root)
+            if found:
+                order = {el: i for i, el in enumerate(root.iter("node"))}
+                other[k] = sorted({order[el] for el in found})
+    elements = np.flatnonzero(mask)
+    return Selected(block, row, corpus_id, elements, so[elements], other)
+
+
+def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
+    """(block sentence, node positions) of the hits, in document order."""
+    b = sel.block
+    pos = sel.elements - b.sent[sel.sentence] - 2  # root and alpino_ds come first
+    out: dict[int, list[int]] = {}
+    for k, p in zip(sel.sentence.tolist(), pos.tolist()):
+        out.setdefault(k, []).append(p)
+    out.update(sel.other)
+    return sorted(out.items())
+
+
+def run(index: Index, engine: Engine, query: Query, corpora: list, candidates: dict | None,
+        older: Callable[[Any, list[int]], Iterator[Any]],
+        progress: Callable[[str, int], None] | None = None) -> Iterator[tuple[str, Any]]:
+    """('old', task hits) and ('block', Selected) in document order, corpus by corpus."""
+    for r in corpora:
+        seqs = None if candidates is None else candidates.get(r.id, [])
+        covered = 1  # the next position a block would start at
+        for row in blocks(index, r.id) + [BlockRow(0, 0, 0, r.sentences + 1)]:
+            if row.first_seq > covered:  # not in any block (indexed before the node table,
+                # or merged from an index without one): through lxml
+                hi = min(row.first_seq, r.sentences + 1)
+                for lo in range(covered, hi, _OLD_PART):  # (memory: a part at a time)
+                    top = min(lo + _OLD_PART, hi)
+                    old = list(range(lo, top)) if seqs is None else [
+                        q for q in seqs[bisect.bisect_left(seqs, lo):
+                                        bisect.bisect_left(seqs, top)]]
+                    if old:
+                        for result in older(r, old):
+                            yield "old", result
+            if row.first_seq > r.sentences:
+                break
+            if _wanted(row, seqs):
+                yield "block", evaluate(index, engine, query, row, r.id)
+            covered = max(covered, row.first_seq + row.count)
+            if progress:
+                progress(r.name, row.count)
+
+
+def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[str, ...],
+         with_xml: bool) -> Iterator[Hit]:
+    """The hits of a block, as records."""
+    b = sel.block
+    first, count = sel.row.first, sel.row.count
+    info = index.conn.execute(
+        "SELECT seq, sentid, text, first_subtree, subtree_count FROM sentences "
+        "WHERE id BETWEEN ? AND ? ORDER BY id", (first, first + count - 1)).fetchall()
+    labels: dict[tuple[int, int], str] = {}
+    if details and info:
+        lo = info[0][3]
+        hi = max(f + c for _, _, _, f, c in info) - 1
+        labels = {(sid - first, node): f"{cat}-{n}" for sid, node, cat, n in index.conn.execute(
+            "SELECT sentence_id, node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?",
+            (lo, hi))}
+    cols = {name: b.column(name) for name in ("id", "cat", "pt", "rel", "begin", "end",
+                                              "word", *attrs)}
+
+    def value(name: str, el: int) -> str | None:
+        ids, vocab = cols[name]
+        v = int(ids[el])
+        return vocab[v] if v else None
+
+    size = b.size
+    for k, positions in node_positions(sel):
+        seq, sentid, text, _, _ = info[k]
+        base = int(b.sent[k]) + 2
+        xml = None
+        if with_xml:
+            (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
+                                         (first + k,)).fetchone()
+            xml = index.decode(zxml)
+        for p in positions:
+            el = base + p
+            words: list[str] = []
+            places: list[int] = []
+            if details:
+                leaves = []
+                for d in range(el, el + int(size[el]) + 1):
+                    w = value("word", d)
+                    if w is not None:
+                        bg = _int(value("begin", d))
+                        if bg is not None:
+                            leaves.append((bg, w))
+                leaves.sort()
+                words = [w for _, w in leaves]
+                places = [g for g, _ in leaves]
+            yield Hit(corpus, sentid, value("id", el), value("cat", el), value("pt", el),
+                      value("rel", el), _int(value("begin", el)), _int(value("end", el)),
+                      words, places, text or "", labels.get((k, p)) if details else None, seq,
+                      tuple(value(a, el) for a in attrs), xml)
+            xml = None
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def sentences_of(sel: Selected) -> set[int]:
+    """The block sentences (0-based) with hits."""
+    return set(np.unique(sel.sentence).tolist()) | set(sel.other)
+
+
+def block_counts(sel: Selected) -> tuple[int, int]:
+    """(hits, matching sentences) of a block."""
+    n = len(sel.elements) + sum(len(v) for v in sel.other.values())
+    return n, len(sentences_of(sel))
+
+
+def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...]
+                ) -> Counter[tuple]:
+    """How often each combination of the attributes occurs among a block's hits."""
+    out: Counter[tuple] = Counter()
+    b = sel.block
+    if len(sel.elements):
+        cols = [b.column(a) for a in attrs]
+        stacked = np.stack([ids[sel.elements] for ids, _ in cols], axis=1)
+        combos, counts = np.unique(stacked, axis=0, return_counts=True)
+        for combo, c in zip(combos.tolist(), counts.tolist()):
+            out[tuple(vocab[v] if v else None for v, (_, vocab) in zip(combo, cols))] += c
+    if sel.other:
+        extra = Selected(b, sel.row, sel.corpus_id, np.array([], dtype=np.int64),
+                         np.array([], dtype=np.int64), sel.other)
+        for h in hits(index, extra, "", False, attrs, False):
+            out[h.values] += 1
+    return out
+
+
+def older_tasks(db: str, query: Query, corpus: Any, seqs: list[int], with_xml: bool,
+                attrs: tuple[str, ...], details: bool, per_task: int) -> Iterator[Any]:
+    """The hits of sentences without node blocks, through lxml/elementpath (in process)."""
+    for k in range(0, len(seqs), per_task):
+        part = tuple(seqs[k:k + per_task])
+        yield run_search_task(SearchTask(db, query.text, corpus.id, corpus.name, part[0],
+                                         part[-1], with_xml, attrs, details, part))

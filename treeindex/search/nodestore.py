@@ -1,0 +1,176 @@
+"""The node table: every sentence's elements as columns, stored at ingest, so that a search
+evaluates XPath without parsing XML (search/engine.py).
+
+A block holds the sentences of one ingest task (or of one `upgrade` batch) as one blob
+(`node_blocks.data`). Its elements are each sentence's `<alpino_ds>` followed by its `<node>`s
+in document order (pre-order), after the document root; per element: `kind` (2 the document
+root, 0 alpino_ds, 1 node), `parent` (block position; -1 for the root) and `size` (elements
+below it). Every attribute is a column of
+numbers into that column's vocabulary (0: the element has no such attribute, k: the k-th
+value), values as XML gives them (entities decoded, whitespace normalized). A sentence is
+`plain` when every element inside a `<node>` is a `<node>` and every `<node>` sits in a `<node>` or
+in `<alpino_ds>`: only plain sentences are evaluated from the columns, the others (none in
+real treebanks) through lxml.
+
+Layout: b"TIN1", a 4-byte little-endian length, a JSON header {"sentences", "elements",
+"sections": [[name, offset, length, type], ...]}, then the sections, each compressed with zstd
+on its own (a query decompresses only the columns it reads). Section names: "sent" (int32:
+each sentence's first element, and the total), "plain" (uint8 per sentence), "kind" (uint8),
+"parent", "size" (int32), "a:NAME" (uint16 or uint32 ids) and "v:NAME" (the vocabulary,
+values joined by NUL, which XML cannot contain). The same bytes come from the C builder
+(worker/_scan.c `nodes`) and from `build` here; tests compare them.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+
+import zstandard
+
+try:  # the C fast path (treeindex/search/_nodes.c), built at install when a compiler is there
+    from . import _nodes  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _nodes = None
+
+MAGIC = b"TIN1"
+LEVEL = 3
+_cctx = zstandard.ZstdCompressor(level=LEVEL)
+
+# (kind, parent within the sentence (-1 for alpino_ds), size, attributes) per element
+Element = tuple[int, int, int, Sequence[tuple[str, str]]]
+
+
+def sentence_elements(root) -> tuple[list[Element], bool]:
+    """The elements of one parsed `<alpino_ds>` (lxml) and whether the sentence is plain."""
+    out: list[Element] = [(2, -1, 0, ()), (0, 0, 0, list(root.attrib.items()))]
+    position = {root: 1}
+    plain = True
+    for el in root.iter("node"):
+        parent = el.getparent()
+        p = position.get(parent)
+        if p is None:
+            plain = False
+            p = 1
+        position[el] = len(out)
+        out.append((1, p, 0, list(el.attrib.items())))
+        for child in el:
+            if isinstance(child.tag, str) and child.tag != "node":
+                plain = False
+    # sizes: elements below each, from the parents (pre-order: children after parents)
+    sizes = [0] * len(out)
+    for k in range(len(out) - 1, 0, -1):
+        sizes[out[k][1]] += sizes[k] + 1
+    return [(kind, par, sizes[k], attrs) for k, (kind, par, _, attrs) in enumerate(out)], plain
+
+
+def build(sentences: Iterable[tuple[list[Element], bool]]) -> bytes:
+    """The block of these sentences (each: its elements and whether it is plain)."""
+    sent = array("i")
+    plain = array("B")
+    kind = array("B")
+    parent = array("i")
+    size = array("i")
+    columns: dict[str, array] = {}
+    vocab: dict[str, dict[str, int]] = {}
+    n = 0
+    for elements, is_plain in sentences:
+        sent.append(n)
+        plain.append(1 if is_plain else 0)
+        for k, (kd, par, sz, attrs) in enumerate(elements):
+            kind.append(kd)
+            parent.append(-1 if par < 0 else n + par)
+            size.append(sz)
+            for name, value in attrs:
+                col = columns.get(name)
+                if col is None:
+                    col = columns[name] = array("I", bytes(4 * (n + k)))
+                    vocab[name] = {}
+                elif len(col) < n + k:
+                    col.extend(array("I", bytes(4 * (n + k - len(col)))))
+                v = vocab[name]
+                ident = v.get(value)
+                if ident is None:
+                    ident = v[value] = len(v) + 1
+                col.append(ident)
+        n += len(elements)
+    sent.append(n)
+    for col in columns.values():
+        if len(col) < n:
+            col.extend(array("I", bytes(4 * (n - len(col)))))
+    sections: list[tuple[str, bytes, str]] = [
+        ("sent", _le(sent), "i4"), ("plain", plain.tobytes(), "u1"),
+        ("kind", kind.tobytes(), "u1"), ("parent", _le(parent), "i4"),
+        ("size", _le(size), "i4")]
+    for name in sorted(columns):
+        ids = columns[name]
+        if len(vocab[name]) < 65535:
+            sections.append((f"a:{name}", _le(array("H", ids)), "u2"))
+        else:
+            sections.append((f"a:{name}", _le(ids), "u4"))
+        sections.append((f"v:{name}", "\0".join(vocab[name]).encode("utf-8"), "str"))
+    return pack(len(sent) - 1, n, sections)
+
+
+def parse_sentence(xml: bytes) -> tuple[list[Element], bool]:
+    """The elements of a sentence's stored XML, read by lxml (no DTD, no entities)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             collect_ids=False, huge_tree=True)
+    return sentence_elements(etree.fromstring(xml, parser))
+
+
+def build_block(items: list) -> bytes:
+    """The block of these sentences: each its UTF-8 `<alpino_ds>` bytes, or (elements,
+    plain) where lxml read it already. The C scanner does the work where it is built; what
+    it hands over, and everything without it, goes through lxml."""
+    items = list(items)
+    if _nodes is None:
+        return build(parse_sentence(x) if isinstance(x, bytes) else x for x in items)
+    raw = _nodes.nodes(items)
+    if isinstance(raw, list):  # sentences the scanner does not take exactly: lxml's
+        for k in raw:
+            items[k] = parse_sentence(items[k])
+        raw = _nodes.nodes(items)
+    sentences, elements, sent, plain, kind, parent, size, columns = raw
+    sections: list[tuple[str, bytes, str]] = [
+        ("sent", sent, "i4"), ("plain", plain, "u1"), ("kind", kind, "u1"),
+        ("parent", parent, "i4"), ("size", size, "i4")]
+    for name, ids, width, vocab in sorted(columns):
+        sections.append((f"a:{name}", ids, "u2" if width == 2 else "u4"))
+        sections.append((f"v:{name}", vocab, "str"))
+    return pack(sentences, elements, sections)
+
+
+def pack(sentences: int, elements: int, sections: list[tuple[str, bytes, str]]) -> bytes:
+    table = []
+    parts = []
+    offset = 0
+    for name, raw, kind in sections:
+        z = _cctx.compress(raw)
+        table.append([name, offset, len(z), kind])
+        parts.append(z)
+        offset += len(z)
+    header = json.dumps({"sentences": sentences, "elements": elements, "sections": table},
+                        separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(header)) + header + b"".join(parts)
+
+
+def _le(a: array) -> bytes:
+    if sys.byteorder != "little":  # pragma: no cover - every platform treeindex runs on
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def parse_header(blob: bytes) -> tuple[dict, int]:
+    """The header of a block and where its sections start; ValueError if it is not one."""
+    if blob[:4] != MAGIC or len(blob) < 8:
+        raise ValueError("not a node block")
+    (n,) = struct.unpack_from("<I", blob, 4)
+    header = json.loads(blob[8:8 + n])
+    return header, 8 + n
