@@ -116,7 +116,7 @@ ODD = [
     b'<node id="1" begin="0" end="1"/></node><sentence><![CDATA[<node/>]]></sentence>'
     b'</alpino_ds>',
     b'<alpino_ds xmlns:x="u"><node id="0" x:a="1"/></alpino_ds>',  # handed over
-    b'<alpino_ds><node id="0"><foo/><node id="1"/></node></alpino_ds>',  # not plain
+    b'<alpino_ds><node id="0"><ud a="1"/><node id="1"/></node></alpino_ds>',  # plain
     b'<alpino_ds><metadata><node id="0"/></metadata><node id="1"/></alpino_ds>',  # not plain
     b"<alpino_ds><node id='0' cat='np'  rel = 'su' /></alpino_ds>",
 ]
@@ -132,7 +132,7 @@ def test_the_c_and_python_builders_make_the_same_blocks():
         assert nodestore.build_block([x]) == nodestore.build([nodestore.parse_sentence(x)])
     block = Block(python)
     assert block.sentences == len(xmls)
-    assert block.plain.tolist()[-3:] == [False, False, True]
+    assert block.plain.tolist()[-4:] == [True, True, False, True]
 
 
 def test_sentences_that_are_not_plain_go_through_lxml(tmp_path):

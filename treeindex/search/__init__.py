@@ -20,7 +20,7 @@ from ..pool import available_cores, ordered_map, owned_executor
 from ..store import Index, nodes_from, translate_errors
 from ..store.index import CorpusRow
 from . import macros as macro_files
-from .plan import ANY, Formula, describe, match_expression
+from .plan import ANY, All, Either, Formula, Term, describe, match_expression
 from .run import SENTENCES_PER_TASK, Hit, SearchTask, run_search_task
 from .xpath import Query
 
@@ -48,6 +48,7 @@ class Plan:
     why_not: str = ""  # why the node table is not used
     nodes_from: int | None = None  # node blocks from this sentence id on (None: none)
     older_nodes: int = 0  # sentences without node blocks (evaluated through lxml)
+    bound: int | None = None  # at most this many candidates, from the terms' vocabulary
 
     @property
     def total(self) -> int:
@@ -73,7 +74,15 @@ class Plan:
             lines.append(f"search terms: {match_expression(self.condition)}")
         total, n = self.total, self.evaluated
         share = f" ({100 * n / total:.2f}%)" if total else ""
-        lines.append(f"candidates: {n:,} of {total:,} sentences{share}")
+        if self.engine is not None and self.query.engine == "elementpath":
+            lines.append("candidates: every sentence (XPath 2.0 on the node table: its "
+                         "condition is not derived)")
+        elif self.condition is not ANY and self.candidates is None and \
+                self.bound is not None:
+            lines.append(f"candidates: not looked up (up to {self.bound:,} of {total:,} "
+                         "sentences: too many to skip blocks of the node table)")
+        else:
+            lines.append(f"candidates: {n:,} of {total:,} sentences{share}")
         if self.terms_from is None:
             lines.append("note: this index has no search terms: run `treeindex upgrade` once "
                          "to add them, and queries with conditions evaluate fewer sentences")
@@ -100,7 +109,7 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
     db_path = Path(db_path)
-    query = compile_query(xpath, macros)
+    query = compile_query(xpath, macros, lazy=True)
     with Index(db_path) as index, translate_errors(db_path):
         rows = index.corpora()
         names = [r.name for r in rows]
@@ -110,35 +119,65 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
                                  "the index holds no corpora yet; run `treeindex ingest` "
                                  "first")
         chosen = [r for r in rows if not corpora or r.name in corpora]
-        formula = query.condition
+        nodes = nodes_from(index.conn)
+        compiled = None
+        if engine != "lxml" and nodes is not None and query.engine == "elementpath":
+            # XPath 2.0 on the node table needs neither elementpath nor its condition
+            compiled, why = _compile_engine(query)
+        if compiled is None:
+            query.ensure()  # (a QueryError for a query that is not valid)
+        formula = query.condition if compiled is None else ANY
         first = index.terms_from()
         older = 0
         if first is not None:
             older = index.conn.execute("SELECT count(*) FROM sentences WHERE id < ?",
                                        (first,)).fetchone()[0]
-        candidates = None
-        if formula is not ANY and first is not None:
-            candidates = index.candidates(match_expression(formula), first)
-        p = Plan(query, chosen, formula, candidates, first, older)
-        p.nodes_from = nodes_from(index.conn)
-        if engine == "lxml":
+        p = Plan(query, chosen, formula, None, first, older)
+        p.nodes_from = nodes
+        lookup = formula is not ANY and first is not None
+        if compiled is not None:
+            p.engine = compiled
+        elif engine == "lxml":
             p.why_not = "asked for (--engine lxml)"
         elif p.nodes_from is None:
             p.why_not = ("this index has no node table: run `treeindex upgrade` once to add "
                          "it")
-        elif engine == "auto" and candidates is not None and \
-                p.evaluated <= ENGINE_MIN_CANDIDATES:
-            p.why_not = (f"{p.evaluated:,} candidate sentences or fewer than "
-                         f"{ENGINE_MIN_CANDIDATES:,}: parsing them is faster")
         else:
-            from .fast import compile_engine
-
-            p.engine, p.why_not = compile_engine(query)
-            if p.engine is not None:
-                p.older_nodes = index.conn.execute(
-                    "SELECT count(*) FROM sentences WHERE id < ?",
-                    (p.nodes_from,)).fetchone()[0]
+            # at most this many candidates (the rarest term's sentences, and those without
+            # terms): a broad query skips the lookup, which cannot skip a block anyway
+            p.bound = _bound(formula, index.term_sentences) + older if lookup else None
+            if engine == "nodes" or p.bound is None or p.bound > ENGINE_MIN_CANDIDATES:
+                p.engine, p.why_not = _compile_engine(query)
+                if p.engine is not None and p.bound is not None and \
+                        p.bound > ENGINE_MIN_CANDIDATES:
+                    lookup = False
+            else:
+                p.why_not = (f"at most {p.bound:,} candidate sentences (fewer than "
+                             f"{ENGINE_MIN_CANDIDATES:,}): parsing them is faster")
+        if lookup and first is not None:
+            p.candidates = index.candidates(match_expression(formula), first)
+        if p.engine is not None:
+            p.older_nodes = index.conn.execute(
+                "SELECT count(*) FROM sentences WHERE id < ?", (p.nodes_from,)).fetchone()[0]
     return p
+
+
+def _compile_engine(query: Query) -> tuple[Any, str]:
+    from .fast import compile_engine
+
+    return compile_engine(query)
+
+
+def _bound(formula: Formula, sentences: Callable[[str], int]) -> int:
+    """At most how many sentences meet the formula: the fewest of an `and`, the sum of an
+    `or` (each term's sentences from the search terms' vocabulary)."""
+    if isinstance(formula, Term):
+        return sentences(formula.term)
+    if isinstance(formula, All):
+        return min(_bound(f, sentences) for f in formula.parts)
+    if isinstance(formula, Either):
+        return sum(_bound(f, sentences) for f in formula.parts)
+    raise ValueError("ANY has no bound")
 
 
 def _tasks(p: Plan, db: str, with_xml: bool, attrs: tuple[str, ...], details: bool
@@ -165,9 +204,11 @@ class Progress:
     hits: int
 
 
-def compile_query(xpath: str, macros: dict[str, str] | None = None) -> Query:
-    """The query with its %macros% expanded, compiled; QueryError if it is not valid."""
-    return Query(macro_files.expand(xpath, macros or {}).strip())
+def compile_query(xpath: str, macros: dict[str, str] | None = None, lazy: bool = False
+                  ) -> Query:
+    """The query with its %macros% expanded, compiled; QueryError if it is not valid.
+    `lazy`: XPath 2.0 is compiled by elementpath only when first needed."""
+    return Query(macro_files.expand(xpath, macros or {}).strip(), lazy)
 
 
 def search(
@@ -195,7 +236,7 @@ def search(
     db_path = Path(db_path)
     p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
     if p.engine is not None:
-        yield from _engine_hits(p, db_path, limit, attrs, with_xml, details,
+        yield from _engine_hits(p, db_path, limit, attrs, with_xml, details, workers,
                                 progress_callback)
         return
     total = p.evaluated
@@ -218,37 +259,56 @@ def search(
                 return
 
 
-def _engine_run(p: Plan, db_path: Path, index: Index, with_xml: bool, attrs: tuple[str, ...],
-                details: bool, progress_callback: Callable[[Progress], None] | None,
+# blocks below which one process evaluates them faster than it starts workers
+PARALLEL_MIN_BLOCKS = 24
+
+
+def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
+                attrs: tuple[str, ...], details: bool, workers: int | None,
+                progress_callback: Callable[[Progress], None] | None,
                 found: list[int]) -> Iterator[tuple[str, Any]]:
+    """('old', a TaskHits) and ('block', its result in `mode`) in document order; the
+    blocks evaluated by worker processes where there are enough of them."""
     from . import fast
 
     total = p.evaluated
-    done = [0]
-
-    def progress(corpus: str, n: int) -> None:
-        done[0] += n
-        if progress_callback:
-            progress_callback(Progress(corpus, min(done[0], total), total, found[0]))
-
-    def older(corpus: CorpusRow, seqs: list[int]) -> Iterator[Any]:
-        yield from fast.older_tasks(str(db_path), p.query, corpus, seqs, with_xml, attrs,
-                                    details, SENTENCES_PER_TASK)
-        progress(corpus.name, len(seqs))
-
-    return fast.run(index, p.engine, p.query, p.corpora, p.candidates, older, progress)
+    done = 0
+    db = str(db_path)
+    items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
+                      lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
+                                                    details))
+    n = available_cores() if workers is None else workers
+    (blocks,) = index.conn.execute("SELECT count(*) FROM node_blocks").fetchone()
+    if blocks < PARALLEL_MIN_BLOCKS:
+        n = 0
+    with owned_executor(n) as pool:
+        for (kind, job), result in ordered_map(pool, fast.run_item, items, max(n, 1) + 2):
+            if kind == "old":
+                done += result.sentences
+                yield "old", result
+                corpus = job.corpus
+            else:
+                for part in result:
+                    yield "block", part
+                done += sum(row.count for row, _ in job.rows)
+                corpus = p.corpora[0].name
+                for r in p.corpora:
+                    if r.id == job.rows[-1][1]:
+                        corpus = r.name
+            if progress_callback:
+                progress_callback(Progress(corpus, min(done, total), total, found[0]))
 
 
 def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ...],
-                 with_xml: bool, details: bool,
+                 with_xml: bool, details: bool, workers: int | None,
                  progress_callback: Callable[[Progress], None] | None) -> Iterator[Hit]:
     from . import fast
 
     found = [0]
     names = {r.id: r.name for r in p.corpora}
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
-        for kind, item in _engine_run(p, db_path, index, with_xml, attrs, details,
-                                      progress_callback, found):
+        for kind, item in _engine_run(p, db_path, index, "hits", with_xml, attrs, details,
+                                      workers, progress_callback, found):
             if kind == "old":
                 records: Iterable[Hit] = item.hits
             else:
@@ -304,27 +364,26 @@ def count(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
     if p.engine is None:
         return tally(search(db_path, xpath, corpora=corpora, macros=macros, details=False,
                             engine="lxml", progress_callback=progress_callback, **kwargs))
-    from . import fast
-
     names = {r.id: r.name for r in p.corpora}
     table: dict[str, list] = {}
     found = [0]
+    workers = kwargs.get("workers")
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
-        for kind, item in _engine_run(p, db_path, index, False, (), False, progress_callback,
-                                      found):
+        for kind, item in _engine_run(p, db_path, index, "count", False, (), False, workers,
+                                      progress_callback, found):
             if kind == "old":
                 for hit in item.hits:
-                    c = table.setdefault(hit.corpus, [0, set()])
+                    c = table.setdefault(hit.corpus, [0, set(), 0])
                     c[0] += 1
                     c[1].add(hit.seq)
                 continue
-            n, sents = fast.block_counts(item)
-            if n:
-                c = table.setdefault(names[item.corpus_id], [0, set()])
+            corpus_id, n, sents = item
+            if n:  # (blocks hold no sentence of the lxml part: their counts add up)
+                c = table.setdefault(names[corpus_id], [0, set(), 0])
                 c[0] += n
-                c[1].update(item.row.first_seq + k for k in fast.sentences_of(item))
+                c[2] += sents
                 found[0] += n
-    return Counts({name: (n, len(s)) for name, (n, s) in table.items()})
+    return Counts({name: (n, len(s) + k) for name, (n, s, k) in table.items()})
 
 
 def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
@@ -338,17 +397,14 @@ def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
         return frequencies(search(db_path, xpath, corpora=corpora, macros=macros,
                                   attrs=attrs, details=False, engine="lxml",
                                   progress_callback=progress_callback, **kwargs))
-    from . import fast
-
     table: Counter[tuple] = Counter()
     found = [0]
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
-        for kind, item in _engine_run(p, db_path, index, False, attrs, False,
-                                      progress_callback, found):
+        for kind, item in _engine_run(p, db_path, index, "stats", False, attrs, False,
+                                      kwargs.get("workers"), progress_callback, found):
             if kind == "old":
                 table.update(hit.values for hit in item.hits)
             else:
-                part = fast.block_stats(index, item, attrs)
-                found[0] += sum(part.values())
-                table.update(part)
+                found[0] += sum(item.values())
+                table.update(item)
     return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))

@@ -5,8 +5,8 @@
  * items are the sentences' <alpino_ds> bytes (UTF-8, well-formed: lxml checked them), or,
  * for a sentence that was read by lxml, its element list (kind, parent, size, attributes).
  * A sentence this scanner does not take exactly (a namespace, a DOCTYPE, a reference to an
- * entity other than the five XML predefines, any element but <node> inside a <node> or a
- * <node> outside the tree) makes it return the positions of all such sentences: the caller
+ * entity other than the five XML predefines, a <node> inside another element than <node>
+ * and <alpino_ds>) makes it return the positions of all such sentences: the caller
  * gives them as element lists and calls again. columns: [(name, ids (uint16 or uint32 LE), width, vocab
  * joined by NUL)] in order of first appearance. The arrays are little-endian bytes, as
  * nodestore.build writes them (tests compare the two).
@@ -305,7 +305,6 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
         int is_node = nl == 4 && memcmp(name, "node", 4) == 0;
         int is_ds = depth == 0 && !seen_ds && nl == 9 && memcmp(name, "alpino_ds", 9) == 0;
         int32_t top = depth ? stack[depth - 1] : -2;  /* -2: outside any element */
-        int top_is_node = top >= 0 && ((unsigned char *)st->kind.buf)[top] == 1;
         int32_t el = -1;
         if (depth == 0 && !is_ds) { result = 0; break; }
         if (is_ds) {
@@ -316,9 +315,6 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             if (top < 0) { result = 0; break; }  /* a node outside the tree */
             if (add_element(st, 1, top) < 0) return -1;
             el = (int32_t)(st->n - 1);
-        } else if (top_is_node) {
-            result = 0;  /* another element inside a node */
-            break;
         }
         int empty = 0, bad = 0;
         for (;;) {

@@ -8,12 +8,21 @@ bounds give every XPath axis as array operations over the whole block at once:
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import zstandard
 
 from .nodestore import parse_header
 
-_dctx = zstandard.ZstdDecompressor()
+_local = threading.local()  # a decompressor per thread: one is not safe to share
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "d", None)
+    if d is None:
+        d = _local.d = zstandard.ZstdDecompressor()
+    return d
 _TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
 INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",
            "ancestor": "descendant", "descendant-or-self": "ancestor-or-self",
@@ -35,7 +44,8 @@ class Block:
     def _raw(self, name: str) -> bytes:
         off, ln, _ = self._sections[name]
         start = self._start + off
-        return _dctx.decompress(self.blob[start:start + ln], max_output_size=MAX_SECTION)
+        return _decompressor().decompress(self.blob[start:start + ln],
+                                          max_output_size=MAX_SECTION)
 
     def _array(self, name: str) -> np.ndarray:
         a = self._cache.get(name)
@@ -107,6 +117,40 @@ class Block:
             depth = new
         return depth
 
+    def ids(self, name: str) -> np.ndarray:
+        """A column's ids per element (0: no such attribute), its vocabulary not read."""
+        key = "#ids:" + name
+        a = self._cache.get(key)
+        if a is None:
+            if "a:" + name not in self._sections:
+                a = np.zeros(self.n, dtype=np.int64)
+            else:
+                a = self._array("a:" + name)
+            self._cache[key] = a
+        return a  # type: ignore[return-value]
+
+    def value_id(self, name: str, value: str) -> int:
+        """The id of a value in a column (0: no element has it), found in the stored
+        vocabulary's bytes without decoding it."""
+        key = "#raw:" + name
+        raw = self._cache.get(key)
+        if raw is None:
+            raw = self._cache[key] = (b"\0" + self._raw("v:" + name) + b"\0"
+                                      if "v:" + name in self._sections else b"")
+        assert isinstance(raw, bytes)
+        v = value.encode("utf-8")
+        if b"\0" in v:
+            return 0
+        at = raw.find(b"\0" + v + b"\0")
+        return 0 if at < 0 else raw.count(b"\0", 0, at) + 1
+
+    @property
+    def is_node(self) -> np.ndarray:
+        a = self._cache.get("#is_node")
+        if a is None:
+            a = self._cache["#is_node"] = self.kind == 1
+        return a  # type: ignore[return-value]
+
     def column(self, name: str) -> tuple[np.ndarray, list[str]]:
         """(ids per element, vocabulary with '' at 0: id 0 is 'no such attribute')."""
         key = "@" + name
@@ -115,7 +159,7 @@ class Block:
             if "a:" + name not in self._sections:
                 c = (np.zeros(self.n, dtype=np.int64), [""])
             else:
-                ids = self._array("a:" + name).astype(np.int64)
+                ids = self.ids(name)
                 vocab = [""] + self._raw("v:" + name).decode("utf-8").split("\0")
                 if len(vocab) == 1 + 1 and vocab[1] == "" and not ids.any():
                     vocab = [""]

@@ -80,6 +80,8 @@ def _number2(v: str) -> float:
     return math.nan
 
 
+_UNSURE = object()
+
 # --- values -----------------------------------------------------------------------------
 # Every value is per row: a row is a context element (or, inside `some`/`every`, a pair of a
 # context element and a variable's node). Scalars are numpy arrays over the rows.
@@ -148,6 +150,7 @@ class Engine:
             raise Unsupported(f"calls {sorted(other)[0]}()")
         self._check(self.tree)
         self.regexes: dict[tuple[str, str], re.Pattern[str]] = {}
+        self.numbers: dict[str, Any] = {}
         # can a comparison see an <alpino_ds>'s attributes?
         self.ds_reachable = any(
             isinstance(x, Step) and (x.test == "alpino_ds" or (
@@ -194,8 +197,16 @@ class Engine:
             raise Unsupported("the document root")
         self._check_steps(steps)
         cur = self.b.kind == 2
+        if steps[0].axis == "descendant-or-self" and steps[0].test == "node()" and \
+                len(steps) > 1 and steps[1].axis == "child" and steps[1].test == "node":
+            # '//node': every node (each has a parent); positions among its siblings
+            cur = self._preds(steps[1], self.b.is_node, "child")
+            steps = steps[2:]
+            first = False
+        else:
+            first = True
         for k, step in enumerate(steps):
-            cur = self._forward(step, cur, k == 0)
+            cur = self._forward(step, cur, first and k == 0)
         self.cache[key] = cur
         return cur
 
@@ -273,7 +284,7 @@ class Engine:
     def _test(self, step: Step, m: np.ndarray) -> np.ndarray:
         t = step.test
         if t == "node":
-            return m & (self.b.kind == 1)
+            return m & self.b.is_node
         if t == "alpino_ds":
             return m & (self.b.kind == 0)
         if t == "*":
@@ -557,11 +568,12 @@ class Engine:
         a mask over the column's vocabulary)."""
         target = None
         if ns.attr is not None:
-            ids, vocab = self.b.column(ns.attr)
-            ok = np.ones(len(vocab), dtype=bool) if value_ok is None else value_ok
-            ok = ok.copy()
-            ok[0] = False
-            target = ok[ids]
+            if value_ok is None:
+                target = self.b.ids(ns.attr) != 0
+            else:
+                ok = value_ok.copy()
+                ok[0] = False
+                target = ok[self.b.ids(ns.attr)]
         return self._exists(ns, space, target)
 
     def _num(self, v: Any, space: Space) -> np.ndarray:
@@ -624,12 +636,21 @@ class Engine:
             return hit[1], hit[2]
         nums = np.full(len(vocab), math.nan)
         unsure = np.zeros(len(vocab), dtype=bool)
+        known = self.numbers  # across blocks: begin, end and id repeat everywhere
         for k, x in enumerate(vocab):
             if x:
-                try:
-                    nums[k] = self.number(x)
-                except Dynamic:
+                v = known.get(x)
+                if v is None:
+                    try:
+                        v = self.number(x)
+                    except Dynamic:
+                        v = _UNSURE
+                    if len(known) < 1_000_000:
+                        known[x] = v
+                if v is _UNSURE:
                     unsure[k] = True
+                else:
+                    nums[k] = v
         self.cache[("num", key)] = (vocab, nums, unsure)
         return nums, unsure
 
@@ -645,23 +666,28 @@ class Engine:
             raise Dynamic("a value the engines may read differently")
 
     def _vocab_test(self, vocab: list[str], op: str, consts: tuple, absent: bool = True,
-                    used: np.ndarray | None = None) -> np.ndarray:
+                    used: str | None = None) -> np.ndarray:
         """For each value of a vocabulary: does `value op c` hold for some constant c?
         `absent`: entry 0 stands for no value (a column), else for the empty string.
-        `used`: the values that occur where the comparison is made (None: all)."""
+        `used`: the column, whose values that comparisons can reach are checked for
+        numbers the engines may read differently (None: all values)."""
         out = np.zeros(len(vocab), dtype=bool)
-        if used is None:
-            used = np.ones(len(vocab), dtype=bool)
         for c in consts:
             if isinstance(c, float) or (not self.xpath2 and op not in ("=", "!=")):
                 nums, unsure = self._numbers(vocab)
                 if not absent and self.xpath2 and isinstance(c, float):
                     raise Unsupported("a string compared with a number in XPath 2.0")
-                self._cast_check(vocab, used, nums, unsure)
+                reach = self._used(used) if used is not None else None
+                self._cast_check(vocab, np.ones(len(vocab), dtype=bool) if reach is None
+                                 else reach, nums, unsure)
                 y = c if isinstance(c, float) else self.number(c)
                 out |= _cmp(op, nums, np.float64(y))
             elif op in ("=", "!="):
-                eq = np.array([x == c for x in vocab])
+                eq = np.zeros(len(vocab), dtype=bool)
+                try:
+                    eq[vocab.index(c, 1 if absent else 0)] = True
+                except ValueError:
+                    pass
                 out |= eq if op == "=" else ~eq
             else:
                 out |= np.array([_cmp_py(op, x, c) for x in vocab])
@@ -679,7 +705,7 @@ class Engine:
         if u is None:
             ids, vocab = self.b.column(name)
             u = np.zeros(len(vocab), dtype=bool)
-            u[ids[self.b.kind == 1]] = True
+            u[ids[self.b.is_node]] = True
             self.cache[key] = u
         return u
 
@@ -700,9 +726,20 @@ class Engine:
                 return self._exists(a, space, self._fn_compare(a, op, b))
             if a.attr is None:
                 raise Unsupported("the string value of an element")
+            if op == "=" and all(isinstance(c, str) for c in b.values):
+                # the common case: look the strings up, compare ids (no vocabulary read)
+                ids = self.b.ids(a.attr)
+                wanted = [k for k in (self.b.value_id(a.attr, c) for c in b.values) if k]
+                if not wanted:
+                    target = np.zeros(self.b.n, dtype=bool)
+                elif len(wanted) == 1:
+                    target = ids == wanted[0]
+                else:
+                    target = np.isin(ids, wanted)
+                return self._exists(a, space, target)
             ids, vocab = self.b.column(a.attr)
             return self._exists_attr(a, space, self._vocab_test(vocab, op, b.values,
-                                                                used=self._used(a.attr)))
+                                                                used=a.attr))
         if isinstance(b, Const):  # a row value with constants
             if len(b.values) != 1 and not self.xpath2:
                 raise Unsupported("a sequence")
@@ -807,7 +844,7 @@ class Engine:
             ok = self._vocab_test(s.vocab, general, b.values)  # empty: no comparison
             return ok[s.ids]
         ids, vocab = self.b.column(a.attr)
-        return self._vocab_test(vocab, general, b.values, used=self._used(a.attr))[
+        return self._vocab_test(vocab, general, b.values, used=a.attr)[
             ids[self._anchor_rows(a, space)]]
 
     # --- functions ----------------------------------------------------------------------
@@ -933,7 +970,10 @@ class Engine:
             rows = rows[ids[elems] != 0]
         return np.bincount(rows, minlength=space.n).astype(np.float64)
 
-    def _quantified(self, e: Quantified, space: Space, env: tuple | None) -> Bool:
+    def _quantified(self, e: Quantified, space: Space, env: tuple | None) -> Any:
+        rewritten = _as_predicate(e)
+        if rewritten is not None:  # some $x in P satisfies C($x)  ==  P[C(.)]
+            return self._eval(rewritten, space, env)
         (name, source), *rest = e.bindings
         test: object = e.test if not rest else Quantified(e.kind, tuple(rest), e.test)
         ns = self._eval(source, space, env)
@@ -949,6 +989,61 @@ class Engine:
 
 
 _REVERSE = {"ancestor", "ancestor-or-self", "preceding", "preceding-sibling", "parent"}
+_SELF = Step("self", "node()")
+_REWRITES: dict[int, tuple[object, object]] = {}
+
+
+def _as_predicate(e: Quantified) -> object | None:
+    """`some $x in P satisfies C` as `boolean(P[boolean(C')])` and `every ...` as
+    `not(P[not(C')])`, where C' is C with `$x` read as `.`: when P is a relative path of
+    elements and C looks only at $x (no other variable, no path from the context, no
+    position). Evaluated on masks like any path, instead of one row per (context, $x) pair.
+    """
+    hit = _REWRITES.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    out = None
+    if len(e.bindings) == 1:
+        name, source = e.bindings[0]
+        test = _substitute(e.test, name)
+        if isinstance(source, Path) and source.root == "" and source.base is None and \
+                source.steps and source.steps[-1].axis not in ("attribute", "fn") and \
+                test is not None:
+            last = source.steps[-1]
+            cond = Call("boolean", (test,)) if e.kind == "some" else Call("not", (test,))
+            path = Path("", source.steps[:-1] + (
+                Step(last.axis, last.test, last.preds + (cond,)),))
+            out = Call("boolean", (path,)) if e.kind == "some" else Call("not", (path,))
+    _REWRITES[id(e)] = (e, out)
+    return out
+
+
+def _substitute(e: object, name: str) -> object | None:
+    """`e` with `$name` as `.`, or None if `e` depends on anything but `$name`."""
+    if isinstance(e, Var):
+        return Path("", (_SELF,)) if e.name == name else None
+    if isinstance(e, (Literal, Number)):
+        return e
+    if isinstance(e, Path):
+        if e.root:
+            return e  # an absolute path: the same from anywhere in the sentence
+        if isinstance(e.base, Var) and e.base.name == name and \
+                not any(_uses_vars(st) for st in e.steps):
+            return Path("", (_SELF,) + e.steps)
+        return None  # a path from the context (or from another expression)
+    if isinstance(e, Binary):
+        left, right = _substitute(e.left, name), _substitute(e.right, name)
+        return None if left is None or right is None else Binary(e.op, left, right)
+    if isinstance(e, Neg):
+        inner = _substitute(e.operand, name)
+        return None if inner is None else Neg(inner)
+    if isinstance(e, Call) and e.name not in ("position", "last"):
+        args = [_substitute(a, name) for a in e.args]
+        return None if any(a is None for a in args) else Call(e.name, tuple(args))
+    if isinstance(e, Seq):
+        items = [_substitute(a, name) for a in e.items]
+        return None if any(a is None for a in items) else Seq(tuple(items))
+    return None
 
 
 def _has_positions(step: Step) -> bool:
@@ -1075,8 +1170,14 @@ def _all_parts(e: object) -> list:
     return out
 
 
+_STATIC: dict[tuple[str, int], tuple[object, bool]] = {}
+
+
 def _uses_vars(e: object) -> bool:
-    return bool(_free_vars(e))
+    hit = _STATIC.get(("vars", id(e)))
+    if hit is None or hit[0] is not e:
+        hit = _STATIC[("vars", id(e))] = (e, bool(_free_vars(e)))
+    return hit[1]
 
 
 def _shallow(e: object):
@@ -1098,6 +1199,13 @@ def _shallow(e: object):
 
 def _positional(pred: object) -> bool:
     """Does the predicate depend on the position (a number, or position()/last())?"""
+    hit = _STATIC.get(("pos", id(pred)))
+    if hit is None or hit[0] is not pred:
+        hit = _STATIC[("pos", id(pred))] = (pred, _positional_now(pred))
+    return hit[1]
+
+
+def _positional_now(pred: object) -> bool:
     if isinstance(pred, (Number, Neg)) or (isinstance(pred, Binary) and pred.op in (
             "+", "-", "*", "div", "mod")):
         return True

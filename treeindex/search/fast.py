@@ -15,7 +15,7 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from lxml import etree
@@ -29,6 +29,7 @@ from .xpath import _PROBE, Query
 
 _probe: Block | None = None
 _OLD_PART = 50_000
+_OLD_TASK = 500
 
 
 def probe_block() -> Block:
@@ -83,7 +84,7 @@ def _wanted(b: BlockRow, seqs: list[int] | None) -> bool:
 class Selected:
     """What a block's evaluation selected: elements in document order."""
 
-    block: Block
+    block: Block | None  # (None when it came from a worker: read again where needed)
     row: BlockRow
     corpus_id: int
     elements: np.ndarray  # element numbers in the block
@@ -91,13 +92,22 @@ class Selected:
     # hits from sentences lxml evaluated: block sentence -> [node position]
     other: dict[int, list[int]]
 
+    def load(self, index: Index) -> Block:
+        if self.block is None:
+            self.block = read_block(index, self.row)
+        return self.block
+
+
+def read_block(index: Index, row: BlockRow) -> Block:
+    (data,) = index.conn.execute("SELECT data FROM node_blocks WHERE id = ?",
+                                 (row.id,)).fetchone()
+    return Block(data)
+
 
 def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_id: int
              ) -> Selected:
     """Every hit of one block."""
-    (data,) = index.conn.execute("SELECT data FROM node_blocks WHERE id = ?",
-                                 (row.id,)).fetchone()
-    block = Block(data)
+    block = read_block(index, row)
     try:
         mask = engine.select(block)
         lxml_sentences = np.flatnonzero(~block.plain)
@@ -120,8 +130,46 @@ def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_i
     return Selected(block, row, corpus_id, elements, so[elements], other)
 
 
+class Job(NamedTuple):
+    """Blocks to evaluate in a worker (or inline): each (row, corpus id)."""
+
+    db: str
+    query: str
+    rows: tuple
+    mode: str  # 'hits' (the selections), 'count' ((hits, sentences)), 'stats' (a Counter)
+    attrs: tuple[str, ...] = ()
+
+
+_compiled: dict[str, tuple[Query, Engine]] = {}
+
+
+def run_job(job: Job) -> list[Any]:
+    """Evaluate a job's blocks (in a worker: its own index connection and compiled query)."""
+    compiled = _compiled.get(job.query)
+    if compiled is None:
+        query = Query(job.query, lazy=True)
+        engine, why = compile_engine(query)
+        if engine is None:  # pragma: no cover - the parent compiled the same text
+            raise Unsupported(why)
+        compiled = _compiled[job.query] = (query, engine)
+    query, engine = compiled
+    index = Index.for_process(job.db)
+    out: list[Any] = []
+    for row, corpus_id in job.rows:
+        sel = evaluate(index, engine, query, row, corpus_id)
+        if job.mode == "count":
+            out.append(block_counts(sel))
+        elif job.mode == "stats":
+            out.append(block_stats(index, sel, job.attrs))
+        else:
+            sel.block = None  # not sent back: read again for the hits' records
+            out.append(sel)
+    return out
+
+
 def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
     """(block sentence, node positions) of the hits, in document order."""
+    assert sel.block is not None
     b = sel.block
     pos = sel.elements - b.sent[sel.sentence] - 2  # root and alpino_ds come first
     out: dict[int, list[int]] = {}
@@ -131,38 +179,54 @@ def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
     return sorted(out.items())
 
 
-def run(index: Index, engine: Engine, query: Query, corpora: list, candidates: dict | None,
-        older: Callable[[Any, list[int]], Iterator[Any]],
-        progress: Callable[[str, int], None] | None = None) -> Iterator[tuple[str, Any]]:
-    """('old', task hits) and ('block', Selected) in document order, corpus by corpus."""
+BLOCKS_PER_JOB = 4
+
+
+def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | None,
+         mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any]
+         ) -> Iterator[tuple[str, Any]]:
+    """In document order, corpus by corpus: ('old', a search task for sentences in no
+    block: indexed before the node table existed, or merged from an index without one) and
+    ('blocks', a Job)."""
     for r in corpora:
         seqs = None if candidates is None else candidates.get(r.id, [])
         covered = 1  # the next position a block would start at
+        group: list[tuple[BlockRow, int]] = []
         for row in blocks(index, r.id) + [BlockRow(0, 0, 0, r.sentences + 1)]:
-            if row.first_seq > covered:  # not in any block (indexed before the node table,
-                # or merged from an index without one): through lxml
+            if row.first_seq > covered:  # a gap: through lxml
+                if group:
+                    yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+                    group = []
                 hi = min(row.first_seq, r.sentences + 1)
                 for lo in range(covered, hi, _OLD_PART):  # (memory: a part at a time)
                     top = min(lo + _OLD_PART, hi)
                     old = list(range(lo, top)) if seqs is None else [
                         q for q in seqs[bisect.bisect_left(seqs, lo):
                                         bisect.bisect_left(seqs, top)]]
-                    if old:
-                        for result in older(r, old):
-                            yield "old", result
+                    for k in range(0, len(old), _OLD_TASK):
+                        yield "old", old_task(r, old[k:k + _OLD_TASK])
             if row.first_seq > r.sentences:
                 break
             if _wanted(row, seqs):
-                yield "block", evaluate(index, engine, query, row, r.id)
+                group.append((row, r.id))
+                if len(group) == BLOCKS_PER_JOB:
+                    yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+                    group = []
             covered = max(covered, row.first_seq + row.count)
-            if progress:
-                progress(r.name, row.count)
+        if group:
+            yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+
+
+def run_item(item: tuple[str, Any]) -> Any:
+    """A worker's entry point for either kind of job."""
+    kind, job = item
+    return run_job(job) if kind == "blocks" else run_search_task(job)
 
 
 def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[str, ...],
          with_xml: bool) -> Iterator[Hit]:
     """The hits of a block, as records."""
-    b = sel.block
+    b = sel.load(index)
     first, count = sel.row.first, sel.row.count
     info = index.conn.execute(
         "SELECT seq, sentid, text, first_subtree, subtree_count FROM sentences "
@@ -225,17 +289,20 @@ def sentences_of(sel: Selected) -> set[int]:
     return set(np.unique(sel.sentence).tolist()) | set(sel.other)
 
 
-def block_counts(sel: Selected) -> tuple[int, int]:
-    """(hits, matching sentences) of a block."""
+def block_counts(sel: Selected) -> tuple[int, int, int]:
+    """(corpus id, hits, matching sentences) of a block."""
     n = len(sel.elements) + sum(len(v) for v in sel.other.values())
-    return n, len(sentences_of(sel))
+    if not sel.other:  # (sentence numbers are sorted: count where they change)
+        k = len(sel.sentence)
+        return sel.corpus_id, n, int(k and (np.count_nonzero(np.diff(sel.sentence)) + 1))
+    return sel.corpus_id, n, len(sentences_of(sel))
 
 
 def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...]
                 ) -> Counter[tuple]:
     """How often each combination of the attributes occurs among a block's hits."""
     out: Counter[tuple] = Counter()
-    b = sel.block
+    b = sel.load(index)
     if len(sel.elements):
         cols = [b.column(a) for a in attrs]
         stacked = np.stack([ids[sel.elements] for ids, _ in cols], axis=1)
@@ -250,10 +317,8 @@ def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...]
     return out
 
 
-def older_tasks(db: str, query: Query, corpus: Any, seqs: list[int], with_xml: bool,
-                attrs: tuple[str, ...], details: bool, per_task: int) -> Iterator[Any]:
-    """The hits of sentences without node blocks, through lxml/elementpath (in process)."""
-    for k in range(0, len(seqs), per_task):
-        part = tuple(seqs[k:k + per_task])
-        yield run_search_task(SearchTask(db, query.text, corpus.id, corpus.name, part[0],
-                                         part[-1], with_xml, attrs, details, part))
+def old_task(db: str, query: Query, corpus: Any, seqs: list[int], with_xml: bool,
+             attrs: tuple[str, ...], details: bool) -> SearchTask:
+    """The task for sentences in no node block, through lxml/elementpath."""
+    return SearchTask(db, query.text, corpus.id, corpus.name, seqs[0], seqs[-1], with_xml,
+                      attrs, details, tuple(seqs))

@@ -7,10 +7,11 @@ in document order (pre-order), after the document root; per element: `kind` (2 t
 root, 0 alpino_ds, 1 node), `parent` (block position; -1 for the root) and `size` (elements
 below it). Every attribute is a column of
 numbers into that column's vocabulary (0: the element has no such attribute, k: the k-th
-value), values as XML gives them (entities decoded, whitespace normalized). A sentence is
-`plain` when every element inside a `<node>` is a `<node>` and every `<node>` sits in a `<node>` or
-in `<alpino_ds>`: only plain sentences are evaluated from the columns, the others (none in
-real treebanks) through lxml.
+value), values as XML gives them (entities decoded, whitespace normalized). Other elements
+(`<sentence>`, `<ud>` inside a node, ...) are not in the table: the engine refuses the node
+tests that could reach them (`*`, `node()` on axes other than self, parent and ancestor). A
+sentence is `plain` when every `<node>` sits in a `<node>` or in `<alpino_ds>`: only plain
+sentences are evaluated from the columns, the others (none in real treebanks) through lxml.
 
 Layout: b"TIN1", a 4-byte little-endian length, a JSON header {"sentences", "elements",
 "sections": [[name, offset, length, type], ...]}, then the sections, each compressed with zstd
@@ -57,9 +58,6 @@ def sentence_elements(root) -> tuple[list[Element], bool]:
             p = 1
         position[el] = len(out)
         out.append((1, p, 0, list(el.attrib.items())))
-        for child in el:
-            if isinstance(child.tag, str) and child.tag != "node":
-                plain = False
     # sizes: elements below each, from the parents (pre-order: children after parents)
     sizes = [0] * len(out)
     for k in range(len(out) - 1, 0, -1):

@@ -25,24 +25,34 @@ _PROBE = etree.fromstring(
 class Query:
     """A compiled query (workers are sent its text and compile it once each)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lazy: bool = False) -> None:
+        """`lazy`: an XPath 2.0 query is compiled by elementpath (whose import costs more
+        than a search on the node table takes) only when it is first needed."""
         self.text = text
         self.engine = "lxml"
         self._select: Any = None
         self._condition: Formula | None = None
-        self._compile()
-        self.select(_PROBE)  # a query that selects attributes or numbers fails here, early
+        self._compile(lazy)
+        if self._select is not None:
+            self.select(_PROBE)  # a query that selects attributes or numbers fails here
+
+    def ensure(self) -> None:
+        """Compile it now (QueryError if it is not valid)."""
+        if self._select is None:
+            self._compile(False)
+            self.select(_PROBE)
 
     @property
     def condition(self) -> Formula:
         """What every sentence the query matches meets (search/plan.py)."""
         if self._condition is None:
+            self.ensure()
             from .plan import condition
 
             self._condition = condition(self.text)
         return self._condition
 
-    def _compile(self) -> None:
+    def _compile(self, lazy: bool) -> None:
         try:  # XPath 1.0 with only XPath 1.0 functions: lxml runs it, elementpath not needed
             parsed = xpath1.parse(self.text)
             if parsed.functions <= xpath1.FUNCTIONS:
@@ -53,6 +63,9 @@ class Query:
                 return
         except (xpath1.NotXPath1, etree.XPathError):
             pass
+        self.engine = "elementpath"
+        if lazy:
+            return
         import elementpath
         from elementpath.xpath2 import XPath2Parser
 
@@ -61,12 +74,13 @@ class Query:
             selector.select(_PROBE)
         except elementpath.ElementPathError as e:
             raise QueryError(_syntax_message(self.text, e)) from None
-        self.engine = "elementpath"
         self._select = selector.select
 
     def select(self, root: etree._Element) -> list[etree._Element]:
         """The `node` elements the query selects in a sentence; QueryError for anything
         else (an attribute, a number, a string)."""
+        if self._select is None:
+            self.ensure()
         try:
             found = self._select(root)
         except Exception as e:  # lxml's and elementpath's errors do not cross processes

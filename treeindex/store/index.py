@@ -52,6 +52,7 @@ class Index:
         with translate_errors(self.path):
             self.conn = connect_read(self.path)
         self.decode = Decoder(self.conn)  # a sentences.xml blob -> the sentence's XML
+        self._vocab = False
 
     def terms_from(self) -> int | None:
         """The first sentence id from which on sentences have search terms (None: none)."""
@@ -134,6 +135,16 @@ class Index:
         for corpus_id, seq in rows:
             found.setdefault(corpus_id, set()).add(seq)
         return {c: sorted(seqs) for c, seqs in found.items()}
+
+    def term_sentences(self, term: str) -> int:
+        """In how many sentences a search term occurs (from the FTS5 vocabulary)."""
+        if not self._vocab:
+            self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_vocab USING "
+                              "fts5vocab(main, search_terms, 'row')")
+            self._vocab = True
+        row = self.conn.execute("SELECT doc FROM temp.search_vocab WHERE term = ?",
+                                (term,)).fetchone()
+        return int(row[0]) if row else 0
 
     def labels(self, first: int, last: int) -> dict[int, str]:
         """node position -> 'cat-n' for the subtrees first..last (one sentence's)."""

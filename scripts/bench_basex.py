@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""treeindex search against BaseX, the XML database GrETEL searches with, in the same run.
+
+    python3 scripts/bench_basex.py [--mb 200 1000] [--repeat 7] [--only NAME ...]
+
+For each size: builds the input (scripts/make_corpus.py), a treeindex index and a BaseX
+database (attribute index on) of the same file under /tmp/treeindex-bench, starts a
+`basexserver` on 127.0.0.1 and opens one client session, as GrETEL does. Then, interleaved
+round by round, it times:
+  - BaseX: GrETEL's count query through the open session,
+    `count(for $node in db:open("X")/treebank//node[...] return $node)`;
+  - treeindex: the whole command `treeindex search --count -q QUERY` (process start
+    included);
+and checks that the hit counts are equal. Prints medians and the ratio treeindex / BaseX,
+and the XPath 2.0 forms against their XPath 1.0 equivalents (treeindex only). Installs BaseX
+from Debian (`apt-get install basex`) when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench import WORK, corpus, treeindex  # noqa: E402
+
+# (name, the query as treeindex takes it, the predicate GrETEL's count query uses)
+QUERIES = [
+    ("selective: np with the lemma fiets", '//node[@cat="np" and node[@lemma="fiets"]]'),
+    ("np + det de + noun head",
+     '//node[@cat="np" and node[@rel="det" and @lemma="de"] and node[@rel="hd" and @pt="n"]]'),
+    ("span > 9 words", "//node[number(@end) - number(@begin) > 9]"),
+    ("a common category", '//node[@cat="whq"]'),
+    ("a common rel and pt", '//node[@rel="su" and @pt="vnw"]'),
+    ("a relative clause", '//node[@cat="rel" and node[@rel="rhd"]]'),
+    ("pronoun subjects of finite clauses",
+     '//node[@cat="smain" and node[@rel="su" and @pt="vnw"]]'),
+]
+# XPath 2.0 forms and an XPath 1.0 query that selects the same nodes
+FORMS = [
+    ("sequence", '//node[@rel=("obj1","obj2")]', '//node[@rel="obj1" or @rel="obj2"]'),
+    ("some", '//node[some $x in node satisfies $x/@rel="obj2"]', '//node[node[@rel="obj2"]]'),
+    ("every", '//node[@cat and (every $x in node satisfies $x/@word)]',
+     '//node[@cat and not(node[not(@word)])]'),
+    ("matches", '//node[matches(@lemma, "^ver")]', '//node[starts-with(@lemma, "ver")]'),
+    ("ends-with", '//node[ends-with(@lemma, "heid")]', '//node[contains(@lemma, "heid")]'),
+    ("lower-case", '//node[lower-case(@word)="de"]',
+     '//node[@word="de" or @word="De" or @word="DE" or @word="dE"]'),
+    ("exists", '//node[exists(node[@rel="det"])]', '//node[node[@rel="det"]]'),
+    ("path ending in a function", '//node[node[@rel="mod"]/number(@begin) > 3]',
+     '//node[node[@rel="mod"]/@begin > 3]'),
+]
+PORT = 19841
+
+
+def ensure_basex() -> None:
+    if shutil.which("basexserver"):
+        return
+    print("installing BaseX from Debian (apt-get install basex) ...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "basex"], check=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def basex_env() -> dict[str, str]:
+    home = WORK / "basex-home"  # BaseX keeps its configuration and databases under $HOME
+    home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(home)}
+
+
+def basex_db(src: Path, name: str) -> None:
+    env = basex_env()
+    marker = Path(env["HOME"]) / f"{name}.built"
+    if marker.exists() and marker.read_text() == str(src.stat().st_mtime):
+        return
+    script = WORK / f"{name}.bxs"
+    script.write_text(f"SET ATTRINDEX true\nSET INTPARSE true\nCREATE DB {name} {src}\n")
+    t = time.perf_counter()
+    subprocess.run(["basex", "-c", str(script)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"  BaseX database {name}: {time.perf_counter() - t:.1f} s", flush=True)
+    marker.write_text(str(src.stat().st_mtime))
+
+
+class Session:
+    """A BaseX client session (the server protocol: digest authentication, commands)."""
+
+    def __init__(self, port: int, user: str = "admin", password: str = "admin") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=600)
+        self.buf = b""
+        nonce = self._read()
+        if b":" in nonce:
+            realm, ts = nonce.split(b":", 1)
+            inner = hashlib.md5(f"{user}:{realm.decode()}:{password}".encode()).hexdigest()
+        else:
+            ts = nonce
+            inner = hashlib.md5(password.encode()).hexdigest()
+        digest = hashlib.md5(inner.encode() + ts).hexdigest()
+        self.sock.sendall(user.encode() + b"\0" + digest.encode() + b"\0")
+        if self._byte() != 0:
+            raise SystemExit("BaseX: access denied")
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise SystemExit("BaseX closed the connection")
+        self.buf += chunk
+
+    def _byte(self) -> int:
+        while not self.buf:
+            self._fill()
+        b, self.buf = self.buf[0], self.buf[1:]
+        return b
+
+    def _read(self) -> bytes:
+        out = bytearray()
+        while True:
+            b = self._byte()
+            if b == 0:
+                return bytes(out)
+            if b == 0xFF:
+                b = self._byte()
+            out.append(b)
+
+    def execute(self, command: str) -> str:
+        self.sock.sendall(command.encode() + b"\0")
+        result = self._read()
+        info = self._read()
+        if self._byte() != 0:
+            raise SystemExit(f"BaseX: {info.decode()}")
+        return result.decode()
+
+    def close(self) -> None:
+        try:
+            self.execute("EXIT")
+        except (SystemExit, OSError):
+            pass
+        self.sock.close()
+
+
+def start_server() -> subprocess.Popen:
+    proc = subprocess.Popen(["basexserver", f"-p{PORT}", "-z"], env=basex_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("basexserver did not start")
+
+
+def gretel_count(db: str, xpath: str) -> str:
+    assert xpath.startswith("//node")
+    return f'XQUERY count(for $node in db:open("{db}")/treebank{xpath} return $node)'
+
+
+def time_treeindex(db: Path, xpath: str) -> tuple[float, int]:
+    t = time.perf_counter()
+    out = subprocess.run(treeindex("search", "--db", str(db), "--count", "-q", xpath),
+                         check=True, capture_output=True, text=True).stdout
+    elapsed = time.perf_counter() - t
+    last = out.strip().splitlines()[-1].split()
+    return elapsed, int(last[1].replace(",", "")) if len(last) > 1 else 0
+
+
+def run_size(mb: float, repeat: int, only: list[str]) -> None:
+    src = corpus(mb)
+    db = WORK / f"bench-search-{mb:g}.db"
+    if not db.exists():
+        t = time.perf_counter()
+        subprocess.run(treeindex("ingest", "-q", "--db", str(db), str(src)), check=True)
+        print(f"  treeindex index: {time.perf_counter() - t:.1f} s", flush=True)
+    name = f"bench{int(mb)}"
+    basex_db(src, name)
+    server = start_server()
+    try:
+        session = Session(PORT)
+        session.execute(f"OPEN {name}")
+        queries = [q for q in QUERIES if not only or any(o in q[0] for o in only)]
+        times: dict[str, list[tuple[float, float]]] = {n: [] for n, _ in queries}
+        hits: dict[str, tuple[int, int]] = {}
+        for _ in range(repeat):
+            for label, xpath in queries:
+                t = time.perf_counter()
+                bx = int(session.execute(gretel_count(name, xpath)))
+                tb = time.perf_counter() - t
+                ti, n = time_treeindex(db, xpath)
+                times[label].append((ti, tb))
+                hits[label] = (n, bx)
+        session.close()
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\n{mb:g} MB ({src}), {repeat} interleaved rounds, medians:")
+    print(f"  {'query':<38} {'hits':>9} {'treeindex':>10} {'BaseX':>8} {'ratio':>6}")
+    for label, _ in queries:
+        ti = statistics.median(t for t, _ in times[label])
+        tb = statistics.median(b for _, b in times[label])
+        n, bx = hits[label]
+        same = "" if n == bx else f"  HITS DIFFER: BaseX {bx:,}"
+        print(f"  {label:<38} {n:>9,} {ti:>9.3f}s {tb:>7.3f}s {ti / tb:>5.2f}x{same}")
+    if only:
+        return
+    print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex):")
+    for label, two, one in FORMS:
+        pairs = [(time_treeindex(db, two), time_treeindex(db, one)) for _ in range(repeat)]
+        t2 = statistics.median(a[0] for a, _ in pairs)
+        t1 = statistics.median(b[0] for _, b in pairs)
+        n2, n1 = pairs[0][0][1], pairs[0][1][1]
+        same = "" if n2 == n1 else f"  (hits {n2:,} vs {n1:,})"
+        print(f"  {label:<28} {t2:>7.3f}s vs {t1:>7.3f}s = {t2 / t1:.2f}x{same}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, nargs="+", default=[200])
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
+    args = ap.parse_args()
+    ensure_basex()
+    # byte-compiled, as `pip install` leaves a package (an editable install compiles each
+    # module at every start when PYTHONDONTWRITEBYTECODE is set)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "treeindex")],
+                   check=True, env={k: v for k, v in os.environ.items()
+                                    if k != "PYTHONDONTWRITEBYTECODE"})
+    for mb in args.mb:
+        run_size(mb, args.repeat, args.only)
+
+
+if __name__ == "__main__":
+    main()
