@@ -267,3 +267,27 @@ def test_rm_removes_the_blocks(tmp_path):
     ingest(db, [CDB, SUITES], workers=0)
     assert run("rm", "--db", db, "cdb-sample").exit_code == 0
     covered(db)
+
+
+@pytest.mark.parametrize("pattern, flags", [
+    ("^ge.*d$", ""), ("a.b", ""), ("a.b", "s"), ("[a-z]+", "i"), ("x{2,3}", ""),
+    ("(ab|c)?", ""), ("^[^aeiou]+$", ""), ("^.{3}$", "i"), ("e{2}", ""), ("[0-9]", "")])
+def test_simple_patterns_are_translated_as_elementpath_does(pattern, flags):
+    import re as regex
+
+    from elementpath.regex import translate_pattern
+
+    from treeindex.search.engine import _simple_regex
+
+    f = 0
+    for c in flags:
+        f |= getattr(regex, c.upper())
+    assert _simple_regex(pattern, flags) == translate_pattern(pattern, f, "1.0")
+
+
+def test_other_patterns_are_left_to_elementpath():
+    from treeindex.search.engine import _simple_regex
+
+    for pattern in (r"\d+", "[a-z-[aeiou]]", "a{,3}", r"\p{Lu}", "^a$"):
+        flags = "m" if pattern == "^a$" else ""
+        assert _simple_regex(pattern, flags) is None
