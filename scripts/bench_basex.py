@@ -2,6 +2,7 @@
 """treeindex search against BaseX, the XML database GrETEL searches with, in the same run.
 
     python3 scripts/bench_basex.py [--mb 200 1000] [--repeat 7] [--only NAME ...]
+                                   [--python /tmp/clean-venv/bin/python]
 
 For each size: builds the input (scripts/make_corpus.py), a treeindex index and a BaseX
 database (attribute index on) of the same file under /tmp/treeindex-bench, starts a
@@ -168,10 +169,16 @@ def gretel_count(db: str, xpath: str) -> str:
     return f'XQUERY count(for $node in db:open("{db}")/treebank{xpath} return $node)'
 
 
+PYTHON: list[str] = []  # --python: the interpreter of a clean install to time
+
+
 def time_treeindex(db: Path, xpath: str) -> tuple[float, int]:
+    command = treeindex("search", "--db", str(db), "--count", "-q", xpath)
+    if PYTHON:
+        command = PYTHON + command[1:]
     t = time.perf_counter()
-    out = subprocess.run(treeindex("search", "--db", str(db), "--count", "-q", xpath),
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command, check=True, capture_output=True, text=True,
+                         cwd="/").stdout
     elapsed = time.perf_counter() - t
     last = out.strip().splitlines()[-1].split()
     return elapsed, int(last[1].replace(",", "")) if len(last) > 1 else 0
@@ -230,7 +237,12 @@ def main() -> None:
     ap.add_argument("--mb", type=float, nargs="+", default=[200])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
+    ap.add_argument("--python", default=None,
+                    help="time `PYTHON -m treeindex` (a clean venv with `pip install .`) "
+                         "instead of this interpreter")
     args = ap.parse_args()
+    if args.python:
+        PYTHON.append(args.python)
     ensure_basex()
     # byte-compiled, as `pip install` leaves a package (an editable install compiles each
     # module at every start when PYTHONDONTWRITEBYTECODE is set)

@@ -130,6 +130,12 @@ def test_the_c_and_python_builders_make_the_same_blocks():
         pytest.skip("the C builder was not compiled")
     for x in ODD:  # one by one, too: each odd case on its own
         assert nodestore.build_block([x]) == nodestore.build([nodestore.parse_sentence(x)])
+    # sentence by sentence (as a worker builds it), handovers in the middle
+    mixed = xmls[:50] + ODD + xmls[50:80] + ODD[::-1]
+    builder = nodestore.BlockBuilder()
+    for x in mixed:
+        builder.add(x)
+    assert builder.finish() == nodestore.build(nodestore.parse_sentence(x) for x in mixed)
     block = Block(python)
     assert block.sentences == len(xmls)
     assert block.plain.tolist()[-4:] == [True, True, False, True]
@@ -277,17 +283,28 @@ def test_simple_patterns_are_translated_as_elementpath_does(pattern, flags):
 
     from elementpath.regex import translate_pattern
 
-    from treeindex.search.engine import _simple_regex
+    from treeindex.search.values import simple_regex
 
     f = 0
     for c in flags:
         f |= getattr(regex, c.upper())
-    assert _simple_regex(pattern, flags) == translate_pattern(pattern, f, "1.0")
+    assert simple_regex(pattern, flags) == translate_pattern(pattern, f, "1.0")
 
 
 def test_other_patterns_are_left_to_elementpath():
-    from treeindex.search.engine import _simple_regex
+    from treeindex.search.values import simple_regex
 
     for pattern in (r"\d+", "[a-z-[aeiou]]", "a{,3}", r"\p{Lu}", "^a$"):
         flags = "m" if pattern == "^a$" else ""
-        assert _simple_regex(pattern, flags) is None
+        assert simple_regex(pattern, flags) is None
+
+
+def test_a_column_with_more_values_than_16_bits_hold():
+    xmls = [b'<alpino_ds><node id="%d" word="w%d"/></alpino_ds>' % (i, i)
+            for i in range(66_000)]
+    block = Block(nodestore.build_block(xmls))
+    assert block._sections["a:word"][2] == "u4"
+    assert nodestore.build_block(xmls) == nodestore.build(
+        nodestore.parse_sentence(x) for x in xmls)
+    ids, vocab = block.column("word")
+    assert vocab[int(ids[block.sent[65_999] + 2])] == "w65999"

@@ -41,7 +41,9 @@ static int put_i32(Buf *b, int32_t v) {
 typedef struct {
     char *name;
     Py_ssize_t name_len;
-    uint32_t *ids;  /* per element, grown with the elements */
+    uint16_t *ids16;  /* per element, grown with the elements: 16 bits until a column has */
+    uint32_t *ids32;  /* 65,535 values or more, then 32 */
+    int wide;
     Py_ssize_t ids_cap;
     Buf vocab;  /* values joined by NUL */
     Py_ssize_t *voff;  /* start of each value in vocab */
@@ -49,6 +51,7 @@ typedef struct {
     Py_ssize_t count, vcap;
     uint32_t *table;  /* open addressing: value index + 1 */
     Py_ssize_t tcap;
+    Py_ssize_t mark;  /* values before the sentence being scanned (to undo it) */
 } Column;
 
 typedef struct {
@@ -58,6 +61,7 @@ typedef struct {
     Py_ssize_t n;  /* elements */
     Buf scratch;  /* a decoded value */
     int32_t names[1024];  /* attribute name hash -> column + 1 */
+    Py_ssize_t sentences;
 } State;
 
 static size_t hash(const char *p, Py_ssize_t n) {
@@ -99,7 +103,7 @@ static Column *column(State *st, const char *name, Py_ssize_t n) {
 }
 
 /* the id of a value in a column (added if new) */
-static int value_id(Column *c, const char *v, Py_ssize_t n, uint32_t *out) {
+static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t *out) {
     if ((c->count + 1) * 2 > c->tcap) {
         Py_ssize_t cap = c->tcap ? c->tcap * 2 : 64;
         uint32_t *t = PyMem_Calloc(cap, sizeof(uint32_t));
@@ -113,7 +117,7 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, uint32_t *out) {
         c->table = t;
         c->tcap = cap;
     }
-    size_t h = hash(v, n) & (c->tcap - 1);
+    size_t h = vh & (c->tcap - 1);
     while (c->table[h]) {
         Py_ssize_t k = c->table[h] - 1;
         if (c->vlen[k] == n && memcmp(c->vocab.buf + c->voff[k], v, n) == 0) {
@@ -143,20 +147,50 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, uint32_t *out) {
 }
 
 /* set the attribute of element `el` (the last one added) */
-static int set_attr(State *st, const char *name, Py_ssize_t an, const char *v, Py_ssize_t vn) {
+static int set_attr_hashed(State *st, const char *name, Py_ssize_t an, const char *v,
+                           Py_ssize_t vn, size_t vh) {
     Column *c = column(st, name, an);
     if (!c) return -1;
     Py_ssize_t el = st->n - 1;
     if (el >= c->ids_cap) {
         Py_ssize_t cap = c->ids_cap ? c->ids_cap : 1024;
         while (cap <= el) cap *= 2;
-        uint32_t *ni = PyMem_Realloc(c->ids, cap * sizeof(uint32_t));
-        if (!ni) { PyErr_NoMemory(); return -1; }
-        memset(ni + c->ids_cap, 0, (cap - c->ids_cap) * sizeof(uint32_t));
-        c->ids = ni;
+        if (c->wide) {
+            uint32_t *ni = PyMem_Realloc(c->ids32, cap * sizeof(uint32_t));
+            if (!ni) { PyErr_NoMemory(); return -1; }
+            memset(ni + c->ids_cap, 0, (cap - c->ids_cap) * sizeof(uint32_t));
+            c->ids32 = ni;
+        } else {
+            uint16_t *ni = PyMem_Realloc(c->ids16, cap * sizeof(uint16_t));
+            if (!ni) { PyErr_NoMemory(); return -1; }
+            memset(ni + c->ids_cap, 0, (cap - c->ids_cap) * sizeof(uint16_t));
+            c->ids16 = ni;
+        }
         c->ids_cap = cap;
     }
-    return value_id(c, v, vn, &c->ids[el]);
+    uint32_t id;
+    if (value_id(c, v, vn, vh, &id) < 0) return -1;
+    if (!c->wide && id >= 65535) {  /* too many values for 16 bits */
+        uint32_t *w = PyMem_Calloc(c->ids_cap, sizeof(uint32_t));
+        if (!w) { PyErr_NoMemory(); return -1; }
+        for (Py_ssize_t e = 0; e < c->ids_cap; e++) w[e] = c->ids16[e];
+        PyMem_Free(c->ids16);
+        c->ids16 = NULL;
+        c->ids32 = w;
+        c->wide = 1;
+    }
+    if (c->wide) c->ids32[el] = id;
+    else c->ids16[el] = (uint16_t)id;
+    return 0;
+}
+
+static uint32_t get_id(const Column *c, Py_ssize_t e) {
+    if (e >= c->ids_cap) return 0;
+    return c->wide ? c->ids32[e] : c->ids16[e];
+}
+
+static int set_attr(State *st, const char *name, Py_ssize_t an, const char *v, Py_ssize_t vn) {
+    return set_attr_hashed(st, name, an, v, vn, hash(v, vn));
 }
 
 static int add_element(State *st, int kind, int32_t parent) {
@@ -244,7 +278,7 @@ static int decode_value(State *st, const char *p, Py_ssize_t n) {
 static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
     Py_ssize_t start_n = st->n, start_kind = st->kind.len, start_par = st->parent.len,
                start_size = st->size.len;
-    Py_ssize_t cols_before = st->ncols;
+    for (Py_ssize_t k = 0; k < st->ncols; k++) st->cols[k].mark = st->cols[k].count;
     int32_t stack[512];  /* element numbers of the open modelled elements; -1 others */
     int depth = 0;
     int32_t root = (int32_t)st->n;
@@ -341,6 +375,19 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             Py_ssize_t vs = j, vn = qe - s - j;
             j = qe - s + 1;
             if (el < 0) continue;
+            /* the common case in one pass: hash the raw value while checking that it needs
+             * no decoding (no reference, no whitespace XML would normalize) */
+            size_t vh = 1469598103934665603ULL;
+            Py_ssize_t k = 0;
+            for (; k < vn; k++) {
+                unsigned char vc = (unsigned char)s[vs + k];
+                if (vc == '&' || vc == '\t' || vc == '\n' || vc == '\r') break;
+                vh = (vh ^ vc) * 1099511628211ULL;
+            }
+            if (k == vn) {
+                if (set_attr_hashed(st, s + as, an, s + vs, vn, vh) < 0) return -1;
+                continue;
+            }
             int r = decode_value(st, s + vs, vn);
             if (r < 0) return -1;
             if (r == 0) { bad = 1; break; }
@@ -360,13 +407,22 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
         set_size(st, root, (int32_t)(st->n - root - 1));
         return 1;
     }
-    /* undo: the element arrays and every id set for this sentence's elements */
+    /* undo: the element arrays, every id set for this sentence's elements and every value
+     * it added (those came last: dropping them from the table breaks no probe chain) */
     for (Py_ssize_t k = 0; k < st->ncols; k++) {
         Column *c = &st->cols[k];
         Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
-        for (Py_ssize_t e = start_n; e < hi; e++) c->ids[e] = 0;
+        for (Py_ssize_t e = start_n; e < hi; e++) {
+            if (c->wide) c->ids32[e] = 0;
+            else c->ids16[e] = 0;
+        }
+        if (c->count > c->mark) {
+            for (Py_ssize_t t = 0; t < c->tcap; t++)
+                if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
+            c->count = c->mark;
+            c->vocab.len = c->mark ? c->voff[c->mark - 1] + c->vlen[c->mark - 1] : 0;
+        }
     }
-    (void)cols_before;  /* (a column or value made here stays: the caller calls again) */
     st->n = start_n;
     st->kind.len = start_kind;
     st->parent.len = start_par;
@@ -410,7 +466,8 @@ error:
 static void free_state(State *st) {
     for (Py_ssize_t k = 0; k < st->ncols; k++) {
         Column *c = &st->cols[k];
-        PyMem_Free(c->name); PyMem_Free(c->ids); PyMem_Free(c->vocab.buf);
+        PyMem_Free(c->name); PyMem_Free(c->ids16); PyMem_Free(c->ids32);
+        PyMem_Free(c->vocab.buf);
         PyMem_Free(c->voff); PyMem_Free(c->vlen); PyMem_Free(c->table);
     }
     PyMem_Free(st->cols);
@@ -418,7 +475,95 @@ static void free_state(State *st) {
     PyMem_Free(st->sent.buf); PyMem_Free(st->plain.buf); PyMem_Free(st->scratch.buf);
 }
 
+static void free_capsule(PyObject *cap) {
+    State *st = PyCapsule_GetPointer(cap, "treeindex.nodes");
+    if (st) { free_state(st); PyMem_Free(st); }
+}
+
+/* start() -> a builder; add(builder, item) -> False where bytes must be given as an element
+ * list instead (nothing was added); finish(builder) -> the tuple nodes() returns */
+static PyObject *start(PyObject *self, PyObject *args) {
+    State *st = PyMem_Calloc(1, sizeof(State));
+    if (!st) return PyErr_NoMemory();
+    PyObject *cap = PyCapsule_New(st, "treeindex.nodes", free_capsule);
+    if (!cap) { PyMem_Free(st); return NULL; }
+    return cap;
+}
+
+static int add_item(State *st, PyObject *item) {  /* 1 added, 0 handed over, -1 error */
+    Py_ssize_t sent_len = st->sent.len;
+    if (put_i32(&st->sent, (int32_t)st->n) < 0) return -1;
+    unsigned char plain = 1;
+    if (PyBytes_Check(item)) {
+        int r = scan_sentence(st, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
+        if (r <= 0) { st->sent.len = sent_len; return r; }
+    } else {
+        PyObject *elements, *is_plain;
+        if (!PyArg_ParseTuple(item, "OO", &elements, &is_plain)) return -1;
+        int truth = PyObject_IsTrue(is_plain);
+        if (truth < 0) return -1;
+        plain = (unsigned char)truth;
+        if (add_list(st, elements) < 0) return -1;
+    }
+    if (buf_put(&st->plain, &plain, 1) < 0) return -1;
+    st->sentences++;
+    return 1;
+}
+
+static PyObject *add(PyObject *self, PyObject *args) {
+    PyObject *cap, *item;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &item)) return NULL;
+    State *st = PyCapsule_GetPointer(cap, "treeindex.nodes");
+    if (!st) return NULL;
+    int r = add_item(st, item);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *result_of(State *st);
+
+static PyObject *finish(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    State *st = PyCapsule_GetPointer(cap, "treeindex.nodes");
+    if (!st) return NULL;
+    PyObject *result = result_of(st);
+    free_state(st);
+    memset(st, 0, sizeof(State));  /* (empty again: the capsule frees nothing twice) */
+    return result;
+}
+
 static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->buf ? b->buf : "", b->len); }
+
+static PyObject *result_of(State *st) {
+    PyObject *result = NULL;
+    if (put_i32(&st->sent, (int32_t)st->n) < 0) return NULL;
+    PyObject *cols = PyList_New(0);
+    if (!cols) return NULL;
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        if (!c->count) continue;  /* made for a sentence that was handed over */
+        int wide = c->count >= 65535;
+        Py_ssize_t w = wide ? 4 : 2;
+        PyObject *ids = PyBytes_FromStringAndSize(NULL, w * st->n);
+        if (!ids) { Py_DECREF(cols); return NULL; }
+        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ids);
+        for (Py_ssize_t e = 0; e < st->n; e++) {
+            uint32_t v = get_id(c, e);
+            o[w * e] = (unsigned char)v;
+            o[w * e + 1] = (unsigned char)(v >> 8);
+            if (wide) { o[w * e + 2] = (unsigned char)(v >> 16); o[w * e + 3] = (unsigned char)(v >> 24); }
+        }
+        PyObject *t = Py_BuildValue("(s#NiN)", c->name, c->name_len, ids, (int)w,
+                                    bytes_of(&c->vocab));
+        if (!t || PyList_Append(cols, t) < 0) { Py_XDECREF(t); Py_DECREF(cols); return NULL; }
+        Py_DECREF(t);
+    }
+    result = Py_BuildValue("(nnNNNNNN)", st->sentences, st->n, bytes_of(&st->sent),
+                           bytes_of(&st->plain), bytes_of(&st->kind), bytes_of(&st->parent),
+                           bytes_of(&st->size), cols);
+    return result;
+}
 
 static PyObject *nodes(PyObject *self, PyObject *args) {
     PyObject *items;
@@ -432,54 +577,20 @@ static PyObject *nodes(PyObject *self, PyObject *args) {
     if (!handover) { Py_DECREF(seq); return NULL; }
     Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
     for (Py_ssize_t k = 0; k < m; k++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, k);
-        if (put_i32(&st.sent, (int32_t)st.n) < 0) goto done;
-        unsigned char plain = 1;
-        if (PyBytes_Check(item)) {
-            int r = scan_sentence(&st, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
-            if (r < 0) goto done;
-            if (r == 0) {
-                PyObject *pos = PyLong_FromSsize_t(k);
-                if (!pos || PyList_Append(handover, pos) < 0) { Py_XDECREF(pos); goto done; }
-                Py_DECREF(pos);
-            }
-        } else {
-            PyObject *elements, *is_plain;
-            if (!PyArg_ParseTuple(item, "OO", &elements, &is_plain)) goto done;
-            plain = (unsigned char)PyObject_IsTrue(is_plain);
-            if (add_list(&st, elements) < 0) goto done;
+        int r = add_item(&st, PySequence_Fast_GET_ITEM(seq, k));
+        if (r < 0) goto done;
+        if (r == 0) {
+            PyObject *pos = PyLong_FromSsize_t(k);
+            if (!pos || PyList_Append(handover, pos) < 0) { Py_XDECREF(pos); goto done; }
+            Py_DECREF(pos);
         }
-        if (buf_put(&st.plain, &plain, 1) < 0) goto done;
     }
     if (PyList_GET_SIZE(handover)) {
         result = handover;
         handover = NULL;
         goto done;
     }
-    if (put_i32(&st.sent, (int32_t)st.n) < 0) goto done;
-    PyObject *cols = PyList_New(0);
-    if (!cols) goto done;
-    for (Py_ssize_t k = 0; k < st.ncols; k++) {
-        Column *c = &st.cols[k];
-        if (!c->count) continue;  /* made for a sentence that was handed over */
-        int wide = c->count >= 65535;
-        Py_ssize_t w = wide ? 4 : 2;
-        PyObject *ids = PyBytes_FromStringAndSize(NULL, w * st.n);
-        if (!ids) { Py_DECREF(cols); goto done; }
-        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ids);
-        for (Py_ssize_t e = 0; e < st.n; e++) {
-            uint32_t v = e < c->ids_cap ? c->ids[e] : 0;
-            o[w * e] = (unsigned char)v;
-            o[w * e + 1] = (unsigned char)(v >> 8);
-            if (wide) { o[w * e + 2] = (unsigned char)(v >> 16); o[w * e + 3] = (unsigned char)(v >> 24); }
-        }
-        PyObject *t = Py_BuildValue("(s#NiN)", c->name, c->name_len, ids, (int)w,
-                                    bytes_of(&c->vocab));
-        if (!t || PyList_Append(cols, t) < 0) { Py_XDECREF(t); Py_DECREF(cols); goto done; }
-        Py_DECREF(t);
-    }
-    result = Py_BuildValue("(nnNNNNNN)", m, st.n, bytes_of(&st.sent), bytes_of(&st.plain),
-                           bytes_of(&st.kind), bytes_of(&st.parent), bytes_of(&st.size), cols);
+    result = result_of(&st);
 done:
     free_state(&st);
     Py_XDECREF(handover);
@@ -488,6 +599,10 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"start", start, METH_NOARGS, "start() -> a builder for add() and finish()."},
+    {"add", add, METH_VARARGS,
+     "add(builder, item) -> False where the bytes must be given as an element list."},
+    {"finish", finish, METH_VARARGS, "finish(builder) -> what nodes() returns."},
     {"nodes", nodes, METH_VARARGS,
      "nodes(items) -> (sentences, elements, sent, plain, kind, parent, size, columns), or\n"
      "the positions of the sentences to give as element lists instead of bytes."},

@@ -9,7 +9,7 @@ column's vocabulary (a few thousand strings) and gathered to the elements, so `m
 needed per context (counts, comparisons of two paths, `some ... satisfies`, the first node of
 a path) the path is expanded into (context, node) pairs (`Block.pairs`).
 
-`compile_query` raises `Unsupported` for what this engine does not evaluate (the query then
+`Engine(...)` raises `Unsupported` for what this engine does not evaluate (the query then
 runs on lxml or elementpath, exactly as before); evaluating a block raises `Dynamic` where a
 value would need the other engines' own judgement (a number written as 1e3, an XPath 2.0 type
 error): that block's sentences then go through lxml/elementpath. Semantics follow the engine the
@@ -22,26 +22,34 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import xast
+from .analysis import all_parts, as_predicate, has_positions, positional, uses_vars
 from .block import INVERSE, Block
+from .values import (
+    FLIP,
+    UNSURE,
+    Bool,
+    Const,
+    Dynamic,
+    Nodes,
+    Num,
+    Space,
+    Str,
+    Unsupported,
+    any_pair,
+    compare,
+    compare_strings,
+    map_str,
+    number1,
+    number2,
+    simple_regex,
+)
 from .xast import Binary, Call, Filter, Literal, Neg, Number, Path, Quantified, Seq, Step, Var
 
-
-class Unsupported(Exception):
-    """The engine does not evaluate this query (it runs on lxml or elementpath)."""
-
-
-class Dynamic(Exception):
-    """This block needs lxml or elementpath (a value the engine does not judge itself)."""
-
-
-_STRICT_NUMBER = re.compile(r"[ \t\r\n]*-?(?:\d+(?:\.\d*)?|\.\d+)[ \t\r\n]*\Z")
-_DIGIT = re.compile(r"\d")
 _XPATH1_FUNCTIONS = {"last", "position", "count", "string", "concat", "starts-with",
                      "contains", "string-length", "normalize-space", "boolean", "not",
                      "true", "false", "number", "floor", "ceiling", "round"}
@@ -49,86 +57,6 @@ _XPATH2_ONLY = {"ends-with", "matches", "lower-case", "upper-case", "exists", "e
 _BLOCKED = {"doc", "doc-available", "collection", "uri-collection", "unparsed-text",
             "unparsed-text-lines", "unparsed-text-available", "environment-variable",
             "available-environment-variables", "document"}
-
-
-_LIBXML2_NUMBER = re.compile(
-    r"[ \t\r\n]*(-?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?)(\d*))?[ \t\r\n]*\Z")
-_XSD_DOUBLE = re.compile(r"[ \t\r\n]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t\r\n]*\Z")
-_SPECIAL = {"INF": math.inf, "-INF": -math.inf, "NaN": math.nan}
-
-
-def _number1(v: str) -> float:
-    """XPath 1.0 number() of a string, as libxml2 computes it (an exponent is read, even
-    without digits; no plus sign, no INF)."""
-    m = _LIBXML2_NUMBER.match(v)
-    if not m:
-        return math.nan
-    mantissa, sign, exponent = m.groups()
-    return float(mantissa + (f"e{sign}{exponent}" if exponent else ""))
-
-
-def _number2(v: str) -> float:
-    """XPath 2.0 number() as elementpath computes it (an xs:double cast; NaN where it
-    fails); Dynamic where this engine is not sure to agree."""
-    if _XSD_DOUBLE.match(v):
-        return float(v)
-    t = v.strip(" \t\r\n")
-    if t in _SPECIAL:
-        return _SPECIAL[t]
-    if not v.isascii() or t.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-        raise Dynamic(v)
-    return math.nan
-
-
-_UNSURE = object()
-
-# --- values -----------------------------------------------------------------------------
-# Every value is per row: a row is a context element (or, inside `some`/`every`, a pair of a
-# context element and a variable's node). Scalars are numpy arrays over the rows.
-
-
-@dataclass
-class Space:
-    ctx: np.ndarray  # element per row
-    vars: dict[str, np.ndarray]  # variable -> element per row
-
-    @property
-    def n(self) -> int:
-        return len(self.ctx)
-
-
-@dataclass
-class Str:
-    vocab: list[str]  # vocab[0] == '' (also for absent)
-    ids: np.ndarray  # per row
-
-
-@dataclass
-class Num:
-    a: np.ndarray
-
-
-@dataclass
-class Bool:
-    a: np.ndarray
-
-
-@dataclass
-class Const:
-    values: tuple  # str or float values (a literal, or a sequence of them)
-
-
-@dataclass
-class Nodes:
-    """A node-set per row: the elements `steps` reach from the anchor, then optionally one
-    of their attributes, or a function of each of them (a path ending in a function)."""
-
-    anchor: str  # 'ctx', 'var', 'abs'
-    var: str | None
-    steps: tuple  # Step, element axes only
-    attr: str | None = None
-    fn: Any = None  # an expression evaluated with each final element as context
-    abs_mask: np.ndarray | None = None  # anchor 'abs': the elements of the absolute path
 
 
 class Engine:
@@ -143,7 +71,7 @@ class Engine:
         if blocked:
             raise Unsupported(f"calls {sorted(blocked)[0]}()")
         self.xpath2 = xpath2
-        self.number = _number2 if xpath2 else _number1
+        self.number = number2 if xpath2 else number1
         allowed = _XPATH1_FUNCTIONS | (_XPATH2_ONLY if xpath2 else set())
         other = functions - allowed
         if other:
@@ -155,7 +83,7 @@ class Engine:
         self.ds_reachable = any(
             isinstance(x, Step) and (x.test == "alpino_ds" or (
                 x.test in ("*", "node()") and x.axis not in ("self", "descendant-or-self")))
-            for x in _all_parts(self.tree))
+            for x in all_parts(self.tree))
 
     # structural checks that need no data: the rest is checked when a probe block runs
     def _check(self, tree: object) -> None:
@@ -240,7 +168,7 @@ class Engine:
 
     def _forward(self, step: Step, cur: np.ndarray, from_roots: bool) -> np.ndarray:
         group = self._group(step, from_roots)
-        if group is None and _has_positions(step):
+        if group is None and has_positions(step):
             _, j = self._step_pairs(step, np.flatnonzero(cur))
             out = np.zeros(self.b.n, dtype=bool)
             out[j] = True
@@ -256,9 +184,9 @@ class Engine:
         i, j = i[keep], j[keep]
         reverse = step.axis in _REVERSE
         for pred in step.preds:
-            if _uses_vars(pred):
+            if uses_vars(pred):
                 raise Unsupported("a variable inside a path's predicate")
-            if not _positional(pred):
+            if not positional(pred):
                 keep = self._elem_bool(pred)[j]
                 i, j = i[keep], j[keep]
                 continue
@@ -308,9 +236,9 @@ class Engine:
         """Apply a step's predicates in order; `group` says how positions are counted
         (None: positions are not supported on this axis)."""
         for pred in step.preds:
-            if _uses_vars(pred):
+            if uses_vars(pred):
                 raise Unsupported("a variable inside a path's predicate")
-            if not _positional(pred):
+            if not positional(pred):
                 cur = cur & self._elem_bool(pred)
                 continue
             if group is None:
@@ -373,7 +301,7 @@ class Engine:
             return has[so[self._anchor_rows(ns, space)]]
         m = np.ones(b.n, dtype=bool) if target is None else target
         for step in reversed(ns.steps):
-            if self._group(step, False) is None and _has_positions(step):
+            if self._group(step, False) is None and has_positions(step):
                 i, j = self._step_pairs(step, np.arange(b.n))
                 back = np.zeros(b.n, dtype=bool)
                 back[i[m[j]]] = True
@@ -408,7 +336,7 @@ class Engine:
         for k, step in enumerate(ns.steps):
             ok = np.zeros(b.n, dtype=bool)
             ok[np.unique(elems)] = True
-            if self._group(step, False) is None and _has_positions(step):
+            if self._group(step, False) is None and has_positions(step):
                 i, j = self._step_pairs(step, np.flatnonzero(ok))
             else:
                 i, j = b.pairs(step.axis, np.flatnonzero(ok))
@@ -498,7 +426,7 @@ class Engine:
             attr = steps.pop().test
         elif steps and steps[-1].axis == "fn":
             fn = steps.pop().test
-            if _uses_vars(fn):
+            if uses_vars(fn):
                 raise Unsupported("a variable in a path's function")
         self._check_steps(steps)
         # self::node() steps ('.') need no work
@@ -644,10 +572,10 @@ class Engine:
                     try:
                         v = self.number(x)
                     except Dynamic:
-                        v = _UNSURE
+                        v = UNSURE
                     if len(known) < 1_000_000:
                         known[x] = v
-                if v is _UNSURE:
+                if v is UNSURE:
                     unsure[k] = True
                 else:
                     nums[k] = v
@@ -681,7 +609,7 @@ class Engine:
                 self._cast_check(vocab, np.ones(len(vocab), dtype=bool) if reach is None
                                  else reach, nums, unsure)
                 y = c if isinstance(c, float) else self.number(c)
-                out |= _cmp(op, nums, np.float64(y))
+                out |= compare(op, nums, np.float64(y))
             elif op in ("=", "!="):
                 eq = np.zeros(len(vocab), dtype=bool)
                 try:
@@ -690,7 +618,7 @@ class Engine:
                     pass
                 out |= eq if op == "=" else ~eq
             else:
-                out |= np.array([_cmp_py(op, x, c) for x in vocab])
+                out |= np.array([compare_strings(op, x, c) for x in vocab])
         if absent:
             out[0] = False
         return out
@@ -711,7 +639,7 @@ class Engine:
 
     def _general(self, op: str, a: Any, b: Any, space: Space) -> np.ndarray:
         if isinstance(a, Const) and not isinstance(b, Const):
-            a, b, op = b, a, _FLIP[op]
+            a, b, op = b, a, FLIP[op]
         if isinstance(a, Const) and isinstance(b, Const):
             raise Unsupported("a comparison of two constants")
         if isinstance(a, Bool) or isinstance(b, Bool):
@@ -720,7 +648,7 @@ class Engine:
             x = self._bool(a, space).astype(np.float64)
             y = self._bool(b, space).astype(np.float64) if not isinstance(b, Const) else \
                 np.full(space.n, float(bool(b.values[0])))
-            return _cmp(op, x, y)
+            return compare(op, x, y)
         if isinstance(a, Nodes) and isinstance(b, Const):
             if a.fn is not None:
                 return self._exists(a, space, self._fn_compare(a, op, b))
@@ -749,7 +677,7 @@ class Engine:
                     if self.xpath2 and not isinstance(c, float):
                         raise Unsupported("a number compared with a string")
                     num = float(c) if isinstance(c, float) else self.number(c)
-                    out |= _cmp(op, a.a, np.float64(num))
+                    out |= compare(op, a.a, np.float64(num))
                 return out
             s = self._str(a, space)
             return self._vocab_test(s.vocab, op, b.values, absent=False)[s.ids]
@@ -764,7 +692,7 @@ class Engine:
             for x in c.values:
                 if not isinstance(x, float):
                     raise Unsupported("a number compared with a string")
-                out |= _cmp(op, v.a, np.float64(x))
+                out |= compare(op, v.a, np.float64(x))
             return out
         if isinstance(v, Str):
             return self._vocab_test(v.vocab, op, c.values, absent=False)[v.ids]
@@ -812,21 +740,21 @@ class Engine:
                 used[v] = True
                 self._cast_check(voc, used, nums, unsure)
                 sides.append(nums[v])
-            return _any_pair(op, ra, sides[0], rb, sides[1], space.n)
+            return any_pair(op, ra, sides[0], rb, sides[1], space.n)
         # strings: map both vocabularies onto one
         assert voca is not None and vocb is not None
         if op in ("=", "!="):
             index: dict[str, int] = {}
             ma = np.array([index.setdefault(x, len(index)) for x in voca])
             mb = np.array([index.setdefault(x, len(index)) for x in vocb])
-            return _any_pair(op, ra, ma[va].astype(np.float64), rb, mb[vb].astype(np.float64),
+            return any_pair(op, ra, ma[va].astype(np.float64), rb, mb[vb].astype(np.float64),
                              space.n)
         # XPath 2.0 string order: rank the union of the values by code point
         union = sorted(set(voca) | set(vocb))
         rank = {x: k for k, x in enumerate(union)}
         ma = np.array([rank[x] for x in voca], dtype=np.float64)
         mb = np.array([rank[x] for x in vocb], dtype=np.float64)
-        return _any_pair(op, ra, ma[va], rb, mb[vb], space.n)
+        return any_pair(op, ra, ma[va], rb, mb[vb], space.n)
 
     def _value_comparison(self, op: str, e: Binary, space: Space, env: tuple | None
                           ) -> np.ndarray:
@@ -834,7 +762,7 @@ class Engine:
         a = self._eval(e.left, space, env)
         b = self._eval(e.right, space, env)
         if isinstance(a, Const):
-            a, b, general = b, a, _FLIP[general]
+            a, b, general = b, a, FLIP[general]
         if not (isinstance(b, Const) and len(b.values) == 1 and isinstance(b.values[0], str)):
             raise Unsupported("a value comparison with other than a string")
         if not isinstance(a, Nodes) or a.attr is None:
@@ -894,7 +822,7 @@ class Engine:
                 "normalize-space": lambda x: " ".join(x.split()) if x.isascii() else " ".join(
                     t for t in re.split(r"[ \t\r\n]+", x) if t),
                 "lower-case": str.lower, "upper-case": str.upper}[name]
-            return _map_str(s, f)
+            return map_str(s, f)
         if name == "string-length" and n == 1:
             s = self._str(self._eval(args[0], space, env), space)
             return Num(np.array([len(x) for x in s.vocab], dtype=np.float64)[s.ids])
@@ -933,7 +861,7 @@ class Engine:
                 if c not in "smix":
                     raise Unsupported("a regular expression flag")
                 f |= getattr(re, c.upper())
-            simple = _simple_regex(pattern, flags)
+            simple = simple_regex(pattern, flags)
             try:
                 if simple is not None:
                     rx = re.compile(simple, f)
@@ -953,7 +881,7 @@ class Engine:
         b = self.b
         if ns.anchor != "abs" and len(ns.steps) == 1 and ns.steps[0].axis in (
                 "child", "descendant", "descendant-or-self", "self") and ns.attr is None \
-                and not (ns.steps[0].axis != "child" and _has_positions(ns.steps[0])):
+                and not (ns.steps[0].axis != "child" and has_positions(ns.steps[0])):
             step = ns.steps[0]
             m = self._step_mask(step)
             if step.axis == "child":
@@ -978,7 +906,7 @@ class Engine:
         return np.bincount(rows, minlength=space.n).astype(np.float64)
 
     def _quantified(self, e: Quantified, space: Space, env: tuple | None) -> Any:
-        rewritten = _as_predicate(e)
+        rewritten = as_predicate(e)
         if rewritten is not None:  # some $x in P satisfies C($x)  ==  P[C(.)]
             return self._eval(rewritten, space, env)
         (name, source), *rest = e.bindings
@@ -996,250 +924,3 @@ class Engine:
 
 
 _REVERSE = {"ancestor", "ancestor-or-self", "preceding", "preceding-sibling", "parent"}
-# patterns that read the same in XPath and Python but for '.' and '$' (translated below as
-# elementpath does): no backslash, classes without subtraction, counted repeats only
-_SIMPLE_REGEX = re.compile(r"(?:[^\\\[\]{}]|\[\^?[^\\\[\]]+\]|\{\d+(?:,\d*)?\})*\Z")
-
-
-def _simple_regex(pattern: str, flags: str) -> str | None:
-    """The Python form of a simple XPath pattern (None: leave it to elementpath)."""
-    if "m" in flags or "x" in flags or not _SIMPLE_REGEX.match(pattern):
-        return None
-    out = []
-    in_class = False
-    for ch in pattern:
-        if ch == "[":
-            in_class = True
-        elif ch == "]":
-            in_class = False
-        elif not in_class and ch == "." and "s" not in flags:
-            ch = r"[^\r\n]"
-        elif not in_class and ch == "$":
-            ch = r"$(?!\n\Z)"
-        out.append(ch)
-    return "".join(out)
-_SELF = Step("self", "node()")
-_REWRITES: dict[int, tuple[object, object]] = {}
-
-
-def _as_predicate(e: Quantified) -> object | None:
-    """`some $x in P satisfies C` as `boolean(P[boolean(C')])` and `every ...` as
-    `not(P[not(C')])`, where C' is C with `$x` read as `.`: when P is a relative path of
-    elements and C looks only at $x (no other variable, no path from the context, no
-    position). Evaluated on masks like any path, instead of one row per (context, $x) pair.
-    """
-    hit = _REWRITES.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
-    out = None
-    if len(e.bindings) == 1:
-        name, source = e.bindings[0]
-        test = _substitute(e.test, name)
-        if isinstance(source, Path) and source.root == "" and source.base is None and \
-                source.steps and source.steps[-1].axis not in ("attribute", "fn") and \
-                test is not None:
-            last = source.steps[-1]
-            cond = Call("boolean", (test,)) if e.kind == "some" else Call("not", (test,))
-            path = Path("", source.steps[:-1] + (
-                Step(last.axis, last.test, last.preds + (cond,)),))
-            out = Call("boolean", (path,)) if e.kind == "some" else Call("not", (path,))
-    _REWRITES[id(e)] = (e, out)
-    return out
-
-
-def _substitute(e: object, name: str) -> object | None:
-    """`e` with `$name` as `.`, or None if `e` depends on anything but `$name`."""
-    if isinstance(e, Var):
-        return Path("", (_SELF,)) if e.name == name else None
-    if isinstance(e, (Literal, Number)):
-        return e
-    if isinstance(e, Path):
-        if e.root:
-            return e  # an absolute path: the same from anywhere in the sentence
-        if isinstance(e.base, Var) and e.base.name == name and \
-                not any(_uses_vars(st) for st in e.steps):
-            return Path("", (_SELF,) + e.steps)
-        return None  # a path from the context (or from another expression)
-    if isinstance(e, Binary):
-        left, right = _substitute(e.left, name), _substitute(e.right, name)
-        return None if left is None or right is None else Binary(e.op, left, right)
-    if isinstance(e, Neg):
-        inner = _substitute(e.operand, name)
-        return None if inner is None else Neg(inner)
-    if isinstance(e, Call) and e.name not in ("position", "last"):
-        args = [_substitute(a, name) for a in e.args]
-        return None if any(a is None for a in args) else Call(e.name, tuple(args))
-    if isinstance(e, Seq):
-        items = [_substitute(a, name) for a in e.items]
-        return None if any(a is None for a in items) else Seq(tuple(items))
-    return None
-
-
-def _has_positions(step: Step) -> bool:
-    return any(_positional(p) for p in step.preds)
-
-
-_FLIP = {"=": "=", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
-
-
-def _cmp(op: str, x: Any, y: Any) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        if op == "=":
-            return np.asarray(x == y)
-        if op == "!=":
-            return np.asarray((x != y) & ~np.isnan(x) & ~np.isnan(y))
-        if op == "<":
-            return np.asarray(x < y)
-        if op == "<=":
-            return np.asarray(x <= y)
-        if op == ">":
-            return np.asarray(x > y)
-        return np.asarray(x >= y)
-
-
-def _cmp_py(op: str, x: str, y: str) -> bool:
-    return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "=": x == y,
-            "!=": x != y}[op]
-
-
-def _any_pair(op: str, ra: np.ndarray, xa: np.ndarray, rb: np.ndarray, xb: np.ndarray,
-              n: int) -> np.ndarray:
-    """Per row: some value of side a and some value of side b compare true."""
-    out = np.zeros(n, dtype=bool)
-    if op in ("<", "<=", ">", ">="):
-        lo_a = np.full(n, np.inf)
-        hi_a = np.full(n, -np.inf)
-        lo_b = np.full(n, np.inf)
-        hi_b = np.full(n, -np.inf)
-        ka, kb = ~np.isnan(xa), ~np.isnan(xb)
-        np.minimum.at(lo_a, ra[ka], xa[ka])
-        np.maximum.at(hi_a, ra[ka], xa[ka])
-        np.minimum.at(lo_b, rb[kb], xb[kb])
-        np.maximum.at(hi_b, rb[kb], xb[kb])
-        has = (np.bincount(ra[ka], minlength=n) > 0) & (np.bincount(rb[kb], minlength=n) > 0)
-        if op == "<":
-            return has & (lo_a < hi_b)
-        if op == "<=":
-            return has & (lo_a <= hi_b)
-        if op == ">":
-            return has & (hi_a > lo_b)
-        return has & (hi_a >= lo_b)
-    if op == "=":
-        ka, kb = ~np.isnan(xa), ~np.isnan(xb)
-        ra, xa, rb, xb = ra[ka], xa[ka], rb[kb], xb[kb]
-        if not len(ra) or not len(rb):
-            return out
-        _, inv = np.unique(np.concatenate([xa, xb]), return_inverse=True)
-        k = int(inv.max()) + 1
-        keys_a = ra.astype(np.int64) * k + inv[:len(xa)]
-        keys_b = rb.astype(np.int64) * k + inv[len(xa):]
-        out[ra[np.isin(keys_a, keys_b)]] = True
-        return out
-    # '!=': some pair of unequal (non-NaN) values
-    ka, kb = ~np.isnan(xa), ~np.isnan(xb)
-    has_a = np.bincount(ra[ka], minlength=n) > 0
-    has_b = np.bincount(rb[kb], minlength=n) > 0
-    lo = np.full(n, np.inf)
-    hi = np.full(n, -np.inf)
-    for r, x in ((ra[ka], xa[ka]), (rb[kb], xb[kb])):
-        np.minimum.at(lo, r, x)
-        np.maximum.at(hi, r, x)
-    return has_a & has_b & (lo != hi)
-
-
-def _map_str(s: Str, f: Callable[[str], str]) -> Str:
-    index: dict[str, int] = {"": 0}
-    mapping = np.array([index.setdefault(f(x), len(index)) for x in s.vocab], dtype=np.int64)
-    return Str(list(index), mapping[s.ids])
-
-
-def _free_vars(e: object, bound: frozenset = frozenset()) -> set[str]:
-    """The variables an expression uses that it does not bind itself."""
-    if isinstance(e, Var):
-        return set() if e.name in bound else {e.name}
-    if isinstance(e, Quantified):
-        out: set[str] = set()
-        inner = set(bound)
-        for name, src in e.bindings:
-            out |= _free_vars(src, frozenset(inner))
-            inner.add(name)
-        return out | _free_vars(e.test, frozenset(inner))
-    out = set()
-    for part in _parts(e):
-        out |= _free_vars(part, bound)
-    return out
-
-
-def _parts(e: object) -> list:
-    if isinstance(e, Binary):
-        return [e.left, e.right]
-    if isinstance(e, Neg):
-        return [e.operand]
-    if isinstance(e, Call):
-        return list(e.args)
-    if isinstance(e, Seq):
-        return list(e.items)
-    if isinstance(e, Path):
-        return ([e.base] if e.base is not None else []) + list(e.steps)
-    if isinstance(e, Step):
-        return ([e.test] if e.axis == "fn" else []) + list(e.preds)
-    if isinstance(e, Filter):
-        return [e.primary, *e.preds]
-    return []
-
-
-def _all_parts(e: object) -> list:
-    out = [e]
-    for part in _parts(e):
-        out += _all_parts(part)
-    if isinstance(e, Quantified):
-        for _, src in e.bindings:
-            out += _all_parts(src)
-        out += _all_parts(e.test)
-    return out
-
-
-_STATIC: dict[tuple[str, int], tuple[object, bool]] = {}
-
-
-def _uses_vars(e: object) -> bool:
-    hit = _STATIC.get(("vars", id(e)))
-    if hit is None or hit[0] is not e:
-        hit = _STATIC[("vars", id(e))] = (e, bool(_free_vars(e)))
-    return hit[1]
-
-
-def _shallow(e: object):
-    """The parts of an expression evaluated in its own context (not in nested steps)."""
-    yield e
-    if isinstance(e, Binary):
-        yield from _shallow(e.left)
-        yield from _shallow(e.right)
-    elif isinstance(e, Neg):
-        yield from _shallow(e.operand)
-    elif isinstance(e, Call):
-        for a in e.args:
-            yield from _shallow(a)
-    elif isinstance(e, Quantified):
-        for _, src in e.bindings:
-            yield from _shallow(src)
-        yield from _shallow(e.test)
-
-
-def _positional(pred: object) -> bool:
-    """Does the predicate depend on the position (a number, or position()/last())?"""
-    hit = _STATIC.get(("pos", id(pred)))
-    if hit is None or hit[0] is not pred:
-        hit = _STATIC[("pos", id(pred))] = (pred, _positional_now(pred))
-    return hit[1]
-
-
-def _positional_now(pred: object) -> bool:
-    if isinstance(pred, (Number, Neg)) or (isinstance(pred, Binary) and pred.op in (
-            "+", "-", "*", "div", "mod")):
-        return True
-    if isinstance(pred, Call) and pred.name in ("count", "number", "floor", "ceiling",
-                                                "round", "string-length", "position",
-                                                "last"):
-        return True
-    return any(isinstance(x, Call) and x.name in ("position", "last") for x in _shallow(pred))

@@ -21,7 +21,7 @@ import zstandard
 from lxml import etree
 
 from .. import sources
-from ..search.nodestore import build_block, sentence_elements
+from ..search.nodestore import BlockBuilder, sentence_elements
 from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
@@ -131,7 +131,7 @@ def extract_rows(task: Task) -> Rows:
     errors: list[tuple] = []
     cache: dict[str, tuple] = {}
     compress = compressor(task.dictionary)
-    node_items: list = []
+    nodes = BlockBuilder()
     for s in read.sentences:
         try:
             if s.xml is None:
@@ -148,9 +148,9 @@ def extract_rows(task: Task) -> Rows:
             continue
         sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
                           len(subtrees) - before, row[3]))
-        node_items.append(row[4])
+        nodes.add(row[4])
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
-                read.files, build_block(node_items) if node_items else None)
+                read.files, nodes.finish() if nodes.sentences else None)
 
 
 def _error_row(s: RawSentence, e: Exception) -> tuple:
