@@ -231,22 +231,26 @@ def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[s
     info = index.conn.execute(
         "SELECT seq, sentid, text, first_subtree, subtree_count FROM sentences "
         "WHERE id BETWEEN ? AND ? ORDER BY id", (first, first + count - 1)).fetchall()
-    labels: dict[tuple[int, int], str] = {}
+    labels: dict[tuple[int, int], tuple[str, int]] = {}
     if details and info:
         lo = info[0][3]
         hi = max(f + c for _, _, _, f, c in info) - 1
-        labels = {(sid - first, node): f"{cat}-{n}" for sid, node, cat, n in index.conn.execute(
+        labels = {(sid - first, node): (cat, n) for sid, node, cat, n in index.conn.execute(
             "SELECT sentence_id, node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?",
             (lo, hi))}
-    cols = {name: b.column(name) for name in ("id", "cat", "pt", "rel", "begin", "end",
-                                              "word", *attrs)}
+    def values(name: str, convert: Any = None) -> list:
+        """A column as a Python list over the block's elements (None where absent; each
+        distinct value converted once): one pass per block, not array lookups per hit."""
+        ids, vocab = b.column(name)
+        table: list = [None, *(vocab[1:] if convert is None else map(convert, vocab[1:]))]
+        return [table[i] for i in ids.tolist()]
 
-    def value(name: str, el: int) -> str | None:
-        ids, vocab = cols[name]
-        v = int(ids[el])
-        return vocab[v] if v else None
-
-    size = b.size
+    ident, cat, pt, rel = (values(n) for n in ("id", "cat", "pt", "rel"))
+    begin, end = values("begin", _int), values("end", _int)
+    asked = [values(a) for a in attrs]
+    if details:
+        word = values("word")
+    size = b.size.tolist()
     for k, positions in node_positions(sel):
         seq, sentid, text, _, _ = info[k]
         base = int(b.sent[k]) + 2
@@ -260,20 +264,15 @@ def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[s
             words: list[str] = []
             places: list[int] = []
             if details:
-                leaves = []
-                for d in range(el, el + int(size[el]) + 1):
-                    w = value("word", d)
-                    if w is not None:
-                        bg = _int(value("begin", d))
-                        if bg is not None:
-                            leaves.append((bg, w))
-                leaves.sort()
+                stop = el + size[el] + 1
+                leaves = sorted((g, w) for w, g in zip(word[el:stop], begin[el:stop])
+                                if w is not None and g is not None)
                 words = [w for _, w in leaves]
                 places = [g for g, _ in leaves]
-            yield Hit(corpus, sentid, value("id", el), value("cat", el), value("pt", el),
-                      value("rel", el), _int(value("begin", el)), _int(value("end", el)),
-                      words, places, text or "", labels.get((k, p)) if details else None, seq,
-                      tuple(value(a, el) for a in attrs), xml)
+            label = labels.get((k, p)) if details else None
+            yield Hit(corpus, sentid, ident[el], cat[el], pt[el], rel[el], begin[el], end[el],
+                      words, places, text or "", f"{label[0]}-{label[1]}" if label else None,
+                      seq, tuple(a[el] for a in asked), xml)
             xml = None
 
 
