@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .xpath1 import scan_tokens
+
 MAX_DEPTH = 200
 
 
@@ -117,26 +119,7 @@ _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "eq", "ne", "lt", "le", "gt", "
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos or m.lastgroup == "comment":
-            raise NotParsed(text[pos:pos + 20])
-        pos = m.end()
-        kind = m.lastgroup or ""
-        value = m.group(kind)
-        prev = out[-1] if out else None
-        operand_before = prev is not None and (
-            prev[0] in ("lit", "num", "name") or (prev[0] == "op" and prev[1] in (
-                ")", "]", ".", "..", "*")))
-        if value == "*" and operand_before:
-            kind = "opname"
-        elif kind == "name" and operand_before and value in _OPERATOR_NAMES:
-            kind = "opname"
-        out.append((kind, value))
-    return out
+    return scan_tokens(text, _TOKEN, _OPERATOR_NAMES, NotParsed)
 
 
 def parse(text: str) -> tuple[object, set[str]]:

@@ -40,13 +40,21 @@ class NotXPath1(Exception):
 
 def tokens(text: str) -> list[tuple[str, str]]:
     """(kind, text) tokens: lit, num, op, name, opname (and, or, mod, div, * as operators)."""
+    return scan_tokens(text, _TOKEN, _OPERATOR_NAMES, NotXPath1)
+
+
+def scan_tokens(text: str, pattern: re.Pattern[str], operator_names: set[str],
+                error: type[Exception]) -> list[tuple[str, str]]:
+    """The tokens of `pattern`'s groups (lit, num, op, name; a group named comment is an
+    error), with names that follow an operand read as operators (also the XPath 2.0
+    parser's, search/xast.py)."""
     out: list[tuple[str, str]] = []
     pos = 0
     text = text.rstrip()
     while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise NotXPath1(text[pos:])
+        m = pattern.match(text, pos)
+        if not m or m.end() == pos or m.lastgroup == "comment":
+            raise error(text[pos:pos + 20])
         pos = m.end()
         kind = m.lastgroup or ""
         value = m.group(kind)
@@ -58,7 +66,7 @@ def tokens(text: str) -> list[tuple[str, str]]:
                 ")", "]", ".", "..", "*")))
         if value == "*" and operand_before:
             kind = "opname"
-        elif kind == "name" and operand_before and value in _OPERATOR_NAMES:
+        elif kind == "name" and operand_before and value in operator_names:
             kind = "opname"
         out.append((kind, value))
     return out
