@@ -308,3 +308,24 @@ def test_a_column_with_more_values_than_16_bits_hold():
         nodestore.parse_sentence(x) for x in xmls)
     ids, vocab = block.column("word")
     assert vocab[int(ids[block.sent[65_999] + 2])] == "w65999"
+
+
+@pytest.mark.parametrize("damage", [
+    "x'00'",  # not a block
+    "substr(data, 1, length(data) / 2)",  # cut short
+    "CAST(replace(data, 'sentences', 'sentencez') AS BLOB)",  # a header without counts
+    "replace(data, 'sentences', 'sentencez')",  # ... stored as text
+])
+def test_a_damaged_block_is_searched_through_lxml(tmp_path, damage):
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, SUITES], workers=0, chunk_bytes=100_000)
+    conn = sqlite3.connect(db)
+    conn.execute(f"UPDATE node_blocks SET data = {damage} WHERE id = 2")
+    conn.commit()
+    conn.close()
+    for q in ['//node[@cat="np" and node[@rel="det"]]', "//node[count(node) > 3]"]:
+        want = list(search(db, q, engine="lxml", workers=0))
+        assert list(search(db, q, engine="nodes", workers=0)) == want
+        assert list(search(db, q, engine="nodes", workers=2)) == want
+        assert count(db, q, engine="nodes") == count(db, q, engine="lxml")
+        assert stats(db, q, ("cat",), engine="nodes") == stats(db, q, ("cat",), engine="lxml")

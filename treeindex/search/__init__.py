@@ -276,7 +276,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     db = str(db_path)
     items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
-                                                    details))
+                                                    details), with_xml, details)
     n = available_cores() if workers is None else workers
     (blocks,) = index.conn.execute("SELECT count(*) FROM node_blocks").fetchone()
     if blocks < PARALLEL_MIN_BLOCKS:
@@ -289,7 +289,10 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                 corpus = job.corpus
             else:
                 for part in result:
-                    yield "block", part
+                    if isinstance(part, fast.Older):
+                        yield "old", part.hits
+                    else:
+                        yield "block", part
                 done += sum(row.count for row, _ in job.rows)
                 corpus = p.corpora[0].name
                 for r in p.corpora:
@@ -313,7 +316,7 @@ def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
                 records: Iterable[Hit] = item.hits
             else:
                 records = fast.hits(index, item, names[item.corpus_id], details, attrs,
-                                    with_xml)
+                                    with_xml, p.query.text)
             for hit in records:
                 if limit is not None and found[0] >= limit:
                     return

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+import zstandard
 from lxml import etree
 
 from ..store import Index
@@ -28,6 +29,8 @@ from .run import _PARSER, Hit, SearchTask, run_search_task
 from .xpath import _PROBE, Query
 
 _probe: Block | None = None
+# what reading a damaged block raises (zstd, the header's JSON, a missing section, sizes)
+BLOCK_ERRORS = (ValueError, KeyError, IndexError, TypeError, zstandard.ZstdError)
 _OLD_PART = 50_000
 _OLD_TASK = 500
 
@@ -99,7 +102,7 @@ class Selected:
 
 
 def read_block(index: Index, row: BlockRow) -> Block:
-    (data,) = index.conn.execute("SELECT data FROM node_blocks WHERE id = ?",
+    (data,) = index.conn.execute("SELECT CAST(data AS BLOB) FROM node_blocks WHERE id = ?",
                                  (row.id,)).fetchone()
     return Block(data)
 
@@ -108,6 +111,8 @@ def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_i
              ) -> Selected:
     """Every hit of one block."""
     block = read_block(index, row)
+    if block.sentences != row.count or len(block.sent) != row.count + 1:
+        raise ValueError("the block does not hold its row's sentences")
     try:
         mask = engine.select(block)
         lxml_sentences = np.flatnonzero(~block.plain)
@@ -138,6 +143,9 @@ class Job(NamedTuple):
     rows: tuple
     mode: str  # 'hits' (the selections), 'count' ((hits, sentences)), 'stats' (a Counter)
     attrs: tuple[str, ...] = ()
+    with_xml: bool = False  # (for a block read through lxml: see run_job)
+    details: bool = True
+    corpus_names: tuple = ()  # (corpus id, name) of the job's blocks
 
 
 _compiled: dict[str, tuple[Query, Engine]] = {}
@@ -155,16 +163,30 @@ def run_job(job: Job) -> list[Any]:
     query, engine = compiled
     index = Index.for_process(job.db)
     out: list[Any] = []
+    names = dict(job.corpus_names)
     for row, corpus_id in job.rows:
-        sel = evaluate(index, engine, query, row, corpus_id)
-        if job.mode == "count":
-            out.append(block_counts(sel))
-        elif job.mode == "stats":
-            out.append(block_stats(index, sel, job.attrs))
-        else:
-            sel.block = None  # not sent back: read again for the hits' records
-            out.append(sel)
+        try:
+            sel = evaluate(index, engine, query, row, corpus_id)
+            if job.mode == "count":
+                out.append(block_counts(sel))
+            elif job.mode == "stats":
+                out.append(block_stats(index, sel, job.attrs, job.query))
+            else:
+                sel.block = None  # not sent back: read again for the hits' records
+                out.append(sel)
+        except BLOCK_ERRORS:  # a damaged block: its sentences through lxml, as if older
+            task = SearchTask(job.db, job.query, corpus_id, names.get(corpus_id, ""),
+                              row.first_seq, row.first_seq + row.count - 1,
+                              job.with_xml and job.mode == "hits", job.attrs,
+                              job.details and job.mode == "hits")
+            out.append(Older(run_search_task(task)))
     return out
+
+
+class Older(NamedTuple):
+    """A block's hits made through lxml (TaskHits), where the block could not be read."""
+
+    hits: Any
 
 
 def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
@@ -183,11 +205,15 @@ BLOCKS_PER_JOB = 4
 
 
 def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | None,
-         mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any]
-         ) -> Iterator[tuple[str, Any]]:
+         mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any],
+         with_xml: bool = False, details: bool = True) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
     ('blocks', a Job)."""
+    def job(group: list) -> Job:
+        return Job(db, query.text, tuple(group), mode, attrs, with_xml, details,
+                   ((r.id, r.name),))
+
     for r in corpora:
         seqs = None if candidates is None else candidates.get(r.id, [])
         covered = 1  # the next position a block would start at
@@ -195,7 +221,7 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
         for row in blocks(index, r.id) + [BlockRow(0, 0, 0, r.sentences + 1)]:
             if row.first_seq > covered:  # a gap: through lxml
                 if group:
-                    yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+                    yield "blocks", job(group)
                     group = []
                 hi = min(row.first_seq, r.sentences + 1)
                 for lo in range(covered, hi, _OLD_PART):  # (memory: a part at a time)
@@ -210,11 +236,11 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
             if _wanted(row, seqs):
                 group.append((row, r.id))
                 if len(group) == BLOCKS_PER_JOB:
-                    yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+                    yield "blocks", job(group)
                     group = []
             covered = max(covered, row.first_seq + row.count)
         if group:
-            yield "blocks", Job(db, query.text, tuple(group), mode, attrs)
+            yield "blocks", job(group)
 
 
 def run_item(item: tuple[str, Any]) -> Any:
@@ -224,8 +250,21 @@ def run_item(item: tuple[str, Any]) -> Any:
 
 
 def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[str, ...],
-         with_xml: bool) -> Iterator[Hit]:
-    """The hits of a block, as records."""
+         with_xml: bool, query: str) -> Iterator[Hit]:
+    """The hits of a block, as records (made by lxml if a column the records need is
+    damaged: the selection itself came from columns that could be read)."""
+    try:
+        made = _records(index, sel, corpus, details, attrs, with_xml)
+    except BLOCK_ERRORS:
+        task = SearchTask(str(index.path), query, sel.corpus_id, corpus, sel.row.first_seq,
+                          sel.row.first_seq + sel.row.count - 1, with_xml, attrs, details)
+        return iter(run_search_task(task).hits)
+    return made
+
+
+def _records(index: Index, sel: Selected, corpus: str, details: bool,
+             attrs: tuple[str, ...], with_xml: bool) -> Iterator[Hit]:
+    """What `hits` yields; everything that reads the block happens before the first."""
     b = sel.load(index)
     first, count = sel.row.first, sel.row.count
     info = index.conn.execute(
@@ -251,7 +290,18 @@ def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[s
     if details:
         word = values("word")
     size = b.size.tolist()
-    for k, positions in node_positions(sel):
+    positions_of = node_positions(sel)
+    return _yield_records(index, sel, corpus, details, with_xml, b, info, labels, positions_of,
+                          ident, cat, pt, rel, begin, end, asked,
+                          word if details else [], size)
+
+
+def _yield_records(index: Index, sel: Selected, corpus: str, details: bool, with_xml: bool,
+                   b: Block, info: list, labels: dict, positions_of: list, ident: list,
+                   cat: list, pt: list, rel: list, begin: list, end: list, asked: list,
+                   word: list, size: list) -> Iterator[Hit]:
+    first = sel.row.first
+    for k, positions in positions_of:
         seq, sentid, text, _, _ = info[k]
         base = int(b.sent[k]) + 2
         xml = None
@@ -297,7 +347,7 @@ def block_counts(sel: Selected) -> tuple[int, int, int]:
     return sel.corpus_id, n, len(sentences_of(sel))
 
 
-def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...]
+def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...], query: str
                 ) -> Counter[tuple]:
     """How often each combination of the attributes occurs among a block's hits."""
     out: Counter[tuple] = Counter()
@@ -311,7 +361,7 @@ def block_stats(index: Index, sel: Selected, attrs: tuple[str, ...]
     if sel.other:
         extra = Selected(b, sel.row, sel.corpus_id, np.array([], dtype=np.int64),
                          np.array([], dtype=np.int64), sel.other)
-        for h in hits(index, extra, "", False, attrs, False):
+        for h in hits(index, extra, "", False, attrs, False, query):
             out[h.values] += 1
     return out
 
