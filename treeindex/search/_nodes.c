@@ -73,7 +73,9 @@ static size_t hash(const char *p, Py_ssize_t n) {
 #define NAME_SLOTS 1024  /* more attribute names than this: a linear search past them */
 
 static Column *column(State *st, const char *name, Py_ssize_t n) {
-    size_t h = hash(name, n) & (NAME_SLOTS - 1);
+    /* names are short and few: their length and two bytes are hash enough */
+    size_t h = n ? ((size_t)n * 131 + (unsigned char)name[0] * 31 +
+                    (unsigned char)name[n - 1]) & (NAME_SLOTS - 1) : 0;
     int32_t slot = st->names[h];
     if (slot > 0) {
         Column *c = &st->cols[slot - 1];
