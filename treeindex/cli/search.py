@@ -136,8 +136,10 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
     """Find the nodes an XPath query selects in every sentence of the index.
 
     The query is evaluated on each sentence as its own document, as in Dact and PaQu:
-    every <node> it selects is a hit. XPath 1.0 runs on lxml; XPath 2.0 (sequences,
-    some/every, matches(), ends-with(), ...) on elementpath. Hits come in document order.
+    every <node> it selects is a hit, exactly as lxml (XPath 1.0) or elementpath (XPath
+    2.0: sequences, some/every, matches(), ends-with(), ...) would select it. It runs on
+    the index's node table, without parsing XML, wherever it can (--explain says which
+    engine runs and why). Hits come in document order.
 
     \b
     Example:
