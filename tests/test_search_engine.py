@@ -329,3 +329,20 @@ def test_a_damaged_block_is_searched_through_lxml(tmp_path, damage):
         assert list(search(db, q, engine="nodes", workers=2)) == want
         assert count(db, q, engine="nodes") == count(db, q, engine="lxml")
         assert stats(db, q, ("cat",), engine="nodes") == stats(db, q, ("cat",), engine="lxml")
+
+
+def test_empty_values_and_absent_ones_are_told_apart(tmp_path):
+    src = tmp_path / "empty.xml"
+    src.write_bytes(b'<treebank>\n<alpino_ds id="e1"><node id="0" cat="top" begin="0" end="2">'
+                    b'<node id="1" word="" lemma="x" begin="0" end="1"/>'
+                    b'<node id="2" word="De" lemma="de" begin="1" end="2"/></node>'
+                    b'<sentence>x De</sentence></alpino_ds>\n</treebank>\n')
+    db = tmp_path / "t.db"
+    ingest(db, [src], workers=0)
+    for q in ['//node[string(@word) = ""]', '//node[@word = ""]', '//node[@word != ""]',
+              '//node[lower-case(@word) = "de"]', '//node[upper-case(@word) = ""]',
+              '//node[string-length(@word) = 0]', '//node[not(@word)]']:
+        p = plan(db, q, engine="nodes")
+        assert p.engine is not None, (q, p.why_not)
+        fast = [h.id for h in search(db, q, engine="nodes")]
+        assert fast == [h.id for h in search(db, q, engine="lxml", workers=0)], q

@@ -594,7 +594,7 @@ class Engine:
             raise Dynamic("a value the engines may read differently")
 
     def _vocab_test(self, vocab: list[str], op: str, consts: tuple, absent: bool = True,
-                    used: str | None = None) -> np.ndarray:
+                    used: str | None = None, unique: bool = True) -> np.ndarray:
         """For each value of a vocabulary: does `value op c` hold for some constant c?
         `absent`: entry 0 stands for no value (a column), else for the empty string.
         `used`: the column, whose values that comparisons can reach are checked for
@@ -611,11 +611,14 @@ class Engine:
                 y = c if isinstance(c, float) else self.number(c)
                 out |= compare(op, nums, np.float64(y))
             elif op in ("=", "!="):
-                eq = np.zeros(len(vocab), dtype=bool)
-                try:
-                    eq[vocab.index(c, 1 if absent else 0)] = True
-                except ValueError:
-                    pass
+                if unique and c:  # the one place it can be
+                    eq = np.zeros(len(vocab), dtype=bool)
+                    try:
+                        eq[vocab.index(c, 1 if absent else 0)] = True
+                    except ValueError:
+                        pass
+                else:  # '' stands at 0 and may stand elsewhere; mapped values repeat
+                    eq = np.array([x == c for x in vocab], dtype=bool)
                 out |= eq if op == "=" else ~eq
             else:
                 out |= np.array([compare_strings(op, x, c) for x in vocab])
@@ -680,7 +683,8 @@ class Engine:
                     out |= compare(op, a.a, np.float64(num))
                 return out
             s = self._str(a, space)
-            return self._vocab_test(s.vocab, op, b.values, absent=False)[s.ids]
+            return self._vocab_test(s.vocab, op, b.values, absent=False,
+                                    unique=s.unique)[s.ids]
         # two row-dependent sides: pairs where node-sets are involved
         return self._pairwise(op, a, b, space)
 
@@ -695,7 +699,8 @@ class Engine:
                 out |= compare(op, v.a, np.float64(x))
             return out
         if isinstance(v, Str):
-            return self._vocab_test(v.vocab, op, c.values, absent=False)[v.ids]
+            return self._vocab_test(v.vocab, op, c.values, absent=False,
+                                    unique=v.unique)[v.ids]
         raise Unsupported("this function at the end of a path")
 
     def _values(self, v: Any, space: Space) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -769,7 +774,8 @@ class Engine:
             raise Unsupported("a value comparison of other than an attribute")
         if a.anchor == "abs" or a.steps:
             s = self._str(a, space)  # raises Dynamic where a row has more than one
-            ok = self._vocab_test(s.vocab, general, b.values)  # empty: no comparison
+            ok = self._vocab_test(s.vocab, general, b.values,  # empty: no comparison
+                                  unique=s.unique)
             return ok[s.ids]
         ids, vocab = self.b.column(a.attr)
         return self._vocab_test(vocab, general, b.values, used=a.attr)[

@@ -71,6 +71,7 @@ class Space:
 class Str:
     vocab: list[str]  # vocab[0] == '' (also for absent)
     ids: np.ndarray  # per row
+    unique: bool = True  # no value twice in vocab (but '' may be at 0 and elsewhere)
 
 
 @dataclass
@@ -170,9 +171,8 @@ def any_pair(op: str, ra: np.ndarray, xa: np.ndarray, rb: np.ndarray, xb: np.nda
 
 
 def map_str(s: Str, f: Callable[[str], str]) -> Str:
-    index: dict[str, int] = {"": 0}
-    mapping = np.array([index.setdefault(f(x), len(index)) for x in s.vocab], dtype=np.int64)
-    return Str(list(index), mapping[s.ids])
+    """f of every value (the same ids: values may now repeat)."""
+    return Str([f(x) for x in s.vocab], s.ids, unique=False)
 
 
 # patterns that read the same in XPath and Python but for '.' and '$' (translated below as
