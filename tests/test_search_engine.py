@@ -346,3 +346,18 @@ def test_empty_values_and_absent_ones_are_told_apart(tmp_path):
         assert p.engine is not None, (q, p.why_not)
         fast = [h.id for h in search(db, q, engine="nodes")]
         assert fast == [h.id for h in search(db, q, engine="lxml", workers=0)], q
+
+
+def test_overlapping_or_missing_blocks_leave_no_sentence_out_or_twice(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, SUITES], workers=0, chunk_bytes=100_000)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO node_blocks (corpus_id, first_sentence, sentences, data) "
+                 "SELECT corpus_id, first_sentence, sentences, data FROM node_blocks "
+                 "WHERE id = 2")  # the same block twice
+    conn.execute("DELETE FROM node_blocks WHERE id = 4")  # and one gone
+    conn.commit()
+    conn.close()
+    q = '//node[@cat="np" and node[@rel="det"]]'
+    assert list(search(db, q, engine="nodes")) == list(search(db, q, engine="lxml"))
+    assert count(db, q, engine="nodes") == count(db, q, engine="lxml")

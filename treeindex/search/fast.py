@@ -233,6 +233,8 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
                         yield "old", old_task(r, old[k:k + _OLD_TASK])
             if row.first_seq > r.sentences:
                 break
+            if row.first_seq < covered or row.count < 1:
+                continue  # (overlapping or empty: a damaged index; the rest is a gap)
             if _wanted(row, seqs):
                 group.append((row, r.id))
                 if len(group) == BLOCKS_PER_JOB:
