@@ -294,10 +294,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                     else:
                         yield "block", part
                 done += sum(row.count for row, _ in job.rows)
-                corpus = p.corpora[0].name
-                for r in p.corpora:
-                    if r.id == job.rows[-1][1]:
-                        corpus = r.name
+                corpus = dict(job.corpus_names)[job.rows[-1][1]]
             if progress_callback:
                 progress_callback(Progress(corpus, min(done, total), total, found[0]))
 
@@ -352,7 +349,11 @@ def tally(hits: Iterable[Hit]) -> Counts:
 def frequencies(hits: Iterable[Hit]) -> list[tuple[tuple[str | None, ...], int]]:
     """How often each combination of the hits' `values` (the attributes asked for, None when
     missing) occurs, most frequent first (then by the values)."""
-    table: Counter[tuple] = Counter(hit.values for hit in hits)
+    return _ranked(Counter(hit.values for hit in hits))
+
+
+def _ranked(table: Counter[tuple]) -> list[tuple[tuple[str | None, ...], int]]:
+    """Most frequent first, then by the values."""
     return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
 
 
@@ -410,4 +411,4 @@ def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
             else:
                 found[0] += sum(item.values())
                 table.update(item)
-    return sorted(table.items(), key=lambda kv: (-kv[1], tuple(v or "" for v in kv[0])))
+    return _ranked(table)

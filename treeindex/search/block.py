@@ -93,29 +93,16 @@ class Block:
         return self.sent[1:][self.derived("sentence_of")]
 
     def _make_sib_order(self) -> np.ndarray:
-        # elements grouped by parent (alpino_ds: each its own group), document order within
-        key = np.where(self.parent >= 0, self.parent, -1 - np.arange(self.n))
-        return np.argsort(key, kind="stable")
+        """The elements grouped by parent, document order within each group."""
+        return np.argsort(self.derived("sib_key"), kind="stable")
 
     def _make_sib_key(self) -> np.ndarray:
+        """The parent; for the root (no parent) a group of its own."""
         return np.where(self.parent >= 0, self.parent, -1 - np.arange(self.n))
 
     def _make_nchildren(self) -> np.ndarray:
         p = self.parent
         return np.bincount(p[p >= 0], minlength=self.n)
-
-    def _make_depth(self) -> np.ndarray:
-        depth = np.zeros(self.n, dtype=np.int64)
-        p = self.parent
-        has = p >= 0
-        # pre-order: a parent comes before its children, so one pass in order would do;
-        # vectorized: repeat until stable (the height of the trees)
-        for _ in range(self.n):
-            new = np.where(has, depth[np.maximum(p, 0)] + 1, 0)
-            if np.array_equal(new, depth):
-                break
-            depth = new
-        return depth
 
     def ids(self, name: str) -> np.ndarray:
         """A column's ids per element (0: no such attribute), its vocabulary not read."""

@@ -289,43 +289,37 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
     ident, cat, pt, rel = (values(n) for n in ("id", "cat", "pt", "rel"))
     begin, end = values("begin", _int), values("end", _int)
     asked = [values(a) for a in attrs]
-    if details:
-        word = values("word")
+    word = values("word") if details else []
     size = b.size.tolist()
     positions_of = node_positions(sel)
-    return _yield_records(index, sel, corpus, details, with_xml, b, info, labels, positions_of,
-                          ident, cat, pt, rel, begin, end, asked,
-                          word if details else [], size)
 
-
-def _yield_records(index: Index, sel: Selected, corpus: str, details: bool, with_xml: bool,
-                   b: Block, info: list, labels: dict, positions_of: list, ident: list,
-                   cat: list, pt: list, rel: list, begin: list, end: list, asked: list,
-                   word: list, size: list) -> Iterator[Hit]:
-    first = sel.row.first
-    for k, positions in positions_of:
-        seq, sentid, text, _, _ = info[k]
-        base = int(b.sent[k]) + 2
-        xml = None
-        if with_xml:
-            (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
-                                         (first + k,)).fetchone()
-            xml = index.decode(zxml)
-        for p in positions:
-            el = base + p
-            words: list[str] = []
-            places: list[int] = []
-            if details:
-                stop = el + size[el] + 1
-                leaves = sorted((g, w) for w, g in zip(word[el:stop], begin[el:stop])
-                                if w is not None and g is not None)
-                words = [w for _, w in leaves]
-                places = [g for g, _ in leaves]
-            label = labels.get((k, p)) if details else None
-            yield Hit(corpus, sentid, ident[el], cat[el], pt[el], rel[el], begin[el], end[el],
-                      words, places, text or "", f"{label[0]}-{label[1]}" if label else None,
-                      seq, tuple(a[el] for a in asked), xml)
+    def made() -> Iterator[Hit]:
+        first = sel.row.first
+        for k, positions in positions_of:
+            seq, sentid, text, _, _ = info[k]
+            base = int(b.sent[k]) + 2
             xml = None
+            if with_xml:
+                (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
+                                             (first + k,)).fetchone()
+                xml = index.decode(zxml)
+            for p in positions:
+                el = base + p
+                words: list[str] = []
+                places: list[int] = []
+                if details:
+                    stop = el + size[el] + 1
+                    leaves = sorted((g, w) for w, g in zip(word[el:stop], begin[el:stop])
+                                    if w is not None and g is not None)
+                    words = [w for _, w in leaves]
+                    places = [g for g, _ in leaves]
+                label = labels.get((k, p)) if details else None
+                yield Hit(corpus, sentid, ident[el], cat[el], pt[el], rel[el], begin[el], end[el],
+                          words, places, text or "", f"{label[0]}-{label[1]}" if label else None,
+                          seq, tuple(a[el] for a in asked), xml)
+                xml = None
+
+    return made()
 
 
 def _int(v: str | None) -> int | None:
