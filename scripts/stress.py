@@ -4,7 +4,11 @@ worker, or to the whole process group, at random moments; every run must end wit
 --deadline seconds with the documented exit code, and the same command must then resume to
 an index identical to an undisturbed one.
 
-    python3 scripts/stress.py [--rounds 10] [--mb 20] [--workers 2] [--seed N]
+    python3 scripts/stress.py [--rounds 10] [--mb 20] [--workers 2] [--hog N] [--seed N]
+
+`--hog N` runs N busy processes beside every run (a loaded machine: the stop then lands
+at odd moments, which is how a stop that never ended was found); `--only parent,group`
+and `--signals TERM,INT` narrow the cases.
 
 The input is built from the real treebanks in ../shared/corpora (or the bundled sample)
 under /tmp/treeindex-stress; exit 1 if any run failed.
@@ -46,6 +50,32 @@ def command(db: Path, src: Path, workers: int) -> list[str]:
             "--workers", str(workers), "--chunk-mb", "0.25", str(src)]
 
 
+def hog() -> None:
+    while True:
+        pass
+
+
+def start_hogs(n: int) -> list:
+    import multiprocessing
+
+    hogs = [multiprocessing.Process(target=hog, daemon=True) for _ in range(n)]
+    for h in hogs:
+        h.start()
+    return hogs
+
+
+def stacks(pid: int) -> None:
+    """Print the threads' stacks of a run that did not end (with py-spy, if installed)."""
+    import shutil
+
+    spy = shutil.which("py-spy")
+    if spy is None:
+        print("(py-spy is not installed: no stack of the hung run)", flush=True)
+        return
+    out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True)
+    print(out.stdout + out.stderr, flush=True)
+
+
 def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -81,6 +111,7 @@ def one_round(rng: random.Random, src: Path, whole: dict, target: str, sig: int,
     try:
         _, err = proc.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
+        stacks(proc.pid)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return False, f"did not end within {deadline} s", deadline
@@ -115,6 +146,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--deadline", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--hog", type=int, default=0, help="busy processes beside every run")
+    ap.add_argument("--only", default="parent,worker,group", help="targets to signal")
+    ap.add_argument("--signals", default="TERM,INT,KILL", help="signals to send")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     src = WORK / f"corpus-{args.mb:g}.xml"
@@ -128,12 +162,14 @@ def main() -> int:
     subprocess.run(command(whole_db, src, args.workers), check=True)
     duration = time.monotonic() - started
     whole = dump(whole_db)
+    hogs = start_hogs(args.hog)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     results: dict[tuple[str, str], list[tuple[bool, str, float]]] = defaultdict(list)
     failed = 0
-    for target in ("parent", "worker", "group"):
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+    signals = [getattr(signal, "SIG" + name.strip()) for name in args.signals.split(",")]
+    for target in args.only.split(","):
+        for sig in signals:
             for _ in range(args.rounds):
                 r = one_round(rng, src, whole, target, sig, args.workers, args.deadline,
                               WORK / "t.db", duration)
@@ -141,8 +177,10 @@ def main() -> int:
                 if not r[0]:
                     failed += 1
                     print(f"FAILED {target} {sig.name}: {r[1]}", flush=True)
+    for h in hogs:
+        h.kill()
     print(f"seed {seed}, {args.mb:g} MB input ({duration:.1f} s undisturbed), "
-          f"{args.workers} workers, deadline {args.deadline:g} s")
+          f"{args.workers} workers, {args.hog} hogs, deadline {args.deadline:g} s")
     print(f"{'target':8} {'signal':8} {'ok':>5} {'slowest end':>12}  outcomes")
     for (target, name), rs in results.items():
         ok = sum(1 for r in rs if r[0])

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from collections import deque
 
 import pytest
 
-from treeindex.errors import WorkerDied
-from treeindex.pool import BrokenProcessPool, ProcessPool, ordered_map, owned_executor
+from treeindex.errors import Interrupted, WorkerDied
+from treeindex.pool import (BrokenProcessPool, ProcessPool, ordered_map, owned_executor,
+                            stop_signals)
 
 
 def square(x: int) -> int:
@@ -84,3 +87,60 @@ def test_a_long_task_does_not_hold_up_the_next_ones():
         assert time.monotonic() - started < 1.5  # all on the free worker
         assert not long.done()
         long.result(timeout=10)
+
+
+class _SignallingWaiters(deque):
+    """A condition's waiter list that sends SIGTERM to this process in the middle of
+    `Condition.notify`: between releasing a waiter and forgetting it, where a stop raised
+    once left the write thread waiting for ever."""
+
+    def remove(self, value):
+        os.kill(os.getpid(), signal.SIGTERM)
+        super().remove(value)
+
+
+def test_a_stop_inside_a_notify_is_deferred_until_the_notify_is_done():
+    cond = threading.Condition()
+    woke = threading.Event()
+
+    def wait():
+        with cond:
+            cond.wait(5)
+        woke.set()
+
+    t = threading.Thread(target=wait)
+    with pytest.raises(Interrupted) as e, stop_signals():
+        t.start()
+        while not cond._waiters:
+            time.sleep(0.001)
+        cond._waiters = _SignallingWaiters(cond._waiters)
+        with cond:
+            cond.notify()
+        notified = not cond._waiters  # the notify ran to its end
+        time.sleep(2)  # the deferred stop comes here
+        raise AssertionError("the stop never came")
+    assert e.value.signum == signal.SIGTERM
+    assert notified
+    assert woke.wait(1)
+    t.join()
+
+
+def test_a_stop_inside_a_finalizer_is_not_lost():
+    class Noisy:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))  # the handler runs here, inside __del__
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted), stop_signals():
+        Noisy()  # dropped at once
+        time.sleep(2)
+    assert time.monotonic() - started < 1, "the stop was swallowed by the finalizer"
+
+
+def test_a_stop_during_a_wait_is_raised_at_once():
+    with pytest.raises(Interrupted), stop_signals():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        threading.Event().wait(10)  # a wait is left at once (no deferral)
+    assert time.monotonic() - started < 1

@@ -60,6 +60,54 @@ def resumes_to_whole(db_path, src, whole):
     return True
 
 
+def _spin():
+    while True:
+        pass
+
+
+@pytest.fixture
+def hog():
+    """Two busy processes beside the run: under load a stop lands at odd moments (inside a
+    queue's notify, it once left the run waiting for ever)."""
+    import multiprocessing
+
+    hogs = [multiprocessing.get_context("fork").Process(target=_spin, daemon=True)
+            for _ in range(2)]
+    for h in hogs:
+        h.start()
+    yield
+    for h in hogs:
+        h.kill()
+        h.join()
+
+
+@pytest.mark.parametrize("target, sig, code", [
+    ("parent", signal.SIGTERM, 143), ("group", signal.SIGTERM, 143),
+    ("parent", signal.SIGINT, 130), ("group", signal.SIGINT, 130),
+])
+@pytest.mark.parametrize("attempt", range(3))
+def test_an_inline_ingest_under_load_ends_promptly(tmp_path, corpus, hog, target, sig, code,
+                                                    attempt):
+    src, whole = corpus
+    db_path = tmp_path / "t.db"
+    proc = start(db_path, src, 0)
+    wait_for_progress(db_path, proc)
+    time.sleep(0.05 * attempt)  # (the stop lands at other moments)
+    if target == "group":
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    sent = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the run did not end within 10 s of the stop") from None
+    assert time.monotonic() - sent < 2, "the run took more than 2 s to stop"
+    assert proc.returncode in (code, 0), err  # (0: it ended before the signal came)
+    assert b"Traceback" not in err
+
+
 @pytest.mark.parametrize("workers, target, sig, code", [
     (0, "parent", signal.SIGTERM, 143),   # the in-process path: no sentence error recorded
     (2, "group", signal.SIGTERM, 143),    # what timeout, Slurm and systemd send

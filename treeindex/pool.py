@@ -349,11 +349,90 @@ def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Exec
     pool.shutdown(wait=True)
 
 
+def _wait_lines(fn: Callable[..., Any], marker: str, after: str | None = None
+                ) -> set[tuple[Any, int]]:
+    """(code, line) of the blocking acquires in `fn` at which Python itself is made to be
+    interrupted (empty if the source cannot be read: then those waits are deferred too)."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return set()
+    seen_after = after is None
+    points = set()
+    for i, line in enumerate(lines):
+        if after is not None and after in line:
+            seen_after = True
+        if seen_after and marker in line:
+            points.add((fn.__code__, first + i))
+    return points
+
+
+def _unsafe_places() -> tuple[tuple[str, ...], set[Any], set[tuple[Any, int]]]:
+    import concurrent.futures._base as futures_base
+    import logging
+    import queue as queue_module
+    import weakref
+
+    files = tuple(m.__file__ for m in (threading, queue_module, futures_base, logging, weakref)
+                  if m.__file__)
+    import multiprocessing
+
+    files += (os.path.dirname(multiprocessing.__file__ or "") + os.sep,)
+    codes = {f.__code__ for cls in (ProcessPool, _Worker, InlineExecutor)
+             for f in vars(cls).values() if hasattr(f, "__code__")}
+    waits = (_wait_lines(threading.Condition.wait, "waiter.acquire(", after="try:")
+             | _wait_lines(threading.Thread._wait_for_tstate_lock,  # type: ignore[attr-defined]
+                           "lock.acquire(block"))
+    return files, codes, waits
+
+
+_UNSAFE: tuple[tuple[str, ...], set[Any], set[tuple[Any, int]]] | None = None
+
+
+def _safe_to_raise(frame: FrameType | None) -> bool:
+    """Whether an exception raised at `frame` (the main thread's, where a signal handler
+    runs) unwinds through no lock's or queue's internals, and through no finalizer.
+
+    A stop raised inside `Condition.notify` (between releasing a waiter and forgetting it)
+    left the write thread waiting for a notification that had been spent on a stale waiter:
+    a run that never ended. Raised inside a `__del__`, it is printed and lost. Such places
+    defer the stop; the blocking acquires of `Condition.wait` and `Thread.join`, which
+    Python makes safe to interrupt, do not (a wait can be long)."""
+    global _UNSAFE
+    if _UNSAFE is None:
+        _UNSAFE = _unsafe_places()
+    files, codes, waits = _UNSAFE
+    decided = False
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__":
+            return False
+        if not decided and (code in codes or code.co_filename.startswith(files)):
+            # the innermost such frame decides: a wait may be left (Python's own waits, and
+            # the code around them, are made to be left by a KeyboardInterrupt); anything
+            # else may not
+            if (code, frame.f_lineno) not in waits:
+                return False
+            decided = True
+        frame = frame.f_back
+    return True
+
+
 class stop_signals:
     """Turn the first of `signals` (SIGINT, SIGTERM, SIGHUP) into `Stopped` in the main
     thread, and leave as `Interrupted`; later ones are ignored while the run cleans up.
     Outside the main thread it does nothing. Without SIGINT among them, Ctrl-C stays a
-    KeyboardInterrupt."""
+    KeyboardInterrupt.
+
+    The stop is raised where the main thread is, unless that is inside threading's, a
+    queue's or a future's internals, a finalizer or the process pool's own bookkeeping
+    (`_safe_to_raise`): there it is deferred, and a 10 ms timer (SIGALRM) looks again
+    until the thread is out. `received` is set at once either way, for code that polls it
+    (SQLite's progress handler, the write thread)."""
+
+    RECHECK = 0.01
 
     def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
         self.signals = signals
@@ -361,7 +440,9 @@ class stop_signals:
     def __enter__(self) -> stop_signals:
         self.old: dict[int, Any] = {}
         self.received: int | None = None
+        self._raised = False
         if threading.current_thread() is threading.main_thread():
+            self.old[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._recheck)
             for signum in self.signals:
                 self.old[signum] = signal.signal(signum, self._handle)
         return self
@@ -369,9 +450,23 @@ class stop_signals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-            raise Stopped(signum)
+            self._raise_if_safe(frame)
+
+    def _recheck(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and not self._raised:
+            self._raise_if_safe(frame)
+
+    def _raise_if_safe(self, frame: FrameType | None) -> None:
+        assert self.received is not None
+        if _safe_to_raise(frame):
+            self._raised = True
+            raise Stopped(self.received)
+        signal.setitimer(signal.ITIMER_REAL, self.RECHECK)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._raised = True  # a recheck already on its way does nothing now
+        if self.old:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for number, old in self.old.items():
             signal.signal(number, old)
         signum: int | None = None
@@ -379,8 +474,10 @@ class stop_signals:
             signum = exc.signum
         elif isinstance(exc, KeyboardInterrupt) and signal.SIGINT in self.signals:
             signum = signal.SIGINT  # (raised by a callback: a library caller, or a test)
-        elif exc is not None and self.received is not None:
-            signum = self.received  # e.g. the workers died of the same SIGTERM first
+        elif self.received is not None:
+            # e.g. the workers died of the same SIGTERM first, or the stop was deferred
+            # and the run ended meanwhile
+            signum = self.received
         if signum is not None:
             raise Interrupted(signum, _NAMES.get(signum, "stopped")) from None
 

@@ -319,7 +319,14 @@ class WriteThread:
 
     def _loop(self) -> None:
         while True:
-            item = self._queue.get()
+            # never a wait without end: whatever happens to a notification (a stop in the
+            # main thread used to spend one on a stale waiter), `abort` is seen within 0.1 s
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop:
+                    return
+                continue
             if item is None:
                 return
             fn, args, done = item
@@ -371,7 +378,8 @@ class WriteThread:
                 break
             except queue.Full:
                 continue
-        self._thread.join()
+        while self._thread.is_alive():
+            self._thread.join(0.1)
 
 
 class InlineWrite:
