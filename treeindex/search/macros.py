@@ -67,9 +67,35 @@ def load(path: Path | str) -> dict[str, str]:
 
 
 def expand(query: str, macros: dict[str, str]) -> str:
-    """`query` with every %name% replaced, recursively; QueryError for unknown names and
-    cycles."""
+    """`query` with every %name% replaced, recursively; QueryError for unknown names, cycles
+    and expansions longer than a query may be (limits.MAX_CHARS: macros that double each
+    other 30 times would otherwise fill the memory)."""
+    from .limits import MAX_CHARS
+
     done: dict[str, str] = {}
+
+    def too_long(name: str | None) -> QueryError:
+        if name is None:
+            return QueryError(f"the query, its macros expanded, is longer than {MAX_CHARS:,} "
+                              "characters, the limit of a query: split it into several "
+                              "searches")
+        return QueryError(f"the macro %{name}% expands to more than {MAX_CHARS:,} characters, "
+                          "the limit of a query: check the macros file for definitions that "
+                          "repeat each other")
+
+    def substitute(text: str, stack: tuple[str, ...], name: str | None) -> str:
+        parts, last, size = [], 0, 0
+        for m in _REFERENCE.finditer(text):
+            piece = definition(m.group(1), stack)
+            parts += (text[last:m.start()], piece)
+            size += m.start() - last + len(piece)
+            last = m.end()
+            if size > MAX_CHARS:
+                raise too_long(name)
+        parts.append(text[last:])
+        if size + len(text) - last > MAX_CHARS:
+            raise too_long(name)
+        return "".join(parts)
 
     def definition(name: str, stack: tuple[str, ...]) -> str:
         if name in done:
@@ -80,8 +106,8 @@ def expand(query: str, macros: dict[str, str]) -> str:
         if name not in macros:
             known = ", ".join(sorted(macros)) or "none are defined"
             raise QueryError(f"unknown macro %{name}%; known macros: {known}")
-        text = _REFERENCE.sub(lambda m: definition(m.group(1), (*stack, name)), macros[name])
+        text = substitute(macros[name], (*stack, name), name)
         done[name] = text
         return text
 
-    return _REFERENCE.sub(lambda m: definition(m.group(1), ()), query)
+    return substitute(query, (), None)

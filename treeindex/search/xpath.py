@@ -12,7 +12,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import QueryError
-from . import xpath1
+from . import limits, xpath1
 from .plan import Formula
 
 # evaluated once at compile time: lxml compiles unknown functions and fails only then
@@ -22,24 +22,35 @@ _PROBE = etree.fromstring(
     b"</node><sentence>a</sentence></alpino_ds>")
 
 
+_TOO_COMPLEX = ("the query is too complex to evaluate (too many operands in a row, or too "
+                "deep): split it into several searches")
+
+
 class Query:
     """A compiled query (workers are sent its text and compile it once each)."""
 
     def __init__(self, text: str, lazy: bool = False) -> None:
         """`lazy`: an XPath 2.0 query is compiled by elementpath (whose import costs more
         than a search on the node table takes) only when it is first needed."""
+        limits.check(text)
         self.text = text
         self.engine = "lxml"
         self._select: Any = None
         self._condition: Formula | None = None
-        self._compile(lazy)
+        try:
+            self._compile(lazy)
+        except RecursionError:  # (within the limits this is not expected; never a traceback)
+            raise QueryError(_TOO_COMPLEX) from None
         if self._select is not None:
             self.select(_PROBE)  # a query that selects attributes or numbers fails here
 
     def ensure(self) -> None:
         """Compile it now (QueryError if it is not valid)."""
         if self._select is None:
-            self._compile(False)
+            try:
+                self._compile(False)
+            except RecursionError:
+                raise QueryError(_TOO_COMPLEX) from None
             self.select(_PROBE)
 
     @property
@@ -83,6 +94,8 @@ class Query:
             self.ensure()
         try:
             found = self._select(root)
+        except RecursionError:
+            raise QueryError(_TOO_COMPLEX) from None
         except Exception as e:  # lxml's and elementpath's errors do not cross processes
             raise QueryError(f"the query {self.text!r} failed on a sentence: "
                              f"{type(e).__name__}: {e}") from None

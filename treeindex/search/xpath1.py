@@ -121,19 +121,23 @@ class _Parser:
     # Expr := OrExpr ...
     def expr(self, ctx: bool) -> Val:
         v = self.and_expr(ctx)
+        if not self.at("or"):
+            return v
+        parts = [_truth(v)]  # combined once: pairwise, 8,000 terms took 14 s
         while self.at("or"):
             self.take()
-            w = self.and_expr(ctx)
-            v = Val(either(_truth(v), _truth(w)))
-        return v
+            parts.append(_truth(self.and_expr(ctx)))
+        return Val(either(*parts))
 
     def and_expr(self, ctx: bool) -> Val:
         v = self.eq_expr(ctx)
+        if not self.at("and"):
+            return v
+        parts = [_truth(v)]
         while self.at("and"):
             self.take()
-            w = self.eq_expr(ctx)
-            v = Val(both(_truth(v), _truth(w)))
-        return v
+            parts.append(_truth(self.eq_expr(ctx)))
+        return Val(both(*parts))
 
     def eq_expr(self, ctx: bool) -> Val:
         v = self.rel_expr(ctx)
