@@ -12,8 +12,7 @@ from collections import deque
 import pytest
 
 from treeindex.errors import Interrupted, WorkerDied
-from treeindex.pool import (BrokenProcessPool, ProcessPool, ordered_map, owned_executor,
-                            stop_signals)
+from treeindex.pool import BrokenProcessPool, ProcessPool, ordered_map, owned_executor, stop_signals
 
 
 def square(x: int) -> int:
