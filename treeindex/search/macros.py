@@ -84,7 +84,8 @@ def expand(query: str, macros: dict[str, str]) -> str:
                           "repeat each other")
 
     def substitute(text: str, stack: tuple[str, ...], name: str | None) -> str:
-        parts, last, size = [], 0, 0
+        parts: list[str] = []
+        last = size = 0
         for m in _REFERENCE.finditer(text):
             piece = definition(m.group(1), stack)
             parts += (text[last:m.start()], piece)
