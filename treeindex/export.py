@@ -145,8 +145,8 @@ def _trees(index: Index, task: ExportTask) -> dict[str, list[bytes]]:
             xml = sentence.xml
             head = (f' sentid="{_attr(sentence.sentid)}" sentence="{_attr(sentence.text or "")}">'
                     .encode() if task.with_sentence else b">")
-        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr_bytes(cat), n, head,
-                                                              xml[a:b]))
+        node = index.cut(xml, a, b, f"{cat}-{n}")
+        chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr_bytes(cat), n, head, node))
     return parts
 
 

@@ -62,7 +62,7 @@ def find_in(index: Index, what: str, corpus: str | None = None) -> Tree:
         if rows:
             cid, sid, start, end = rows[0]
             s = index.sentence(sid)
-            return Tree(names[cid], s.sentid, s.xml[start:end], label=what)
+            return Tree(names[cid], s.sentid, index.cut(s.xml, start, end, what), label=what)
     rows = [r for r in index.conn.execute(
         "SELECT corpus_id, id FROM sentences WHERE sentid = ?", (what,)) if r[0] in names]
     if len(rows) > 1:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from lxml import etree
 
 from .. import store
 from ..errors import ExitCode, Interrupted, TreeindexError
@@ -54,6 +55,10 @@ def handled(db_path: Path | None = None, progress: ProgressLine | None = None,
         raise click.ClickException(str(e)) from e
     except sqlite3.Error as e:  # (the library translates these; a last resort)
         raise click.ClickException(str(store.database_error(e, db_path or Path("?")))) from e
+    except etree.XMLSyntaxError as e:  # stored XML (input XML is the ingest's, per sentence)
+        raise click.ClickException(
+            f"{db_path or '?'}: not a valid treeindex index: a stored sentence is not "
+            f"well-formed XML ({e}); build it again into a new --db") from e
 
 
 def echo_lines(lines: Iterable[str]) -> None:

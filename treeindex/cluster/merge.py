@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import store
-from ..errors import DatabaseError, InputError
+from ..errors import DatabaseError, InputError, TreeindexError
 from ..pool import stop_signals
 from ..store.codec import Decoder
 
@@ -136,10 +136,16 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
                      f"x.terms FROM {shard}.shard_terms AS x JOIN {shard}.sentences AS s "
                      f"ON s.id = x.id WHERE s.corpus_id = :c ORDER BY x.id", p)
     else:  # made again from the stored sentences
-        _terms_function(conn)
-        conn.execute(f"INSERT INTO main.search_terms (rowid, terms) SELECT id + :s_off, "
-                     f"treeindex_terms(xml) FROM {shard}.sentences WHERE corpus_id = :c "
-                     f"ORDER BY id", p)
+        path = Path(next(r[2] for r in conn.execute("PRAGMA database_list") if r[1] == shard))
+        failures = _terms_function(conn, path)
+        try:
+            conn.execute(f"INSERT INTO main.search_terms (rowid, terms) SELECT id + :s_off, "
+                         f"treeindex_terms(xml) FROM {shard}.sentences WHERE corpus_id = :c "
+                         f"ORDER BY id", p)
+        except sqlite3.OperationalError:
+            if failures:
+                raise failures[0] from None
+            raise
     if _has_table(conn, shard, "node_blocks"):  # (a shard without: searched through lxml)
         conn.execute(f"INSERT INTO main.node_blocks (corpus_id, first_sentence, sentences, "
                      f"data) SELECT :tid, first_sentence + :s_off, sentences, data "
@@ -174,12 +180,23 @@ def _has_table(conn: sqlite3.Connection, schema: str, name: str) -> bool:
                         (name,)).fetchone()[0] > 0
 
 
-def _terms_function(conn: sqlite3.Connection) -> None:
+def _terms_function(conn: sqlite3.Connection, path: Path) -> list[TreeindexError]:
+    """Register treeindex_terms(xml) for a shard's sentences; the list it returns receives
+    the error of a sentence that cannot be read."""
     from ..search.terms import xml_terms
 
-    decode = Decoder(conn)  # (the shard's dictionaries were copied in first)
-    conn.create_function("treeindex_terms", 1, lambda blob: xml_terms(decode(blob)),
-                         deterministic=True)
+    decode = Decoder(conn, path)  # (the shard's dictionaries were copied in first)
+
+    def terms(blob: bytes) -> str:
+        try:
+            return xml_terms(decode(blob))
+        except TreeindexError as e:  # SQLite would say only "user-defined function raised
+            failures.append(e)  # exception": the statement's caller raises this instead
+            raise
+
+    failures: list[TreeindexError] = []
+    conn.create_function("treeindex_terms", 1, terms, deterministic=True)
+    return failures
 
 
 def attach(conn: sqlite3.Connection, path: Path, schema: str = "shard") -> None:

@@ -15,10 +15,17 @@ from collections.abc import Sequence
 
 import zstandard
 
+from ..errors import DatabaseError
+
 try:  # ISA-L inflates zlib streams 1.7x faster than zlib
-    from isal.isal_zlib import decompress as inflate
+    from isal.isal_zlib import decompressobj
 except ImportError:  # pragma: no cover - platforms without isal wheels
-    from zlib import decompress as inflate
+    from zlib import decompressobj  # type: ignore[assignment]
+
+# A sentence's XML is never larger than this: ingest records a larger one as a malformed
+# sentence, and nothing stored or handed in (the web view's SQL functions) is inflated past
+# it, so a crafted frame that declares gigabytes costs nothing.
+MAX_XML = 16 << 20
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_LEVEL = 3
@@ -43,23 +50,57 @@ def dictionary_id(data: bytes) -> int:
 
 
 class Decoder:
-    """Reads the `xml` of any sentence of an index (dictionaries loaded once each)."""
+    """Reads the `xml` of any sentence of an index (dictionaries loaded once each).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    A blob that is neither format, is damaged, or would inflate past MAX_XML raises
+    DatabaseError ("not a valid treeindex index: ..."), naming `path` when given."""
+
+    def __init__(self, conn: sqlite3.Connection, path: object = None) -> None:
         self.conn = conn
+        self.path = path
         self.zstd: dict[int, zstandard.ZstdDecompressor] = {}
 
+    def damaged(self, what: str) -> DatabaseError:
+        where = f"{self.path}: " if self.path is not None else ""
+        return DatabaseError(f"{where}not a valid treeindex index: a stored sentence {what}; "
+                             "build the index again into a new --db")
+
     def __call__(self, blob: bytes) -> bytes:
+        if not isinstance(blob, bytes):
+            raise self.damaged(f"is {type(blob).__name__}, not compressed XML")
         if blob[:4] != ZSTD_MAGIC:
-            return inflate(blob)
-        dict_id = zstandard.get_frame_parameters(blob).dict_id
-        d = self.zstd.get(dict_id)
+            inflater = decompressobj()
+            try:
+                xml = inflater.decompress(blob, MAX_XML + 1)
+            except Exception as e:  # zlib.error, IsalError: damaged
+                raise self.damaged(f"is neither zstd nor zlib ({e})") from None
+            if len(xml) > MAX_XML:
+                raise self.damaged(f"inflates to more than {MAX_XML >> 20} MB")
+            if not inflater.eof:
+                raise self.damaged("is cut short")
+            return xml
+        try:
+            params = zstandard.get_frame_parameters(blob)
+        except zstandard.ZstdError as e:
+            raise self.damaged(f"is not a zstd frame ({e})") from None
+        if params.content_size != zstandard.CONTENTSIZE_UNKNOWN and \
+                params.content_size > MAX_XML:
+            raise self.damaged(f"declares {params.content_size:,} bytes, more than the "
+                               f"{MAX_XML >> 20} MB a sentence may be")
+        d = self.zstd.get(params.dict_id)
         if d is None:
-            row = self.conn.execute("SELECT data FROM dictionaries WHERE id = ?",
-                                    (dict_id,)).fetchone()
-            data = zstandard.ZstdCompressionDict(row[0]) if row else None
-            d = self.zstd[dict_id] = zstandard.ZstdDecompressor(dict_data=data)
-        return d.decompress(blob)
+            try:
+                row = self.conn.execute("SELECT data FROM dictionaries WHERE id = ?",
+                                        (params.dict_id,)).fetchone()
+                data = zstandard.ZstdCompressionDict(row[0]) if row else None
+                d = zstandard.ZstdDecompressor(dict_data=data)
+            except (sqlite3.Error, zstandard.ZstdError, TypeError) as e:
+                raise self.damaged(f"names a dictionary that cannot be read ({e})") from None
+            self.zstd[params.dict_id] = d
+        try:
+            return d.decompress(blob, max_output_size=MAX_XML)
+        except zstandard.ZstdError as e:
+            raise self.damaged(f"cannot be decompressed ({e})") from None
 
 
 def read_xml(conn: sqlite3.Connection, blob: bytes) -> bytes:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DatabaseError
+from . import validate
 
 SCHEMA_VERSION = "4"
 # versions this treeindex reads; writing to an older index makes it version 3 (version 2:
@@ -117,7 +118,13 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=OFF" if scratch else "PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
-    _check_version(conn, path)
+    try:
+        _check_version(conn, path)
+        if _has_table(conn, "settings") or _has_table(conn, "corpora"):  # (not a new file)
+            validate.check(conn, path)
+    except DatabaseError:
+        conn.close()
+        raise
     had_terms = _has_table(conn, "search_terms")
     had_nodes = _has_table(conn, "node_blocks")
     # the table and the mark of which sentences it covers come together, or not at all: the
@@ -302,7 +309,15 @@ def connect_read(path: Path) -> sqlite3.Connection:
     if not ours:
         conn.close()
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
-    _check_version(conn, path)
+    try:
+        _check_version(conn, path)
+        validate.check(conn, path)
+    except sqlite3.Error as e:
+        conn.close()
+        raise database_error(e, path) from e
+    except DatabaseError:
+        conn.close()
+        raise
     return conn
 
 

@@ -51,7 +51,7 @@ class Index:
         self.path = Path(path)
         with translate_errors(self.path):
             self.conn = connect_read(self.path)
-        self.decode = Decoder(self.conn)  # a sentences.xml blob -> the sentence's XML
+        self.decode = Decoder(self.conn, self.path)  # a sentences.xml blob -> the sentence's XML
         self._vocab = False
 
     def terms_from(self) -> int | None:
@@ -161,6 +161,17 @@ class Index:
         if first is None or last < first:
             return None
         return first, last
+
+    def cut(self, xml: bytes, start: object, end: object, label: str) -> bytes:
+        """The `<node>` element at xml[start:end] of subtree `label`; DatabaseError if the
+        stored span is not one (a crafted or damaged index)."""
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(xml)
+                and xml.startswith(b"<node", start)):
+            from .validate import invalid
+
+            raise invalid(self.path, f"subtree {label} spans bytes {start!r}..{end!r}, which "
+                          f"are not a <node> of its sentence ({len(xml):,} bytes)")
+        return xml[start:end]
 
     def spans(self, corpus_id: int, first: int, last: int
               ) -> sqlite3.Cursor:

@@ -25,7 +25,7 @@ from ..search.nodestore import BlockBuilder, sentence_elements
 from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
-from ..store.codec import ZSTD_LEVEL
+from ..store.codec import MAX_XML, ZSTD_LEVEL
 from ..store.packed import pack
 from .check import BadSentence, parse, parsers
 from .contract import RawSentence, Result, Rows, Task
@@ -136,6 +136,9 @@ def extract_rows(task: Task) -> Rows:
         try:
             if s.xml is None:
                 raise BadSentence(s.error or "cannot be read", 1)
+            if len(s.xml) > MAX_XML:
+                raise BadSentence(f"is {len(s.xml):,} bytes, more than the {MAX_XML >> 20} MB "
+                                  "a sentence may be", 1)
             pair = cache.get(s.encoding)
             if pair is None:
                 pair = cache[s.encoding] = parsers(s.encoding)
