@@ -89,8 +89,10 @@ def one_round(rng: random.Random, src: Path, whole: dict, target: str, sig: int,
               ) -> tuple[bool, str, float]:
     for p in db.parent.glob(db.name + "*"):
         p.unlink()
+    # a crash (SIGSEGV) prints every thread's Python stack on stderr, which a failure shows
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(command(db, src, workers), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, env=env)
     # from 0.3 s on (before that Python itself is still starting, and a Ctrl-C gets its own
     # KeyboardInterrupt message; nothing is written yet) to near the end of a whole run
     time.sleep(rng.uniform(0.3, max(0.9 * duration, 0.4)))
@@ -120,7 +122,7 @@ def one_round(rng: random.Random, src: Path, whole: dict, target: str, sig: int,
     # ends the process as kill does: nothing was written yet that could be half-written
     early = {-sig} if target != "worker" else set()
     if proc.returncode not in EXPECTED[(target, sig)] | early and proc.returncode != 0:
-        return False, f"exit {proc.returncode}: {err.decode()[-300:]}", took
+        return False, f"exit {proc.returncode}: {err.decode()[-3000:]}", took
     if b"Traceback" in err:
         return False, f"a traceback: {err.decode()[-300:]}", took
     conn = sqlite3.connect(db)
