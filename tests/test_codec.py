@@ -3,14 +3,19 @@ zlib where the input is too small to train on, and both readable in one index.""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import zlib
 
+import pytest
+import zstandard
 from conftest import ALPINO, WRPEE, dump, repeat_treebank
 
 from treeindex import ingest
+from treeindex.errors import DatabaseError
 from treeindex.export import export
 from treeindex.store import Index
-from treeindex.store.codec import ZSTD_MAGIC, Decoder
+from treeindex.store.codec import MAX_XML, ZSTD_MAGIC, Decoder
 
 
 def kinds(db):
@@ -63,3 +68,29 @@ def test_the_dictionary_does_not_depend_on_workers_chunks_or_interruptions(tmp_p
     assert sqlite3.connect(a).execute("SELECT id, data FROM dictionaries").fetchall() == \
         sqlite3.connect(b).execute("SELECT id, data FROM dictionaries").fetchall()
 
+
+
+@pytest.mark.parametrize("blob, message", [
+    (zlib.compress(b"<" * (MAX_XML + 1), 9), "inflates to more than 16 MB"),
+    (zstandard.ZstdCompressor().compress(b"<" * (MAX_XML + 1)),
+     "declares 16,777,217 bytes, more than the 16 MB a sentence may be"),
+    (b"\x28\xb5\x2f\xfd\xe0" + (4 << 30).to_bytes(8, "little") + b"\x01\x00\x00",
+     "declares 4,294,967,296 bytes"),
+    (b"\x00\x11\x22\x33", "is neither zstd nor zlib"),
+    (zlib.compress(b"<alpino_ds/>")[:-6], "is cut short"),
+    (ZSTD_MAGIC + b"\x00", "is not a zstd frame"),
+])
+def test_a_blob_that_is_damaged_or_too_big_is_refused_before_it_is_inflated(blob, message):
+    decode = Decoder(sqlite3.connect(":memory:"), "x.db")
+    with pytest.raises(DatabaseError, match="x.db: not a valid treeindex index: a stored "
+                                            "sentence " + re.escape(message)):
+        decode(blob)
+
+
+def test_a_frame_without_its_size_is_inflated_at_most_to_the_bound():
+    stream = zstandard.ZstdCompressor(write_content_size=False).compressobj()
+    blob = stream.compress(b"<" * (MAX_XML + 10)) + stream.flush()
+    with pytest.raises(DatabaseError, match="cannot be decompressed"):
+        Decoder(sqlite3.connect(":memory:"))(blob)
+    small = zstandard.ZstdCompressor(write_content_size=False).compress(b"<alpino_ds/>")
+    assert Decoder(sqlite3.connect(":memory:"))(small) == b"<alpino_ds/>"

@@ -65,8 +65,7 @@ def remove(db_path: Path | str, names: list[str]) -> int:
             with store.atomic(conn):
                 for corpus_id in ids.values():
                     delete_corpus(conn, corpus_id, transaction=False)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode=DELETE")
+            store.leave_wal(conn)
         finally:
             conn.close()
     return gone
@@ -90,7 +89,6 @@ def rename(db_path: Path | str, old: str, new: str) -> None:
                                  f"(treeindex rm --db {db_path} {new}) or choose another name")
             with store.atomic(conn):
                 conn.execute("UPDATE corpora SET name = ? WHERE id = ?", (new, corpus_id))
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode=DELETE")
+            store.leave_wal(conn)
         finally:
             conn.close()

@@ -16,6 +16,7 @@ from .connect import (
     database_error,
     dictionary,
     finish,
+    leave_wal,
     nodes_from,
     save_dictionary,
     schema_sql,
@@ -27,6 +28,6 @@ from .index import CorpusRow, Index, Sentence
 __all__ = [
     "APPLICATION_ID", "SCHEMA_VERSION", "SETTING_KEYS", "CorpusRow", "Index", "IngestLock",
     "Sentence", "atomic", "build_indexes", "check_settings", "connect_read", "connect_write",
-    "database_error", "dictionary", "finish", "nodes_from", "save_dictionary", "schema_sql",
-    "terms_from", "translate_errors",
+    "database_error", "dictionary", "finish", "leave_wal", "nodes_from", "save_dictionary",
+    "schema_sql", "terms_from", "translate_errors",
 ]

@@ -91,7 +91,7 @@ class Decoder:
         if d is None:
             try:
                 row = self.conn.execute("SELECT data FROM dictionaries WHERE id = ?",
-                                        (params.dict_id,)).fetchone()
+                                        (params.dict_id,)).fetchone() if params.dict_id else None
                 data = zstandard.ZstdCompressionDict(row[0]) if row else None
                 d = zstandard.ZstdDecompressor(dict_data=data)
             except (sqlite3.Error, zstandard.ZstdError, TypeError) as e:

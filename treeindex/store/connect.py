@@ -271,6 +271,12 @@ def finish(conn: sqlite3.Connection, build: bool = True) -> None:
         # query filters on cat alone); analysis_limit keeps this fast on huge indexes
         conn.execute("PRAGMA analysis_limit=2000")
         conn.execute("ANALYZE")
+    leave_wal(conn)
+
+
+def leave_wal(conn: sqlite3.Connection) -> None:
+    """Back to one self-contained file (rollback journal), unless another program reads the
+    index (`treeindex serve`, a search): then it stays in WAL mode, which is as good."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("PRAGMA busy_timeout=0")
     try:

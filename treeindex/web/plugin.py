@@ -13,13 +13,10 @@ Every word and attribute is escaped; nothing here writes.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from html import escape
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from datasette import hookimpl  # type: ignore[import-untyped]
 from datasette.utils.asgi import Response  # type: ignore[import-untyped]
@@ -30,8 +27,8 @@ from .. import draw
 from ..errors import TreeindexError
 from ..store import Index
 from ..store.codec import Decoder
+from .pages import tree_div
 
-PAGE = 50
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _STYLE = """<style>
 .ti-hit{background:#ffd54f;font-weight:bold}.ti-bar{background:#5c7cfa;height:12px}
@@ -53,8 +50,6 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
     conn.create_function("treeindex_svg", 1, svg, deterministic=True)
 
 
-def _tree_html(svg: str) -> Markup:
-    return Markup(f'<div class="ti-tree">{svg}</div>')
 
 
 @hookimpl
@@ -62,7 +57,7 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
                 datasette: Any) -> Any:
     if column == "xml" and table == "sentences" and isinstance(value, bytes):
         index = _index(datasette.get_database(database).path)
-        return _tree_html(draw.svg(etree.fromstring(index.decode(value), _PARSER)))
+        return tree_div(draw.svg(etree.fromstring(index.decode(value), _PARSER)))
     keys = row.keys() if hasattr(row, "keys") else []
     if column == "node" and "sentence_id" in keys and isinstance(value, int):
         sentence = row["sentence_id"]
@@ -76,7 +71,7 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         if found is None:
             return None
         nodes = list(etree.fromstring(index.decode(found[0]), _PARSER).iter("node"))
-        return _tree_html(draw.svg(nodes[value])) if 0 <= value < len(nodes) else None
+        return tree_div(draw.svg(nodes[value])) if 0 <= value < len(nodes) else None
     return None
 
 
@@ -91,6 +86,13 @@ def _index(path: str) -> Index:
     if index is None:
         index = _indexes[key] = Index(path)
     return index
+
+
+@hookimpl
+def startup(datasette: Any) -> None:
+    from .runner import runner
+
+    threading.Thread(target=runner().warm, daemon=True, name="treeindex-warm").start()
 
 
 @hookimpl
@@ -111,13 +113,6 @@ def _db_path(datasette: Any, name: str | None) -> tuple[str, str]:
     return chosen, str(datasette.databases[chosen].path)
 
 
-def _macros() -> dict[str, str]:
-    from ..search import macros
-
-    path = os.environ.get(macros.ENVIRONMENT)
-    return macros.load(Path(path)) if path else {}
-
-
 _TEMPLATE = ('{% extends "base.html" %}{% block title %}{{ title }}{% endblock %}'
              '{% block content %}<h1>{{ title }}</h1>{{ style }}{{ body }}{% endblock %}')
 
@@ -128,10 +123,15 @@ def _page(datasette: Any, request: Any, title: str, body: str) -> Any:
                                                 "style": Markup(_STYLE)}, request=request)
 
 
-async def search_page(datasette: Any, request: Any) -> Response:
-    from ..search import count, search, stats
+# a query longer than this is sent in the request's body: in the address, the server would
+# refuse a very long one before treeindex could say why (a reset connection)
+_POST_FROM = 4000
 
+
+async def search_page(datasette: Any, request: Any) -> Response:
     args = request.args
+    if request.method == "POST":
+        args = await request.post_vars()
     q = args.get("q", "")
     name, path = _db_path(datasette, args.get("db"))
     mode = args.get("mode", "hits")
@@ -140,8 +140,13 @@ async def search_page(datasette: Any, request: Any) -> Response:
         page = max(int(args.get("page", "1")), 1)
     except ValueError:
         page = 1
-    form = (f'<form class="ti-form" action="" method="get"><input type="hidden" name="db" '
-            f'value="{escape(name)}"><input type="text" name="q" value="{escape(q)}" '
+    token = request.scope.get("csrftoken")
+    form = (f'<form class="ti-form" action="" method="get" onsubmit="if (this.q.value.length '
+            f'> {_POST_FROM}) {{ this.method = \'post\'; this.csrftoken.disabled = false }}">'
+            f'<input type="hidden" name="db" value="{escape(name)}">'
+            f'<input type="hidden" name="csrftoken" disabled value="'
+            f'{escape(token() if token else "")}">' +
+            f'<input type="text" name="q" value="{escape(q)}" '
             f'placeholder=\'//node[@cat="np" and node[@rel="det"]]\'> '
             f'<select name="mode">' + "".join(
                 f'<option value="{m}"{" selected" if m == mode else ""}>{m}</option>'
@@ -151,90 +156,31 @@ async def search_page(datasette: Any, request: Any) -> Response:
             f'<input type="submit" value="Search"></form>')
     body = [form]
     if q:
-        try:
-            body.append(await datasette.get_database(name).execute_fn(
-                lambda conn: _results(path, name, q, mode, attrs, page, search, count, stats)))
-        except TreeindexError as e:
-            body.append(f'<p class="message-error">{escape(str(e))}</p>')
+        body.append(await _in_worker("results", path, name, q, mode, attrs, page))
     return Response.html(await _page(datasette, request, "XPath search", "".join(body)))
 
 
-def _results(path: str, name: str, q: str, mode: str, attrs: str, page: int, search: Any,
-             count: Any, stats: Any) -> str:
-    macros = _macros()
-    if mode == "count":
-        counts = count(path, q, macros=macros, workers=0)
-        top = max([h for h, _ in counts.corpora.values()] or [1])
-        rows = "".join(
-            f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td><td><div class='ti-bar' "
-            f"style='width:{300 * h / top:.0f}px'></div></td></tr>"
-            for c, (h, s) in counts.corpora.items())
-        return (f"<table class='ti'><tr><th>corpus</th><th>hits</th><th>sentences</th>"
-                f"<th></th></tr>{rows}<tr><td>(all)</td><td>{counts.hits:,}</td>"
-                f"<td>{counts.sentences:,}</td><td></td></tr></table>")
-    if mode == "stats":
-        names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
-        table = stats(path, q, names, macros=macros, workers=0)
-        total = sum(n for _, n in table) or 1
-        top = table[0][1] if table else 1
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(v if v is not None else '[missing]')}</td>"
-                             for v in values) +
-            f"<td>{n:,}</td><td>{100 * n / total:.2f}%</td><td><div class='ti-bar' "
-            f"style='width:{300 * n / top:.0f}px'></div></td></tr>"
-            for values, n in table[:500])
-        head = "".join(f"<th>{escape(a)}</th>" for a in names)
-        return (f"<table class='ti'><tr>{head}<th>count</th><th>percent</th><th></th></tr>"
-                f"{rows}</table>")
-    first = (page - 1) * PAGE
-    hits = list(search(path, q, macros=macros, workers=0, limit=first + PAGE + 1))
-    shown = hits[first:first + PAGE]
-    lines = []
-    for n, h in enumerate(shown, first + 1):
-        text = _bracketed(h.sentence or "", set(h.positions))
-        link = "/-/treeindex/tree?" + urlencode({"db": name, "corpus": h.corpus,
-                                                  "sentid": h.sentid, "hit": h.id or ""})
-        lines.append(f"<li value='{n}'><a href='{escape(link)}'>{escape(h.corpus)} "
-                     f"{escape(h.sentid)}</a>" + (f" <code>{escape(h.label)}</code>"
-                                                   if h.label else "") + f": {text}</li>")
-    nav = []
-    base = {"db": name, "q": q, "mode": mode}
-    if page > 1:
-        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page - 1}))}'>previous</a>")
-    if len(hits) > first + PAGE:
-        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page + 1}))}'>next</a>")
-    if not shown:
-        return "<p>No hits.</p>"
-    return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
-
-
-def _bracketed(sentence: str, marked: set[int]) -> str:
-    """The sentence, escaped, with each run of the hit's words in one bracketed span."""
-    out = []
-    for k, word in enumerate(sentence.split()):
-        opens = k in marked and k - 1 not in marked
-        closes = k in marked and k + 1 not in marked
-        out.append(('<span class="ti-hit">[' if opens else "") + escape(word) +
-                   ("]</span>" if closes else ""))
-    return " ".join(out)
-
-
 async def tree_page(datasette: Any, request: Any) -> Response:
-    from ..show import find, highlight_query
-
     args = request.args
     name, path = _db_path(datasette, args.get("db"))
-    try:
-        tree = find(path, args.get("sentid", ""), args.get("corpus"))
-        if args.get("hit"):
-            tree.highlight.add(args["hit"])
-        if args.get("highlight"):
-            highlight_query(tree, args["highlight"])
-        root = tree.root()
-        sentence = root.findtext("sentence") or ""
-        body = (f"<h2>{escape(tree.corpus)} {escape(tree.sentid)}</h2><p>{escape(sentence)}"
-                f"</p>{_tree_html(draw.svg(root, tree.highlight))}")
-    except TreeindexError as e:
-        body = f'<p class="message-error">{escape(str(e))}</p>'
+    body = await _in_worker("tree", path, args.get("corpus"), args.get("sentid", ""),
+                            args.get("hit"), args.get("highlight"))
     return Response.html(await _page(datasette, request, "Tree", body))
 
+
+async def _in_worker(function: str, *args: Any) -> str:
+    """pages.`function`(*args) in a worker of web/runner.py: its HTML, or the error's."""
+    from .runner import TimedOut, WorkerFailed, runner
+
+    work = runner()
+    try:
+        return str(await work.run("treeindex.web.pages", function, *args))
+    except TimedOut:
+        return (f'<p class="message-error">The search was stopped after {work.limit:g} s, the '
+                "server's time limit (treeindex serve --time-limit): narrow the query, or "
+                "run it with treeindex search on the command line.</p>")
+    except WorkerFailed:
+        return ('<p class="message-error">The search ended without an answer (its process '
+                "died, perhaps out of memory): narrow the query.</p>")
+    except TreeindexError as e:
+        return f'<p class="message-error">{escape(str(e))}</p>'

@@ -1,0 +1,198 @@
+"""`treeindex serve` under hostile use, over HTTP (no browser): a catastrophic query is
+stopped at the time limit while other pages answer, queries cannot read files, a crafted
+compressed blob cannot make the server allocate without bound, and pages show what is
+committed while an ingest writes and after rm and rename."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from conftest import CDB, repeat_treebank
+
+from treeindex import ingest
+
+pytest.importorskip("datasette")
+
+LONG_AS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<treebank>
+<alpino_ds id="as/1" version="1.3">
+  <node begin="0" cat="top" end="2" id="0" rel="top">
+    <node begin="0" end="1" id="1" lemma="a" pt="n" rel="--" word="%s!"/>
+    <node begin="1" end="2" id="2" lemma="." pt="let" rel="--" word="."/>
+  </node>
+  <sentence>aaa .</sentence>
+</alpino_ds>
+</treebank>
+""" % (b"a" * 80)
+CATASTROPHIC = '//node[matches(@word, "^(a+)+$")]'
+LIMIT = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    where = tmp_path_factory.mktemp("serve")
+    (where / "as.xml").write_bytes(LONG_AS)
+    db = where / "t.db"
+    ingest(db, [CDB, where / "as.xml"], workers=0)
+    port = free_port()
+    log = open(where / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
+                             str(port), "--time-limit", str(LIMIT), "--search-workers", "2"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")  # workers up
+    yield base, db, where, proc
+    proc.terminate()
+    proc.wait(10)
+
+
+def get(base: str, path: str, timeout: float = 60, **args: str) -> tuple[float, int, str]:
+    url = base + path + ("?" + urllib.parse.urlencode(args) if args else "")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return time.perf_counter() - started, r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return time.perf_counter() - started, e.code, e.read().decode()
+
+
+def test_a_catastrophic_query_is_stopped_while_other_pages_answer(server):
+    base, _, _, _ = server
+    slow: dict = {}
+    t = threading.Thread(target=lambda: slow.update(r=get(
+        base, "/-/treeindex/search", q=CATASTROPHIC, mode="count")))
+    t.start()
+    time.sleep(0.5)  # it runs now
+    took, status, _ = get(base, "/-/versions.json")
+    assert status == 200 and took < 1, took
+    took, status, body = get(base, "/-/treeindex/search", q='//node[@cat="np"]',
+                             mode="count")
+    assert status == 200 and took < 1 and "(all)" in body, took
+    t.join()
+    took, status, body = slow["r"]
+    assert status == 200
+    assert f"The search was stopped after {LIMIT:g} s, the server's time limit" in body
+    assert LIMIT <= took < LIMIT + 5
+
+
+def test_a_catastrophic_highlight_on_the_tree_page_is_stopped_too(server):
+    base, _, _, _ = server
+    took, status, body = get(base, "/-/treeindex/tree", sentid="as/1", corpus="as",
+                             highlight=CATASTROPHIC)
+    assert status == 200 and "time limit" in body and took < LIMIT + 5
+
+
+def test_queries_cannot_read_a_file_on_the_server(server, tmp_path):
+    base, _, _, _ = server
+    secret = tmp_path / "secret.xml"
+    secret.write_text("<secret><node>s3cr3t</node></secret>")
+    answers = set()
+    for query in (f'//node[starts-with(doc("{secret}")//node, "s")]', '//node[doc("/etc")]',
+                  '//node[doc("/nonexistent.xml")]', f'//node[unparsed-text("{secret}")]'):
+        _, status, body = get(base, "/-/treeindex/search", q=query)
+        assert status == 200
+        assert "s3cr3t" not in body
+        answers.add(body.split('class="message-error">')[1].split("<")[0])
+    assert answers == {  # the same whatever the path: nothing about the server's files
+        "the query calls doc(), which reads outside the sentence; a query may only look at "
+        "the sentence it is evaluated on, so this function is refused",
+        "the query calls unparsed-text(), which reads outside the sentence; a query may only "
+        "look at the sentence it is evaluated on, so this function is refused"}
+
+
+def test_deep_and_long_queries_are_a_message_not_a_500(server):
+    base, _, _, _ = server
+    deep = "//node[" + "node[" * 100 + "@a" + "]" * 101
+    _, status, body = get(base, "/-/treeindex/search", q=deep)
+    assert status == 200 and "nests brackets more than 40 deep" in body
+    # a long query goes in the body of a POST (the form does so past 4,000 characters)
+    import http.cookiejar
+    import re
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(base + "/-/treeindex/search", timeout=30).read().decode()
+    token = re.search(r'name="csrftoken" disabled value="([^"]*)"', form).group(1)
+    long = "//node[" + " or ".join(f'@word="w{i}"' for i in range(30000)) + "]"
+    data = urllib.parse.urlencode({"q": long, "csrftoken": token}).encode()
+    assert len(data) > 500_000
+    with opener.open(base + "/-/treeindex/search", data=data, timeout=60) as r:
+        assert r.status == 200
+        body = r.read().decode()
+    assert "the limit of a query" in body
+
+
+def _peak_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return int(f.read().split("VmHWM:")[1].split()[0]) / 1024
+
+
+def test_a_compressed_bomb_in_sql_costs_the_server_no_memory(server):
+    base, _, _, proc = server
+    server_pid = proc.pid  # (serve execs datasette: the same process)
+    before = _peak_mb(server_pid)
+    import zstandard
+
+    # (small enough for an address: a zlib bomb is too long for one; tests/test_codec.py)
+    bombs = [zstandard.ZstdCompressor(level=19).compress(b"a" * (128 << 20)),
+             b"\x28\xb5\x2f\xfd\xe0" + (4 << 30).to_bytes(8, "little") + b"\x01\x00\x00"]
+    for bomb in bombs:
+        sql = f"SELECT length(treeindex_xml(CAST(x'{bomb.hex()}' AS BLOB)))"
+        _, status, _ = get(base, "/t.json", sql=sql)
+        assert status in (200, 400)
+    assert _peak_mb(server_pid) < max(before, 100) + 40  # 16 MB per inflation at most
+    assert _peak_mb(server_pid) < 300
+
+
+def test_pages_show_what_is_committed_during_an_ingest_and_after_rm_and_rename(server,
+                                                                              tmp_path):
+    base, db, _, _ = server
+    big = repeat_treebank(tmp_path / "big.xml", 8)
+    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "ingest", "-q", "--db",
+                             str(db), "--chunk-mb", "0.1", str(big)])
+    seen = []
+    while proc.poll() is None:
+        for path in ("/t/corpora.json?_shape=array", "/t/sentences?_size=3"):
+            _, status, body = get(base, path)
+            assert status == 200, body[:300]
+            assert "malformed" not in body
+        _, status, body = get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")
+        assert status == 200 and "message-error" not in body, body[-500:]
+        seen.append(body)
+    assert proc.returncode == 0
+    assert len(seen) >= 2  # (pages were read while it wrote)
+
+    def names():
+        return [c["name"] for c in json.loads(get(base, "/t/corpora.json", _shape="array")[2])]
+
+    assert "big" in names()
+    subprocess.run([sys.executable, "-m", "treeindex", "rename", "--db", str(db), "big",
+                    "renamed"], check=True, capture_output=True)
+    assert "renamed" in names() and "big" not in names()
+    _, _, body = get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")
+    assert "renamed" in body
+    subprocess.run([sys.executable, "-m", "treeindex", "rm", "--db", str(db), "renamed"],
+                   check=True, capture_output=True)
+    assert "renamed" not in names()
+    _, status, body = get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")
+    assert status == 200 and "renamed" not in body and "cdb-sample" in body

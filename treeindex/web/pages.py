@@ -1,0 +1,105 @@
+"""The HTML of the search page's results and of the tree page, made in a worker process of
+web/runner.py (no datasette here: a worker imports only what a search needs)."""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from pathlib import Path
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from .. import draw
+
+PAGE = 50
+
+
+def tree_div(svg: str) -> Markup:
+    return Markup(f'<div class="ti-tree">{svg}</div>')
+
+
+def _macros() -> dict[str, str]:
+    from ..search import macros
+
+    path = os.environ.get(macros.ENVIRONMENT)
+    return macros.load(Path(path)) if path else {}
+
+
+def results(path: str, name: str, q: str, mode: str, attrs: str, page: int) -> str:
+    """The results of a search, as HTML (hits paged, counts or statistics)."""
+    from ..search import count, search, stats
+
+    macros = _macros()
+    if mode == "count":
+        counts = count(path, q, macros=macros, workers=0)
+        top = max([h for h, _ in counts.corpora.values()] or [1])
+        rows = "".join(
+            f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td><td><div class='ti-bar' "
+            f"style='width:{300 * h / top:.0f}px'></div></td></tr>"
+            for c, (h, s) in counts.corpora.items())
+        return (f"<table class='ti'><tr><th>corpus</th><th>hits</th><th>sentences</th>"
+                f"<th></th></tr>{rows}<tr><td>(all)</td><td>{counts.hits:,}</td>"
+                f"<td>{counts.sentences:,}</td><td></td></tr></table>")
+    if mode == "stats":
+        names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
+        table = stats(path, q, names, macros=macros, workers=0)
+        total = sum(n for _, n in table) or 1
+        top = table[0][1] if table else 1
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(v if v is not None else '[missing]')}</td>"
+                             for v in values) +
+            f"<td>{n:,}</td><td>{100 * n / total:.2f}%</td><td><div class='ti-bar' "
+            f"style='width:{300 * n / top:.0f}px'></div></td></tr>"
+            for values, n in table[:500])
+        head = "".join(f"<th>{escape(a)}</th>" for a in names)
+        return (f"<table class='ti'><tr>{head}<th>count</th><th>percent</th><th></th></tr>"
+                f"{rows}</table>")
+    first = (page - 1) * PAGE
+    hits = list(search(path, q, macros=macros, workers=0, limit=first + PAGE + 1))
+    shown = hits[first:first + PAGE]
+    lines = []
+    for n, h in enumerate(shown, first + 1):
+        text = _bracketed(h.sentence or "", set(h.positions))
+        link = "/-/treeindex/tree?" + urlencode({"db": name, "corpus": h.corpus,
+                                                  "sentid": h.sentid, "hit": h.id or ""})
+        lines.append(f"<li value='{n}'><a href='{escape(link)}'>{escape(h.corpus)} "
+                     f"{escape(h.sentid)}</a>" + (f" <code>{escape(h.label)}</code>"
+                                                   if h.label else "") + f": {text}</li>")
+    nav = []
+    base = {"db": name, "q": q, "mode": mode}
+    if page > 1:
+        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page - 1}))}'>previous</a>")
+    if len(hits) > first + PAGE:
+        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page + 1}))}'>next</a>")
+    if not shown:
+        return "<p>No hits.</p>"
+    return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
+
+
+def _bracketed(sentence: str, marked: set[int]) -> str:
+    """The sentence, escaped, with each run of the hit's words in one bracketed span."""
+    out = []
+    for k, word in enumerate(sentence.split()):
+        opens = k in marked and k - 1 not in marked
+        closes = k in marked and k + 1 not in marked
+        out.append(('<span class="ti-hit">[' if opens else "") + escape(word) +
+                   ("]</span>" if closes else ""))
+    return " ".join(out)
+
+
+
+def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
+         highlight: str | None) -> str:
+    """A sentence's tree, the hit (and what `highlight` selects) highlighted, as HTML."""
+    from ..show import find, highlight_query
+
+    found = find(path, sentid, corpus)
+    if hit:
+        found.highlight.add(hit)
+    if highlight:
+        highlight_query(found, highlight)
+    root = found.root()
+    sentence = root.findtext("sentence") or ""
+    return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
+            f"</p>{tree_div(draw.svg(root, found.highlight))}")

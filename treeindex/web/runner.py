@@ -1,0 +1,143 @@
+"""Where the web view's searches run: in worker processes, at most `size` at once, each
+stopped after `limit` seconds.
+
+A search can hold the CPU for as long as its query says (a catastrophic regular expression in
+`matches()` holds it inside `re`, without ever letting another thread run), so it cannot run
+in datasette's process: there it froze every other page. Here the event loop only waits
+(in a thread) for a worker's answer; a worker past the time limit is killed and replaced, and
+the page says the search was stopped. Workers are started with `spawn` (never a fork of a
+process that runs an event loop and threads) when first needed and then kept for the next
+search.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+from typing import Any
+
+TIME_LIMIT_ENV = "TREEINDEX_TIME_LIMIT"
+WORKERS_ENV = "TREEINDEX_WEB_WORKERS"
+DEFAULT_TIME_LIMIT = 30.0
+
+
+class TimedOut(Exception):
+    """The work ran past the time limit and its worker was stopped."""
+
+
+class WorkerFailed(Exception):
+    """The worker died (out of memory, killed) before answering."""
+
+
+def _serve(conn: Any) -> None:
+    """A worker's loop: (function path, args) in, ("ok", value) or ("error", message) out."""
+    import importlib
+
+    from .. import search  # noqa: F401 - loaded before the first job, not during it
+    from ..errors import TreeindexError
+    from . import pages  # noqa: F401
+
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        module, name, args = job
+        try:
+            value = getattr(importlib.import_module(module), name)(*args)
+            conn.send(("ok", value))
+        except TreeindexError as e:
+            conn.send(("error", str(e)))
+        except Exception as e:  # noqa: BLE001 - shown on the page as one line, not a 500
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class _Worker:
+    def __init__(self, context: Any) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child,), daemon=True,
+                                       name="treeindex-web-search")
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class Runner:
+    """Runs module-level functions in worker processes with a time limit (see the module)."""
+
+    def __init__(self, size: int | None = None, limit: float | None = None) -> None:
+        self.size = size or int(os.environ.get(WORKERS_ENV) or min(os.cpu_count() or 1, 4))
+        self.limit = limit or float(os.environ.get(TIME_LIMIT_ENV) or DEFAULT_TIME_LIMIT)
+        self._context = multiprocessing.get_context("spawn")
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+
+    def warm(self) -> None:
+        """Start the workers now (a first search then waits for no process to start)."""
+        workers = [_Worker(self._context) for _ in range(self.size)]
+        with self._lock:
+            self._idle.extend(workers)
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.is_alive():
+                    return worker
+                worker.stop()
+        return _Worker(self._context)
+
+    def _call(self, module: str, name: str, args: tuple) -> Any:
+        """Blocking: run in a thread (never on the event loop)."""
+        worker = self._take()
+        try:
+            worker.conn.send((module, name, args))
+            if not worker.conn.poll(self.limit):
+                raise TimedOut()
+            kind, value = worker.conn.recv()
+        except TimedOut:
+            worker.stop()
+            raise
+        except (EOFError, OSError):
+            worker.stop()
+            raise WorkerFailed() from None
+        with self._lock:
+            self._idle.append(worker)
+        if kind == "error":
+            from ..errors import TreeindexError
+
+            raise TreeindexError(value)
+        return value
+
+    async def run(self, module: str, name: str, *args: Any) -> Any:
+        """`module.name(*args)` in a worker; TimedOut past the limit, WorkerFailed if the
+        worker died, TreeindexError with the worker's message for any error."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._call, module, name, args)
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._idle:
+                worker.stop()
+            self._idle.clear()
+
+
+_runner: Runner | None = None
+
+
+def runner() -> Runner:
+    """The server's one Runner (made at the first search)."""
+    global _runner
+    if _runner is None:
+        _runner = Runner()
+    return _runner
