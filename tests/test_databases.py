@@ -224,3 +224,86 @@ def test_a_sqlite_without_fts5_is_one_line(tmp_path, monkeypatch):
         "do)")
     tables = _sqlite3.connect(db).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == []  # rolled back: nothing half-made
+
+
+def test_an_index_whose_first_ingest_stopped_before_its_mark_is_finished(tmp_path):
+    """An older treeindex marked a new index after committing its tables: a stop in between
+    left a file every command refused. Now both are one transaction; such a file (our
+    tables, no mark, no corpus) is recognized and finished by the next ingest."""
+    from treeindex.store.connect import schema_sql
+
+    db = tmp_path / "t.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(schema_sql() + "INSERT INTO settings VALUES ('terms_from', '1');"
+                       "INSERT INTO settings VALUES ('nodes_from', '1');")
+    conn.close()
+    assert run("corpora", "--db", db).exit_code == 0
+    result = run("ingest", "-q", "--db", db, WRPEE)
+    assert result.exit_code == 0, result.output
+    whole = tmp_path / "whole.db"
+    ingest(whole, [WRPEE], workers=0)
+    assert dump(db) == dump(whole)
+
+
+def test_a_hot_journal_left_by_a_killed_write_is_rolled_back(tmp_path):
+    db = tmp_path / "t.db"
+    ingest(db, [WRPEE], workers=0)
+    # a write stopped midway (kill -9) in rollback-journal mode: the pages it changed are in
+    # the file, the originals in the journal, and no process holds a lock
+    script = (
+        "import os, shutil, sqlite3, sys\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('PRAGMA cache_size=1')\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "c.execute(\"UPDATE sentences SET text = 'x' || text\")\n"
+        "c.execute(\"UPDATE corpora SET name = 'half-renamed'\")\n"
+        "os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", script])
+    assert (tmp_path / "t.db-journal").stat().st_size > 0
+    for command in (["corpora"], ["stats"], ["search", "--count", "//node"]):
+        result = run(*command, "--db", db)
+        assert result.exit_code == 0, result.output
+        assert "half-renamed" not in result.output
+    assert run("ingest", "-q", "--db", db, CDB).exit_code == 0
+    names = [r[0] for r in sqlite3.connect(db).execute("SELECT name FROM corpora")]
+    assert names == ["WRPEE-dummy", "cdb-sample"]
+
+
+@pytest.mark.parametrize("command", [
+    ["search", "-o", "{out}/hits.tsv", "//node"],
+    ["search", "--format", "xml", "-o", "{out}/hits.xml", "//node"],
+    ["show", "--format", "svg", "-o", "{out}/s.svg", "np-1"],
+    ["export", "--all", "{out}/export"],
+])
+def test_a_full_disk_is_one_line_naming_it(tmp_path, small_fs, command):
+    mnt, remount = small_fs
+    db = tmp_path / "t.db"
+    ingest(db, [CDB], workers=0)
+    with open(mnt / "filler", "wb") as f:  # fill the disk
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    args = [a.replace("{out}", str(mnt)) for a in command]
+    result = treeindex(*args[:1], "--db", db, *args[1:])
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert str(mnt) in result.stderr and "No space left on device" in result.stderr, \
+        result.stderr
+    assert "free space" in result.stderr, result.stderr
+
+
+def test_the_ingest_lock_on_a_full_disk_is_one_line(tmp_path, small_fs):
+    mnt, _ = small_fs
+    with open(mnt / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    result = treeindex("ingest", "--db", mnt / "t.db", WRPEE)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {mnt / 't.db'}: the disk is full (or a size limit was "
+                             "reached); what was committed is kept: free space, then run the "
+                             "same command again\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from ..query import QueryResult, format_csv, format_json, format_nl
 from ..search import ENGINES, Counts, Hit, Progress, count, plan, search, stats
 from ..search import macros as macro_files
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
+from .output import written
 
 FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
           "sentence")
@@ -91,13 +91,8 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
     if path is None:
         yield None
         return
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written(path) as f:
+        yield f
 
 
 @click.command(name="search")

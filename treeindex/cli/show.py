@@ -11,6 +11,7 @@ from .. import draw
 from ..export import safe_name
 from ..show import Tree, find, from_hits, highlight_query
 from .common import db_option, handled
+from .output import file_error, write_bytes
 
 
 @click.command(name="show")
@@ -47,15 +48,18 @@ def show_command(what: str, db_path: Path, corpus: str | None, fmt: str,
         if fmt in ("svg", "png") and len(trees) > 1:
             if output is None:
                 raise click.UsageError("several trees as svg or png need -o DIRECTORY")
-            output.mkdir(parents=True, exist_ok=True)
+            try:
+                output.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise file_error(output, e) from None
             for t in trees:
-                (output / f"{safe_name(t.corpus)}-{safe_name(t.sentid)}.{fmt}").write_bytes(
-                    _render(t, fmt, False))
+                write_bytes(output / f"{safe_name(t.corpus)}-{safe_name(t.sentid)}.{fmt}",
+                            _render(t, fmt, False))
             return
         color = output is None and sys.stdout.isatty()
         data = b"\n".join(_render(t, fmt, color) for t in trees)
         if output is not None:
-            output.write_bytes(data)
+            write_bytes(output, data)
         elif fmt == "png" and sys.stdout.isatty():
             raise click.UsageError("a PNG is not for a terminal: give -o FILE")
         else:

@@ -28,8 +28,10 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(name: str) -> tuple:
     """Sort key comparing runs of digits as numbers: p.1.s.2 < p.1.s.10, 9.xml < 10.xml."""
-    parts = _DIGITS.split(name)
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)) + (name,)
+    parts = _DIGITS.split(name)  # text, number, text, ..., text: never a number beside a text
+    # the name apart, as a tie-break: beside the parts, 'ex' against 'ex2.log' compared the
+    # name with the number 2 (a TypeError; every order that did not fail is unchanged)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
 
 
 @dataclass

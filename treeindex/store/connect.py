@@ -139,7 +139,11 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
             ) + ("" if had_nodes else
                  "\nINSERT OR IGNORE INTO settings (key, value) "
                  "SELECT 'nodes_from', coalesce(max(id), 0) + 1 FROM sentences;"
-                 ) + "\nCOMMIT;")
+                 # the mark and the version in the same transaction as the tables: a stop in
+                 # between once left a file every command refused
+                 ) + f"\nPRAGMA application_id={APPLICATION_ID};"
+            "\nINSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', "
+            f"'{SCHEMA_VERSION}');\nCOMMIT;")
     except sqlite3.Error as e:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -151,11 +155,6 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
                 "Debian and conda builds do)") from None
         raise database_error(e, path) from e
     _drop_kind_check(conn)
-    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-    conn.execute(
-        "INSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', ?)",
-        (SCHEMA_VERSION,),
-    )
     return conn
 
 
@@ -212,8 +211,42 @@ def _is_ours(conn: sqlite3.Connection, empty_too: bool = False) -> bool:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not tables:
         return empty_too
-    return _OUR_TABLES <= tables and conn.execute(
-        "SELECT count(*) FROM settings WHERE key = 'schema_version'").fetchone()[0] > 0
+    if not _OUR_TABLES <= tables:
+        return False
+    if conn.execute("SELECT count(*) FROM settings WHERE key = 'schema_version'"
+                    ).fetchone()[0] > 0:
+        return True
+    # our tables, no mark and not one corpus: an index whose first ingest was stopped
+    # before an older treeindex marked it (it is finished by the next ingest)
+    return conn.execute("SELECT count(*) FROM corpora").fetchone()[0] == 0
+
+
+def _roll_back(path: Path) -> bool:
+    """Roll back a write that was stopped midway (kill -9 in the switch to WAL mode, or in a
+    rename) and left a hot journal beside the file, which a read-only connection cannot
+    roll back: any read through a writable connection does it. Whether there was one."""
+    journal = Path(f"{path}-journal")
+    try:
+        if journal.stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    try:
+        conn = sqlite3.connect(str(path))
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        if getattr(e, "sqlite_errorcode", None) not in (sqlite3.SQLITE_READONLY,
+                                                         sqlite3.SQLITE_CANTOPEN) and \
+                "readonly" not in str(e) and "unable to open" not in str(e):
+            return False  # (a live writer's journal: busy; the usual open waits for it)
+        raise DatabaseError(
+            f"{path}: a write to it was stopped midway and must be rolled back from "
+            f"{journal}, which needs write access to the file and its directory ({e}); "
+            "give it, then run the command again") from None
+    return True
 
 
 def _check_is_ours(path: Path) -> None:
@@ -232,6 +265,7 @@ def _check_is_ours(path: Path) -> None:
         return
     if not head.startswith(b"SQLite format 3\0"):
         raise DatabaseError(f"{path}: is not an SQLite database; give another --db")
+    _roll_back(path)
     try:
         conn = sqlite3.connect(uri(path), uri=True)
         try:
@@ -304,6 +338,7 @@ def connect_read(path: Path) -> sqlite3.Connection:
         raise DatabaseError(f"{path}: no such database; build one with `treeindex ingest`")
     if path.is_dir():
         raise DatabaseError(f"{path}: is a directory; give a file as --db")
+    _roll_back(path)
     try:
         conn = sqlite3.connect(uri(path), uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
@@ -376,8 +411,15 @@ class IngestLock:
                 f"{self.db}: another treeindex ingest (pid {holder}) is writing to this database; "
                 f"{self.fix}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as e:  # (the lock holds without the pid, which only says who holds it)
+            if e.errno != errno.ENOSPC:
+                os.close(fd)
+                raise DatabaseError(f"{self.db}: cannot write its lock file {self.path} "
+                                    f"({e.strerror}); make the directory writable, or give "
+                                    "another --db") from None
         self.fd = fd
 
     def release(self) -> None:
