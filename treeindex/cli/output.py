@@ -61,7 +61,7 @@ def written(path: Path, mode: str = "w") -> Iterator[IO]:
     tmp = path.with_name(path.name + f"{_TMP}{os.getpid()}")
     try:
         try:
-            f = open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+            f: IO = open(tmp, mode, encoding=None if "b" in mode else "utf-8")
         except OSError as e:
             raise file_error(path, e) from None
         try:
