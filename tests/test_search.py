@@ -146,3 +146,69 @@ def test_the_xml_of_matching_sentences_reads_again(index, tmp_path):
     out = tmp_path / "whq.xml"
     out.write_bytes(b"<treebank>\n" + b"\n".join(xmls) + b"\n</treebank>\n")
     assert len(etree.parse(str(out)).getroot()) == len(xmls)
+
+
+@pytest.mark.parametrize("what", ["count", "stats", "hits"])
+def test_a_corpus_removed_during_a_search_is_said_never_silently_short(tmp_path, what):
+    from conftest import repeat_treebank
+
+    from treeindex.errors import TreeindexError
+    from treeindex.manage import remove
+
+    big = repeat_treebank(tmp_path / "big.xml", 6)
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, big], workers=0, chunk_bytes=100_000)
+    calls = []
+
+    def progress(p):  # the corpus goes after the search has begun
+        calls.append(p)
+        if len(calls) == 1:
+            remove(db, ["big"])
+
+    query = "//node[count(node) > 1]"
+    with pytest.raises(TreeindexError, match=r"corpus 'big' was removed, renamed or replaced "
+                                             r"while it was searched"):
+        if what == "count":
+            count(db, query, engine="lxml", workers=0, progress_callback=progress)
+        elif what == "stats":
+            stats(db, query, ("cat",), engine="lxml", workers=0, progress_callback=progress)
+        else:
+            list(search(db, query, engine="lxml", workers=0, progress_callback=progress))
+    assert calls
+    assert count(db, query, workers=0).corpora.keys() == {"cdb-sample"}
+
+
+def test_on_the_node_table_a_search_reads_one_state_of_the_index(tmp_path):
+    """The node table's search reads in one snapshot; a removal that gets in (WAL mode, as
+    while an ingest writes or a server reads) is said at the end."""
+    import sqlite3
+
+    from conftest import repeat_treebank
+
+    from treeindex.errors import DatabaseError, TreeindexError
+    from treeindex.manage import remove
+
+    big = repeat_treebank(tmp_path / "big.xml", 6)
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, big], workers=0, chunk_bytes=100_000)
+    query = "//node[count(node) > 1]"
+    whole = count(db, query, engine="nodes", workers=0)
+    outcomes = []
+
+    def progress(p):
+        if not outcomes:
+            try:
+                remove(db, ["big"])
+                outcomes.append("removed")
+            except DatabaseError as e:  # rollback mode: the search's snapshot holds it off
+                outcomes.append(str(e))
+
+    keep = sqlite3.connect(db)  # a reader keeps the index in WAL mode after the removal
+    keep.execute("PRAGMA journal_mode=WAL")
+    try:
+        got = count(db, query, engine="nodes", workers=0, progress_callback=progress)
+        assert outcomes and "locked" in outcomes[0] and got == whole
+    except TreeindexError as e:
+        assert outcomes == ["removed"]
+        assert "corpus 'big' was removed, renamed or replaced while it was searched" in str(e)
+    keep.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import QueryError, suggest
+from ..errors import QueryError, TreeindexError, suggest
 from ..pool import available_cores, ordered_map, owned_executor
 from ..store import Index, nodes_from, translate_errors
 from ..store.index import CorpusRow
@@ -257,6 +257,19 @@ def search(
                 progress_callback(Progress(task.corpus, done, total, found))
             if limit is not None and found >= limit:
                 return
+    unchanged(db_path, p)
+
+
+def unchanged(db_path: Path, p: Plan) -> None:
+    """TreeindexError if a corpus searched was removed or replaced (rm, rename, ingest
+    --replace) while the search ran: workers read their own states of the index, so what
+    was found of it may be incomplete; said, never silently short."""
+    with Index(db_path) as index:
+        for r in p.corpora:
+            if index.corpus_stamp(r.id) != r.stamp:
+                raise TreeindexError(
+                    f"{db_path}: corpus {r.name!r} was removed, renamed or replaced while it "
+                    "was searched, so what was found of it may be incomplete: search again")
 
 
 # blocks below which one process evaluates them faster than it starts workers
@@ -319,6 +332,7 @@ def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
                     return
                 found[0] += 1
                 yield hit
+    unchanged(db_path, p)
 
 
 @dataclass
@@ -387,6 +401,7 @@ def count(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
                 c[0] += n
                 c[2] += sents
                 found[0] += n
+    unchanged(db_path, p)
     return Counts({name: (n, len(s) + k) for name, (n, s, k) in table.items()})
 
 
@@ -411,4 +426,5 @@ def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
             else:
                 found[0] += sum(item.values())
                 table.update(item)
+    unchanged(db_path, p)
     return _ranked(table)
