@@ -79,3 +79,26 @@ def test_index_of_another_schema_version_is_refused(tmp_path):
                "versions 1, 2, 3 and 4; ingest again into a new --db\n")
     assert run("ingest", "--db", db, CDB).output == message
     assert run("query", "--db", db, "SELECT 1").output == message
+
+
+def test_control_characters_in_names_are_escaped_on_output(tmp_path):
+    """A newline or tab in a file name cannot break a line or a table; an ESC never reaches
+    the terminal raw."""
+    import shutil
+
+    from conftest import WRPEE
+
+    src = tmp_path / "we\tird\nna\x1b[31mme.xml"
+    shutil.copy(WRPEE, src)
+    db = tmp_path / "t.db"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["ingest", "--db", str(db), str(src)]).output
+    assert out.splitlines()[0] == r"we\tird\nna\x1b[31mme: indexed, 11 sentences and 30 " \
+                                  "subtrees added (11 sentences in all)"
+    corpora = runner.invoke(cli, ["corpora", "--db", str(db)]).output
+    assert r"we\tird\nna\x1b[31mme" in corpora and "\x1b" not in corpora
+    assert len(corpora.splitlines()) == 3
+    hits = runner.invoke(cli, ["search", "--db", str(db), "--limit", "3",
+                               '//node[@cat="np"]']).output
+    assert len(hits.splitlines()) == 3 and "\x1b" not in hits
+    assert all(line.startswith("we\\tird\\nna\\x1b[31mme\t") for line in hits.splitlines())

@@ -161,3 +161,20 @@ def test_one_corpus_is_singular(tmp_path):
     run("ingest", "-q", "--db", tmp_path / "t.db", WRPEE)
     out = run("stats", "--db", tmp_path / "t.db").output
     assert "\n1 corpus, 11 sentences," in out and "0 errors" in out
+
+
+def test_a_pipe_or_a_device_is_said_to_be_one(tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from treeindex.cli import cli
+
+    fifo = tmp_path / "fifo.xml"
+    os.mkfifo(fifo)
+    for path, what in ((fifo, "a pipe (FIFO)"), ("/dev/zero", "a character device")):
+        result = CliRunner().invoke(cli, ["ingest", "--db", str(tmp_path / "t.db"), str(path)])
+        assert result.exit_code == 1
+        assert result.output == (f"Error: {path}: is {what}, not a file: ingest reads files, "
+                                 "whose size it plans by and which it reads again to resume; "
+                                 "save the data to a file first\n")

@@ -60,9 +60,11 @@ def test_search_hits_from_standard_input_are_highlighted(db):
     assert r.exit_code == 0, r.output
     marked = [line for line in r.output.splitlines() if line.endswith(" *")]
     assert len(marked) == 3 and all(" np" in m for m in marked)
-    bad = run("show", "--db", db, "-", input="not json\n")
-    assert bad.output == ("Error: standard input, line 1: not a search hit; give the output of "
-                          "treeindex search --format nl\n")
+    for line in ("not json", '{"corpus": 5, "sentid": [1]}', "[1, 2]", '"text"',
+                 '{"corpus": "c", "sentid": "s", "id": {}}'):
+        bad = run("show", "--db", db, "-", input=hits.output.splitlines()[0] + "\n" + line)
+        assert bad.output == ("Error: standard input, line 2: not a search hit; give the "
+                              "output of treeindex search --format nl\n"), line
 
 
 def test_svg_and_png(db, tmp_path):

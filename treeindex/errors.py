@@ -60,3 +60,14 @@ def suggest(wanted: str, have: list[str], one: str, many: str) -> str:
     ordered = folded + [h for low in close for h in by_lower[low] if h not in folded]
     return f"unknown {one} {wanted!r}; the {many} in this index are (closest first): " + \
         ", ".join(dict.fromkeys(ordered))
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(128, 160))}
+_CONTROL.update({9: "\\t", 10: "\\n", 13: "\\r"})
+
+
+def visible(text: str) -> str:
+    """`text` with control characters written as escapes (\\n, \\t, \\x1b): a name with a
+    newline or a tab cannot break a line of text output or a table, and an ESC in a file
+    name never reaches the terminal raw."""
+    return text.translate(_CONTROL) if not text.isprintable() else text

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import store
-from .errors import QueryError, TreeindexError, suggest
+from .errors import QueryError, TreeindexError, suggest, visible
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -108,7 +108,7 @@ def _text(value: Any) -> str:
         return f"<{len(value)} bytes>"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return visible(str(value))
 
 
 TABLE_SAMPLE = 1000

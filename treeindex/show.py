@@ -90,7 +90,10 @@ def from_hits(db: Path | str, lines: Iterable[str]) -> Iterator[Tree]:
             try:
                 hit = json.loads(line)
                 corpus, sentid, node = hit["corpus"], hit["sentid"], hit.get("id")
-            except (ValueError, KeyError, TypeError):
+                if not (isinstance(corpus, str) and isinstance(sentid, str)
+                        and (node is None or isinstance(node, str))):
+                    raise TypeError("corpus, sentid and id are strings")
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise InputError(f"standard input, line {n}: not a search hit; give the "
                                  "output of treeindex search --format nl") from None
             if current is None or (current.corpus, current.sentid) != (corpus, sentid):

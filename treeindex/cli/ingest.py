@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ExitCode
+from ..errors import ExitCode, visible
 from ..indexer import Progress, Status, ingest
 from .common import ProgressLine, db_option, handled, plural, quiet_option, workers_option
 
@@ -93,19 +93,19 @@ def ingest_command(paths: tuple[Path, ...], db_path: Path, workers: int | None,
     progress.done()
     if not quiet:
         for _, reason in report.skipped:
-            click.echo(f"skipped {reason}", err=True)
+            click.echo(f"skipped {visible(reason)}", err=True)
         for c in report.corpora:
             if c.status is Status.COMPLETE:
-                click.echo(f"{c.name}: already complete ({plural(c.total_sentences, 'sentence')})"
-                           ", nothing to do")
+                click.echo(f"{visible(c.name)}: already complete "
+                           f"({plural(c.total_sentences, 'sentence')}), nothing to do")
             else:
                 click.echo(
-                    f"{c.name}: {c.status}, {plural(c.sentences, 'sentence')} and "
+                    f"{visible(c.name)}: {c.status}, {plural(c.sentences, 'sentence')} and "
                     f"{plural(c.subtrees, 'subtree')} added "
                     f"({plural(c.total_sentences, 'sentence')} in all)"
                     + (f", {plural(c.errors, 'malformed sentence')} skipped" if c.errors else "")
                 )
-        click.echo(f"done in {report.seconds:.1f} s, index: {db_path}")
+        click.echo(f"done in {report.seconds:.1f} s, index: {visible(str(db_path))}")
     if report.exit_code:
         if report.errors:
             click.echo(

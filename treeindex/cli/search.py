@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import click
 
+from ..errors import visible
 from ..query import QueryResult, format_csv, format_json, format_nl
 from ..search import ENGINES, Counts, Hit, Progress, count, plan, search, stats
 from ..search import macros as macro_files
@@ -45,7 +46,7 @@ RECORDS = {"csv": format_csv, "json": format_json, "nl": format_nl}
 def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
     if fmt == "text":
         for h in hits:
-            yield f"{h.corpus}\t{h.sentid}\t{bracketed(h)}"
+            yield f"{visible(h.corpus)}\t{visible(h.sentid)}\t{visible(bracketed(h))}"
     elif fmt in RECORDS:
         rows = (_row(h, fmt == "csv") for h in hits)
         yield from RECORDS[fmt](QueryResult(list(FIELDS), rows))
@@ -65,7 +66,7 @@ def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator
         yield from RECORDS[fmt](QueryResult(columns, iter(map(tuple, rows))))
         return
     text = [[f"{v:,}" if isinstance(v, int) else
-             (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
+             (f"{v:.2f}" if isinstance(v, float) else visible(str(v))) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
     numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
                for i in range(len(columns))]

@@ -34,6 +34,22 @@ def natural_key(name: str) -> tuple:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
 
 
+def _not_a_file(path: Path) -> str:
+    """What `path` is, when it is neither a regular file nor a directory."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "no such file or directory"
+    for test, what in ((stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return (f"is {what}, not a file: ingest reads files, whose size it plans by and "
+                    "which it reads again to resume; save the data to a file first")
+    return "is not a regular file or a directory"
+
+
 @dataclass
 class Discovery:
     corpora: list[Corpus]
@@ -146,7 +162,7 @@ def discover(paths: list[Path], name: str | None = None) -> Discovery:
             else:
                 found.append(treebank.corpus_of(path, prologue))
         else:
-            raise InputError(f"{shown(path)}: no such file or directory")
+            raise InputError(f"{shown(path)}: {_not_a_file(path)}")
     corpora = [_group(x, singles[x]) if isinstance(x, Path) else x for x in found]
     unique: list[Corpus] = []
     for c in corpora:  # (a compact corpus is found through both of its files)
