@@ -66,8 +66,13 @@ _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(128, 160))}
 _CONTROL.update({9: "\\t", 10: "\\n", 13: "\\r"})
 
 
-def visible(text: str) -> str:
+_CONTROL_BUT_NEWLINE = {k: v for k, v in _CONTROL.items() if k != 10}
+
+
+def visible(text: str, newlines: bool = False) -> str:
     """`text` with control characters written as escapes (\\n, \\t, \\x1b): a name with a
     newline or a tab cannot break a line of text output or a table, and an ESC in a file
-    name never reaches the terminal raw."""
-    return text.translate(_CONTROL) if not text.isprintable() else text
+    name never reaches the terminal raw. `newlines`: keep those (a message's own lines)."""
+    if text.isprintable():
+        return text
+    return text.translate(_CONTROL_BUT_NEWLINE if newlines else _CONTROL)

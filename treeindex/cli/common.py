@@ -52,7 +52,7 @@ def handled(db_path: Path | None = None, progress: ProgressLine | None = None,
     except TreeindexError as e:
         if progress:
             progress.done()
-        raise click.ClickException(visible(str(e))) from e
+        raise click.ClickException(visible(str(e), newlines=True)) from e
     except sqlite3.Error as e:  # (the library translates these; a last resort)
         raise click.ClickException(str(store.database_error(e, db_path or Path("?")))) from e
     except etree.XMLSyntaxError as e:  # stored XML (input XML is the ingest's, per sentence)
