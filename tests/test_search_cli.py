@@ -138,3 +138,16 @@ def test_a_bad_macros_file_names_the_file_and_line(index, tmp_path):
     cycle.write_text('a = """%b%"""\nb = """//%a%"""\n')
     result = run("search", "--db", index, "--macros", cycle, "%a%")
     assert result.output == "Error: the macros refer to each other in a cycle: a -> b -> a\n"
+
+
+def test_search_o_removes_what_a_killed_run_left_and_writes_whole(index, tmp_path):
+    out = tmp_path / "hits.tsv"
+    stale = tmp_path / "hits.tsv.tmp-999999999"  # a pid no process has
+    stale.write_text("half")
+    result = run("search", "--db", index, "-o", out, NP_DE)
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["hits.tsv"]
+    missing = run("search", "--db", index, "-o", tmp_path / "nodir" / "x.csv", NP_DE)
+    assert missing.output == (f"Error: {tmp_path / 'nodir' / 'x.csv'}: cannot be written (No "
+                              f"such file or directory); the folder {tmp_path / 'nodir'} does "
+                              "not exist: create it, or write elsewhere\n")
