@@ -85,3 +85,25 @@ def corpus(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "treeindex", "ingest", "-q", "--db", str(whole),
                     "--chunk-mb", "0.05", str(src)], check=True)
     return src, whole
+
+
+def serve(db: Path, log: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """`treeindex serve DB` on a free port, once it answers: (process, base URL)."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
+                             str(port), *options], stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    return proc, base

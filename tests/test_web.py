@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CDB
+from conftest import CDB, serve
 
 from treeindex import ingest
 
@@ -46,12 +44,6 @@ HOSTILE = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     where = tmp_path_factory.mktemp("web")
@@ -60,17 +52,7 @@ def server(tmp_path_factory):
     db = where / "t.db"
     ingest(db, [CDB, evil], workers=0)
     before = (db.stat().st_mtime_ns, db.stat().st_size)
-    port = free_port()
-    log = open(where / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
+    proc, base = serve(db, where / "serve.log")
     yield base, db, where
     proc.terminate()
     proc.wait(10)

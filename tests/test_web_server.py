@@ -6,7 +6,6 @@ committed while an ingest writes and after rm and rename."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import CDB, repeat_treebank
+from conftest import CDB, repeat_treebank, serve
 
 from treeindex import ingest
 
@@ -36,30 +35,14 @@ CATASTROPHIC = '//node[matches(@word, "^(a+)+$")]'
 LIMIT = 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     where = tmp_path_factory.mktemp("serve")
     (where / "as.xml").write_bytes(LONG_AS)
     db = where / "t.db"
     ingest(db, [CDB, where / "as.xml"], workers=0)
-    port = free_port()
-    log = open(where / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
-                             str(port), "--time-limit", str(LIMIT), "--search-workers", "2"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
+    proc, base = serve(db, where / "serve.log", "--time-limit", str(LIMIT),
+                       "--search-workers", "2")
     get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")  # workers up
     yield base, db, where, proc
     proc.terminate()

@@ -145,7 +145,10 @@ def _trees(index: Index, task: ExportTask) -> dict[str, list[bytes]]:
             xml = sentence.xml
             head = (f' sentid="{_attr(sentence.sentid)}" sentence="{_attr(sentence.text or "")}">'
                     .encode() if task.with_sentence else b">")
-        node = index.cut(xml, a, b, f"{cat}-{n}")
+        node = (xml[a:b] if type(a) is int and type(b) is int and 0 <= a < b <= len(xml)
+                else b"")
+        if not node.startswith(b"<node"):  # (inline: this runs once per subtree)
+            node = index.cut(xml, a, b, f"{cat}-{n}")  # the message of a damaged span
         chunks.append(b'<tree index="%s-%d"%s%s</tree>\n' % (_attr_bytes(cat), n, head, node))
     return parts
 
