@@ -151,3 +151,33 @@ def test_search_o_removes_what_a_killed_run_left_and_writes_whole(index, tmp_pat
     assert missing.output == (f"Error: {tmp_path / 'nodir' / 'x.csv'}: cannot be written (No "
                               f"such file or directory); the folder {tmp_path / 'nodir'} does "
                               "not exist: create it, or write elsewhere\n")
+
+
+def test_the_format_comes_from_the_output_file_s_extension(index, tmp_path):
+    for name, first in (("h.csv", "corpus,sentid,id"), ("h.json", "["), ("h.jsonl", '{"corpus"'),
+                        ("h.xml", "<?xml"), ("h.tsv", "cdb-sample\t")):
+        result = run("search", "--db", index, "--limit", 2, "-o", tmp_path / name, NP_DE)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).read_text().startswith(first), name
+    clash = run("search", "--db", index, "--format", "json", "-o", tmp_path / "h.csv", NP_DE)
+    assert clash.exit_code == 2
+    assert clash.output.endswith("Error: -o h.csv is csv, --format says json: give one of "
+                                 "them, or another extension\n")
+
+
+def test_xml_of_one_sentence_files_keeps_their_ids_when_ingested_again(tmp_path):
+    import sqlite3
+
+    from conftest import ALPINO
+
+    first, again = tmp_path / "a.db", tmp_path / "b.db"
+    ingest(first, sorted(p for p in ALPINO.iterdir() if p.is_dir()), workers=0)
+    out = tmp_path / "all.xml"
+    assert run("search", "--db", first, "-o", out, '//node[@rel="top"]').exit_code == 0
+    ingest(again, [out], workers=0)
+
+    def ids(db):
+        return [r[0] for r in sqlite3.connect(db).execute(
+            "SELECT sentid FROM sentences ORDER BY id")]
+
+    assert ids(again) == ids(first) and not any(i.startswith("#") for i in ids(again))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -55,8 +56,21 @@ def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
         yield "<treebank>"
         for h in hits:
             if h.xml is not None:
-                yield h.xml.decode("utf-8")
+                yield _with_id(h.xml, h.sentid).decode("utf-8")
         yield "</treebank>"
+
+
+_HAS_ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=")
+
+
+def _with_id(xml: bytes, sentid: str) -> bytes:
+    """The sentence with its id on <alpino_ds> (a one-sentence file's has its file name for
+    one): ingested again, the treebank gives every sentence the id it has here."""
+    if _HAS_ID.match(xml):
+        return xml
+    value = (sentid.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+             .replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;"))
+    return b'<alpino_ds id="' + value.encode("utf-8") + b'"' + xml[len(b"<alpino_ds"):]
 
 
 def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator[str]:
@@ -109,9 +123,10 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Stop after this many hits.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "nl", "xml"]),
-              default="text", show_default=True,
+              default=None,
               help="text: a line per hit, the hit's words in [brackets]; csv, json, nl: a "
-                   "record per hit; xml: the matching sentences as a <treebank>.")
+                   "record per hit; xml: the matching sentences as a <treebank>. [default: "
+                   "from -o's extension (.csv, .json, .jsonl/.nl, .xml), else text]")
 @click.option("--count", "counting", is_flag=True,
               help="Only count hits and matching sentences, per corpus and in all.")
 @click.option("--stats", "stats_attrs", metavar="ATTR[,ATTR...]", default=None,
@@ -143,6 +158,7 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
         treeindex search --stats lemma '//node[@rel="hd" and ../@cat="np"]'
         treeindex search --format xml -o whq.xml '//node[@cat="whq"]'
     """
+    fmt = _format(fmt, output)
     if counting and stats_attrs:
         raise click.UsageError("--count and --stats exclude each other: give one of them")
     if fmt == "xml" and (counting or stats_attrs):
@@ -173,6 +189,19 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
                 for line in lines:
                     f.write(line + "\n")
     bar.done()
+
+
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "nl", ".ndjson": "nl", ".nl": "nl",
+               ".xml": "xml", ".txt": "text", ".tsv": "text"}
+
+
+def _format(fmt: str | None, output: Path | None) -> str:
+    """--format, or the one -o's extension names (a clash between the two is refused)."""
+    implied = _EXTENSIONS.get(output.suffix.lower()) if output is not None else None
+    if fmt is not None and implied is not None and fmt != implied:
+        raise click.UsageError(f"-o {output.name} is {implied}, --format says {fmt}: give one "
+                               "of them, or another extension")
+    return fmt or implied or "text"
 
 
 def _after(lines: Iterable[str], bar: ProgressLine) -> Iterator[str]:
