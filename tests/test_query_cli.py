@@ -157,3 +157,11 @@ def test_every_command_starts_its_help_with_a_sentence_and_an_example():
         assert result.exit_code == 0, name
         first = result.output.split("\n\n")[1].strip()
         assert first.endswith(".") and "Example:" in result.output, name
+
+
+def test_no_errors_is_said_in_words(index):
+    result = run("errors", "--db", index)
+    assert result.exit_code == 0
+    assert result.output == f"no malformed sentences: ingest recorded none in {index}\n"
+    assert run("errors", "--db", index, "--csv").output == \
+        "corpus,file,line,offset,sentid,message\n"

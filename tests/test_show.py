@@ -14,8 +14,8 @@ from treeindex import draw, ingest
 from treeindex.cli import cli
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+def run(*args, input=None, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,8 @@ def test_a_sentence_as_a_text_tree(db):
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0] == "cdb-sample cdb/0"
-    assert lines[1] == "top top"
+    assert lines[1] == "Dit in verband met de gemiddeld langere levensduur van de vrouw ."
+    assert lines[2] == "top top"
     words = re.findall(r'"([^"]*)"', r.output)
     assert words == "Dit in verband met de gemiddeld langere levensduur van de vrouw .".split()
 
@@ -94,3 +95,21 @@ def test_layout_words_in_order_parents_above_and_discontinuity():
     assert by["1"].hit and not by["0"].hit
     # the np spans a and c around b: its branches cross the top's branch to b
     assert by["2"].x < by["4"].x < by["3"].x and len(edges) == 4
+
+
+def test_corpus_slash_sentid_macros_and_the_sentence_above_the_tree(db, tmp_path):
+    first = run("show", "--db", db, "--corpus", "cdb-sample", "cdb/1")
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0] == "cdb-sample cdb/1"
+    assert lines[1].startswith("De verzekeringsmaatschappijen verhelen niet")
+    assert run("show", "--db", db, "cdb-sample/cdb/1").output == first.output
+    macros = tmp_path / "m.txt"
+    macros.write_text('su = """node[@rel="su"]"""\n')
+    marked = run("show", "--db", db, "--macros", macros, "--highlight", "//%su%",
+                 "cdb-sample/cdb/1")
+    assert marked.exit_code == 0, marked.output
+    assert any(line.endswith(" *") and "su" in line for line in marked.output.splitlines())
+    env = run("show", "--db", db, "--highlight", "//%su%", "cdb-sample/cdb/1",
+              env={"TREEINDEX_MACROS": str(macros)})
+    assert env.output == marked.output

@@ -25,6 +25,7 @@ class Tree:
     xml: bytes  # the sentence's, or the subtree's <node> element, as stored
     label: str | None = None  # the subtree's label, when one was asked for
     highlight: set[str] = field(default_factory=set)  # node ids
+    text: str | None = None  # the sentence (its <sentence> element)
 
     def root(self) -> etree._Element:
         return etree.fromstring(self.xml, _PARSER)
@@ -62,20 +63,25 @@ def find_in(index: Index, what: str, corpus: str | None = None) -> Tree:
         if rows:
             cid, sid, start, end = rows[0]
             s = index.sentence(sid)
-            return Tree(names[cid], s.sentid, index.cut(s.xml, start, end, what), label=what)
+            return Tree(names[cid], s.sentid, index.cut(s.xml, start, end, what), label=what,
+                        text=s.text)
     rows = [r for r in index.conn.execute(
         "SELECT corpus_id, id FROM sentences WHERE sentid = ?", (what,)) if r[0] in names]
     if len(rows) > 1:
         raise QueryError(f"sentence {what!r} is in {len(rows)} corpora "
                          f"({', '.join(sorted(names[r[0]] for r in rows))}); say which "
                          "with --corpus")
+    if not rows and corpus is None:  # CORPUS/SENTID (an id may hold a / itself: tried first)
+        for name in sorted(set(names.values()), key=len, reverse=True):
+            if what.startswith(name + "/") and len(what) > len(name) + 1:
+                return find_in(index, what[len(name) + 1:], name)
     if not rows:
         raise QueryError(f"no sentence with id {what!r} and no subtree labelled {what!r}"
                          + (f" in corpus {corpus!r}" if corpus else "") +
                          "; `treeindex search` or `treeindex query` find them")
     cid, sid = rows[0]
     s = index.sentence(sid)
-    return Tree(names[cid], s.sentid, s.xml)
+    return Tree(names[cid], s.sentid, s.xml, text=s.text)
 
 
 def from_hits(db: Path | str, lines: Iterable[str]) -> Iterator[Tree]:
@@ -106,9 +112,10 @@ def from_hits(db: Path | str, lines: Iterable[str]) -> Iterator[Tree]:
             yield current
 
 
-def highlight_query(tree: Tree, xpath: str) -> None:
-    """Add the nodes an XPath query selects in the tree's sentence to its highlights."""
+def highlight_query(tree: Tree, xpath: str, macros: dict[str, str] | None = None) -> None:
+    """Add the nodes an XPath query (its %macros% expanded) selects in the tree's sentence
+    to its highlights."""
     from .search import compile_query
 
-    query = compile_query(xpath)
+    query = compile_query(xpath, macros)
     tree.highlight |= {i for el in query.select(tree.root()) if (i := el.get("id")) is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,17 @@ from typing import Any
 import click
 
 from .. import store
-from ..query import errors, format_csv, format_json, format_nl, format_table, run_query, stats
+from ..errors import visible
+from ..query import (
+    QueryResult,
+    errors,
+    format_csv,
+    format_json,
+    format_nl,
+    format_table,
+    run_query,
+    stats,
+)
 from .common import db_option, echo_lines, handled, plural
 
 
@@ -122,4 +133,10 @@ def errors_command(db_path: Path, corpus: str | None, as_csv: bool) -> None:
     """
     with handled(db_path):
         result = errors(db_path, corpus)
-        echo_lines((format_csv if as_csv else format_table)(result))
+        first = next(result.rows, None)
+        if first is None and not as_csv:  # (a table of no rows would be only its header)
+            where = f"corpus {corpus!r} of {db_path}" if corpus else str(db_path)
+            click.echo(f"no malformed sentences: ingest recorded none in {visible(where)}")
+            return
+        rows = result.rows if first is None else itertools.chain([first], result.rows)
+        echo_lines((format_csv if as_csv else format_table)(QueryResult(result.columns, rows)))

@@ -198,7 +198,7 @@ _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "nl", ".ndjson": "nl", 
 def _format(fmt: str | None, output: Path | None) -> str:
     """--format, or the one -o's extension names (a clash between the two is refused)."""
     implied = _EXTENSIONS.get(output.suffix.lower()) if output is not None else None
-    if fmt is not None and implied is not None and fmt != implied:
+    if fmt is not None and output is not None and implied is not None and fmt != implied:
         raise click.UsageError(f"-o {output.name} is {implied}, --format says {fmt}: give one "
                                "of them, or another extension")
     return fmt or implied or "text"

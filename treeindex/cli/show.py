@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from .. import draw
+from ..errors import visible
 from ..export import safe_name
+from ..search import macros as macro_files
 from ..show import Tree, find, from_hits, highlight_query
 from .common import db_option, handled
 from .output import file_error, write_bytes
@@ -23,15 +25,18 @@ from .output import file_error, write_bytes
               help="tree: box-drawing characters; xml: as stored; svg, png: a diagram.")
 @click.option("--highlight", default=None, metavar="XPATH",
               help="Also highlight the nodes this query selects.")
+@click.option("--macros", "macros_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar=macro_files.ENVIRONMENT, show_envvar=True,
+              help="A macros file for --highlight (as search's).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Write here (for several trees as svg or png: a directory).")
 def show_command(what: str, db_path: Path, corpus: str | None, fmt: str,
-                 highlight: str | None, output: Path | None) -> None:
+                 highlight: str | None, macros_file: Path | None, output: Path | None) -> None:
     """Draw a sentence's tree, a subtree, or the hits of a search.
 
-    WHAT is a sentence id, a subtree label (np-17; --corpus where several corpora have
-    one), or - for the records of `treeindex search --format nl` on standard input (one
-    tree per sentence, its hits highlighted).
+    WHAT is a sentence id (or CORPUS/SENTID), a subtree label (np-17; --corpus where
+    several corpora have one), or - for the records of `treeindex search --format nl` on
+    standard input (one tree per sentence, its hits highlighted).
 
     \b
     Example:
@@ -43,8 +48,9 @@ def show_command(what: str, db_path: Path, corpus: str | None, fmt: str,
         trees = list(from_hits(db_path, sys.stdin)) if what == "-" else [
             find(db_path, what, corpus)]
         if highlight:
+            macros = macro_files.load(macros_file) if macros_file else {}
             for t in trees:
-                highlight_query(t, highlight)
+                highlight_query(t, highlight, macros)
         if fmt in ("svg", "png") and len(trees) > 1:
             if output is None:
                 raise click.UsageError("several trees as svg or png need -o DIRECTORY")
@@ -76,4 +82,7 @@ def _render(t: Tree, fmt: str, color: bool) -> bytes:
     if fmt == "png":
         return draw.png(root, t.highlight)
     head = f"{t.corpus} {t.sentid}" + (f" {t.label}" if t.label else "")
-    return (head + "\n" + draw.text(root, t.highlight, color) + "\n").encode("utf-8")
+    if t.text:
+        head += f"\n{t.text}"
+    return (visible(head, newlines=True) + "\n" + draw.text(root, t.highlight, color) + "\n"
+            ).encode("utf-8")
