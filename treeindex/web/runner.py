@@ -85,6 +85,16 @@ class Runner:
         with self._lock:
             self._idle.extend(workers)
 
+    def _replace(self) -> None:
+        """Start a worker in place of one that was stopped (in the background: the next
+        search then finds one ready instead of waiting for a process to start)."""
+        def start() -> None:
+            worker = _Worker(self._context)
+            with self._lock:
+                self._idle.append(worker)
+
+        threading.Thread(target=start, daemon=True, name="treeindex-replace").start()
+
     def _take(self) -> _Worker:
         with self._lock:
             while self._idle:
@@ -104,9 +114,11 @@ class Runner:
             kind, value = worker.conn.recv()
         except TimedOut:
             worker.stop()
+            self._replace()
             raise
         except (EOFError, OSError):
             worker.stop()
+            self._replace()
             raise WorkerFailed() from None
         with self._lock:
             self._idle.append(worker)
