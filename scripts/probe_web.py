@@ -84,7 +84,8 @@ def main() -> int:
                             ("/-/treeindex/tree", {"sentid": "as/1", "corpus": "as",
                                                    "highlight": CATASTROPHIC})):
             slow: dict = {}
-            t = threading.Thread(target=lambda p=page, e=extra: slow.update(r=get(base, p, **e)))
+            t = threading.Thread(target=lambda p=page, e=extra, into=slow: into.update(
+                r=get(base, p, **e)))
             t.start()
             time.sleep(0.5)
             took, status, _ = get(base, "/-/versions.json")
