@@ -11,9 +11,9 @@ from typing import IO, Any
 
 import click
 
-from ..errors import visible
+from ..errors import QueryError, visible
 from ..query import QueryResult, format_csv, format_json, format_nl
-from ..search import ENGINES, Counts, Hit, Progress, count, plan, search, stats
+from ..search import ENGINES, Counts, Hit, Progress, count, notes, plan, search, stats
 from ..search import macros as macro_files
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
 from .output import written
@@ -140,10 +140,13 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write to this file (complete, or not at all).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--strict", is_flag=True,
+              help="Make it an error when the query (or --stats) names an attribute, value "
+                   "or element no node of the index has (otherwise a note on stderr).")
 def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
                    macros_file: Path | None, workers: int | None, limit: int | None, fmt: str,
                    counting: bool, stats_attrs: str | None, engine: str, explain: bool,
-                   output: Path | None, quiet: bool) -> None:
+                   output: Path | None, quiet: bool, strict: bool) -> None:
     """Find the nodes an XPath query selects in every sentence of the index.
 
     The query is evaluated on each sentence as its own document, as in Dact and PaQu:
@@ -170,6 +173,11 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
     bar = ProgressLine(not quiet and sys.stderr.isatty(), _search_line)
     with handled(db_path, bar, "nothing more was searched"):
         macros = macro_files.load(macros_file) if macros_file else {}
+        found = notes(db_path, xpath, macros, attrs)
+        if found and strict:
+            raise QueryError("; ".join(found) + " (--strict)")
+        for note in found:
+            click.echo(f"note: {visible(note)}", err=True)
         if explain:
             echo_lines(_explain(db_path, xpath, macros, list(corpora), engine))
             return

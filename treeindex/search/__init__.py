@@ -204,6 +204,21 @@ class Progress:
     hits: int
 
 
+def notes(db_path: Path | str, xpath: str, macros: dict[str, str] | None = None,
+          stats: tuple[str, ...] = ()) -> list[str]:
+    """What the query (and the --stats attributes) ask that no node of the index has
+    (search/feedback.py): one note each, empty when all is there or nothing can be told."""
+    from . import feedback
+
+    try:
+        text = macro_files.expand(xpath, macros or {})
+    except QueryError:
+        return []  # (the search says why)
+    db_path = Path(db_path)
+    with translate_errors(db_path), Index(db_path) as index:
+        return feedback.notes(index, text, stats)
+
+
 def compile_query(xpath: str, macros: dict[str, str] | None = None, lazy: bool = False
                   ) -> Query:
     """The query with its %macros% expanded, compiled; QueryError if it is not valid.

@@ -32,6 +32,8 @@ class Sentence(NamedTuple):
 
 
 _per_process: dict[tuple[int, str], Index] = {}
+# FTS5's ascii tokenizer folds ASCII capitals (and nothing else): the vocabulary has them so
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class Index:
@@ -143,8 +145,24 @@ class Index:
                               "fts5vocab(main, search_terms, 'row')")
             self._vocab = True
         row = self.conn.execute("SELECT doc FROM temp.search_vocab WHERE term = ?",
-                                (term,)).fetchone()
+                                (term.translate(_FOLD),)).fetchone()
         return int(row[0]) if row else 0
+
+    def has_term(self, term: str) -> bool:
+        """Whether some sentence has this search term (the first of its list: counting
+        them, as the vocabulary does, reads all of it)."""
+        return self.conn.execute("SELECT 1 FROM search_terms WHERE search_terms MATCH ? "
+                                 "LIMIT 1", (f'"{term}"',)).fetchone() is not None
+
+    def terms_from_prefix(self, prefix: str, limit: int) -> list[tuple[str, int]]:
+        """(term, sentences) of the search terms that start with `prefix` (ASCII: the
+        vocabulary's order), at most `limit` of them."""
+        self.term_sentences("")  # (the vocabulary table)
+        prefix = prefix.translate(_FOLD)
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return [(t, int(n)) for t, n in self.conn.execute(
+            "SELECT term, doc FROM temp.search_vocab WHERE term >= ? AND term < ? LIMIT ?",
+            (prefix, end, limit))]
 
     def labels(self, first: int, last: int) -> dict[int, str]:
         """node position -> 'cat-n' for the subtrees first..last (one sentence's)."""

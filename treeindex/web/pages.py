@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from html import escape
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -28,9 +29,17 @@ def _macros() -> dict[str, str]:
 
 def results(path: str, name: str, q: str, mode: str, attrs: str, page: int) -> str:
     """The results of a search, as HTML (hits paged, counts or statistics)."""
-    from ..search import count, search, stats
+    from ..search import count, notes, search, stats
 
     macros = _macros()
+    names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
+    said = "".join(f'<p class="ti-note">note: {escape(n)}</p>'
+                   for n in notes(path, q, macros, names if mode == "stats" else ()))
+    return said + _results(path, name, q, mode, names, page, macros, count, search, stats)
+
+
+def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], page: int,
+             macros: dict[str, str], count: Any, search: Any, stats: Any) -> str:
     if mode == "count":
         counts = count(path, q, macros=macros, workers=0)
         top = max([h for h, _ in counts.corpora.values()] or [1])
@@ -42,7 +51,6 @@ def results(path: str, name: str, q: str, mode: str, attrs: str, page: int) -> s
                 f"<th></th></tr>{rows}<tr><td>(all)</td><td>{counts.hits:,}</td>"
                 f"<td>{counts.sentences:,}</td><td></td></tr></table>")
     if mode == "stats":
-        names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
         table = stats(path, q, names, macros=macros, workers=0)
         total = sum(n for _, n in table) or 1
         top = table[0][1] if table else 1
