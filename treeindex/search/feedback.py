@@ -177,9 +177,10 @@ def notes(index: Index, text: str, stats: tuple[str, ...] = ()) -> list[str]:
                 f'or //node[@lemma="{word}"] ({vocab.value_sentences("lemma", word):,} '
                 "sentences)")
             return out
-        out.append(f"the query starts with {body[:12]!r}, not / or (: it is evaluated from "
-                   "each sentence's <alpino_ds>, so it finds only what is right below it; "
-                   "write //node[...] for every node")
+        if re.match(r"[A-Za-z_][\w.\-]*\s*[\[/]", body):  # a relative path: node[...]
+            out.append(f"the query starts with {body[:12]!r}, not / or (: it is evaluated "
+                       "from each sentence's <alpino_ds>, so it finds only what is right "
+                       "below it; write //node[...] for every node")
     try:
         toks = tokens(text)
     except NotParsed:
