@@ -111,7 +111,7 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 
 
 @click.command(name="search")
-@click.argument("xpath")
+@click.argument("xpath", required=False)
 @db_option
 @click.option("--corpus", "corpora", multiple=True,
               help="Only this corpus (repeatable). [default: all corpora]")
@@ -140,13 +140,22 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write to this file (complete, or not at all).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--like", "like", default=None, metavar="WHAT",
+              help="Search by example: the shape of subtree WHAT (a label, np-17, or "
+                   "SENTID:NODEID) as the query, printed on stderr.")
+@click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --like: the levels of children the shape takes.")
+@click.option("--keep", default="", metavar="ATTRS",
+              help="With --like: the word attributes kept (word, lemma, pt, postag, pos; "
+                   "comma-separated). [default: none]")
 @click.option("--strict", is_flag=True,
               help="Make it an error when the query (or --stats) names an attribute, value "
                    "or element no node of the index has (otherwise a note on stderr).")
-def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
+def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
                    macros_file: Path | None, workers: int | None, limit: int | None, fmt: str,
                    counting: bool, stats_attrs: str | None, engine: str, explain: bool,
-                   output: Path | None, quiet: bool, strict: bool) -> None:
+                   output: Path | None, quiet: bool, like: str | None, depth: int,
+                   keep: str, strict: bool) -> None:
     """Find the nodes an XPath query selects in every sentence of the index.
 
     The query is evaluated on each sentence as its own document, as in Dact and PaQu:
@@ -160,7 +169,10 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
         treeindex search '//node[@cat="np" and node[@rel="det" and @lemma="de"]]'
         treeindex search --stats lemma '//node[@rel="hd" and ../@cat="np"]'
         treeindex search --format xml -o whq.xml '//node[@cat="whq"]'
+        treeindex search --like np-17 --keep lemma --corpus cdb-sample
     """
+    if (xpath is None) == (like is None):
+        raise click.UsageError("give an XPATH, or --like WHAT (one of them)")
     fmt = _format(fmt, output)
     if counting and stats_attrs:
         raise click.UsageError("--count and --stats exclude each other: give one of them")
@@ -173,6 +185,14 @@ def search_command(xpath: str, db_path: Path, corpora: tuple[str, ...],
     bar = ProgressLine(not quiet and sys.stderr.isatty(), _search_line)
     with handled(db_path, bar, "nothing more was searched"):
         macros = macro_files.load(macros_file) if macros_file else {}
+        if like is not None:
+            from ..search.like import example, like_xpath
+
+            keeps = tuple(a.strip().lstrip("@") for a in keep.split(",") if a.strip())
+            xpath = like_xpath(example(str(db_path), like, corpora[0] if len(corpora) == 1
+                                       else None), depth, keeps)
+            click.echo(f"xpath: {xpath}", err=True)
+        assert xpath is not None
         found = notes(db_path, xpath, macros, attrs)
         if found and strict:
             raise QueryError("; ".join(found) + " (--strict)")
