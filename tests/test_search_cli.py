@@ -181,3 +181,16 @@ def test_xml_of_one_sentence_files_keeps_their_ids_when_ingested_again(tmp_path)
             "SELECT sentid FROM sentences ORDER BY id")]
 
     assert ids(again) == ids(first) and not any(i.startswith("#") for i in ids(again))
+
+
+def test_words_come_from_the_leaves_without_a_sentence_and_empty_hits_are_shown(index):
+    # WRPEE-dummy's sentences have no <sentence> element
+    for engine in ("nodes", "lxml"):
+        result = run("search", "--db", index, "--engine", engine, "--corpus", "WRPEE-dummy",
+                     "--limit", 1, '//node[@rel="su" and @index and not(@cat or @word)]')
+        assert result.output == ("WRPEE-dummy\t18.p.1.s.1\tComputers hoeven geen Nederlands "
+                                 "te kunnen verstaan [∅ su]\n"), engine
+        words = run("search", "--db", index, "--engine", engine, "--corpus", "WRPEE-dummy",
+                    "--limit", 1, '//node[@word="Computers"]')
+        assert words.output == ("WRPEE-dummy\t18.p.1.s.1\t[Computers] hoeven geen Nederlands "
+                                "te kunnen verstaan\n"), engine

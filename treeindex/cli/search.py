@@ -24,13 +24,16 @@ MISSING = "[missing]"
 
 
 def bracketed(hit: Hit) -> str:
-    """The sentence with the hit's words in brackets (each run of adjacent words once)."""
+    """The sentence with the hit's words in brackets (each run of adjacent words once); a
+    hit without words (an empty, co-indexed node) as [∅ rel] after it."""
     marked = set(hit.positions)
     out = []
     for i, word in enumerate(hit.sentence.split()):
         opens = i in marked and i - 1 not in marked
         closes = i in marked and i + 1 not in marked
         out.append(("[" if opens else "") + word + ("]" if closes else ""))
+    if not hit.words:
+        out.append(f"[∅ {hit.rel or hit.cat or 'node'}]")
     return " ".join(out)
 
 

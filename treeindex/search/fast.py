@@ -298,6 +298,11 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
         for k, positions in positions_of:
             seq, sentid, text, _, _ = info[k]
             base = int(b.sent[k]) + 2
+            if text is None and details:  # no <sentence>: its words, from the leaves
+                lo, hi = int(b.sent[k]), int(b.sent[k + 1])
+                text = " ".join(w for _, w in sorted(
+                    (g, w) for w, g in zip(word[lo:hi], begin[lo:hi])
+                    if w is not None and g is not None))
             xml = None
             if with_xml:
                 (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",

@@ -61,6 +61,15 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _leaf_words(root: etree._Element) -> str:
+    leaves = []
+    for leaf in root.iter("node"):
+        word, begin = leaf.get("word"), _int(leaf.get("begin"))
+        if word is not None and begin is not None:
+            leaves.append((begin, word))
+    return " ".join(w for _, w in sorted(leaves))
+
+
 _queries: dict[str, Query] = {}
 
 
@@ -86,7 +95,8 @@ def run_search_task(task: SearchTask) -> TaskHits:
         labels = index.labels(first, first + count - 1) if count and task.details else {}
         order = ({el: i for i, el in enumerate(root.iter("node"))}
                  if labels or not ordered else {})
-        sentence = text or ""
+        sentence = (text if text is not None or not task.details
+                    else _leaf_words(root)) or ""  # (no <sentence>: the leaves' words)
         first_hit = True
         for el in found if ordered else sorted(set(found), key=order.__getitem__):
             leaves = sorted((b, w) for leaf in el.iter("node")
