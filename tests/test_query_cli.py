@@ -3,6 +3,7 @@ PRAGMAs, parameters, streaming, pipes, errors on a later row, exclusive options.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 
@@ -165,3 +166,18 @@ def test_no_errors_is_said_in_words(index):
     assert result.output == f"no malformed sentences: ingest recorded none in {index}\n"
     assert run("errors", "--db", index, "--csv").output == \
         "corpus,file,line,offset,sentid,message\n"
+
+
+def test_stats_says_what_the_subtrees_leave_out(tmp_path):
+    from lxml import etree
+
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, WRPEE], workers=0)
+    with_cat = sum(len(root.xpath(".//node[@cat]")) for src in (CDB, WRPEE)
+                   for root in etree.parse(str(src)).getroot().iter("alpino_ds"))
+    kept = sqlite3.connect(db).execute("SELECT count(*) FROM subtrees").fetchone()[0]
+    assert with_cat > kept
+    result = run("stats", "--db", db)
+    assert ("subtrees are the nodes with a category, at most 7 children and 1,000 nodes "
+            "(ingest's --max-children, --max-nodes): "
+            f"{kept:,} of {with_cat:,}; {with_cat - kept} larger ") in result.output

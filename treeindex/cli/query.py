@@ -104,6 +104,16 @@ def _stats_lines(s: Any, db_path: Path) -> Iterator[str]:
     yield (f"\n{plural(len(s.corpora), 'corpus', 'corpora')}, "
            f"{plural(s.sentences, 'sentence')}, {plural(s.subtrees, 'subtree')}, "
            f"{plural(s.errors, 'error')}")
+    if s.limits is not None:
+        children, nodes = s.limits
+        rule = (f"nodes with a category, at most {children:,} children and {nodes:,} nodes "
+                "(ingest's --max-children, --max-nodes)")
+        if s.categorized is not None:
+            left = s.categorized - s.subtrees
+            yield (f"subtrees are the {rule}: {s.subtrees:,} of {s.categorized:,}; "
+                   f"{plural(left, 'larger one is', 'larger ones are')} not kept")
+        else:
+            yield f"subtrees are the {rule}; larger ones are not kept"
     if s.categories:
         yield f"\ntop {plural(len(s.categories), 'category', 'categories')} (subtrees):"
         most = s.categories[0][1]
