@@ -125,6 +125,10 @@ def test_search_pages_hits_and_links_them_to_highlighted_trees(server, page):
     page.locator("ol.ti-hits li a").first.click()
     assert page.locator("svg.treeindex-tree rect.hit").count() == 1
     shot(page, where, "tree")
+    page.click("a.ti-like")  # search by example: subtrees of the hit's shape
+    assert page.locator("input[name=q]").input_value().startswith('//node[@cat="np" and ')
+    assert page.locator("ol.ti-hits li").count() >= 1
+    shot(page, where, "like")
 
 
 def test_counts_and_statistics_with_bars(server, page):

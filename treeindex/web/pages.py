@@ -98,8 +98,9 @@ def _bracketed(sentence: str, marked: set[int]) -> str:
 
 
 def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
-         highlight: str | None) -> str:
-    """A sentence's tree, the hit (and what `highlight` selects) highlighted, as HTML."""
+         highlight: str | None, db_name: str = "") -> str:
+    """A sentence's tree, the hit (and what `highlight` selects) highlighted, as HTML; for a
+    hit, a link to search for subtrees of its shape (search by example)."""
     from ..show import find, highlight_query
 
     found = find(path, sentid, corpus)
@@ -109,5 +110,13 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
         highlight_query(found, highlight)
     root = found.root()
     sentence = root.findtext("sentence") or ""
+    more = ""
+    node = next((el for el in root.iter("node") if hit and el.get("id") == hit), None)
+    if node is not None:
+        from ..search.like import like_xpath
+
+        link = "/-/treeindex/search?" + urlencode({"db": db_name, "q": like_xpath(node)})
+        more = (f"<p><a class='ti-like' href='{escape(link)}'>find more like this</a> "
+                f"(subtrees of the hit's shape: its category and its children's)</p>")
     return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
-            f"</p>{tree_div(draw.svg(root, found.highlight))}")
+            f"</p>{more}{tree_div(draw.svg(root, found.highlight))}")

@@ -164,7 +164,7 @@ async def tree_page(datasette: Any, request: Any) -> Response:
     args = request.args
     name, path = _db_path(datasette, args.get("db"))
     body = await _in_worker("tree", path, args.get("corpus"), args.get("sentid", ""),
-                            args.get("hit"), args.get("highlight"))
+                            args.get("hit"), args.get("highlight"), name)
     return Response.html(await _page(datasette, request, "Tree", body))
 
 
