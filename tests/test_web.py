@@ -125,10 +125,17 @@ def test_search_pages_hits_and_links_them_to_highlighted_trees(server, page):
     page.locator("ol.ti-hits li a").first.click()
     assert page.locator("svg.treeindex-tree rect.hit").count() == 1
     shot(page, where, "tree")
+    tree_url = page.url
     page.click("a.ti-like")  # search by example: subtrees of the hit's shape
     assert page.locator("input[name=q]").input_value().startswith('//node[@cat="np" and ')
     assert page.locator("ol.ti-hits li").count() >= 1
     shot(page, where, "like")
+    page.goto(tree_url)  # any node of the tree is a link to the same
+    nodes = page.locator("svg.treeindex-tree a.ti-node-link")
+    assert nodes.count() == page.locator("svg.treeindex-tree rect").count()
+    nodes.first.click()  # the top node: its shape, and its own sentence among the hits
+    assert page.locator("input[name=q]").input_value().startswith('//node[@cat="top" and ')
+    assert page.locator("ol.ti-hits li").count() >= 1
 
 
 def test_counts_and_statistics_with_bars(server, page):

@@ -12,7 +12,7 @@ deepest child, centred over its children, so a constituent whose words are not a
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from html import escape
 
@@ -78,8 +78,10 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset()
             2 * PAD + rows * ROW + 44)
 
 
-def svg(root: etree._Element, highlight: Set[str] = frozenset()) -> str:
-    """The tree as a standalone SVG document (every label escaped)."""
+def svg(root: etree._Element, highlight: Set[str] = frozenset(),
+        links: Callable[[etree._Element], tuple[str, str] | None] | None = None) -> str:
+    """The tree as a standalone SVG document (every label escaped). `links(node)`: (href,
+    title) to make the node's box a link (the web view's "find more like this")."""
     boxes, edges, w, h = layout(root, highlight)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" width="{w:.0f}" '
            f'height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" font-family="sans-serif" '
@@ -88,6 +90,10 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset()) -> str:
         out.append(f'<line x1="{a.x:.1f}" y1="{a.y + 18:.1f}" x2="{b.x:.1f}" y2="{b.y - 12:.1f}"'
                    f' stroke="#888" stroke-width="1"/>')
     for b in boxes:
+        link = links(b.el) if links is not None else None
+        if link is not None:
+            out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">'
+                       f"<title>{escape(link[1])}</title>")
         fill = "#ffd54f" if b.hit else "#f4f6fb"
         stroke = "#c77800" if b.hit else "#9aa5b8"
         out.append(f'<rect x="{b.x - COL / 2 + 4:.1f}" y="{b.y - 12:.1f}" width="{COL - 8}" '
@@ -98,6 +104,8 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset()) -> str:
             style = ' font-style="italic"' if k == 2 else ""
             out.append(f'<text x="{b.x:.1f}" y="{b.y + 14 * k:.1f}" text-anchor="middle"'
                        f'{weight}{style}>{escape(_fit(line))}</text>')
+        if link is not None:
+            out.append("</a>")
     out.append("</svg>")
     return "\n".join(out)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from lxml import etree
 from markupsafe import Markup
 
 from .. import draw
@@ -110,13 +111,17 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
         highlight_query(found, highlight)
     root = found.root()
     sentence = root.findtext("sentence") or ""
+    from ..search.like import like_xpath
+
+    def like(el: etree._Element) -> tuple[str, str]:  # search by example, from any node
+        return ("/-/treeindex/search?" + urlencode({"db": db_name, "q": like_xpath(el)}),
+                "find more like this: subtrees of this node's shape")
+
     more = ""
     node = next((el for el in root.iter("node") if hit and el.get("id") == hit), None)
     if node is not None:
-        from ..search.like import like_xpath
-
-        link = "/-/treeindex/search?" + urlencode({"db": db_name, "q": like_xpath(node)})
-        more = (f"<p><a class='ti-like' href='{escape(link)}'>find more like this</a> "
-                f"(subtrees of the hit's shape: its category and its children's)</p>")
+        more = (f"<p><a class='ti-like' href='{escape(like(node)[0])}'>find more like this"
+                "</a> (subtrees of the hit's shape: its category and its children's; or "
+                "click any node of the tree)</p>")
     return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
-            f"</p>{more}{tree_div(draw.svg(root, found.highlight))}")
+            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like))}")
