@@ -35,6 +35,8 @@ def index(tmp_path_factory):
              '//node[@word="huis"] ('),
     ('node[@cat="np"]', "the query starts with 'node[@cat=\"n', not / or (: it is evaluated "
                         "from each sentence's <alpino_ds>"),
+    ("//node[@cat=\u201cnp\u201d]", "the query has typographic quotes (\u201c \u201d): XPath "
+                                    "takes straight ones"),
     ('//node[@word="Dít"]', 'no node has @word="Dít" in this index; did you mean word="dit" '
                             '('),
 ])

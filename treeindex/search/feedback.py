@@ -181,6 +181,10 @@ def notes(index: Index, text: str, stats: tuple[str, ...] = ()) -> list[str]:
             out.append(f"the query starts with {body[:12]!r}, not / or (: it is evaluated "
                        "from each sentence's <alpino_ds>, so it finds only what is right "
                        "below it; write //node[...] for every node")
+    curly = sorted({c for c in text if c in "\u201c\u201d\u2018\u2019\u201e\u00ab\u00bb"})
+    if curly:  # (a word processor's quotes: the query is not valid XPath)
+        out.append(f"the query has typographic quotes ({' '.join(curly)}): XPath takes "
+                   "straight ones, \" or '")
     try:
         toks = tokens(text)
     except NotParsed:
