@@ -58,30 +58,33 @@ class _Vocabulary:
     def has_name(self, name: str) -> bool:
         if name in term_rules.NO_TERM:
             return True
-        if name.islower() or not any(c.isalpha() for c in name):
+        if not any("A" <= c <= "Z" for c in name):  # the vocabulary tells
             if term_rules.is_presence_only(name):
-                if self.sentences(term_rules.presence_term(name)):
-                    return True
-            elif self.index.terms_from_prefix(term_rules.escape(name) + "0", 1):
-                return True
-        return name in self.names()
+                return self.sentences(term_rules.presence_term(name)) > 0
+            return bool(self.index.terms_from_prefix(term_rules.escape(name) + "0", 1))
+        return name in self.names()  # (capitals: only the node table knows them exactly)
 
-    def names(self) -> set[str]:
-        """Every attribute name in the node table (block headers)."""
-        if self._names is None:
-            self._names = set()
-            for header in _headers(self.index):
-                self._names |= {s[0][2:] for s in header["sections"] if s[0].startswith("a:")}
+    def names(self, sample: int | None = None) -> set[str]:
+        """The attribute names in the node table's block headers (all of them, or of
+        `sample` blocks spread over the table: enough to suggest names)."""
+        if self._names is None or sample is None:
+            names: set[str] = set()
+            for header in _headers(self.index, sample):
+                names |= {s[0][2:] for s in header["sections"] if s[0].startswith("a:")}
+            if sample is not None:
+                return names
+            self._names = names
         return self._names
 
-    def values(self, name: str, limit: int = 5000) -> dict[str, int]:
-        """The values of @name (ASCII capitals folded, as the vocabulary has them) and the
-        sentences that have each; empty for attributes with too many values."""
-        prefix = term_rules.escape(name) + "0"
-        found = self.index.terms_from_prefix(prefix, limit + 1)
-        if len(found) > limit:
-            return {}
-        return {_unescape(t[len(prefix):]): n for t, n in found}
+    def suggest(self, name: str, value: str) -> list[tuple[str, int]]:
+        """Values of @name like `value`, with the sentences that have each: the candidates
+        from the values of 16 blocks spread over the node table (counting every value in
+        the vocabulary reads every one's list of sentences), their counts looked up."""
+        have: set[str] = set()
+        for block in _column_values(self.index, name, sample=16):
+            have |= {v.decode("utf-8", "replace") for v in block if v}
+        return [(v, n) for v, _ in _closest(value, dict.fromkeys(have, 0))
+                if (n := self.value_sentences(name, v))]
 
     def exact_value(self, name: str, value: str) -> bool:
         """Whether some node has exactly @name = value (the node table's values)."""
@@ -92,12 +95,11 @@ class _Vocabulary:
         return False
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
-
-
-def _headers(index: Index) -> Iterable[dict]:
-    for rowid, in index.conn.execute("SELECT rowid FROM node_blocks"):
+def _headers(index: Index, sample: int | None = None) -> Iterable[dict]:
+    rowids = [r for r, in index.conn.execute("SELECT rowid FROM node_blocks")]
+    if sample is not None and len(rowids) > sample:
+        rowids = rowids[::len(rowids) // sample][:sample]
+    for rowid in rowids:
         try:
             with index.conn.blobopen("node_blocks", "data", rowid, readonly=True) as blob:
                 head = blob.read(8)
@@ -107,10 +109,15 @@ def _headers(index: Index) -> Iterable[dict]:
             continue
 
 
-def _column_values(index: Index, name: str) -> Iterable[set[bytes]]:
-    """Each block's values of @name (its vocabulary section), read without the rest."""
+def _column_values(index: Index, name: str, sample: int | None = None
+                   ) -> Iterable[set[bytes]]:
+    """Each block's values of @name (its vocabulary section), read without the rest (of
+    `sample` blocks spread over the table, or of all)."""
     d = zstandard.ZstdDecompressor()
-    for rowid, in index.conn.execute("SELECT rowid FROM node_blocks"):
+    rowids = [r for r, in index.conn.execute("SELECT rowid FROM node_blocks")]
+    if sample is not None and len(rowids) > sample:
+        rowids = rowids[::len(rowids) // sample][:sample]
+    for rowid in rowids:
         try:
             with index.conn.blobopen("node_blocks", "data", rowid, readonly=True) as blob:
                 (n,) = struct.unpack_from("<I", blob.read(8), 4)
@@ -230,9 +237,8 @@ def notes(index: Index, text: str, stats: tuple[str, ...] = ()) -> list[str]:
                 known.add(name)  # its name is there too: not looked up again
             if value.isascii() and value != value.lower() and name not in ("word", "lemma") \
                     and not vocab.exact_value(name, value):
-                have = vocab.values(name)
                 out.append(f'no node has @{name}="{value}" (values are compared exactly, '
-                           "capitals too)" + _did_you_mean(name, _closest(value, have)))
+                           "capitals too)" + _did_you_mean(name, vocab.suggest(name, value)))
             continue
         if not vocab.has_name(name):
             continue  # (said below, once)
@@ -243,13 +249,13 @@ def notes(index: Index, text: str, stats: tuple[str, ...] = ()) -> list[str]:
                                                 _plain(value))) if v != value}
             options = [(v, n) for v, n in variants.items() if n]
         else:
-            options = _closest(value, vocab.values(name))
+            options = vocab.suggest(name, value)
         out.append(f'no node has @{name}="{value}" in this index'
                    + _did_you_mean(name, options))
     for name in list(names) + [a for a in stats if a not in names]:
         if name == "*" or name in known or vocab.has_name(name):
             continue
-        close = _close_names(name, vocab.names())
+        close = _close_names(name, vocab.names(sample=16))
         where = "--stats names @" if name in stats and name not in names else "no node has @"
         out.append(f"{where}{name}" + (" (no node in this index has it)" if where[0] == "-"
                                        else " in this index")
