@@ -208,10 +208,11 @@ def notes(db_path: Path | str, xpath: str, macros: dict[str, str] | None = None,
           stats: tuple[str, ...] = ()) -> list[str]:
     """What the query (and the --stats attributes) ask that no node of the index has
     (search/feedback.py): one note each, empty when all is there or nothing can be told."""
-    from . import feedback
+    from . import feedback, limits
 
     try:
         text = macro_files.expand(xpath, macros or {})
+        limits.check(text)
     except QueryError:
         return []  # (the search says why)
     db_path = Path(db_path)
