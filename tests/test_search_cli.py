@@ -194,3 +194,27 @@ def test_words_come_from_the_leaves_without_a_sentence_and_empty_hits_are_shown(
                     "--limit", 1, '//node[@word="Computers"]')
         assert words.output == ("WRPEE-dummy\t18.p.1.s.1\t[Computers] hoeven geen Nederlands "
                                 "te kunnen verstaan\n"), engine
+
+
+def test_xml_to_a_folder_keeps_each_sentence_s_corpus_and_id(tmp_path):
+    import sqlite3
+
+    from conftest import ALPINO
+
+    first, again = tmp_path / "a.db", tmp_path / "b.db"
+    ingest(first, sorted(p for p in ALPINO.iterdir() if p.is_dir()), workers=0)
+    out = tmp_path / "out"
+    result = run("search", "--db", first, "-o", f"{out}/", '//node[@rel="top"]')
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.xml"))
+    assert [f.stem for f in files] == ["Titaantjes", "cdb", "ovis"]
+    ingest(again, files, workers=0)
+
+    def rows(db):
+        return sqlite3.connect(db).execute(
+            "SELECT c.name, s.sentid FROM sentences s JOIN corpora c ON c.id = s.corpus_id "
+            "ORDER BY c.name, s.seq").fetchall()
+
+    assert rows(again) == rows(first)
+    text = run("search", "--db", first, "--format", "text", "-o", f"{out}/", "//node")
+    assert text.exit_code == 2 and "only --format xml writes to a folder" in text.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,7 @@ from ..query import QueryResult, format_csv, format_json, format_nl
 from ..search import ENGINES, Counts, Hit, Progress, count, notes, plan, search, stats
 from ..search import macros as macro_files
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
-from .output import written
+from .output import file_error, written
 
 FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
           "sentence")
@@ -140,8 +141,9 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
                    "few candidates.")
 @click.option("--explain", is_flag=True,
               help="Say how the query will run (engine, sentences to evaluate) and stop.")
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write to this file (complete, or not at all).")
+@click.option("--output", "-o", "output_name", type=click.Path(), default=None,
+              help="Write to this file (complete, or not at all); with --format xml, a "
+                   "folder (FOLDER/) gets a treebank per corpus, FOLDER/<corpus>.xml.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--like", "like", default=None, metavar="WHAT",
               help="Search by example: the shape of subtree WHAT (a label, np-17, or "
@@ -157,7 +159,7 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
 def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
                    macros_file: Path | None, workers: int | None, limit: int | None, fmt: str,
                    counting: bool, stats_attrs: str | None, engine: str, explain: bool,
-                   output: Path | None, quiet: bool, like: str | None, depth: int,
+                   output_name: str | None, quiet: bool, like: str | None, depth: int,
                    keep: str, strict: bool) -> None:
     """Find the nodes an XPath query selects in every sentence of the index.
 
@@ -174,9 +176,13 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
         treeindex search --format xml -o whq.xml '//node[@cat="whq"]'
         treeindex search --like np-17 --keep lemma --corpus cdb-sample
     """
+    output = Path(output_name) if output_name is not None else None
+    # (a name that ends in / is a folder, as Path would forget)
+    to_folder = output_name is not None and (output_name.endswith(("/", os.sep))
+                                             or Path(output_name).is_dir())
     if (xpath is None) == (like is None):
         raise click.UsageError("give an XPATH, or --like WHAT (one of them)")
-    fmt = _format(fmt, output)
+    fmt = "xml" if to_folder and fmt is None else _format(fmt, output)
     if counting and stats_attrs:
         raise click.UsageError("--count and --stats exclude each other: give one of them")
     if fmt == "xml" and (counting or stats_attrs):
@@ -213,6 +219,13 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
             lines = _stats_lines(stats(db_path, xpath, attrs, **common), attrs, fmt)
         else:
             lines = hit_lines(search(db_path, xpath, with_xml=fmt == "xml", **common), fmt)
+        if to_folder and fmt != "xml":
+            raise click.UsageError(f"-o {output_name} is a folder: only --format xml writes "
+                                   "to a folder (a treebank per corpus)")
+        if to_folder and output is not None:
+            _per_corpus(search(db_path, xpath, with_xml=True, **common), output)
+            bar.done()
+            return
         with _output(output) as f:
             if f is None:
                 echo_lines(_after(lines, bar))
@@ -220,6 +233,23 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
                 for line in lines:
                     f.write(line + "\n")
     bar.done()
+
+
+def _per_corpus(hits: Iterable[Hit], folder: Path) -> None:
+    """--format xml -o FOLDER/: a treebank per corpus, FOLDER/<corpus>.xml, so that an
+    ingest of the folder gives each sentence its corpus and its id again."""
+    import itertools
+
+    from ..export import safe_name
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise file_error(folder, e) from None
+    for corpus, group in itertools.groupby(hits, key=lambda h: h.corpus):
+        with written(folder / f"{safe_name(corpus)}.xml") as f:
+            for line in hit_lines(group, "xml"):
+                f.write(line + "\n")
 
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "nl", ".ndjson": "nl", ".nl": "nl",
