@@ -40,11 +40,19 @@ table.ti td,table.ti th{padding:2px 8px;text-align:left}</style>"""
 def prepare_connection(conn: sqlite3.Connection) -> None:
     decode = Decoder(conn)
 
+    # NULL for anything that is not a stored sentence (a damaged one, or bytes a visitor
+    # wrote into the SQL): the decoder refuses it before inflating past 16 MB
     def xml(blob: bytes | None) -> str | None:
-        return None if blob is None else decode(blob).decode("utf-8")
+        try:
+            return None if blob is None else decode(blob).decode("utf-8")
+        except (TreeindexError, UnicodeDecodeError):
+            return None
 
     def svg(blob: bytes | None) -> str | None:
-        return None if blob is None else draw.svg(etree.fromstring(decode(blob), _PARSER))
+        try:
+            return None if blob is None else draw.svg(etree.fromstring(decode(blob), _PARSER))
+        except (TreeindexError, etree.XMLSyntaxError):
+            return None
 
     conn.create_function("treeindex_xml", 1, xml, deterministic=True)
     conn.create_function("treeindex_svg", 1, svg, deterministic=True)
