@@ -13,9 +13,8 @@ The index is the one scripts/bench_search.py builds under /tmp/treeindex-bench.
 from __future__ import annotations
 
 import argparse
-import socket
+import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,8 +23,10 @@ from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench_search import build  # noqa: E402
+from conftest import serve  # noqa: E402
 
 
 def main() -> None:
@@ -54,19 +55,8 @@ def main() -> None:
     print(f"svg of {len(roots)} trees of 90-110 nodes: median {statistics.median(times):.2f} "
           f"ms, worst {max(times):.2f} ms (budget 50 ms)")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "treeindex", "serve", str(db), "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, base = serve(db, Path(os.devnull))
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         url = base + "/-/treeindex/search?q=" + quote('//node[@lemma="Parijs"]')
         pages = []
         for _ in range(5):

@@ -81,11 +81,12 @@ def file_name(corpus: str, cat: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _attr_bytes(value: str) -> bytes:
-    """`_attr(value)` in UTF-8 (categories repeat endlessly: computed once each)."""
-    return _attr(value).encode()
+    """`attribute_value(value)` in UTF-8 (categories repeat endlessly: computed once each)."""
+    return attribute_value(value).encode()
 
 
-def _attr(value: str) -> str:
+def attribute_value(value: str) -> str:
+    """`value` escaped for an XML attribute in double quotes."""
     return (value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
             .replace("\n", "&#10;").replace("\t", "&#9;").replace("\r", "&#13;"))
 
@@ -143,8 +144,9 @@ def _trees(index: Index, task: ExportTask) -> dict[str, list[bytes]]:
             current = sentence_id
             sentence = index.sentence(sentence_id)
             xml = sentence.xml
-            head = (f' sentid="{_attr(sentence.sentid)}" sentence="{_attr(sentence.text or "")}">'
-                    .encode() if task.with_sentence else b">")
+            head = (f' sentid="{attribute_value(sentence.sentid)}" '
+                    f'sentence="{attribute_value(sentence.text or "")}">'.encode()
+                    if task.with_sentence else b">")
         node = (xml[a:b] if type(a) is int and type(b) is int and 0 <= a < b <= len(xml)
                 else b"")
         if not node.startswith(b"<node"):  # (inline: this runs once per subtree)
@@ -154,7 +156,7 @@ def _trees(index: Index, task: ExportTask) -> dict[str, list[bytes]]:
 
 
 def _escaped_length(column: str) -> str:
-    """SQL for the UTF-8 length of `_attr(column)`."""
+    """SQL for the UTF-8 length of `attribute_value(column)`."""
     extra = " + ".join(
         f"{k} * (length({column}) - length(replace({column}, {char}, '')))"
         for char, k in (("'&'", 4), ("'<'", 3), ("'\"'", 5), ("char(10)", 4), ("char(9)", 3),
@@ -326,7 +328,7 @@ class _Files:
         if cat not in self.tmp:
             path = self.directory / f"{TMP_PREFIX}{os.getpid()}-{file_name(self.corpus, cat)}"
             head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<trees corpus="%s" cat="%s">\n'
-                    % (_attr(self.corpus).encode(), _attr(cat).encode()))
+                    % (attribute_value(self.corpus).encode(), attribute_value(cat).encode()))
             self.tmp[cat] = path
             try:
                 path.write_bytes(head)

@@ -72,9 +72,10 @@ def _with_id(xml: bytes, sentid: str) -> bytes:
     one): ingested again, the treebank gives every sentence the id it has here."""
     if _HAS_ID.match(xml):
         return xml
-    value = (sentid.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
-             .replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;"))
-    return b'<alpino_ds id="' + value.encode("utf-8") + b'"' + xml[len(b"<alpino_ds"):]
+    from ..export import attribute_value
+
+    return (b'<alpino_ds id="' + attribute_value(sentid).encode("utf-8") + b'"'
+            + xml[len(b"<alpino_ds"):])
 
 
 def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator[str]:
@@ -183,6 +184,9 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
     if (xpath is None) == (like is None):
         raise click.UsageError("give an XPATH, or --like WHAT (one of them)")
     fmt = "xml" if to_folder and fmt is None else _format(fmt, output)
+    if to_folder and fmt != "xml":
+        raise click.UsageError(f"-o {output_name} is a folder: only --format xml writes to "
+                               "a folder (a treebank per corpus)")
     if counting and stats_attrs:
         raise click.UsageError("--count and --stats exclude each other: give one of them")
     if fmt == "xml" and (counting or stats_attrs):
@@ -213,19 +217,16 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
         common: dict[str, Any] = dict(corpora=list(corpora) or None, macros=macros,
                                       workers=workers, limit=limit, engine=engine,
                                       progress_callback=bar)
+        if to_folder and output is not None:
+            _per_corpus(search(db_path, xpath, with_xml=True, **common), output)
+            bar.done()
+            return
         if counting:
             lines = _count_lines(count(db_path, xpath, **common), fmt)
         elif attrs:
             lines = _stats_lines(stats(db_path, xpath, attrs, **common), attrs, fmt)
         else:
             lines = hit_lines(search(db_path, xpath, with_xml=fmt == "xml", **common), fmt)
-        if to_folder and fmt != "xml":
-            raise click.UsageError(f"-o {output_name} is a folder: only --format xml writes "
-                                   "to a folder (a treebank per corpus)")
-        if to_folder and output is not None:
-            _per_corpus(search(db_path, xpath, with_xml=True, **common), output)
-            bar.done()
-            return
         with _output(output) as f:
             if f is None:
                 echo_lines(_after(lines, bar))

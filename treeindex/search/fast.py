@@ -293,16 +293,18 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
     size = b.size.tolist()
     positions_of = node_positions(sel)
 
+    def leaves(lo: int, hi: int) -> list[tuple[int, str]]:
+        """(begin, word) of the words among elements lo..hi-1, in sentence order."""
+        return sorted((g, w) for w, g in zip(word[lo:hi], begin[lo:hi])
+                      if w is not None and g is not None)
+
     def made() -> Iterator[Hit]:
         first = sel.row.first
         for k, positions in positions_of:
             seq, sentid, text, _, _ = info[k]
             base = int(b.sent[k]) + 2
             if text is None and details:  # no <sentence>: its words, from the leaves
-                lo, hi = int(b.sent[k]), int(b.sent[k + 1])
-                text = " ".join(w for _, w in sorted(
-                    (g, w) for w, g in zip(word[lo:hi], begin[lo:hi])
-                    if w is not None and g is not None))
+                text = " ".join(w for _, w in leaves(int(b.sent[k]), int(b.sent[k + 1])))
             xml = None
             if with_xml:
                 (zxml,) = index.conn.execute("SELECT xml FROM sentences WHERE id = ?",
@@ -313,11 +315,9 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
                 words: list[str] = []
                 places: list[int] = []
                 if details:
-                    stop = el + size[el] + 1
-                    leaves = sorted((g, w) for w, g in zip(word[el:stop], begin[el:stop])
-                                    if w is not None and g is not None)
-                    words = [w for _, w in leaves]
-                    places = [g for g, _ in leaves]
+                    under = leaves(el, el + size[el] + 1)
+                    words = [w for _, w in under]
+                    places = [g for g, _ in under]
                 label = labels.get((k, p)) if details else None
                 yield Hit(corpus, sentid, ident[el], cat[el], pt[el], rel[el], begin[el], end[el],
                           words, places, text or "", f"{label[0]}-{label[1]}" if label else None,

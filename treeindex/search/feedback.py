@@ -15,14 +15,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import struct
 import unicodedata
 from collections.abc import Iterable
 
-import zstandard
-
 from ..store import Index
 from . import terms as term_rules
+from .nodestore import stored_headers, stored_sections
 from .xast import NotParsed, tokens
 
 # the elements Alpino writes (alpino_ds.dtd, version 1.18), the UD relations included
@@ -69,7 +67,7 @@ class _Vocabulary:
         `sample` blocks spread over the table: enough to suggest names)."""
         if self._names is None or sample is None:
             raw: set[bytes] = set()
-            for header in _headers(self.index, sample):
+            for _, header in stored_headers(self.index.conn, sample):
                 raw.update(_ATTRIBUTE.findall(header))
             names = {json.loads(b'"' + m + b'"') for m in raw}  # (JSON escapes undone)
             if sample is not None:
@@ -99,51 +97,12 @@ class _Vocabulary:
 _ATTRIBUTE = re.compile(rb'\["a:((?:[^"\\]|\\.)*)",')  # an attribute's section in a header
 
 
-def _headers(index: Index, sample: int | None = None) -> Iterable[bytes]:
-    """The headers of the node blocks (JSON text: names are found in it without parsing
-    it), of all or of `sample` blocks spread over the table."""
-    rowids = [r for r, in index.conn.execute("SELECT rowid FROM node_blocks")]
-    if sample is not None and len(rowids) > sample:
-        rowids = rowids[::len(rowids) // sample][:sample]
-    for rowid in rowids:
-        try:
-            with index.conn.blobopen("node_blocks", "data", rowid, readonly=True) as blob:
-                head = blob.read(4096)
-                (n,) = struct.unpack_from("<I", head, 4)
-                if 8 + n > len(head):
-                    head += blob.read(8 + n - len(head))
-                yield head[8:8 + n]
-        except Exception:  # noqa: BLE001 - a damaged block tells nothing: passed over
-            continue
-
-
 def _column_values(index: Index, name: str, sample: int | None = None
                    ) -> Iterable[set[bytes]]:
     """Each block's values of @name (its vocabulary section), read without the rest (of
     `sample` blocks spread over the table, or of all)."""
-    d = zstandard.ZstdDecompressor()
-    rowids = [r for r, in index.conn.execute("SELECT rowid FROM node_blocks")]
-    if sample is not None and len(rowids) > sample:
-        rowids = rowids[::len(rowids) // sample][:sample]
-    # the section's place, found in the header's text (parsing each header as JSON cost a
-    # third of the time)
-    # (the name as nodestore's json.dumps wrote it, escapes and all)
-    where = re.compile(rb"\[" + re.escape(json.dumps("v:" + name).encode()) + rb",(\d+),(\d+),")
-    for rowid in rowids:
-        try:
-            with index.conn.blobopen("node_blocks", "data", rowid, readonly=True) as blob:
-                head = blob.read(4096)
-                (n,) = struct.unpack_from("<I", head, 4)
-                if 8 + n > len(head):
-                    head += blob.read(8 + n - len(head))
-                m = where.search(head, 8, 8 + n)
-                if m is None:
-                    continue
-                blob.seek(8 + n + int(m.group(1)))
-                raw = d.decompress(blob.read(int(m.group(2))), max_output_size=1 << 26)
-                yield set(raw.split(b"\0"))
-        except Exception:  # noqa: BLE001 - a damaged block tells nothing: passed over
-            continue
+    for data, _ in stored_sections(index.conn, "v:" + name, sample):
+        yield set(data.split(b"\0"))
 
 
 def _plain(text: str) -> str:

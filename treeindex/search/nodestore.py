@@ -25,10 +25,12 @@ values joined by NUL, which XML cannot contain). The same bytes come from the C 
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import zstandard
 
@@ -198,3 +200,55 @@ def parse_header(blob: bytes) -> tuple[dict, int]:
     (n,) = struct.unpack_from("<I", blob, 4)
     header = json.loads(blob[8:8 + n])
     return header, 8 + n
+
+
+# Reading parts of the stored blocks through SQLite's incremental blob I/O: the header and
+# one section, not the whole blob (what the feedback on queries and `stats` need of them).
+
+def _spread(conn: sqlite3.Connection, sample: int | None) -> list[int]:
+    """The rowids of the node blocks: all, or `sample` spread over the table."""
+    rowids = [r for r, in conn.execute("SELECT rowid FROM node_blocks")]
+    if sample is not None and len(rowids) > sample:
+        rowids = rowids[::len(rowids) // sample][:sample]
+    return rowids
+
+
+def stored_headers(conn: sqlite3.Connection, sample: int | None = None
+                   ) -> Iterator[tuple[sqlite3.Blob, bytes]]:
+    """(the open blob, its header's JSON text) of each stored block (of all, or of `sample`
+    spread over the table); a damaged block is passed over. The text is searched, not
+    parsed: parsing a header as JSON cost more than reading it."""
+    for rowid in _spread(conn, sample):
+        try:
+            with conn.blobopen("node_blocks", "data", rowid, readonly=True) as blob:
+                head = blob.read(4096)
+                if head[:4] != MAGIC or len(head) < 8:
+                    continue
+                (n,) = struct.unpack_from("<I", head, 4)
+                if n > len(blob) - 8:  # (a damaged header: the block tells nothing)
+                    continue
+                if 8 + n > len(head):
+                    head += blob.read(8 + n - len(head))
+                yield blob, head[8:8 + n]
+        except (sqlite3.Error, struct.error):  # (a damaged block tells nothing)
+            continue
+
+
+def stored_sections(conn: sqlite3.Connection, name: str, sample: int | None = None
+                    ) -> Iterator[tuple[bytes, str]]:
+    """(section `name` decompressed, its type) of each stored block that has it (of all, or
+    of `sample` spread over the table)."""
+    d = zstandard.ZstdDecompressor()
+    # the section as build's json.dumps wrote it, escapes and all
+    where = re.compile(rb"\[" + re.escape(json.dumps(name).encode())
+                       + rb',(\d+),(\d+),"(\w+)"\]')
+    for blob, header in stored_headers(conn, sample):
+        m = where.search(header)
+        if m is None:
+            continue
+        try:
+            blob.seek(8 + len(header) + int(m.group(1)))
+            data = d.decompress(blob.read(int(m.group(2))), max_output_size=1 << 30)
+        except (sqlite3.Error, ValueError, OverflowError, zstandard.ZstdError):
+            continue
+        yield data, m.group(3).decode()

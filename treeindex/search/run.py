@@ -61,13 +61,11 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _leaf_words(root: etree._Element) -> str:
-    leaves = []
-    for leaf in root.iter("node"):
-        word, begin = leaf.get("word"), _int(leaf.get("begin"))
-        if word is not None and begin is not None:
-            leaves.append((begin, word))
-    return " ".join(w for _, w in sorted(leaves))
+def _leaves(el: etree._Element) -> list[tuple[int, str]]:
+    """(begin, word) of the words under `el` (itself included), in sentence order."""
+    return sorted((b, w) for leaf in el.iter("node")
+                  if (w := leaf.get("word")) is not None
+                  and (b := _int(leaf.get("begin"))) is not None)
 
 
 _queries: dict[str, Query] = {}
@@ -95,14 +93,11 @@ def run_search_task(task: SearchTask) -> TaskHits:
         labels = index.labels(first, first + count - 1) if count and task.details else {}
         order = ({el: i for i, el in enumerate(root.iter("node"))}
                  if labels or not ordered else {})
-        sentence = (text if text is not None or not task.details
-                    else _leaf_words(root)) or ""  # (no <sentence>: the leaves' words)
+        sentence = (text if text is not None or not task.details  # (no <sentence>: the
+                    else " ".join(w for _, w in _leaves(root))) or ""  # leaves' words)
         first_hit = True
         for el in found if ordered else sorted(set(found), key=order.__getitem__):
-            leaves = sorted((b, w) for leaf in el.iter("node")
-                            if (w := leaf.get("word")) is not None
-                            and (b := _int(leaf.get("begin"))) is not None
-                            ) if task.details else []
+            leaves = _leaves(el) if task.details else []
             hits.append(Hit(task.corpus, sentid, el.get("id"), el.get("cat"), el.get("pt"),
                             el.get("rel"), _int(el.get("begin")), _int(el.get("end")),
                             [w for _, w in leaves], [b for b, _ in leaves], sentence,
