@@ -41,8 +41,11 @@ def dump(db: Path, skip_times: bool = True) -> dict[str, list]:
     for table, order in [("corpora", "name"), ("categories", "cat"),
                          ("corpus_categories", "corpus_id, cat"), ("sentences", "id"),
                          ("subtrees", "id"), ("errors", "id"), ("settings", "key"),
-                         ("patterns", "id")]:
+                         ("patterns", "id"), ("node_names", "name"),
+                         ("node_values", "name, value")]:
         cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if not cols:  # (a table an older index lacks)
+            continue
         if skip_times:
             cols = [c for c in cols if c not in ("started_at", "finished_at")]
         sql = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"

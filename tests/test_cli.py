@@ -76,7 +76,7 @@ def test_index_of_another_schema_version_is_refused(tmp_path):
     conn.execute("UPDATE settings SET value = '0' WHERE key = 'schema_version'")
     conn.commit()
     message = (f"Error: {db}: was built by a treeindex with schema version 0, this one reads "
-               "versions 1, 2, 3 and 4; ingest again into a new --db\n")
+               "versions 1, 2, 3, 4 and 5; ingest again into a new --db\n")
     assert run("ingest", "--db", db, CDB).output == message
     assert run("query", "--db", db, "SELECT 1").output == message
 

@@ -21,7 +21,7 @@ def index(tmp_path_factory):
     return db
 
 
-@pytest.mark.parametrize("query, note", [
+MISTAKES = [
     ('//node[@categorie="np"]', "no node has @categorie in this index; did you mean @cat?"),
     ('//node[@Cat="np"]', "no node has @Cat in this index; did you mean @cat"),
     ("//node[@cat=np]", '@cat=np compares @cat with the text of a child element <np>, not '
@@ -39,7 +39,10 @@ def index(tmp_path_factory):
                                     "takes straight ones"),
     ('//node[@word="Dít"]', 'no node has @word="Dít" in this index; did you mean word="dit" '
                             '('),
-])
+]
+
+
+@pytest.mark.parametrize("query, note", MISTAKES)
 def test_each_mistake_gets_its_note(index, query, note):
     found = notes(index, query)
     assert len(found) == 1 and found[0].startswith(note), found

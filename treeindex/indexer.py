@@ -20,6 +20,7 @@ from pathlib import Path
 from . import store
 from .errors import ExitCode, InputError
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .search.summary import Summary
 from .sources import Corpus, Resume, discover
 from .sources.base import changed_file
 from .sources.treebank import DEFAULT_CHUNK
@@ -111,6 +112,7 @@ class _Run:
         self.progress_callback = progress_callback
         self.owners: dict[int, tuple[CorpusWriter, int]] = {}
         self.ids = Ids(conn)
+        self.summary = Summary(conn)
         prepare(conn)
         self.outcomes: dict[str, CorpusOutcome] = {}
         self.seq = 0
@@ -131,7 +133,7 @@ class _Run:
         corpus_id = plan.existing_id if plan.status is Status.RESUMED else None
         if corpus_id is None:
             corpus_id = register(self.conn, plan.corpus)
-        writer = CorpusWriter(self.conn, plan.corpus, corpus_id, self.ids)
+        writer = CorpusWriter(self.conn, plan.corpus, corpus_id, self.ids, self.summary)
         self.outcomes[plan.corpus.name] = CorpusOutcome(plan.corpus.name, plan.status)
         if plan.status is Status.RESUMED and self.progress_callback:
             self.progress_callback(Progress(plan.corpus.name, self.bytes_done, self.bytes_total,

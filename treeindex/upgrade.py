@@ -1,7 +1,8 @@
 """`upgrade`: give an index made by an older treeindex what this one adds, without ingesting
 again: the secondary indexes an older ingest did not build (store/indexes.sql), the search
 terms (search/terms.py) and the node table (search/nodestore.py) of the sentences indexed
-before they existed. Each such sentence is decompressed and scanned once per structure, on
+before they existed, and the node table's summary (search/summary.py) of blocks written
+before it existed. Each such sentence is decompressed and scanned once per structure, on
 all workers, and written newest first, each batch in one transaction with the new
 `settings.terms_from` / `settings.nodes_from`, so an interrupted upgrade goes on where it
 stopped and searches stay exact all along (sentences without terms are always evaluated,
@@ -19,10 +20,12 @@ from typing import NamedTuple
 from . import store
 from .errors import DatabaseError
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .search.summary import Summary
 from .search.terms import xml_terms
 
 IDS_PER_TASK = 2000
 SENTENCES_PER_BLOCK = 2000
+BLOCKS_PER_BATCH = 64
 
 
 @dataclass
@@ -115,12 +118,14 @@ def _add_blocks(conn: sqlite3.Connection, db_path: Path, workers: int | None,
     done = 0
     n = available_cores() if workers is None else workers
     tasks = _block_tasks(conn, str(db_path.resolve()), first)
+    summary = Summary(conn)
     with owned_executor(n) as pool:
         for task, (count, blob) in ordered_map(pool, _block_task, tasks, max(n, 1) + 2):
             with store.atomic(conn):
                 conn.execute("INSERT INTO node_blocks (corpus_id, first_sentence, sentences, "
                              "data) VALUES (?, ?, ?, ?)", (task.corpus_id, task.first, count,
                                                            blob))
+                summary.add_block(blob)  # (a new block's id is past settings.values_from)
                 conn.execute("UPDATE settings SET value = ? WHERE key = 'nodes_from'",
                              (task.first,))
             done += count
@@ -129,9 +134,33 @@ def _add_blocks(conn: sqlite3.Connection, db_path: Path, workers: int | None,
     return done
 
 
+def _add_summary(conn: sqlite3.Connection,
+                 progress_callback: Callable[[Progress], None] | None) -> int:
+    """Summarize the node blocks an older treeindex wrote (search/summary.py), newest first,
+    BLOCKS_PER_BATCH to a transaction with the new settings.values_from."""
+    (first,) = conn.execute("SELECT value FROM settings WHERE key = 'values_from'").fetchone()
+    ids = [i for i, in conn.execute("SELECT id FROM node_blocks WHERE id < ? ORDER BY id DESC",
+                                    (int(first),))]
+    summary = Summary(conn)
+    for k in range(0, len(ids), BLOCKS_PER_BATCH):
+        batch = ids[k:k + BLOCKS_PER_BATCH]
+        with store.atomic(conn):
+            for i in batch:
+                (blob,) = conn.execute("SELECT data FROM node_blocks WHERE id = ?",
+                                       (i,)).fetchone()
+                if isinstance(blob, bytes):
+                    summary.add_block(blob)
+            conn.execute("UPDATE settings SET value = ? WHERE key = 'values_from'",
+                         (batch[-1],))
+        if progress_callback:
+            progress_callback(Progress(k + len(batch), len(ids), "the node table's summary"))
+    return len(ids)
+
+
 class Upgraded(NamedTuple):
     terms: int  # sentences that got search terms
     nodes: int  # sentences that got into the node table
+    summarized: int = 0  # node blocks an older treeindex wrote, summarized
 
 
 def upgrade(db_path: Path | str, *, workers: int | None = None,
@@ -150,7 +179,8 @@ def upgrade(db_path: Path | str, *, workers: int | None = None,
         try:
             terms = _add_terms(conn, db_path, workers, progress_callback)
             nodes = _add_blocks(conn, db_path, workers, progress_callback)
+            summarized = _add_summary(conn, progress_callback)
             store.finish(conn)  # the missing secondary indexes; one file again (no WAL)
         finally:
             conn.close()
-    return Upgraded(terms, nodes)
+    return Upgraded(terms, nodes, summarized)

@@ -92,7 +92,9 @@ def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
     if not quiet:
         clear = "\r\033[K" if sys.stderr.isatty() else ""
         click.echo(f"{clear}{plural(added.terms, 'sentence')} got search terms, "
-                   f"{plural(added.nodes, 'sentence')} got into the node table", err=True)
+                   f"{plural(added.nodes, 'sentence')} got into the node table"
+                   + (f", {plural(added.summarized, 'node block')} summarized"
+                      if added.summarized else ""), err=True)
 
 
 def _upgrade_line(p: UpgradeProgress) -> None:

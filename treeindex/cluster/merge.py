@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import store
 from ..errors import DatabaseError, InputError, TreeindexError
 from ..pool import stop_signals
+from ..search.summary import Summary
 from ..store.codec import Decoder
 
 
@@ -151,6 +152,11 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
                      f"data) SELECT :tid, first_sentence + :s_off, sentences, data "
                      f"FROM {shard}.node_blocks WHERE corpus_id = :c ORDER BY first_sentence",
                      p)
+        summary = Summary(conn)  # (search/summary.py: made again from the blocks)
+        for (blob,) in conn.execute(f"SELECT data FROM {shard}.node_blocks "
+                                    f"WHERE corpus_id = :c ORDER BY first_sentence", p):
+            if isinstance(blob, bytes):
+                summary.add_block(blob)
     conn.execute(
         f"INSERT INTO main.errors (corpus_id, file, offset, line, sentid, message) "
         f"SELECT :tid, file, offset, CASE WHEN line IS NOT NULL AND offset IS NOT NULL "

@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from ..store import Index
+from . import summary
 from . import terms as term_rules
 from .nodestore import stored_headers, stored_sections
 from .xast import NotParsed, tokens
@@ -39,6 +40,14 @@ class _Vocabulary:
     def __init__(self, index: Index) -> None:
         self.index = index
         self._names: set[str] | None = None
+        self._summary: bool | None = None
+
+    @property
+    def summarized(self) -> bool:
+        """Whether the node table's summary covers every block (else the blocks are read)."""
+        if self._summary is None:
+            self._summary = summary.ready(self.index.conn)
+        return self._summary
 
     def sentences(self, term: str | None) -> int:
         return self.index.term_sentences(term) if term else 0
@@ -63,17 +72,21 @@ class _Vocabulary:
         return name in self.names()  # (capitals: only the node table knows them exactly)
 
     def names(self, sample: int | None = None) -> set[str]:
-        """The attribute names in the node table's block headers (all of them, or of
-        `sample` blocks spread over the table: enough to suggest names)."""
-        if self._names is None or sample is None:
-            raw: set[bytes] = set()
-            for _, header in stored_headers(self.index.conn, sample):
-                raw.update(_ATTRIBUTE.findall(header))
-            names = {json.loads(b'"' + m + b'"') for m in raw}  # (JSON escapes undone)
-            if sample is not None:
-                return names
+        """The attribute names of the node table: from its summary, else from the block
+        headers (all of them, or of `sample` blocks spread over the table: enough to
+        suggest names)."""
+        if self._names is not None:
+            return self._names
+        if self.summarized:
+            self._names = summary.names(self.index.conn)
+            return self._names
+        raw: set[bytes] = set()
+        for _, header in stored_headers(self.index.conn, sample):
+            raw.update(_ATTRIBUTE.findall(header))
+        names = {json.loads(b'"' + m + b'"') for m in raw}  # (JSON escapes undone)
+        if sample is None:
             self._names = names
-        return self._names
+        return names
 
     def suggest(self, name: str, value: str) -> list[tuple[str, int]]:
         """Values of @name like `value`, with the sentences that have each: the candidates
@@ -86,7 +99,12 @@ class _Vocabulary:
                 if (n := self.value_sentences(name, v))]
 
     def exact_value(self, name: str, value: str) -> bool:
-        """Whether some node has exactly @name = value (the node table's values)."""
+        """Whether some node has exactly @name = value (the node table's values; by its
+        summary, for a value with an ASCII capital; where the summary cannot tell, an open
+        attribute, yes: no note rather than a wrong one)."""
+        if self.summarized and any("A" <= c <= "Z" for c in value):
+            found = summary.has_value(self.index.conn, name, value)
+            return True if found is None else found
         want = value.encode("utf-8")
         for block in _column_values(self.index, name):
             if want in block:

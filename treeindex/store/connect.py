@@ -14,11 +14,13 @@ from pathlib import Path
 from ..errors import DatabaseError
 from . import validate
 
-SCHEMA_VERSION = "4"
-# versions this treeindex reads; writing to an older index makes it version 3 (version 2:
-# sentences may be zstd frames, which the first treeindex cannot read; version 3: the
-# search_terms table, which covers the sentences from settings.terms_from on)
-READABLE_VERSIONS = ("1", "2", "3", "4")
+SCHEMA_VERSION = "5"
+# versions this treeindex reads; writing to an older index makes it the current version
+# (version 2: sentences may be zstd frames, which the first treeindex cannot read; version 3:
+# the search_terms table, which covers the sentences from settings.terms_from on; 4: the
+# node table, from settings.nodes_from on; 5: its summary, from settings.values_from on: a
+# treeindex that does not know a structure must not add rows it does not cover)
+READABLE_VERSIONS = ("1", "2", "3", "4", "5")
 SETTING_KEYS = ("max_children", "max_nodes")
 # PRAGMA application_id of every treeindex index ("TrIx"): only treeindex writes it, so an
 # index is recognised before anything in the file is changed.
@@ -141,7 +143,11 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
                  "SELECT 'nodes_from', coalesce(max(id), 0) + 1 FROM sentences;"
                  # the mark and the version in the same transaction as the tables: a stop in
                  # between once left a file every command refused
-                 ) + f"\nPRAGMA application_id={APPLICATION_ID};"
+                 # (the summary covers no block written before it existed, or before its
+                 # mark was lost)
+                 ) + "\nINSERT OR IGNORE INTO settings (key, value) SELECT 'values_from', "
+                 "coalesce(max(id), 0) + 1 FROM node_blocks;"
+                 f"\nPRAGMA application_id={APPLICATION_ID};"
             "\nINSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', "
             f"'{SCHEMA_VERSION}');\nCOMMIT;")
     except sqlite3.Error as e:

@@ -125,6 +125,21 @@ CREATE TABLE IF NOT EXISTS node_blocks (
 );
 CREATE INDEX IF NOT EXISTS node_blocks_corpus ON node_blocks (corpus_id, first_sentence);
 
+-- The node table's summary (treeindex/search/summary.py): every attribute name its elements
+-- have, and per name the values that hold an ASCII capital (open = 1: more than 1,000 of
+-- them, not all listed), which the notes on a query's mistakes look up instead of reading
+-- every block. Written in the same transaction as the blocks; settings.values_from: the
+-- first node_blocks id it covers (older indexes: `treeindex upgrade`).
+CREATE TABLE IF NOT EXISTS node_names (
+    name TEXT PRIMARY KEY,
+    open INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_values (
+    name  TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, value)
+) WITHOUT ROWID;
+
 -- Malformed sentences (and files) that were skipped, with where they are and why.
 CREATE TABLE IF NOT EXISTS errors (
     id        INTEGER PRIMARY KEY,

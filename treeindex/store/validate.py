@@ -19,9 +19,9 @@ from pathlib import Path
 from ..errors import DatabaseError
 
 # tables a later schema version added: an older index may lack them
-_OPTIONAL = {"dictionaries", "search_terms", "node_blocks"}
+_OPTIONAL = {"dictionaries", "search_terms", "node_blocks", "node_names", "node_values"}
 _NUMERIC_SETTINGS = ("schema_version", "max_children", "max_nodes", "terms_from",
-                     "nodes_from")
+                     "nodes_from", "values_from")
 _COUNTS = ("input_bytes", "input_files", "done_bytes", "done_files", "done_lines",
            "sentences", "subtrees", "errors", "positional_ids", "complete")
 

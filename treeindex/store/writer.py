@@ -166,13 +166,22 @@ _COPY_SUBTREES = (
 )
 
 
+class BlockObserver(Protocol):
+    """Told of each node block in its transaction (search/summary.py keeps the summary of
+    the node table), and told to read its state again when a transaction was undone."""
+
+    def add_block(self, blob: bytes) -> None: ...
+    def reload(self) -> None: ...
+
+
 class CorpusWriter:
     """Writes the results of one corpus, in order."""
 
     def __init__(self, conn: sqlite3.Connection, corpus: CorpusInfo, corpus_id: int,
-                 ids: Ids) -> None:
+                 ids: Ids, blocks: BlockObserver | None = None) -> None:
         self.conn = conn
         self.ids = ids
+        self.blocks = blocks
         self.corpus = corpus
         self.id = corpus_id
         row = conn.execute(
@@ -266,6 +275,8 @@ class CorpusWriter:
             conn.execute("INSERT INTO node_blocks (corpus_id, first_sentence, sentences, data) "
                          "VALUES (?, ?, ?, ?)", (cid, params["sentence"], result.sentences,
                                                  result.nodes))
+            if self.blocks is not None:
+                self.blocks.add_block(result.nodes)
         if error_rows:
             conn.executemany(_INSERT_ERROR, error_rows)
         if base:
@@ -283,7 +294,10 @@ class CorpusWriter:
 
     def _reload(self) -> None:
         """Back to what is committed (after a failed transaction)."""
-        self.__init__(self.conn, self.corpus, self.id, self.ids)  # type: ignore[misc]
+        self.__init__(self.conn, self.corpus, self.id, self.ids,  # type: ignore[misc]
+                      self.blocks)
+        if self.blocks is not None:
+            self.blocks.reload()
 
     def finish(self) -> None:
         with atomic(self.conn):
