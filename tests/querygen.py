@@ -281,3 +281,33 @@ def compare(query: str, roots, block) -> tuple[str, object, object]:  # type: ig
     if isinstance(want, str):  # the reference engines raise: the engine must not answer
         return Outcome.DIFFERENT, want, got
     return (Outcome.SAME if got == want else Outcome.DIFFERENT), want, got
+
+
+def holds(formula, terms: set[str]) -> bool:  # type: ignore[no-untyped-def]
+    """Does a sentence with these search terms meet the candidate condition?"""
+    from treeindex.search.plan import ANY, All, Either, Term
+
+    if formula is ANY:
+        return True
+    if isinstance(formula, Term):
+        return formula.term in terms
+    if isinstance(formula, All):
+        return all(holds(p, terms) for p in formula.parts)
+    assert isinstance(formula, Either)
+    return any(holds(p, terms) for p in formula.parts)
+
+
+def condition_misses(query: str, want, terms: list[set[str]]) -> list[int] | None:  # type: ignore[no-untyped-def]
+    """The sentences with a reference hit that the condition from treeindex's parse tree
+    (what XPath 2.0 on the node table looks up) would leave out; None where no condition
+    is derived (or no hit list to check)."""
+    from treeindex.search.plan import ANY, tree_condition
+    from treeindex.search.xast import NotParsed, parse
+
+    try:
+        formula = tree_condition(parse(query)[0])
+    except NotParsed:
+        return None
+    if formula is ANY or isinstance(want, str):
+        return None
+    return sorted(k for k in {k for k, _ in want} if not holds(formula, terms[k]))

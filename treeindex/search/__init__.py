@@ -74,10 +74,7 @@ class Plan:
             lines.append(f"search terms: {match_expression(self.condition)}")
         total, n = self.total, self.evaluated
         share = f" ({100 * n / total:.2f}%)" if total else ""
-        if self.engine is not None and self.query.engine == "elementpath":
-            lines.append("candidates: every sentence (XPath 2.0 on the node table: its "
-                         "condition is not derived)")
-        elif self.condition is not ANY and self.candidates is None and \
+        if self.condition is not ANY and self.candidates is None and \
                 self.bound is not None:
             lines.append(f"candidates: not looked up (up to {self.bound:,} of {total:,} "
                          "sentences: too many to skip blocks of the node table)")
@@ -126,7 +123,7 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
             compiled, why = _compile_engine(query)
         if compiled is None:
             query.ensure()  # (a QueryError for a query that is not valid)
-        formula = query.condition if compiled is None else ANY
+        formula = query.condition if compiled is None else _tree_condition(query.text)
         first = index.terms_from()
         older = 0
         if first is not None:
@@ -137,6 +134,11 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
         lookup = formula is not ANY and first is not None
         if compiled is not None:
             p.engine = compiled
+            # the candidates skip blocks; a broad condition, whose lookup costs more than
+            # it can skip, is not looked up
+            p.bound = _bound(formula, index.term_sentences) + older if lookup else None
+            if p.bound is not None and p.bound > ENGINE_MIN_CANDIDATES:
+                lookup = False
         elif engine == "lxml":
             p.why_not = "asked for (--engine lxml)"
         elif p.nodes_from is None:
@@ -160,6 +162,18 @@ def plan(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
             p.older_nodes = index.conn.execute(
                 "SELECT count(*) FROM sentences WHERE id < ?", (p.nodes_from,)).fetchone()[0]
     return p
+
+
+def _tree_condition(text: str) -> Formula:
+    """The condition of an XPath 2.0 query from treeindex's own parse tree (elementpath's
+    import costs more than a selective search takes)."""
+    from .plan import tree_condition
+    from .xast import NotParsed, parse
+
+    try:
+        return tree_condition(parse(text)[0])
+    except (NotParsed, RecursionError):
+        return ANY
 
 
 def _compile_engine(query: Query) -> tuple[Any, str]:

@@ -189,6 +189,141 @@ def _cond(tok: Any, in_node: bool) -> Formula:
     return ANY
 
 
+# The same rules on treeindex's own parse tree (search/xast.py), which reads the XPath 2.0
+# that the node table evaluates without elementpath (whose import alone costs 0.19 s).
+
+def tree_condition(tree: object) -> Formula:
+    """The condition every sentence the query (parsed by xast.parse) matches meets."""
+    return _tcond(tree, False)
+
+
+def _node_step(step: Any) -> bool:
+    """Does this step yield `node` elements only? (A name test `node` does, on any axis but
+    attribute; `fn` steps yield values.)"""
+    return step.axis not in ("attribute", "fn") and step.test == "node"
+
+
+def _yields_nodes(e: object) -> bool:
+    from .xast import Filter, Path
+
+    if isinstance(e, Path):
+        return bool(e.steps) and _node_step(e.steps[-1])
+    if isinstance(e, Filter):
+        return _yields_nodes(e.primary)
+    return False
+
+
+def _tpath(e: Any, in_node: bool) -> Formula:
+    """A path needs every step and predicate to hold somewhere."""
+    parts: list[Formula] = []
+    node = in_node if e.base is None and e.root == "" else False
+    if e.base is not None:
+        parts.append(_tcond(e.base, in_node))
+        node = _yields_nodes(e.base)
+    for step in e.steps:
+        if step.axis == "fn":
+            return both(*parts)  # (a function of each node: its conditions are not known)
+        if step.axis == "attribute":
+            term = presence_term(step.test) if node and isinstance(step.test, str) else None
+            parts.append(Term(term, f"@{step.test}") if term else ANY)
+            node = False
+            continue
+        here = _node_step(step)
+        for pred in step.preds:
+            parts.append(_tcond(pred, here))
+        node = here
+    return both(*parts)
+
+
+def _tattribute(e: Any, in_node: bool) -> tuple[str, Formula] | None:
+    """(name, the conditions of the path to it) when `e` is `@name` of a node: alone in a
+    node's predicate, or at the end of a path whose step before it is `node`."""
+    from .xast import Path
+
+    if not isinstance(e, Path) or not e.steps:
+        return None
+    last = e.steps[-1]
+    if last.axis != "attribute" or last.preds or not isinstance(last.test, str) or \
+            last.test == "*":
+        return None
+    if len(e.steps) == 1 and e.base is None and e.root == "":
+        return (last.test, ANY) if in_node else None
+    before = e.steps[-2] if len(e.steps) > 1 else None
+    if (before is not None and _node_step(before)) or \
+            (before is None and e.base is not None and _yields_nodes(e.base)):
+        return last.test, _tpath(Path(e.root, e.steps[:-1], e.base), in_node)
+    return None
+
+
+def _tstrings(e: object) -> list[str] | None:
+    from .xast import Literal, Seq
+
+    if isinstance(e, Literal):
+        return [e.value]
+    if isinstance(e, Seq) and e.items:
+        out: list[str] = []
+        for item in e.items:
+            values = _tstrings(item)
+            if values is None:
+                return None
+            out.extend(values)
+        return out
+    return None
+
+
+def _tequals(left: object, right: object, in_node: bool) -> Formula:
+    for a, b in ((left, right), (right, left)):
+        found = _tattribute(a, in_node)
+        values = _tstrings(b)
+        if found is None or values is None:
+            continue
+        name, path = found
+        options: list[Formula] = []
+        for value in values:
+            value_options = value_terms(name, value)
+            if value_options is None:
+                return ANY
+            options.extend(Term(t, f'@{name}="{value}"') for t in value_options)
+        return both(path, either(*options)) if options else ANY
+    return _tcompared(left, right, in_node)
+
+
+def _tcompared(left: object, right: object, in_node: bool) -> Formula:
+    """A path compared with a string or number is true only for some node of it."""
+    from .xast import Literal, Number, Path
+
+    for a, b in ((left, right), (right, left)):
+        if isinstance(b, (Literal, Number)) and isinstance(a, Path):
+            return _tcond(a, in_node)
+    return ANY
+
+
+def _tcond(e: object, in_node: bool) -> Formula:
+    from .xast import Binary, Call, Filter, Path, Quantified
+
+    if isinstance(e, Path):
+        return _tpath(e, in_node)
+    if isinstance(e, Filter):
+        here = _yields_nodes(e.primary)
+        return both(_tcond(e.primary, in_node),
+                    *(_tcond(p, here) for p in e.preds))
+    if isinstance(e, Binary):
+        if e.op == "and":
+            return both(_tcond(e.left, in_node), _tcond(e.right, in_node))
+        if e.op in ("or", "|"):
+            return either(_tcond(e.left, in_node), _tcond(e.right, in_node))
+        if e.op in ("=", "eq"):
+            return _tequals(e.left, e.right, in_node)
+        if e.op in ("!=", "<", ">", "<=", ">=", "ne", "lt", "gt", "le", "ge"):
+            return _tcompared(e.left, e.right, in_node)
+        return ANY
+    if isinstance(e, Quantified) and e.kind == "some":  # the sequences are not empty
+        return both(*(_tcond(expr, in_node) for _, expr in e.bindings))
+    if isinstance(e, Call) and e.name == "exists" and len(e.args) == 1:
+        return _tcond(e.args[0], in_node)
+    return ANY
+
+
 def terms(formula: Formula) -> Iterator[Term]:
     if isinstance(formula, Term):
         yield formula
