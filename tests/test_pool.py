@@ -143,3 +143,57 @@ def test_a_stop_during_a_wait_is_raised_at_once():
         started = time.monotonic()
         threading.Event().wait(10)  # a wait is left at once (no deferral)
     assert time.monotonic() - started < 1
+
+
+def test_abort_returns_only_once_the_write_thread_has_ended():
+    """The caller closes the connection right after `abort`: a stop raised while abort
+    waited let it close it under a running statement, and the process died of SIGSEGV
+    (scripts/stress.py, --workers 0 with busy processes beside it)."""
+    from treeindex.store.writer import WriteThread
+
+    db = WriteThread(maxsize=2)
+    started, finished = threading.Event(), threading.Event()
+
+    def long_transaction() -> None:
+        started.set()
+        time.sleep(0.4)
+        finished.set()
+
+    db.submit(long_transaction)
+    started.wait(5)
+
+    def interrupt(signum, frame):
+        raise RuntimeError("a stop while abort waits")
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(RuntimeError, match="a stop while abort waits"):
+            db.abort()
+        # (not Thread.is_alive: after an interrupted join, Python 3.11 says False while the
+        # thread still runs, which is how the connection got closed under it)
+        assert finished.is_set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_stop_while_the_handlers_are_taken_down_ends_as_interrupted():
+    """A signal that arrives in stop_signals' own __exit__ is recorded and raised as
+    Interrupted, not as a Stopped traceback from inside __exit__ (seen once in stress.py)."""
+    real = signal.setitimer
+
+    def and_a_signal(which, seconds, *rest):
+        out = real(which, seconds, *rest)
+        if seconds == 0:  # (the first thing __exit__ does with the handlers still set)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    signal.setitimer = and_a_signal
+    try:
+        with pytest.raises(Interrupted) as e:
+            with stop_signals():
+                pass
+    finally:
+        signal.setitimer = real
+    assert e.value.signum == signal.SIGTERM

@@ -382,9 +382,11 @@ def _unsafe_places() -> tuple[tuple[str, ...], set[Any], set[tuple[Any, int]]]:
     files += (os.path.dirname(multiprocessing.__file__ or "") + os.sep,)
     codes = {f.__code__ for cls in (ProcessPool, _Worker, InlineExecutor)
              for f in vars(cls).values() if hasattr(f, "__code__")}
-    waits = (_wait_lines(threading.Condition.wait, "waiter.acquire(", after="try:")
-             | _wait_lines(threading.Thread._wait_for_tstate_lock,  # type: ignore[attr-defined]
-                           "lock.acquire(block"))
+    # (not Thread.join's wait: left by an exception, Python 3.11 marks the thread as ended
+    # while it still runs, and its joiner closed the connection under a running statement:
+    # SIGSEGV. A join is deferred like the rest; the write thread is waited for through an
+    # Event.)
+    waits = _wait_lines(threading.Condition.wait, "waiter.acquire(", after="try:")
     return files, codes, waits
 
 
@@ -398,8 +400,8 @@ def _safe_to_raise(frame: FrameType | None) -> bool:
     A stop raised inside `Condition.notify` (between releasing a waiter and forgetting it)
     left the write thread waiting for a notification that had been spent on a stale waiter:
     a run that never ended. Raised inside a `__del__`, it is printed and lost. Such places
-    defer the stop; the blocking acquires of `Condition.wait` and `Thread.join`, which
-    Python makes safe to interrupt, do not (a wait can be long)."""
+    defer the stop; the blocking acquire of `Condition.wait` (an `Event`'s, a future's, a
+    queue's), which Python makes safe to interrupt, does not (a wait can be long)."""
     global _UNSAFE
     if _UNSAFE is None:
         _UNSAFE = _unsafe_places()
@@ -450,7 +452,8 @@ class stop_signals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-            self._raise_if_safe(frame)
+            if not self._raised:  # (in __exit__ a stop is only recorded: it is raised there)
+                self._raise_if_safe(frame)
 
     def _recheck(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None and not self._raised:

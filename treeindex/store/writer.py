@@ -328,8 +328,17 @@ class WriteThread:
         self._queue: queue.Queue = queue.Queue(maxsize)
         self._error: BaseException | None = None
         self._stop = False
-        self._thread = threading.Thread(target=self._loop, name="treeindex-writer", daemon=True)
+        # set by the thread as it ends: what close and abort wait for (Thread.join, left by a
+        # stop signal, can report a thread that still runs as ended: Python 3.11)
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="treeindex-writer", daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._ended.set()
 
     def _loop(self) -> None:
         while True:
@@ -379,21 +388,31 @@ class WriteThread:
     def close(self) -> None:
         """Wait until everything queued is written; raise the thread's error, if any."""
         self._put(None)
-        self._thread.join()
+        self._ended.wait()
         if self._error is not None:
             raise self._error
 
     def abort(self) -> None:
-        """Stop after the current transaction, dropping what is queued."""
+        """Stop after the current transaction, dropping what is queued; return only once
+        the thread has ended. An exception raised meanwhile (a stop signal's) is raised
+        again after that: the caller closes the connection next, and closing it while the
+        thread runs a statement crashed the process (SIGSEGV, seen under load)."""
         self._stop = True
-        while self._thread.is_alive():
+        pending: BaseException | None = None
+        sent = False
+        while not self._ended.is_set():
             try:
-                self._queue.put(None, timeout=0.05)
-                break
-            except queue.Full:
-                continue
-        while self._thread.is_alive():
-            self._thread.join(0.1)
+                if not sent:
+                    try:
+                        self._queue.put(None, timeout=0.05)
+                        sent = True
+                    except queue.Full:
+                        continue
+                self._ended.wait(0.1)
+            except BaseException as e:  # noqa: BLE001 - raised again below
+                pending = pending or e
+        if pending is not None:
+            raise pending
 
 
 class InlineWrite:
