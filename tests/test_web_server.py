@@ -179,3 +179,14 @@ def test_pages_show_what_is_committed_during_an_ingest_and_after_rm_and_rename(s
     assert "renamed" not in names()
     _, status, body = get(base, "/-/treeindex/search", q='//node[@cat="np"]', mode="count")
     assert status == 200 and "renamed" not in body and "cdb-sample" in body
+
+
+def test_no_error_lines_in_the_log_of_ordinary_pages(server):
+    """datasette counted the contentless search_terms table and logged an ERROR at start
+    and on every database page (issue: rough edges of serve)."""
+    base, db, where, _ = server
+    pages = [get(base, path) for path in ("/", f"/{db.stem}", f"/{db.stem}/sentences")]
+    assert all(status == 200 for _, status, _ in pages)
+    assert "search_terms" not in pages[1][2].split("hidden table")[0]  # (listed as hidden)
+    log = (where / "serve.log").read_text()
+    assert "ERROR" not in log and "table does not support scanning" not in log, log[-2000:]
