@@ -190,3 +190,18 @@ def test_no_error_lines_in_the_log_of_ordinary_pages(server):
     assert "search_terms" not in pages[1][2].split("hidden table")[0]  # (listed as hidden)
     log = (where / "serve.log").read_text()
     assert "ERROR" not in log and "table does not support scanning" not in log, log[-2000:]
+
+
+def test_the_caret_of_a_syntax_error_stands_under_its_character(server):
+    import html
+    import re
+
+    base = server[0]
+    query = '//node[@cat="np" and ]'
+    _, status, body = get(base, "/-/treeindex/search", q=query, mode="count")
+    assert status == 200
+    shown = re.search(r'<pre class="message-error"[^>]*>(.*?)</pre>', body, re.S)
+    assert shown, body[-1500:]
+    lines = html.unescape(shown.group(1)).splitlines()
+    line = next(k for k, text in enumerate(lines) if text.strip() == query)
+    assert lines[line + 1].index("^") == lines[line].index("]")

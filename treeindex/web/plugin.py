@@ -222,5 +222,6 @@ async def _in_worker(function: str, *args: Any) -> str:
     except WorkerFailed:
         return ('<p class="message-error">The search ended without an answer (its process '
                 "died, perhaps out of memory): narrow the query.</p>")
-    except TreeindexError as e:
-        return f'<p class="message-error">{escape(str(e))}</p>'
+    except TreeindexError as e:  # (pre: the caret under a query stays under its character)
+        return ('<pre class="message-error" style="white-space: pre-wrap; font-family: '
+                f'monospace">{escape(str(e))}</pre>')
