@@ -20,24 +20,24 @@ drops out of an `and`. The rules, for a query whose result is not empty:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Union
 
+from ..records import record
 from .terms import presence_term, value_terms
 
 
-@dataclass(frozen=True)
+@record
 class Term:
     term: str
     shown: str  # as the query wrote it: @lemma="de"
 
 
-@dataclass(frozen=True)
+@record
 class All:
     parts: tuple[Formula, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Either:
     parts: tuple[Formula, ...]
 

@@ -10,8 +10,8 @@ pass over the tokens, and nesting is bounded (`MAX_DEPTH`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from ..records import record
 from .xpath1 import scan_tokens
 
 MAX_DEPTH = 200
@@ -21,53 +21,53 @@ class NotParsed(Exception):
     """This parser does not read the query (it may still be valid XPath)."""
 
 
-@dataclass(frozen=True)
+@record
 class Literal:
     value: str
 
 
-@dataclass(frozen=True)
+@record
 class Number:
     value: float
     integer: bool  # written without a decimal point (xs:integer in XPath 2.0)
 
 
-@dataclass(frozen=True)
+@record
 class Var:
     name: str
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     name: str
     args: tuple
 
 
-@dataclass(frozen=True)
+@record
 class Seq:
     items: tuple  # (a, b, ...) ; () is the empty sequence
 
 
-@dataclass(frozen=True)
+@record
 class Binary:
     op: str
     left: object
     right: object
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     operand: object
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     axis: str  # an XPath axis, or 'fn': `test` is a Call evaluated on each node
     test: object  # a name, '*', 'node()', 'text()', ... (a Call for 'fn')
     preds: tuple = ()
 
 
-@dataclass(frozen=True)
+@record
 class Path:
     """A location path. `root`: '' (relative), '/' or '//'; `base`: a filter expression the
     steps start from (`$x/node`, `(...)/node`), None for a plain path."""
@@ -77,25 +77,25 @@ class Path:
     base: object = None
 
 
-@dataclass(frozen=True)
+@record
 class Filter:
     primary: object
     preds: tuple
 
 
-@dataclass(frozen=True)
+@record
 class Quantified:
     kind: str  # 'some' or 'every'
     bindings: tuple  # ((name, expr), ...)
     test: object
 
 
-@dataclass
 class _State:
-    toks: list
-    i: int = 0
-    depth: int = 0
-    functions: set = field(default_factory=set)
+    def __init__(self, toks: list) -> None:
+        self.toks = toks
+        self.i = 0
+        self.depth = 0
+        self.functions: set = set()
 
 
 AXES = frozenset((
