@@ -113,3 +113,34 @@ def test_corpus_slash_sentid_macros_and_the_sentence_above_the_tree(db, tmp_path
     env = run("show", "--db", db, "--highlight", "//%su%", "cdb-sample/cdb/1",
               env={"TREEINDEX_MACROS": str(macros)})
     assert env.output == marked.output
+
+
+def test_whole_words_tooltips_and_a_caption_in_the_svg(db, tmp_path):
+    """Words are not cut, the leaves' boxes do not overlap, every box has its node's
+    attributes as a tooltip, and the picture names its sentence, corpus and id."""
+    long = b"""<alpino_ds id="x"><node id="0" cat="top" rel="top" begin="0" end="3">
+      <node id="1" cat="np" rel="su" begin="0" end="2">
+        <node id="2" rel="det" pt="lid" word="de" lemma="de" begin="0" end="1"/>
+        <node id="3" rel="hd" pt="n" word="veiligheidsgordelcontroleurs" postag="N(soort,mv)"
+              lemma="veiligheid_gordel_controleur" begin="1" end="2"/></node>
+      <node id="4" rel="hd" pt="ww" word="slapen" lemma="slapen" begin="2" end="3"/></node>
+      <sentence>de veiligheidsgordelcontroleurs slapen</sentence></alpino_ds>"""
+    root = etree.fromstring(long)
+    out = etree.fromstring(draw.svg(root, caption="c x: de veiligheidsgordelcontroleurs "
+                                                  "slapen").encode())
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    texts = [t.text for t in out.iterfind(".//s:text", ns)]
+    assert "veiligheidsgordelcontroleurs" in texts and not any("…" in t for t in texts)
+    assert out.find("s:title", ns).text == "c x: de veiligheidsgordelcontroleurs slapen"
+    tips = [t.text for t in out.iterfind(".//s:g/s:title", ns)]
+    assert len(tips) == 5
+    assert "lemma=veiligheid_gordel_controleur\npostag=N(soort,mv)" in tips[3]
+    boxes, _, width, _ = draw.layout(root)
+    leaves = sorted((b for b in boxes if b.el.find("node") is None), key=lambda b: b.x)
+    for a, b in zip(leaves, leaves[1:]):
+        assert a.x + a.width / 2 <= b.x - b.width / 2  # side by side, not overlapping
+    assert leaves[-1].x + leaves[-1].width / 2 <= width
+    svg = run("show", "--db", db, "--format", "svg", "cdb/1")
+    assert svg.exit_code == 0
+    title = etree.fromstring(svg.stdout_bytes).find("s:title", ns).text
+    assert title.startswith("cdb-sample cdb/1: De verzekeringsmaatschappijen ")

@@ -6,8 +6,10 @@ without node children: words, and co-indexed empty nodes) stand along the bottom
 order (by `@begin`, then document order); every other node stands one row above its
 deepest child, centred over its children, so a constituent whose words are not adjacent
 (an Alpino tree's discontinuity) gets branches that cross the others. Labels: `rel` and
-`cat` for phrases, `rel`, `pt` and the word for words, `index` for co-indexed nodes. Hits
-(`highlight`: node ids) are drawn in colour. PNG is the same picture drawn with Pillow.
+`cat` for phrases, `rel`, `pt` and the word for words, `index` for co-indexed nodes, each
+whole (a leaf's column is as wide as its box). Every box has its node's attributes as a
+tooltip, and a caption (corpus, id, sentence) heads the picture. Hits (`highlight`: node
+ids) are drawn in colour. PNG is the same picture drawn with Pillow.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from html import escape
 
 from lxml import etree
 
-COL = 84  # width of a column (one leaf), px
+COL = 84  # the least width of a column (one leaf), px
 ROW = 58  # height of a row, px
 PAD = 14
+CHAR = 7.2  # width of a character of the 12 px sans-serif labels, px (generous)
+CAPTION = 22  # height of the caption line (sentence, corpus and id), px
+# what a node's tooltip lists first (the rest follow in document order)
+_FIRST = ("rel", "cat", "pt", "word", "lemma", "postag", "frame", "index")
 
 
 @dataclass
@@ -30,6 +36,7 @@ class Box:
     y: float
     lines: list[str]
     hit: bool
+    width: float = COL - 8  # the box's width: its longest line, whole
 
 
 def _label(el: etree._Element) -> list[str]:
@@ -43,6 +50,17 @@ def _label(el: etree._Element) -> list[str]:
     return [top, "" if index else "-"]
 
 
+def _width(lines: list[str]) -> float:
+    return max(COL - 8, CHAR * max((len(t) for t in lines), default=0) + 12)
+
+
+def attributes(el: etree._Element) -> str:
+    """A node's attributes, one `name=value` per line (the tooltip of its box)."""
+    have = {str(n): str(v) for n, v in el.attrib.items()}
+    names = [n for n in _FIRST if n in have] + sorted(n for n in have if n not in _FIRST)
+    return "\n".join(f"{n}={have[n]}" for n in names)
+
+
 def _begin(el: etree._Element) -> int:
     try:
         return int(el.get("begin") or 0)
@@ -50,10 +68,11 @@ def _begin(el: etree._Element) -> int:
         return 0
 
 
-def layout(root: etree._Element, highlight: Set[str] = frozenset()
+def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: float = 0
            ) -> tuple[list[Box], list[tuple[Box, Box]], float, float]:
     """Boxes (centre x, row y), parent-child edges, and the picture's width and height, of
-    the first `node` under `root` (a sentence, or a node itself)."""
+    the first `node` under `root` (a sentence, or a node itself). Each leaf's column is as
+    wide as its box, which is as wide as its longest label: words are never cut."""
     top = root if root.tag == "node" else next(root.iter("node"), None)
     if top is None:
         return [], [], 0.0, 0.0
@@ -61,7 +80,13 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset()
     order = {el: i for i, el in enumerate(nodes)}
     leaves = sorted((el for el in nodes if el.find("node") is None),
                     key=lambda el: (_begin(el), order[el]))
-    x: dict[etree._Element, float] = {el: float(i) for i, el in enumerate(leaves)}
+    labels = {el: _label(el) for el in nodes}
+    x: dict[etree._Element, float] = {}
+    right = float(PAD)
+    for el in leaves:
+        column = _width(labels[el]) + 8
+        x[el] = right + column / 2
+        right += column
     height: dict[etree._Element, int] = {}
     for el in reversed(nodes):  # children before parents
         kids = el.findall("node")
@@ -71,51 +96,60 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset()
         else:
             height[el] = 0
     rows = height[top]
-    boxes = {el: Box(el, PAD + COL / 2 + x[el] * COL, PAD + (rows - height[el]) * ROW + 12,
-                     _label(el), el.get("id") in highlight) for el in nodes}
+    boxes = {el: Box(el, x[el], top_margin + PAD + (rows - height[el]) * ROW + 12,
+                     labels[el], el.get("id") in highlight, _width(labels[el]))
+             for el in nodes}
     edges = [(boxes[el], boxes[k]) for el in nodes for k in el.findall("node")]
-    return (list(boxes.values()), edges, 2 * PAD + len(leaves) * COL,
-            2 * PAD + rows * ROW + 44)
+    width = max([right + PAD] + [b.x + b.width / 2 + PAD for b in boxes.values()])
+    return (list(boxes.values()), edges, width, top_margin + 2 * PAD + rows * ROW + 44)
 
 
 def svg(root: etree._Element, highlight: Set[str] = frozenset(),
-        links: Callable[[etree._Element], tuple[str, str] | None] | None = None) -> str:
+        links: Callable[[etree._Element], tuple[str, str] | None] | None = None,
+        caption: str | None = None) -> str:
     """The tree as a standalone SVG document (every label escaped). `links(node)`: (href,
-    title) to make the node's box a link (the web view's "find more like this")."""
-    boxes, edges, w, h = layout(root, highlight)
+    title) to make the node's box a link (the web view's "find more like this"). Every box
+    has its node's attributes as a tooltip (`<title>`); `caption` (the sentence, its corpus
+    and id) is the picture's title and its first line."""
+    boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
+    if caption:
+        w = max(w, 2 * PAD + CHAR * len(caption))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" width="{w:.0f}" '
            f'height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" font-family="sans-serif" '
            f'font-size="12">']
+    if caption:
+        out.append(f"<title>{escape(caption)}</title>")
+        out.append(f'<text x="{PAD}" y="{PAD + 4}" class="ti-caption">{escape(caption)}</text>')
     for a, b in edges:
         out.append(f'<line x1="{a.x:.1f}" y1="{a.y + 18:.1f}" x2="{b.x:.1f}" y2="{b.y - 12:.1f}"'
                    f' stroke="#888" stroke-width="1"/>')
     for b in boxes:
         link = links(b.el) if links is not None else None
+        tip = attributes(b.el) + (f"\n({link[1]})" if link is not None else "")
         if link is not None:
-            out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">'
-                       f"<title>{escape(link[1])}</title>")
+            out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">')
+        out.append(f'<g class="ti-node"><title>{escape(tip)}</title>')
         fill = "#ffd54f" if b.hit else "#f4f6fb"
         stroke = "#c77800" if b.hit else "#9aa5b8"
-        out.append(f'<rect x="{b.x - COL / 2 + 4:.1f}" y="{b.y - 12:.1f}" width="{COL - 8}" '
+        out.append(f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
                    f'height="{14 * len(b.lines) + 4}" rx="4" fill="{fill}" stroke="{stroke}"'
                    + (' class="hit"' if b.hit else "") + "/>")
         for k, line in enumerate(b.lines):
             weight = ' font-weight="bold"' if k == 0 else ""
             style = ' font-style="italic"' if k == 2 else ""
             out.append(f'<text x="{b.x:.1f}" y="{b.y + 14 * k:.1f}" text-anchor="middle"'
-                       f'{weight}{style}>{escape(_fit(line))}</text>')
+                       f'{weight}{style}>{escape(line)}</text>')
+        out.append("</g>")
         if link is not None:
             out.append("</a>")
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _fit(text: str, n: int = 13) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def png(root: etree._Element, highlight: Set[str] = frozenset()) -> bytes:
-    """The same picture as PNG (needs Pillow: pip install 'treeindex[web]')."""
+def png(root: etree._Element, highlight: Set[str] = frozenset(),
+        caption: str | None = None) -> bytes:
+    """The same picture as PNG (needs Pillow: pip install 'treeindex[web]'); `caption` is
+    written at its top."""
     import io
 
     try:
@@ -126,18 +160,22 @@ def png(root: etree._Element, highlight: Set[str] = frozenset()) -> bytes:
         raise TreeindexError("--format png needs Pillow: pip install 'treeindex[web]' (or "
                              "use --format svg)") from None
 
-    boxes, edges, w, h = layout(root, highlight)
+    boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
+    if caption:
+        w = max(w, 2 * PAD + CHAR * len(caption))
     img = Image.new("RGB", (max(int(w), 1), max(int(h), 1)), "white")
     d = ImageDraw.Draw(img)
+    if caption:
+        d.text((PAD, PAD - 4), caption, fill="black")
     for a, b in edges:
         d.line([(a.x, a.y + 18), (b.x, b.y - 12)], fill="#888888")
     for b in boxes:
-        d.rounded_rectangle([b.x - COL / 2 + 4, b.y - 12, b.x + COL / 2 - 4,
+        d.rounded_rectangle([b.x - b.width / 2, b.y - 12, b.x + b.width / 2,
                              b.y - 12 + 14 * len(b.lines) + 4], 4,
                             fill="#ffd54f" if b.hit else "#f4f6fb",
                             outline="#c77800" if b.hit else "#9aa5b8")
         for k, line in enumerate(b.lines):
-            d.text((b.x, b.y + 14 * k - 6), _fit(line), fill="black", anchor="mm")
+            d.text((b.x, b.y + 14 * k - 6), line, fill="black", anchor="mm")
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()

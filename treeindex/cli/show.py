@@ -77,10 +77,12 @@ def _render(t: Tree, fmt: str, color: bool) -> bytes:
     if fmt == "xml":
         return t.xml
     root = t.root()
+    caption = f"{t.corpus} {t.sentid}" + (f" {t.label}" if t.label else "") + (
+        f": {t.text}" if t.text else "")
     if fmt == "svg":
-        return draw.svg(root, t.highlight).encode("utf-8")
+        return draw.svg(root, t.highlight, caption=caption).encode("utf-8")
     if fmt == "png":
-        return draw.png(root, t.highlight)
+        return draw.png(root, t.highlight, caption=caption)
     head = f"{t.corpus} {t.sentid}" + (f" {t.label}" if t.label else "")
     if t.text:
         head += f"\n{t.text}"

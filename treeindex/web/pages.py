@@ -117,6 +117,7 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
         return ("/-/treeindex/search?" + urlencode({"db": db_name, "q": like_xpath(el)}),
                 "find more like this: subtrees of this node's shape")
 
+    caption = f"{found.corpus} {found.sentid}" + (f": {sentence}" if sentence else "")
     more = ""
     node = next((el for el in root.iter("node") if hit and el.get("id") == hit), None)
     if node is not None:
@@ -124,4 +125,4 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
                 "</a> (subtrees of the hit's shape: its category and its children's; or "
                 "click any node of the tree)</p>")
     return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
-            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like))}")
+            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like, caption))}")
