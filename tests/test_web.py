@@ -126,6 +126,16 @@ def test_search_pages_hits_and_links_them_to_highlighted_trees(server, page):
     assert page.locator("svg.treeindex-tree rect.hit").count() == 1
     shot(page, where, "tree")
     tree_url = page.url
+    # every node's attributes: a tooltip on its box, and a row of the panel under the tree
+    boxes = page.locator("svg.treeindex-tree g.ti-node")
+    assert boxes.count() == page.locator("svg.treeindex-tree rect").count()
+    assert "rel=" in boxes.first.locator("title").text_content()
+    page.click("details.ti-nodes summary")
+    rows = page.locator("details.ti-nodes tbody tr")
+    assert rows.count() == boxes.count() and rows.nth(1).is_visible()
+    assert page.locator("details.ti-nodes tr.ti-hit-row").count() == 1
+    assert page.locator("svg.treeindex-tree > title").text_content().startswith(
+        page.locator("h2").last.inner_text())
     page.click("a.ti-like")  # search by example: subtrees of the hit's shape
     assert page.locator("input[name=q]").input_value().startswith('//node[@cat="np" and ')
     assert page.locator("ol.ti-hits li").count() >= 1

@@ -125,4 +125,26 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
                 "</a> (subtrees of the hit's shape: its category and its children's; or "
                 "click any node of the tree)</p>")
     return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
-            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like, caption))}")
+            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like, caption))}"
+            + node_panel(root, found.highlight))
+
+
+# the attributes the panel shows first, as columns (the others in one column after them)
+_PANEL = ("id", "rel", "cat", "pt", "word", "lemma", "postag", "frame", "index", "begin",
+          "end")
+
+
+def node_panel(root: etree._Element, highlight: set[str]) -> str:
+    """Every node's attributes, a row each in document order (hits marked), folded under
+    the tree: what the boxes show only as tooltips."""
+    rows = []
+    for el in root.iter("node"):
+        have = {str(k): str(v) for k, v in el.attrib.items()}
+        cells = "".join(f"<td>{escape(have.get(a, ''))}</td>" for a in _PANEL)
+        rest = " ".join(f"{k}={v}" for k, v in sorted(have.items()) if k not in _PANEL)
+        hit = ' class="ti-hit-row"' if have.get("id") in highlight else ""
+        rows.append(f"<tr{hit}>{cells}<td>{escape(rest)}</td></tr>")
+    head = "".join(f"<th>{a}</th>" for a in _PANEL) + "<th>other attributes</th>"
+    return (f'<details class="ti-nodes"><summary>Attributes of every node ({len(rows)})'
+            f"</summary><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
+            "</tbody></table></details>")
