@@ -205,3 +205,21 @@ def test_the_caret_of_a_syntax_error_stands_under_its_character(server):
     lines = html.unescape(shown.group(1)).splitlines()
     line = next(k for k, text in enumerate(lines) if text.strip() == query)
     assert lines[line + 1].index("^") == lines[line].index("]")
+
+
+def test_the_search_page_searches_the_chosen_corpora(server):
+    base, db, _, _ = server
+    _, _, everywhere = get(base, "/-/treeindex/search", q='//node[@rel="--"]', mode="count")
+    assert "<td>cdb-sample</td>" in everywhere and "<td>as</td>" in everywhere
+    _, status, one = get(base, "/-/treeindex/search?" + urllib.parse.urlencode(
+        [("q", '//node[@rel="--"]'), ("mode", "count"), ("corpus", "as")]))
+    assert status == 200 and "<td>as</td>" in one and "<td>cdb-sample</td>" not in one
+    assert 'name="corpus" value="as" checked' in one
+    assert 'name="corpus" value="cdb-sample">' in one  # (offered, not ticked)
+    _, _, hits = get(base, "/-/treeindex/search?" + urllib.parse.urlencode(
+        [("q", '//node[@rel="hd"]'), ("corpus", "cdb-sample")]))
+    assert "corpus=as" not in hits and "corpus=cdb-sample&amp;sentid=" in hits
+    assert "corpus=cdb-sample&amp;page=2" in hits  # (the next page keeps the choice)
+    _, _, bad = get(base, "/-/treeindex/search?" + urllib.parse.urlencode(
+        [("q", '//node[@rel="hd"]'), ("corpus", "nope")]))
+    assert "message-error" in bad and "nope" in bad

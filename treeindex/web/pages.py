@@ -28,19 +28,27 @@ def _macros() -> dict[str, str]:
     return macros.load(Path(path)) if path else {}
 
 
-def results(path: str, name: str, q: str, mode: str, attrs: str, page: int) -> str:
-    """The results of a search, as HTML (hits paged, counts or statistics)."""
+def results(path: str, name: str, q: str, mode: str, attrs: str, page: int,
+            corpora: tuple[str, ...] = ()) -> str:
+    """The results of a search, as HTML (hits paged, counts or statistics), in `corpora`
+    (none: all)."""
+    from functools import partial
+
     from ..search import count, notes, search, stats
 
     macros = _macros()
     names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
     said = "".join(f'<p class="ti-note">note: {escape(n)}</p>'
                    for n in notes(path, q, macros, names if mode == "stats" else ()))
-    return said + _results(path, name, q, mode, names, page, macros, count, search, stats)
+    chosen = list(corpora) or None
+    return said + _results(path, name, q, mode, names, page, macros,
+                           partial(count, corpora=chosen), partial(search, corpora=chosen),
+                           partial(stats, corpora=chosen), corpora)
 
 
 def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], page: int,
-             macros: dict[str, str], count: Any, search: Any, stats: Any) -> str:
+             macros: dict[str, str], count: Any, search: Any, stats: Any,
+             corpora: tuple[str, ...] = ()) -> str:
     if mode == "count":
         counts = count(path, q, macros=macros, workers=0)
         top = max([h for h, _ in counts.corpora.values()] or [1])
@@ -76,11 +84,11 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
                      f"{escape(h.sentid)}</a>" + (f" <code>{escape(h.label)}</code>"
                                                    if h.label else "") + f": {text}</li>")
     nav = []
-    base = {"db": name, "q": q, "mode": mode}
+    base = [("db", name), ("q", q), ("mode", mode)] + [("corpus", c) for c in corpora]
     if page > 1:
-        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page - 1}))}'>previous</a>")
+        nav.append(f"<a href='?{escape(urlencode(base + [('page', page - 1)]))}'>previous</a>")
     if len(hits) > first + PAGE:
-        nav.append(f"<a href='?{escape(urlencode({**base, 'page': page + 1}))}'>next</a>")
+        nav.append(f"<a href='?{escape(urlencode(base + [('page', page + 1)]))}'>next</a>")
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"

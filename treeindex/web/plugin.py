@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from html import escape
 from typing import Any
+from urllib.parse import parse_qsl
 
 from datasette import hookimpl  # type: ignore[import-untyped]
 from datasette.utils.asgi import Response  # type: ignore[import-untyped]
@@ -170,10 +171,16 @@ _POST_FROM = 4000
 
 async def search_page(datasette: Any, request: Any) -> Response:
     args = request.args
+    chosen = [c for c in args.getlist("corpus") if c]
     if request.method == "POST":
-        args = await request.post_vars()
+        body = (await request.post_body()).decode("utf-8")
+        pairs = parse_qsl(body, keep_blank_values=True)
+        args = dict(pairs)
+        chosen = [v for k, v in pairs if k == "corpus" and v]
     q = args.get("q", "")
     name, path = _db_path(datasette, args.get("db"))
+    corpora = [r[0] for r in (await datasette.databases[name].execute(
+        "SELECT name FROM corpora ORDER BY id")).rows]
     mode = args.get("mode", "hits")
     attrs = args.get("attrs", "lemma")
     try:
@@ -193,11 +200,23 @@ async def search_page(datasette: Any, request: Any) -> Response:
                 for m in ("hits", "count", "stats")) +
             f'</select> <input type="text" name="attrs" value="{escape(attrs)}" '
             f'style="width:8em" title="attributes for stats"> '
-            f'<input type="submit" value="Search"></form>')
+            f'<input type="submit" value="Search">' + _corpus_choice(corpora, chosen) +
+            '</form>')
     body = [form]
     if q:
-        body.append(await _in_worker("results", path, name, q, mode, attrs, page))
+        body.append(await _in_worker("results", path, name, q, mode, attrs, page,
+                                     tuple(chosen)))
     return Response.html(await _page(datasette, request, "XPath search", "".join(body)))
+
+
+def _corpus_choice(corpora: list[str], chosen: list[str]) -> str:
+    """Which corpora to search: a box each (none ticked: all of them)."""
+    if len(corpora) < 2:
+        return ""
+    boxes = "".join(
+        f'<label class="ti-corpus"><input type="checkbox" name="corpus" value="{escape(c)}"'
+        f'{" checked" if c in chosen else ""}> {escape(c)}</label> ' for c in corpora)
+    return f'<div class="ti-corpora">corpora (none ticked: all): {boxes}</div>'
 
 
 async def tree_page(datasette: Any, request: Any) -> Response:
