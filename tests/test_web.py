@@ -136,6 +136,16 @@ def test_search_pages_hits_and_links_them_to_highlighted_trees(server, page):
     assert page.locator("details.ti-nodes tr.ti-hit-row").count() == 1
     assert page.locator("svg.treeindex-tree > title").text_content().startswith(
         page.locator("h2").last.inner_text())
+    # from a hit's tree to the next hit's and back
+    assert page.locator("a.ti-prev").count() == 0
+    first_tree = page.locator("h2").last.inner_text()
+    page.click("a.ti-next")
+    assert page.locator("svg.treeindex-tree rect.hit").count() == 1
+    second = page.locator("a.ti-prev")
+    assert second.count() == 1 and second.inner_text() == "previous hit (1)"
+    second.click()
+    assert page.locator("h2").last.inner_text() == first_tree
+    page.goto(tree_url)
     page.click("a.ti-like")  # search by example: subtrees of the hit's shape
     assert page.locator("input[name=q]").input_value().startswith('//node[@cat="np" and ')
     assert page.locator("ol.ti-hits li").count() >= 1

@@ -78,8 +78,7 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
     lines = []
     for n, h in enumerate(shown, first + 1):
         text = _bracketed(h.sentence or "", set(h.positions))
-        link = "/-/treeindex/tree?" + urlencode({"db": name, "corpus": h.corpus,
-                                                  "sentid": h.sentid, "hit": h.id or ""})
+        link = hit_link(name, h, q, n, corpora)
         lines.append(f"<li value='{n}'><a href='{escape(link)}'>{escape(h.corpus)} "
                      f"{escape(h.sentid)}</a>" + (f" <code>{escape(h.label)}</code>"
                                                    if h.label else "") + f": {text}</li>")
@@ -92,6 +91,33 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
+
+
+def hit_link(name: str, h: Any, q: str, n: int, corpora: tuple[str, ...]) -> str:
+    """The tree page of the n-th hit of q (which gets links to the hits before and after)."""
+    return "/-/treeindex/tree?" + urlencode(
+        [("db", name), ("corpus", h.corpus), ("sentid", h.sentid), ("hit", h.id or ""),
+         ("q", q), ("n", n)] + [("in", c) for c in corpora])
+
+
+def _neighbours(path: str, name: str, q: str, n: int, corpora: tuple[str, ...]) -> str:
+    """Links to the hits before and after the n-th hit of q (the search runs again, to hit
+    n + 1: cheap for the first pages of hits, as the tree page is reached from them)."""
+    from ..search import search
+
+    hits = list(search(path, q, macros=_macros(), corpora=list(corpora) or None, workers=0,
+                       limit=n + 1))
+    links = []
+    if 1 < n <= len(hits) + 1:
+        href = hit_link(name, hits[n - 2], q, n - 1, corpora)
+        links.append(f"<a class='ti-prev' href='{escape(href)}'>previous hit ({n - 1})</a>")
+    if len(hits) > n:
+        href = hit_link(name, hits[n], q, n + 1, corpora)
+        links.append(f"<a class='ti-next' href='{escape(href)}'>next hit ({n + 1})</a>")
+    if not links:
+        return ""
+    return (f"<p class='ti-around'>hit {n} of <code>{escape(q)}</code>: "
+            + " | ".join(links) + "</p>")
 
 
 def _bracketed(sentence: str, marked: set[int]) -> str:
@@ -107,9 +133,11 @@ def _bracketed(sentence: str, marked: set[int]) -> str:
 
 
 def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
-         highlight: str | None, db_name: str = "") -> str:
+         highlight: str | None, db_name: str = "", q: str = "", n: int = 0,
+         corpora: tuple[str, ...] = ()) -> str:
     """A sentence's tree, the hit (and what `highlight` selects) highlighted, as HTML; for a
-    hit, a link to search for subtrees of its shape (search by example)."""
+    hit, a link to search for subtrees of its shape (search by example), and for the n-th
+    hit of query q, links to the hits before and after it."""
     from ..show import find, highlight_query
 
     found = find(path, sentid, corpus)
@@ -132,9 +160,10 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
         more = (f"<p><a class='ti-like' href='{escape(like(node)[0])}'>find more like this"
                 "</a> (subtrees of the hit's shape: its category and its children's; or "
                 "click any node of the tree)</p>")
-    return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2><p>{escape(sentence)}"
-            f"</p>{more}{tree_div(draw.svg(root, found.highlight, like, caption))}"
-            + node_panel(root, found.highlight))
+    around = _neighbours(path, db_name, q, n, corpora) if q and n > 0 else ""
+    picture = tree_div(draw.svg(root, found.highlight, like, caption))
+    return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2>{around}"
+            f"<p>{escape(sentence)}</p>{more}{picture}" + node_panel(root, found.highlight))
 
 
 # the attributes the panel shows first, as columns (the others in one column after them)

@@ -222,8 +222,13 @@ def _corpus_choice(corpora: list[str], chosen: list[str]) -> str:
 async def tree_page(datasette: Any, request: Any) -> Response:
     args = request.args
     name, path = _db_path(datasette, args.get("db"))
+    try:
+        n = max(int(args.get("n", "0")), 0)
+    except ValueError:
+        n = 0
     body = await _in_worker("tree", path, args.get("corpus"), args.get("sentid", ""),
-                            args.get("hit"), args.get("highlight"), name)
+                            args.get("hit"), args.get("highlight"), name, args.get("q", ""),
+                            n, tuple(c for c in args.getlist("in") if c))
     return Response.html(await _page(datasette, request, "Tree", body))
 
 
