@@ -83,3 +83,13 @@ def test_bad_examples_are_one_line(index, args, message):
     result = CliRunner().invoke(cli, ["search", "--db", str(index), *args])
     assert result.exit_code in (1, 2)
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_word_search_becomes_a_chain_of_adjacent_words():
+    from treeindex.search.like import words_xpath
+
+    assert words_xpath("huis") == '//node[@word="huis"]'
+    assert words_xpath('zei "ja"', lemmas=True) == (
+        '//node[@lemma="zei" and @end = //node[@lemma=\'"ja"\']/@begin]')
+    with pytest.raises(ValueError):
+        words_xpath("   ")

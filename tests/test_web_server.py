@@ -223,3 +223,16 @@ def test_the_search_page_searches_the_chosen_corpora(server):
     _, _, bad = get(base, "/-/treeindex/search?" + urllib.parse.urlencode(
         [("q", '//node[@rel="hd"]'), ("corpus", "nope")]))
     assert "message-error" in bad and "nope" in bad
+
+
+def test_a_word_search_shows_the_xpath_it_runs(server):
+    import html
+
+    base = server[0]
+    _, status, body = get(base, "/-/treeindex/search", words="in verband met")
+    query = ('//node[@word="in" and @end = //node[@word="verband" and @end = '
+             '//node[@word="met"]/@begin]/@begin]')
+    assert status == 200 and f'name="q" value="{html.escape(query)}"' in body
+    assert "sentid=cdb%2F0" in body  # its one hit, Dit in verband met ...
+    _, _, lemmas = get(base, "/-/treeindex/search", words="verband", lemmas="on")
+    assert html.escape('//node[@lemma="verband"]') in lemmas and "sentid=cdb%2F0" in lemmas

@@ -88,3 +88,17 @@ def example(db: str, what: str, corpus: str | None = None) -> etree._Element:
         raise QueryError(f"{what!r} is a sentence: give a subtree label (np-17) or "
                          "SENTID:NODEID")
     return tree.root()
+
+
+def words_xpath(text: str, lemmas: bool = False) -> str:
+    """The XPath of a word search (as PaQu's): the words of `text` (or, with `lemmas`, their
+    lemmas) in this order, each right after the one before; it selects the first word's
+    node. ValueError for no words."""
+    words = text.split()
+    if not words:
+        raise ValueError("give one or more words")
+    name = "lemma" if lemmas else "word"
+    query = f"//node[@{name}={literal(words[-1])}]"
+    for word in reversed(words[:-1]):
+        query = f"//node[@{name}={literal(word)} and @end = {query}/@begin]"
+    return query

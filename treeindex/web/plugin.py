@@ -178,6 +178,14 @@ async def search_page(datasette: Any, request: Any) -> Response:
         args = dict(pairs)
         chosen = [v for k, v in pairs if k == "corpus" and v]
     q = args.get("q", "")
+    words = (args.get("words") or "").strip()
+    said = ""
+    if words:  # a word search: its XPath goes into the query box, to be seen and edited
+        from ..search.like import words_xpath
+
+        q = words_xpath(words, lemmas=bool(args.get("lemmas")))
+        said = (f'<p class="ti-note">the {"lemmas" if args.get("lemmas") else "words"} '
+                f"{escape(words)!s} in this order, as XPath: <code>{escape(q)}</code></p>")
     name, path = _db_path(datasette, args.get("db"))
     corpora = [r[0] for r in (await datasette.databases[name].execute(
         "SELECT name FROM corpora ORDER BY id")).rows]
@@ -200,9 +208,11 @@ async def search_page(datasette: Any, request: Any) -> Response:
                 for m in ("hits", "count", "stats")) +
             f'</select> <input type="text" name="attrs" value="{escape(attrs)}" '
             f'style="width:8em" title="attributes for stats"> '
-            f'<input type="submit" value="Search">' + _corpus_choice(corpora, chosen) +
-            '</form>')
-    body = [form]
+            f'<input type="submit" value="Search"><div class="ti-words">or words in order: '
+            f'<input type="text" name="words" value="" placeholder="in verband met" '
+            f'style="width:16em"> <label><input type="checkbox" name="lemmas"> as lemmas'
+            f'</label></div>' + _corpus_choice(corpora, chosen) + '</form>')
+    body = [form, said]
     if q:
         body.append(await _in_worker("results", path, name, q, mode, attrs, page,
                                      tuple(chosen)))
