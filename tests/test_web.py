@@ -96,6 +96,13 @@ def test_sentences_render_as_trees_and_words_stay_text(server, page):
     shot(page, where, "sentence-tree")
     page.goto(base + "/t/sentences?_size=5")
     assert page.locator("td.col-xml svg.treeindex-tree").count() == 5
+    # thumbnails: no wider than the cell's limit, each a link to its tree's page
+    widths = [float(w) for w in page.locator("td.col-xml svg.treeindex-tree").evaluate_all(
+        "svgs => svgs.map(s => s.getAttribute('width'))")]
+    assert max(widths) <= 480
+    page.locator("td.col-xml a.ti-thumb").first.click()
+    assert page.url.split("?")[0].endswith("/-/treeindex/tree")
+    assert page.locator("svg.treeindex-tree rect").count() > 3
 
 
 def test_subtrees_render_as_trees(server, page):

@@ -106,17 +106,19 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
 
 def svg(root: etree._Element, highlight: Set[str] = frozenset(),
         links: Callable[[etree._Element], tuple[str, str] | None] | None = None,
-        caption: str | None = None) -> str:
+        caption: str | None = None, fit: float | None = None) -> str:
     """The tree as a standalone SVG document (every label escaped). `links(node)`: (href,
     title) to make the node's box a link (the web view's "find more like this"). Every box
     has its node's attributes as a tooltip (`<title>`); `caption` (the sentence, its corpus
-    and id) is the picture's title and its first line."""
+    and id) is the picture's title and its first line. `fit`: drawn at most this wide (a
+    thumbnail: the whole picture scaled down)."""
     boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
     if caption:
         w = max(w, 2 * PAD + CHAR * len(caption))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" width="{w:.0f}" '
-           f'height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" font-family="sans-serif" '
-           f'font-size="12">']
+    scale = min(1.0, fit / w) if fit and w else 1.0
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" '
+           f'width="{w * scale:.0f}" height="{h * scale:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '
+           f'font-family="sans-serif" font-size="12">']
     if caption:
         out.append(f"<title>{escape(caption)}</title>")
         out.append(f'<text x="{PAD}" y="{PAD + 4}" class="ti-caption">{escape(caption)}</text>')

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from html import escape
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl  # type: ignore[import-untyped]
 from datasette.utils.asgi import Response  # type: ignore[import-untyped]
@@ -66,7 +66,12 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
                 datasette: Any) -> Any:
     if column == "xml" and table == "sentences" and isinstance(value, bytes):
         index = _index(datasette.get_database(database).path)
-        return tree_div(draw.svg(etree.fromstring(index.decode(value), _PARSER)))
+        picture = draw.svg(etree.fromstring(index.decode(value), _PARSER), fit=THUMBNAIL)
+        href = _tree_href(index, database, row)
+        if href is None:
+            return tree_div(picture)
+        return Markup(f'<a class="ti-thumb" href="{escape(href)}" title="open the tree">'
+                      f"{tree_div(picture)}</a>")
     keys = row.keys() if hasattr(row, "keys") else []
     if column == "node" and "sentence_id" in keys and isinstance(value, int):
         sentence = row["sentence_id"]
@@ -82,6 +87,24 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         nodes = list(etree.fromstring(index.decode(found[0]), _PARSER).iter("node"))
         return tree_div(draw.svg(nodes[value])) if 0 <= value < len(nodes) else None
     return None
+
+
+THUMBNAIL = 480  # px: the widest a tree is drawn in a table's cell (it links to its page)
+
+
+def _tree_href(index: Index, database: str, row: Any) -> str | None:
+    """The tree page of a sentences row (None if the row lacks what names it)."""
+    keys = row.keys() if hasattr(row, "keys") else []
+    if "corpus_id" not in keys or "sentid" not in keys:
+        return None
+    corpus = row["corpus_id"]
+    if isinstance(corpus, dict):  # a foreign key datasette expanded: {value, label}
+        corpus = corpus.get("value")
+    found = index.conn.execute("SELECT name FROM corpora WHERE id = ?", (corpus,)).fetchone()
+    if found is None:
+        return None
+    return "/-/treeindex/tree?" + urlencode({"db": database, "corpus": found[0],
+                                             "sentid": str(row["sentid"])})
 
 
 _indexes: dict[tuple[str, int], Index] = {}
