@@ -220,6 +220,7 @@ def test_the_search_page_searches_the_chosen_corpora(server):
         [("q", '//node[@rel="hd"]'), ("corpus", "cdb-sample")]))
     assert "corpus=as" not in hits and "corpus=cdb-sample&amp;sentid=" in hits
     assert "corpus=cdb-sample&amp;page=2" in hits  # (the next page keeps the choice)
+    assert "mode=count&amp;corpus=cdb-sample'>count all hits and sentences" in hits
     _, _, bad = get(base, "/-/treeindex/search?" + urllib.parse.urlencode(
         [("q", '//node[@rel="hd"]'), ("corpus", "nope")]))
     assert "message-error" in bad and "nope" in bad

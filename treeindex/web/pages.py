@@ -88,6 +88,9 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
         nav.append(f"<a href='?{escape(urlencode(base + [('page', page - 1)]))}'>previous</a>")
     if len(hits) > first + PAGE:
         nav.append(f"<a href='?{escape(urlencode(base + [('page', page + 1)]))}'>next</a>")
+        counting = [(k, "count" if k == "mode" else v) for k, v in base]
+        nav.append(f"<a class='ti-count-all' href='?{escape(urlencode(counting))}'>count all "
+                   "hits and sentences</a>")
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
