@@ -70,3 +70,15 @@ def test_notes_go_to_stderr_and_strict_makes_them_an_error(index):
                                 '//node[@cat="np"]'])
     assert stats.stderr.startswith("note: --stats names @lemm (no node in this index has "
                                    "it); did you mean @lemma?")
+
+
+def test_counts_past_the_cap_are_said_as_such(index, monkeypatch):
+    """A frequent value's count stops at COUNTED (reading its whole list of sentences cost
+    more than a note may add): "more than N sentences"."""
+    from treeindex.search import feedback
+
+    exact = notes(index, '//node[@cat="NP"]')[0]
+    monkeypatch.setattr(feedback, "COUNTED", 5)
+    capped = notes(index, '//node[@cat="NP"]')[0]
+    assert capped.endswith('did you mean cat="np" (more than 5 sentences)?'), capped
+    assert "(more than" not in exact and exact.split("(")[0] == capped.split("(")[0]
