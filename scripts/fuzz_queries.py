@@ -52,7 +52,7 @@ def main() -> int:
             q = gen.query()
             outcome, want, got = querygen.compare(q, roots, block)
             outcomes[outcome] += 1
-            misses = querygen.condition_misses(q, want, terms)
+            misses = querygen.condition_misses(q, want, terms, roots)
             if misses is not None:
                 outcomes["condition"] += 1
                 if misses:

@@ -297,7 +297,8 @@ def holds(formula, terms: set[str]) -> bool:  # type: ignore[no-untyped-def]
     return any(holds(p, terms) for p in formula.parts)
 
 
-def condition_misses(query: str, want, terms: list[set[str]]) -> list[int] | None:  # type: ignore[no-untyped-def]
+def condition_misses(query: str, want, terms: list[set[str]], roots=None  # type: ignore[no-untyped-def]
+                     ) -> list[int] | None:
     """The sentences with a reference hit that the condition from treeindex's parse tree
     (what XPath 2.0 on the node table looks up) would leave out; None where no condition
     is derived (or no hit list to check)."""
@@ -308,6 +309,10 @@ def condition_misses(query: str, want, terms: list[set[str]]) -> list[int] | Non
         formula = tree_condition(parse(query)[0])
     except NotParsed:
         return None
-    if formula is ANY or isinstance(want, str):
+    if formula is ANY:
+        return None
+    if want is None and roots is not None:  # (compare leaves it out where the engine did)
+        want = reference(query, roots)
+    if want is None or isinstance(want, str):
         return None
     return sorted(k for k in {k for k, _ in want} if not holds(formula, terms[k]))
