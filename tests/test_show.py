@@ -144,3 +144,33 @@ def test_whole_words_tooltips_and_a_caption_in_the_svg(db, tmp_path):
     assert svg.exit_code == 0
     title = etree.fromstring(svg.stdout_bytes).find("s:title", ns).text
     assert title.startswith("cdb-sample cdb/1: De verzekeringsmaatschappijen ")
+
+
+def test_an_empty_node_stands_in_its_own_constituent_dashed_and_linked():
+    """Alpino gives an empty co-indexed node its antecedent's span: drawn at that @begin it
+    split the antecedent ('heel [obj1:1] wat'). It stands before its parent's first word,
+    dashed, with a dashed arc to its antecedent."""
+    xml = b"""<alpino_ds><node id="0" cat="top" rel="top" begin="0" end="5">
+      <node id="1" cat="smain" rel="--" begin="0" end="5">
+        <node id="2" rel="mod" pt="vnw" word="Er" begin="0" end="1"/>
+        <node id="3" rel="hd" pt="ww" word="werden" begin="1" end="2"/>
+        <node id="4" cat="np" rel="su" index="1" begin="2" end="4">
+          <node id="5" rel="det" pt="vnw" word="heel" begin="2" end="3"/>
+          <node id="6" rel="hd" pt="n" word="wat" begin="3" end="4"/></node>
+        <node id="7" cat="ppart" rel="vc" begin="2" end="5">
+          <node id="8" rel="obj1" index="1" begin="2" end="4"/>
+          <node id="9" rel="hd" pt="ww" word="geschud" begin="4" end="5"/></node>
+      </node></node></alpino_ds>"""
+    root = etree.fromstring(xml)
+    boxes, _, _, _ = draw.layout(root)
+    x = {b.el.get("id"): b.x for b in boxes}
+    assert x["5"] < x["6"] < x["8"] < x["9"]  # heel wat [obj1:1] geschud
+    out = etree.fromstring(draw.svg(root).encode())
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    dashed = out.findall(".//s:rect[@stroke-dasharray]", ns)
+    assert len(dashed) == 1
+    arcs = out.findall(".//s:path[@class='ti-coindex']", ns)
+    assert len(arcs) == 1
+    start, end = arcs[0].get("d").split(" Q ")
+    assert float(start.split()[1]) == round(x["8"], 1)  # from the empty node
+    assert float(end.split()[2]) == round(x["4"], 1)  # to the np, its antecedent

@@ -7,7 +7,9 @@ order (by `@begin`, then document order); every other node stands one row above 
 deepest child, centred over its children, so a constituent whose words are not adjacent
 (an Alpino tree's discontinuity) gets branches that cross the others. Labels: `rel` and
 `cat` for phrases, `rel`, `pt` and the word for words, `index` for co-indexed nodes, each
-whole (a leaf's column is as wide as its box). Every box has its node's attributes as a
+whole (a leaf's column is as wide as its box). An empty co-indexed node stands before the
+first word of its parent's constituent (its own @begin is often its antecedent's), dashed,
+with a dashed arc to its antecedent. Every box has its node's attributes as a
 tooltip, and a caption (corpus, id, sentence) heads the picture. Hits (`highlight`: node
 ids) are drawn in colour. PNG is the same picture drawn with Pillow.
 """
@@ -61,6 +63,24 @@ def attributes(el: etree._Element) -> str:
     return "\n".join(f"{n}={have[n]}" for n in names)
 
 
+def is_empty(el: etree._Element) -> bool:
+    """A co-indexed empty node: no word and no node children (Alpino gives it an index,
+    and sometimes its antecedent's span)."""
+    return el.get("word") is None and el.find("node") is None
+
+
+def _leaf_place(el: etree._Element, order: dict) -> tuple[int, int, int]:
+    """Where a leaf stands along the bottom: a word at its position; an empty node right
+    before the first word of its parent's constituent, so that it never splits a
+    constituent it is not part of (its own @begin may be its antecedent's, far away)."""
+    if not is_empty(el):
+        return _begin(el), 1, order[el]
+    parent = el.getparent()
+    words = [_begin(w) for w in parent.iter("node") if w.get("word") is not None] \
+        if parent is not None and parent.tag == "node" else []
+    return (min(words) if words else _begin(el)), 0, order[el]
+
+
 def _begin(el: etree._Element) -> int:
     try:
         return int(el.get("begin") or 0)
@@ -79,7 +99,7 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
     nodes = list(top.iter("node"))
     order = {el: i for i, el in enumerate(nodes)}
     leaves = sorted((el for el in nodes if el.find("node") is None),
-                    key=lambda el: (_begin(el), order[el]))
+                    key=lambda el: _leaf_place(el, order))
     labels = {el: _label(el) for el in nodes}
     x: dict[etree._Element, float] = {}
     right = float(PAD)
@@ -115,6 +135,8 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
     if caption:
         w = max(w, 2 * PAD + CHAR * len(caption))
+    if coindexed(boxes):
+        h += 14  # (room for the arcs under the words)
     scale = min(1.0, fit / w) if fit and w else 1.0
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" '
            f'width="{w * scale:.0f}" height="{h * scale:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '
@@ -125,6 +147,12 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     for a, b in edges:
         out.append(f'<line x1="{a.x:.1f}" y1="{a.y + 18:.1f}" x2="{b.x:.1f}" y2="{b.y - 12:.1f}"'
                    f' stroke="#888" stroke-width="1"/>')
+    for empty, antecedent in coindexed(boxes):  # a dashed arc below the boxes
+        low = max(empty.y, antecedent.y) + 62  # (under the boxes; the picture is taller)
+        out.append(f'<path class="ti-coindex" d="M {empty.x:.1f} {empty.y + 20:.1f} Q '
+                   f'{(empty.x + antecedent.x) / 2:.1f} {low:.1f} {antecedent.x:.1f} '
+                   f'{antecedent.y + 14 * len(antecedent.lines) - 8:.1f}" fill="none" '
+                   f'stroke="#5c7cfa" stroke-dasharray="4 3"/>')
     for b in boxes:
         link = links(b.el) if links is not None else None
         tip = attributes(b.el) + (f"\n({link[1]})" if link is not None else "")
@@ -133,9 +161,10 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
         out.append(f'<g class="ti-node"><title>{escape(tip)}</title>')
         fill = "#ffd54f" if b.hit else "#f4f6fb"
         stroke = "#c77800" if b.hit else "#9aa5b8"
+        dashed = ' stroke-dasharray="4 3"' if is_empty(b.el) else ""
         out.append(f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
                    f'height="{14 * len(b.lines) + 4}" rx="4" fill="{fill}" stroke="{stroke}"'
-                   + (' class="hit"' if b.hit else "") + "/>")
+                   f'{dashed}' + (' class="hit"' if b.hit else "") + "/>")
         for k, line in enumerate(b.lines):
             weight = ' font-weight="bold"' if k == 0 else ""
             style = ' font-style="italic"' if k == 2 else ""
@@ -146,6 +175,15 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
             out.append("</a>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+def coindexed(boxes: list[Box]) -> list[tuple[Box, Box]]:
+    """(empty node, its antecedent: the node with the same index that has a word or
+    children) for every empty node whose antecedent is in the picture."""
+    full = {b.el.get("index"): b for b in boxes
+            if b.el.get("index") is not None and not is_empty(b.el)}
+    return [(b, full[b.el.get("index")]) for b in boxes
+            if is_empty(b.el) and b.el.get("index") in full]
 
 
 def png(root: etree._Element, highlight: Set[str] = frozenset(),
@@ -171,6 +209,10 @@ def png(root: etree._Element, highlight: Set[str] = frozenset(),
         d.text((PAD, PAD - 4), caption, fill="black")
     for a, b in edges:
         d.line([(a.x, a.y + 18), (b.x, b.y - 12)], fill="#888888")
+    for empty, antecedent in coindexed(boxes):  # (a straight line: Pillow draws no dashes)
+        d.line([(empty.x, empty.y + 18),
+                (antecedent.x, antecedent.y + 14 * len(antecedent.lines) - 8)],
+               fill="#5c7cfa")
     for b in boxes:
         d.rounded_rectangle([b.x - b.width / 2, b.y - 12, b.x + b.width / 2,
                              b.y - 12 + 14 * len(b.lines) + 4], 4,
