@@ -127,20 +127,27 @@ def _strings(tok: Any) -> list[str] | None:
     return None
 
 
+def equal_to(name: str, values: list[str]) -> Formula:
+    """A node whose @name is one of `values` (ANY where a value has no term); shared by
+    the three analyzers (this one, xast's below, search/xpath1.py)."""
+    options: list[Formula] = []
+    for value in values:
+        terms = value_terms(name, value)
+        if terms is None:
+            return ANY
+        shown = f'@{name}="{value}"'
+        options.extend(Term(t, shown) for t in terms)
+    return either(*options) if options else ANY
+
+
 def _equals(left: Any, right: Any, in_node: bool) -> Formula:
     for a, b in ((left, right), (right, left)):
         name = _attribute(a, in_node)
         values = _strings(b)
         if name is None or values is None:
             continue
-        options: list[Formula] = []
-        for value in values:
-            terms = value_terms(name, value)
-            if terms is None:
-                return ANY
-            shown = f'@{name}="{value}"'
-            options.extend(Term(t, shown) for t in terms)
-        return both(_cond(a, in_node), either(*options)) if options else ANY
+        options = equal_to(name, values)
+        return ANY if options is ANY else both(_cond(a, in_node), options)
     return _compared(left, right, in_node)
 
 
@@ -278,13 +285,8 @@ def _tequals(left: object, right: object, in_node: bool) -> Formula:
         if found is None or values is None:
             continue
         name, path = found
-        options: list[Formula] = []
-        for value in values:
-            value_options = value_terms(name, value)
-            if value_options is None:
-                return ANY
-            options.extend(Term(t, f'@{name}="{value}"') for t in value_options)
-        return both(path, either(*options)) if options else ANY
+        options = equal_to(name, values)
+        return ANY if options is ANY else both(path, options)
     return _tcompared(left, right, in_node)
 
 

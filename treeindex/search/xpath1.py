@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .plan import ANY, Formula, Term, both, either
-from .terms import presence_term, value_terms
+from .plan import ANY, Formula, Term, both, either, equal_to
+from .terms import presence_term
 
 FUNCTIONS = frozenset((
     "last position count id local-name namespace-uri name string concat starts-with "
@@ -295,10 +295,9 @@ def _compare(a: Val, b: Val, equal: bool) -> Formula:
             continue
         # a node-set compared with a string or number: true only for some node in it
         if equal and x.attr is not None and y.string is not None:
-            options = value_terms(x.attr, y.string)
-            if options is not None:
-                shown = f'@{x.attr}="{y.string}"'
-                return both(_attr_free(x), either(*(Term(t, shown) for t in options)))
+            options = equal_to(x.attr, [y.string])
+            if options is not ANY:
+                return both(_attr_free(x), options)
         return _attr_free(x)
     return ANY
 
