@@ -52,11 +52,7 @@ class _Vocabulary:
     def sentences(self, term: str | None) -> int:
         """Sentences with the term, counted up to COUNTED + 1 (reading a frequent term's
         whole list cost 10 ms on the 1 GB index: more than a note may add)."""
-        if not term:
-            return 0
-        return self.index.conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM search_terms WHERE search_terms MATCH ? "
-            "LIMIT ?)", (f'"{term}"', COUNTED + 1)).fetchone()[0]
+        return self.index.term_sentences(term, cap=COUNTED) if term else 0
 
     def has_value(self, name: str, value: str) -> bool:
         """Whether a node has @name = value (ASCII capitals folded)."""
@@ -71,7 +67,7 @@ class _Vocabulary:
     def has_name(self, name: str) -> bool:
         if name in term_rules.NO_TERM:
             return True
-        if not any("A" <= c <= "Z" for c in name):  # the vocabulary tells
+        if not _has_capital(name):  # the vocabulary tells
             if term_rules.is_presence_only(name):
                 return self.sentences(term_rules.presence_term(name)) > 0
             return bool(self.index.terms_from_prefix(term_rules.escape(name) + "0", 1))
@@ -108,7 +104,7 @@ class _Vocabulary:
         """Whether some node has exactly @name = value (the node table's values; by its
         summary, for a value with an ASCII capital; where the summary cannot tell, an open
         attribute, yes: no note rather than a wrong one)."""
-        if self.summarized and any("A" <= c <= "Z" for c in value):
+        if self.summarized and _has_capital(value):
             found = summary.has_value(self.index.conn, name, value)
             return True if found is None else found
         want = value.encode("utf-8")
@@ -127,6 +123,11 @@ def _column_values(index: Index, name: str, sample: int | None = None
     `sample` blocks spread over the table, or of all)."""
     for data, _ in stored_sections(index.conn, "v:" + name, sample):
         yield set(data.split(b"\0"))
+
+
+def _has_capital(text: str) -> bool:
+    """An ASCII capital, which the search terms fold (only the node table tells it)."""
+    return any("A" <= c <= "Z" for c in text)
 
 
 def _plain(text: str) -> str:
@@ -237,7 +238,7 @@ def notes(index: Index, text: str, stats: tuple[str, ...] = ()) -> list[str]:
                 term_rules.value_term(name, value) is None:
             continue
         if vocab.has_value(name, value):
-            if not any("A" <= c <= "Z" for c in name):  # (the vocabulary folds capitals)
+            if not _has_capital(name):  # (the vocabulary folds capitals)
                 known.add(name)  # its name is there too: not looked up again
             if value.isascii() and value != value.lower() and name not in ("word", "lemma") \
                     and not vocab.exact_value(name, value):
