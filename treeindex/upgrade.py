@@ -30,9 +30,10 @@ BLOCKS_PER_BATCH = 64
 
 @dataclass
 class Progress:
-    sentences_done: int
+    sentences_done: int  # (blocks, for the summary: see `unit`)
     sentences_total: int
     what: str = "search terms"
+    unit: str = "sentences"
 
 
 class _Task(NamedTuple):
@@ -148,12 +149,12 @@ def _add_summary(conn: sqlite3.Connection,
             for i in batch:
                 (blob,) = conn.execute("SELECT data FROM node_blocks WHERE id = ?",
                                        (i,)).fetchone()
-                if isinstance(blob, bytes):
-                    summary.add_block(blob)
+                summary.add_block(blob)
             conn.execute("UPDATE settings SET value = ? WHERE key = 'values_from'",
                          (batch[-1],))
         if progress_callback:
-            progress_callback(Progress(k + len(batch), len(ids), "the node table's summary"))
+            progress_callback(Progress(k + len(batch), len(ids), "the node table's summary",
+                                       "blocks"))
     return len(ids)
 
 

@@ -100,7 +100,7 @@ def upgrade_command(db_path: Path, workers: int | None, quiet: bool) -> None:
 def _upgrade_line(p: UpgradeProgress) -> None:
     if sys.stderr.isatty():
         click.echo(f"\r\033[K{p.what}: {p.sentences_done:,} of {p.sentences_total:,} "
-                   "sentences", nl=False, err=True)
+                   f"{p.unit}", nl=False, err=True)
 
 
 @click.command(name="merge")

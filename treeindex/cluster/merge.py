@@ -155,8 +155,7 @@ def merge_corpus(conn: sqlite3.Connection, shard: str, shard_corpus: int, *, fir
         summary = Summary(conn)  # (search/summary.py: made again from the blocks)
         for (blob,) in conn.execute(f"SELECT data FROM {shard}.node_blocks "
                                     f"WHERE corpus_id = :c ORDER BY first_sentence", p):
-            if isinstance(blob, bytes):
-                summary.add_block(blob)
+            summary.add_block(blob)
     conn.execute(
         f"INSERT INTO main.errors (corpus_id, file, offset, line, sentid, message) "
         f"SELECT :tid, file, offset, CASE WHEN line IS NOT NULL AND offset IS NOT NULL "

@@ -86,8 +86,8 @@ class Summary:
             have.update(new)
 
     def add_block(self, blob: bytes) -> None:
-        """Record a block (a damaged one, which only a crafted shard can bring, adds
-        nothing: it is searched through lxml)."""
+        """Record a block (a damaged one, or a value that is not a blob, which only a
+        crafted file can bring, adds nothing: it is searched through lxml)."""
         try:
             found = of_block(blob, skip={n for n, o in self.open.items() if o})
         except (ValueError, KeyError, TypeError, zstandard.ZstdError):
