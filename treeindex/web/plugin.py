@@ -72,11 +72,8 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
             return tree_div(picture)
         return Markup(f'<a class="ti-thumb" href="{escape(href)}" title="open the tree">'
                       f"{tree_div(picture)}</a>")
-    keys = row.keys() if hasattr(row, "keys") else []
-    if column == "node" and "sentence_id" in keys and isinstance(value, int):
-        sentence = row["sentence_id"]
-        if isinstance(sentence, dict):  # a foreign key datasette expanded: {value, label}
-            sentence = sentence.get("value")
+    if column == "node" and isinstance(value, int):
+        sentence = _cell(row, "sentence_id")
         if not isinstance(sentence, int):
             return None
         index = _index(datasette.get_database(database).path)
@@ -94,17 +91,24 @@ THUMBNAIL = 480  # px: the widest a tree is drawn in a table's cell (it links to
 
 def _tree_href(index: Index, database: str, row: Any) -> str | None:
     """The tree page of a sentences row (None if the row lacks what names it)."""
-    keys = row.keys() if hasattr(row, "keys") else []
-    if "corpus_id" not in keys or "sentid" not in keys:
+    corpus, sentid = _cell(row, "corpus_id"), _cell(row, "sentid")
+    if corpus is None or sentid is None:
         return None
-    corpus = row["corpus_id"]
-    if isinstance(corpus, dict):  # a foreign key datasette expanded: {value, label}
-        corpus = corpus.get("value")
     found = index.conn.execute("SELECT name FROM corpora WHERE id = ?", (corpus,)).fetchone()
     if found is None:
         return None
     return "/-/treeindex/tree?" + urlencode({"db": database, "corpus": found[0],
-                                             "sentid": str(row["sentid"])})
+                                             "sentid": str(sentid)})
+
+
+def _cell(row: Any, key: str) -> Any:
+    """A column of the row datasette renders (None where it has no such column); a foreign
+    key datasette expanded ({value, label}) gives its value."""
+    keys = row.keys() if hasattr(row, "keys") else []
+    if key not in keys:
+        return None
+    value = row[key]
+    return value.get("value") if isinstance(value, dict) else value
 
 
 _indexes: dict[tuple[str, int], Index] = {}
