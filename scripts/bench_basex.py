@@ -11,7 +11,8 @@ round by round, it times:
   - BaseX: GrETEL's count query through the open session,
     `count(for $node in db:open("X")/treebank//node[...] return $node)`;
   - treeindex: the whole command `treeindex search --count -q QUERY` (process start
-    included);
+    included), alone and answered by a running `treeindex server` of the index (its
+    client session, as basexserver has one);
 and checks that the hit counts are equal. Prints medians and the ratio treeindex / BaseX,
 and the XPath 2.0 forms against their XPath 1.0 equivalents (treeindex only). Installs BaseX
 from Debian (`apt-get install basex`) when it is missing.
@@ -170,21 +171,52 @@ def gretel_count(db: str, xpath: str) -> str:
 
 
 PYTHON: list[str] = []  # --python: the interpreter of a clean install to time
+PAUSE = 0.2  # seconds of quiet before each timed command or query (see run_size)
 
 
-def time_treeindex(db: Path, xpath: str) -> tuple[float, int]:
-    command = treeindex("search", "--db", str(db), "--count", "-q", xpath)
+def command_line(*args: str) -> list[str]:
+    """The `treeindex` command as a user runs it: the installed script of --python's
+    environment (this interpreter's `-m treeindex` without --python)."""
     if PYTHON:
-        command = PYTHON + command[1:]
+        script = Path(PYTHON[0]).parent / "treeindex"
+        return [str(script), *args] if script.exists() else PYTHON + treeindex(*args)[1:]
+    return treeindex(*args)
+
+
+def time_treeindex(db: Path, xpath: str, served: bool = False) -> tuple[float, int]:
+    command = command_line("search", "--db", str(db), "--count", "-q", xpath)
+    env = {**os.environ, "TREEINDEX_SERVER": "require" if served else "off"}
+    time.sleep(PAUSE)
     t = time.perf_counter()
     out = subprocess.run(command, check=True, capture_output=True, text=True,
-                         cwd="/").stdout
+                         cwd="/", env=env).stdout
     elapsed = time.perf_counter() - t
     last = out.strip().splitlines()[-1].split()
     return elapsed, int(last[1].replace(",", "")) if len(last) > 1 else 0
 
 
-def run_size(mb: float, repeat: int, only: list[str]) -> None:
+def start_treeindex_server(db: Path, memory_mb: int) -> subprocess.Popen:
+    """`treeindex server` of the index, ready (its socket there), as basexserver is."""
+    sys.path.insert(0, str(HERE.parent))
+    from treeindex.client import socket_path
+
+    proc = subprocess.Popen(command_line("server", "--db", str(db), "--memory",
+                                         str(memory_mb)), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        path = socket_path(str(db))
+        if path and os.path.exists(path):
+            assert proc.stderr is not None
+            print("  " + proc.stderr.readline().strip(), flush=True)
+            return proc
+        if proc.poll() is not None:
+            raise SystemExit(f"treeindex server did not start: {proc.stderr.read()}")
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("treeindex server did not start")
+
+
+def run_size(mb: float, repeat: int, only: list[str], memory_mb: int) -> None:
     src = corpus(mb)
     db = WORK / f"bench-search-{mb:g}.db"
     if not db.exists():
@@ -194,42 +226,58 @@ def run_size(mb: float, repeat: int, only: list[str]) -> None:
     name = f"bench{int(mb)}"
     basex_db(src, name)
     server = start_server()
+    ours = start_treeindex_server(db, memory_mb)
+    # Each round times, one after the other, with PAUSE seconds of quiet before each (so
+    # that neither server's work after a query, such as treeindex's next process warming
+    # up, falls into the other's time): BaseX's count through its open session, the whole
+    # `treeindex search --count` command alone (TREEINDEX_SERVER=off), and the same
+    # command answered by `treeindex server` (TREEINDEX_SERVER=require).
     try:
         session = Session(PORT)
         session.execute(f"OPEN {name}")
         queries = [q for q in QUERIES if not only or any(o in q[0] for o in only)]
-        times: dict[str, list[tuple[float, float]]] = {n: [] for n, _ in queries}
-        hits: dict[str, tuple[int, int]] = {}
+        times: dict[str, list[tuple[float, float, float]]] = {n: [] for n, _ in queries}
+        hits: dict[str, tuple[int, int, int]] = {}
         for _ in range(repeat):
             for label, xpath in queries:
+                time.sleep(PAUSE)
                 t = time.perf_counter()
                 bx = int(session.execute(gretel_count(name, xpath)))
                 tb = time.perf_counter() - t
                 ti, n = time_treeindex(db, xpath)
-                times[label].append((ti, tb))
-                hits[label] = (n, bx)
+                ts, n2 = time_treeindex(db, xpath, served=True)
+                times[label].append((ti, ts, tb))
+                hits[label] = (n, n2, bx)
         session.close()
+        print(f"\n{mb:g} MB ({src}), {repeat} interleaved rounds, medians:")
+        print(f"  {'query':<38} {'hits':>9} {'alone':>8} {'served':>8} {'BaseX':>8} "
+              f"{'alone/BaseX':>11} {'served/BaseX':>12}")
+        for label, _ in queries:
+            ti, ts, tb = (statistics.median(r[k] for r in times[label]) for k in range(3))
+            n, n2, bx = hits[label]
+            same = "" if n == bx == n2 else f"  HITS DIFFER: {n:,} / {n2:,} / BaseX {bx:,}"
+            print(f"  {label:<38} {n:>9,} {ti:>7.3f}s {ts:>7.3f}s {tb:>7.3f}s "
+                  f"{ti / tb:>10.2f}x {ts / tb:>11.2f}x{same}")
+        if only:
+            return
+        print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex, alone; "
+              "served):")
+        for label, two, one in FORMS:
+            line = []
+            for served in (False, True):
+                pairs = [(time_treeindex(db, two, served), time_treeindex(db, one, served))
+                         for _ in range(repeat)]
+                t2 = statistics.median(a[0] for a, _ in pairs)
+                t1 = statistics.median(b[0] for _, b in pairs)
+                n2, n1 = pairs[0][0][1], pairs[0][1][1]
+                same = "" if n2 == n1 else f" (hits {n2:,} vs {n1:,})"
+                line.append(f"{t2:.3f}s vs {t1:.3f}s = {t2 / t1:.2f}x{same}")
+            print(f"  {label:<28} {line[0]:<32} {line[1]}")
     finally:
         server.terminate()
         server.wait()
-    print(f"\n{mb:g} MB ({src}), {repeat} interleaved rounds, medians:")
-    print(f"  {'query':<38} {'hits':>9} {'treeindex':>10} {'BaseX':>8} {'ratio':>6}")
-    for label, _ in queries:
-        ti = statistics.median(t for t, _ in times[label])
-        tb = statistics.median(b for _, b in times[label])
-        n, bx = hits[label]
-        same = "" if n == bx else f"  HITS DIFFER: BaseX {bx:,}"
-        print(f"  {label:<38} {n:>9,} {ti:>9.3f}s {tb:>7.3f}s {ti / tb:>5.2f}x{same}")
-    if only:
-        return
-    print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex):")
-    for label, two, one in FORMS:
-        pairs = [(time_treeindex(db, two), time_treeindex(db, one)) for _ in range(repeat)]
-        t2 = statistics.median(a[0] for a, _ in pairs)
-        t1 = statistics.median(b[0] for _, b in pairs)
-        n2, n1 = pairs[0][0][1], pairs[0][1][1]
-        same = "" if n2 == n1 else f"  (hits {n2:,} vs {n1:,})"
-        print(f"  {label:<28} {t2:>7.3f}s vs {t1:>7.3f}s = {t2 / t1:.2f}x{same}")
+        ours.terminate()
+        ours.wait()
 
 
 def main() -> None:
@@ -237,6 +285,8 @@ def main() -> None:
     ap.add_argument("--mb", type=float, nargs="+", default=[200])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
+    ap.add_argument("--server-memory", type=int, default=8192,
+                    help="`treeindex server --memory` (MB)")
     ap.add_argument("--python", default=None,
                     help="time `PYTHON -m treeindex` (a clean venv with `pip install .`) "
                          "instead of this interpreter")
@@ -250,7 +300,7 @@ def main() -> None:
                    check=True, env={k: v for k, v in os.environ.items()
                                     if k != "PYTHONDONTWRITEBYTECODE"})
     for mb in args.mb:
-        run_size(mb, args.repeat, args.only)
+        run_size(mb, args.repeat, args.only, args.server_memory)
 
 
 if __name__ == "__main__":

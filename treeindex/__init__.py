@@ -6,13 +6,13 @@ search, say) starts without loading the ingest machinery.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
-from .errors import DatabaseError, InputError, Interrupted, TreeindexError  # noqa: E402
-
+TYPE_CHECKING = False  # (typing's import alone costs the `treeindex` command 20 ms)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from .errors import DatabaseError, InputError, Interrupted, TreeindexError
     from .indexer import IngestReport, Progress, ingest
 
 __all__ = [
@@ -26,9 +26,14 @@ __all__ = [
 ]
 
 _LAZY = {"ingest", "IngestReport", "Progress"}
+_ERRORS = {"DatabaseError", "InputError", "Interrupted", "TreeindexError"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
     if name in _LAZY:
         from . import indexer
 

@@ -7,10 +7,11 @@ the commands then set their own handlers.
 
 from __future__ import annotations
 
-import signal
+import _signal  # type: ignore[import-not-found]
 import sys
 
-_EARLY = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# (_signal: the signal module imports enum, which a search sent to a server never needs)
+_EARLY = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 
 
 def _early(signum: int, frame: object) -> None:
@@ -19,7 +20,15 @@ def _early(signum: int, frame: object) -> None:
 
 def main() -> None:
     for signum in _EARLY:
-        signal.signal(signum, _early)
+        _signal.signal(signum, _early)
+    if len(sys.argv) > 2 and sys.argv[1] == "search":
+        from .client import forward
+
+        code = forward(sys.argv)  # a `treeindex server` of the same index runs it
+        if code is not None:
+            sys.exit(code)
+    import signal
+
     from .cli import cli
 
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -22,6 +22,7 @@ COMMANDS = {
     "search": ("search", "search_command"),
     "show": ("show", "show_command"),
     "serve": ("serve", "serve_command"),
+    "server": ("server", "server_command"),
     "query": ("query", "query_command"),
     "schema": ("query", "schema_command"),
     "stats": ("query", "stats_command"),

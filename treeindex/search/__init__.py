@@ -308,6 +308,8 @@ def unchanged(db_path: Path, p: Plan) -> None:
 
 # blocks below which one process evaluates them faster than it starts workers
 PARALLEL_MIN_BLOCKS = 24
+# superblocks kept in memory (`treeindex server`) below which one process evaluates them
+PARALLEL_MIN_KEPT = 12
 
 
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
@@ -326,8 +328,9 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                                                     details), with_xml, details)
     n = available_cores() if workers is None else workers
     (blocks,) = index.conn.execute("SELECT count(*) FROM node_blocks").fetchone()
-    if blocks < PARALLEL_MIN_BLOCKS:
-        n = 0
+    kept = fast.kept_superblocks(db)
+    if blocks < PARALLEL_MIN_BLOCKS or (kept and kept < PARALLEL_MIN_KEPT):
+        n = 0  # (a kept superblock takes milliseconds; a worker's fork, tens of them)
     with owned_executor(n) as pool:
         for (kind, job), result in ordered_map(pool, fast.run_item, items, max(n, 1) + 2):
             if kind == "old":

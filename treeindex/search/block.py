@@ -86,6 +86,12 @@ class Block:
             a = self._cache["#" + name] = getattr(self, "_make_" + name)()
         return a  # type: ignore[return-value]
 
+    def _make_iota(self) -> np.ndarray:
+        """0, 1, ..., n - 1 (read-only: shared by every use)."""
+        a = np.arange(self.n)
+        a.flags.writeable = False
+        return a
+
     def _make_sentence_of(self) -> np.ndarray:
         return np.repeat(np.arange(self.sentences), np.diff(self.sent))
 
@@ -98,7 +104,7 @@ class Block:
 
     def _make_sib_key(self) -> np.ndarray:
         """The parent; for the root (no parent) a group of its own."""
-        return np.where(self.parent >= 0, self.parent, -1 - np.arange(self.n))
+        return np.where(self.parent >= 0, self.parent, -1 - self.derived("iota"))
 
     def _make_nchildren(self) -> np.ndarray:
         p = self.parent
@@ -172,7 +178,7 @@ class Block:
             return np.where(p >= 0, m[np.maximum(p, 0)], False)
         if axis in ("descendant", "descendant-or-self"):
             cs = np.concatenate(([0], np.cumsum(m, dtype=np.int64)))
-            i = np.arange(n)
+            i = self.derived("iota")
             out = cs[i + 1 + self.size] - cs[i + 1] > 0
             return out | m if axis == "descendant-or-self" else out
         if axis in ("ancestor", "ancestor-or-self"):
@@ -199,16 +205,16 @@ class Block:
             return out
         if axis == "following":
             cs = np.concatenate(([0], np.cumsum(m, dtype=np.int64)))
-            i = np.arange(n)
+            i = self.derived("iota")
             return cs[self.derived("sent_end")] - cs[i + 1 + self.size] > 0
         if axis == "preceding":
             so = self.derived("sentence_of")
-            end = np.arange(n) + self.size  # last element of each subtree
+            end = self.derived("iota") + self.size  # last element of each subtree
             big = np.iinfo(np.int64).max
             first_end = np.full(self.sentences, big, dtype=np.int64)
             idx = np.flatnonzero(m)
             np.minimum.at(first_end, so[idx], end[idx])
-            return first_end[so] < np.arange(n)
+            return first_end[so] < self.derived("iota")
         raise KeyError(axis)
 
     def pairs(self, axis: str, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -97,7 +97,7 @@ class Engine:
         """The selected elements of the block (a mask); Dynamic, Unsupported as above."""
         self.b = block
         self.cache: dict[Any, Any] = {}
-        self.top = Space(np.arange(block.n), {})
+        self.top = Space(block.derived("iota"), {})
         mask = self._top(self.tree)
         if (mask & (block.kind != 1)).any():
             raise Dynamic("selects other than nodes")  # the other engines' error message
@@ -302,7 +302,7 @@ class Engine:
         m = np.ones(b.n, dtype=bool) if target is None else target
         for step in reversed(ns.steps):
             if self._group(step, False) is None and has_positions(step):
-                i, j = self._step_pairs(step, np.arange(b.n))
+                i, j = self._step_pairs(step, b.derived("iota"))
                 back = np.zeros(b.n, dtype=bool)
                 back[i[m[j]]] = True
                 m = back
@@ -897,7 +897,7 @@ class Engine:
                 c = m.astype(np.int64)
             else:
                 cs = np.concatenate(([0], np.cumsum(m, dtype=np.int64)))
-                i = np.arange(b.n)
+                i = b.derived("iota")
                 c = cs[i + 1 + b.size] - cs[i + 1]
                 if step.axis == "descendant-or-self":
                     c = c + m

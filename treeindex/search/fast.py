@@ -24,6 +24,7 @@ from lxml import etree
 from ..store import Index
 from .block import Block
 from .engine import Dynamic, Engine, Unsupported
+from .merged import Fingerprint, MergedBlock, PartView, Superblocks
 from .nodestore import build
 from .run import _PARSER, Hit, SearchTask, run_search_task
 from .xpath import _PROBE, Query
@@ -67,13 +68,42 @@ class BlockRow:
     first: int  # sentence id
     count: int
     first_seq: int
+    nbytes: int = 0  # the blob's length (with the rest: which kept superblock may hold it)
+
+    def fingerprint(self, corpus_id: int) -> Fingerprint:
+        return (self.id, corpus_id, self.first, self.count, self.nbytes)
 
 
 def blocks(index: Index, corpus_id: int) -> list[BlockRow]:
     return [BlockRow(*r) for r in index.conn.execute(
-        "SELECT b.id, b.first_sentence, b.sentences, s.seq FROM node_blocks AS b "
-        "JOIN sentences AS s ON s.id = b.first_sentence "
+        "SELECT b.id, b.first_sentence, b.sentences, s.seq, length(b.data) "
+        "FROM node_blocks AS b JOIN sentences AS s ON s.id = b.first_sentence "
         "WHERE b.corpus_id = ? ORDER BY b.first_sentence", (corpus_id,))]
+
+
+# superblocks kept in memory by a long-lived process (`treeindex server`), inherited by the
+# processes it forks for each query; None in an ordinary command
+_kept: Superblocks | None = None
+
+
+def keep(superblocks: Superblocks | None) -> None:
+    global _kept
+    _kept = superblocks
+
+
+def kept_superblocks(db: str) -> int:
+    """How many superblocks this process keeps of `db` (0: none, as in any command)."""
+    return len(_kept.kept) if _kept is not None and _kept.serves(db) else 0
+
+
+def kept_for(db: str, row: BlockRow, corpus_id: int) -> tuple[MergedBlock, int, int] | None:
+    """(superblock, its number, the part) holding this row's block as it is now."""
+    if _kept is None or not _kept.serves(db):
+        return None
+    at = _kept.find(row.fingerprint(corpus_id))
+    if at is None:
+        return None
+    return _kept.kept[at[0]][1], at[0], at[1]
 
 
 def _wanted(b: BlockRow, seqs: list[int] | None) -> bool:
@@ -87,7 +117,7 @@ def _wanted(b: BlockRow, seqs: list[int] | None) -> bool:
 class Selected:
     """What a block's evaluation selected: elements in document order."""
 
-    block: Block | None  # (None when it came from a worker: read again where needed)
+    block: Block | PartView | None  # (None when it came from a worker: read again)
     row: BlockRow
     corpus_id: int
     elements: np.ndarray  # element numbers in the block
@@ -95,9 +125,10 @@ class Selected:
     # hits from sentences lxml evaluated: block sentence -> [node position]
     other: dict[int, list[int]]
 
-    def load(self, index: Index) -> Block:
+    def load(self, index: Index) -> Block | PartView:
         if self.block is None:
-            self.block = read_block(index, self.row)
+            at = kept_for(str(index.path), self.row, self.corpus_id)
+            self.block = PartView(at[0], at[2]) if at else read_block(index, self.row)
         return self.block
 
 
@@ -119,7 +150,52 @@ def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_i
     except Dynamic:
         mask = np.zeros(block.n, dtype=bool)
         lxml_sentences = np.arange(block.sentences)
-    so = block.derived("sentence_of")
+    return _finish(index, query, row, corpus_id, block, mask, lxml_sentences,
+                   block.derived("sentence_of"))
+
+
+def evaluate_kept(index: Index, engine: Engine, query: Query, m: MergedBlock,
+                  parts: list[tuple[BlockRow, int]], corpus_id: int, counts: bool = False
+                  ) -> list[Selected | tuple[int, int, int]]:
+    """The hits of some parts of a kept superblock: the query evaluated on all of it at once
+    (a value left to the other engines: each part on its own, as `evaluate`). `counts`:
+    a part whose sentences are all plain gives its `block_counts` (no selection made)."""
+    try:
+        mask = engine.select(m)
+    except Dynamic:
+        return [evaluate(index, engine, query, row, corpus_id) for row, _ in parts]
+    elements = np.flatnonzero(mask)
+    sentences = m.derived("sentence_of")[elements]
+    cut = np.searchsorted(elements, m.offsets).tolist()
+    lo = m.offsets.tolist()
+    s_lo = m.sentence_offsets.tolist()
+    out: list[Selected | tuple[int, int, int]] = []
+    if counts:  # hits and sentences per part (no sentence spans two parts)
+        new = np.ones(len(sentences), dtype=bool)
+        new[1:] = sentences[1:] != sentences[:-1]
+        firsts = np.concatenate(([0], np.cumsum(new))).tolist()
+    plain = m.parts_plain()
+    for row, part in parts:
+        if counts and plain[part]:
+            a, b = cut[part], cut[part + 1]
+            out.append((corpus_id, b - a, firsts[b] - firsts[a]))
+            continue
+        view = PartView(m, part)
+        if plain[part]:  # (every real sentence: no lxml, no copy of the mask)
+            a, b = cut[part], cut[part + 1]
+            out.append(Selected(view, row, corpus_id, elements[a:b] - lo[part],
+                                sentences[a:b] - s_lo[part], {}))
+        else:
+            out.append(_finish(index, query, row, corpus_id, view,
+                               mask[lo[part]:lo[part + 1]].copy(),
+                               np.flatnonzero(~view.plain), view.sentence_of()))
+    return out
+
+
+def _finish(index: Index, query: Query, row: BlockRow, corpus_id: int,
+            block: Block | PartView, mask: np.ndarray, lxml_sentences: np.ndarray,
+            so: np.ndarray) -> Selected:
+    """A block's selection, with its sentences that are not plain evaluated by lxml."""
     other: dict[int, list[int]] = {}
     if len(lxml_sentences):
         mask[np.isin(so, lxml_sentences)] = False
@@ -164,9 +240,13 @@ def run_job(job: Job) -> list[Any]:
     index = Index.for_process(job.db)
     out: list[Any] = []
     names = dict(job.corpus_names)
-    for row, corpus_id in job.rows:
+    for row, corpus_id, sel in _selections(index, engine, query, job):
+        if isinstance(sel, tuple):  # (counts, from a kept superblock)
+            out.append(sel)
+            continue
         try:
-            sel = evaluate(index, engine, query, row, corpus_id)
+            if sel is None:
+                sel = evaluate(index, engine, query, row, corpus_id)
             if job.mode == "count":
                 out.append(block_counts(sel))
             elif job.mode == "stats":
@@ -181,6 +261,29 @@ def run_job(job: Job) -> list[Any]:
                               job.details and job.mode == "hits")
             out.append(Older(run_search_task(task)))
     return out
+
+
+def _selections(index: Index, engine: Engine, query: Query, job: Job
+                ) -> Iterator[tuple[BlockRow, int, Selected | tuple[int, int, int] | None]]:
+    """Each row of the job with its selection where a kept superblock holds it (each
+    superblock evaluated once), else None: evaluated on its own."""
+    done: dict[int, dict[int, Selected | tuple[int, int, int]]] = {}
+    for k, (row, corpus_id) in enumerate(job.rows):
+        at = kept_for(job.db, row, corpus_id)
+        if at is None:
+            yield row, corpus_id, None
+            continue
+        m, number, _ = at
+        if number not in done:  # every row of the job this superblock holds, at once
+            parts = []
+            for r, c in job.rows[k:]:
+                a = kept_for(job.db, r, c)
+                if a is not None and a[1] == number and c == corpus_id:
+                    parts.append((r, a[2]))
+            sels = evaluate_kept(index, engine, query, m, parts, corpus_id,
+                                 job.mode == "count")
+            done[number] = dict(zip((r.id for r, _ in parts), sels))
+        yield row, corpus_id, done[number].pop(row.id)
 
 
 class Older(NamedTuple):
@@ -218,6 +321,7 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
         seqs = None if candidates is None else candidates.get(r.id, [])
         covered = 1  # the next position a block would start at
         group: list[tuple[BlockRow, int]] = []
+        group_kept: int | None = None
         for row in blocks(index, r.id) + [BlockRow(0, 0, 0, r.sentences + 1)]:
             if row.first_seq > covered:  # a gap: through lxml
                 if group:
@@ -236,8 +340,13 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
             if row.first_seq < covered or row.count < 1:
                 continue  # (overlapping or empty: a damaged index; the rest is a gap)
             if _wanted(row, seqs):
+                at = kept_for(db, row, r.id)
+                if group and (at[1] if at else None) != group_kept:
+                    yield "blocks", job(group)  # (a job: a kept superblock, or a few blocks)
+                    group = []
                 group.append((row, r.id))
-                if len(group) == BLOCKS_PER_JOB:
+                group_kept = at[1] if at else None
+                if group_kept is None and len(group) == BLOCKS_PER_JOB:
                     yield "blocks", job(group)
                     group = []
             covered = max(covered, row.first_seq + row.count)

@@ -341,6 +341,24 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+# Set by a process that opens one index many times within one command (a command run by
+# `treeindex server`: five opens in a search): an open skips the checks when the file and
+# its WAL are unchanged (device, inode, size, modification time) since they passed here.
+remember_checks = False
+_checked: set[tuple] = set()
+
+
+def _file_state(path: Path) -> tuple:
+    out: list[tuple | None] = []
+    for p in (str(path), str(path) + "-wal"):
+        try:
+            st = os.stat(p)
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 def connect_read(path: Path) -> sqlite3.Connection:
     """Open an existing index read-only (works while an ingest is writing to it)."""
     if not path.exists():
@@ -359,6 +377,9 @@ def connect_read(path: Path) -> sqlite3.Connection:
     if not ours:
         conn.close()
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
+    state = _file_state(path) if remember_checks else None
+    if state is not None and state in _checked:
+        return conn
     try:
         _check_version(conn, path)
         validate.check(conn, path)
@@ -368,6 +389,8 @@ def connect_read(path: Path) -> sqlite3.Connection:
     except DatabaseError:
         conn.close()
         raise
+    if state is not None:
+        _checked.add(state)
     return conn
 
 

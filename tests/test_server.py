@@ -1,0 +1,177 @@
+"""`treeindex server` answers the `treeindex search` commands of its index exactly as they
+would be answered without it: the same output, errors and exit status, in the client's
+directory and environment, with its pipes and signals; it follows the index as it changes,
+and stops cleanly. Real processes: a server, and `python -m treeindex` commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CDB, SUITES, WRPEE, repeat_treebank
+
+from treeindex import ingest
+from treeindex.client import socket_path
+
+
+def command(*args, cwd=None, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "treeindex", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120, **kw)
+
+
+class Served:
+    def __init__(self, db: Path, runtime: Path) -> None:
+        self.db = db
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+        self.off = {**self.env, "TREEINDEX_SERVER": "off"}
+        self.required = {**self.env, "TREEINDEX_SERVER": "require"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "treeindex", "server", "--db", str(db)], env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        path = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            path = socket_path(str(db), env=self.env)
+            if path and os.path.exists(path):
+                break
+            assert self.proc.poll() is None, self.proc.communicate()
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the server did not start")
+        self.socket = path
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    work = tmp_path_factory.mktemp("served")
+    db = work / "t.db"
+    ingest(db, [CDB, SUITES], workers=0, chunk_bytes=30_000)
+    runtime = work / "run"
+    runtime.mkdir(mode=0o700)
+    s = Served(db, runtime)
+    yield s
+    s.stop()
+
+
+SAME = [
+    ["--count", '//node[@cat="np" and node[@rel="det"]]'],
+    ["--limit", "5", '//node[@rel=("obj1","obj2")]'],
+    ["--format", "csv", "--keep", "lemma", '//node[@cat="pp"]'],
+    ["--format", "json", "--limit", "3", '//node[@lemma="de"]'],
+    ["--stats", "cat", "//node[node[@rel='hd']]"],
+    ["--explain", '//node[@cat="whq"]'],
+    ['//node[@cat="np" and'],  # a bad query: exit 1 and its message
+    ["--corpus", "nosuch", "//node"],  # an unknown corpus
+    ["--limit", "0", "//node"],  # a usage error: exit 2
+    ["--count", "--stats", "cat", "//node"],
+]
+
+
+@pytest.mark.parametrize("args", SAME)
+def test_a_served_command_is_the_command_run_alone(served, args):
+    alone = command("search", "--db", served.db, *args, env=served.off)
+    by_server = command("search", "--db", served.db, *args, env=served.required)
+    assert (by_server.returncode, by_server.stdout, by_server.stderr) == \
+        (alone.returncode, alone.stdout, alone.stderr)
+    assert alone.stdout or alone.returncode
+
+
+def test_require_says_when_no_server_serves_the_index(served, tmp_path):
+    other = tmp_path / "other.db"
+    ingest(other, [WRPEE], workers=0)
+    r = command("search", "--db", other, "--count", "//node", env=served.required)
+    assert r.returncode == 1
+    assert r.stderr == (f"treeindex: no `treeindex server` serves {other} (TREEINDEX_SERVER="
+                        "require); start one: treeindex server --db " f"{other}\n")
+    assert command("search", "--db", other, "--count", "//node", env=served.env).returncode == 0
+
+
+def test_the_clients_directory_and_environment_are_used(served, tmp_path):
+    (tmp_path / "m.txt").write_text('np_det = """//node[@cat="np" and node[@rel="det"]]"""\n')
+    os.link(served.db, tmp_path / "link.db")  # another path to the same file: its server
+    env = {**served.required, "TREEINDEX_MACROS": "m.txt"}
+    r = command("search", "--db", "link.db", "--format", "csv", "-o", "out.csv",
+                "%np_det%", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    alone = command("search", "--db", served.db, "--format", "csv",
+                    '//node[@cat="np" and node[@rel="det"]]', env=served.off)
+    assert (tmp_path / "out.csv").read_text() == alone.stdout
+
+
+def test_a_pipe_closed_early_ends_the_command_as_alone(served):
+    codes = []
+    for env in (served.off, served.required):
+        p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db",
+                              str(served.db), "//node"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        assert p.stdout is not None
+        first = p.stdout.readline()
+        p.stdout.close()
+        _, err = p.communicate(timeout=60)
+        codes.append((first, p.returncode, err))
+    assert codes[0] == codes[1] and codes[0][0]
+
+
+def test_a_stop_signal_reaches_the_served_command(served):
+    # the command writes into a pipe nobody reads, so it waits there when the signal comes
+    p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db", str(served.db),
+                          "--format", "json", "//node"], env=served.required,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)
+    assert p.poll() is None
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert b"interrupted" in err
+
+
+def test_a_client_killed_stops_its_command_and_the_server_goes_on(served):
+    p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db", str(served.db),
+                          "--format", "json", "//node"], env=served.required,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(2.0)
+    p.kill()
+    p.communicate(timeout=30)
+    r = command("search", "--db", served.db, "--count", '//node[@cat="np"]',
+                env=served.required)
+    assert r.returncode == 0 and "(all)" in r.stdout
+    assert served.proc.poll() is None
+
+
+def test_the_server_follows_the_index_as_it_changes(tmp_path):
+    db = tmp_path / "c.db"
+    ingest(db, [CDB], workers=0, chunk_bytes=30_000)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    s = Served(db, runtime)
+    try:
+        query = ["search", "--db", db, "--count", '//node[@cat="np"]']
+        before = command(*query, env=s.required)
+        ingest(db, [repeat_treebank(tmp_path / "more.xml", 3)], workers=0, chunk_bytes=30_000)
+        after = command(*query, env=s.required)
+        assert after.stdout == command(*query, env=s.off).stdout != before.stdout
+        assert command("rm", "--db", db, "cdb-sample").returncode == 0
+        gone = command(*query, env=s.required)
+        assert gone.stdout == command(*query, env=s.off).stdout and "cdb-sample" not in \
+            gone.stdout
+        # a second server of the same index is refused
+        second = command("server", "--db", db, env=s.env)
+        assert second.returncode == 1
+        assert "a server already serves this index" in second.stderr
+    finally:
+        code, err = s.stop()
+    assert code == 0 and "server stopped" in err
+    assert not os.path.exists(s.socket)
+    # no server: the command runs alone
+    assert command(*query, env=s.env).stdout == command(*query, env=s.off).stdout
