@@ -2,8 +2,10 @@
 """Long differential run of the node-table engine: random queries built from the bundled
 sentences' attribute names, values and structures must select exactly the nodes lxml
 (XPath 1.0) or elementpath (XPath 2.0) select (tests/test_search_engine.py runs a seeded
-few hundred in CI); and the candidate condition XPath 2.0 gets from treeindex's own parse
-tree (search/plan.py `tree_condition`) must hold for every sentence with a hit.
+few hundred in CI), evaluated on one block and on a kept superblock of blocks of random
+sizes (search/merged.py, what `treeindex server` evaluates); and the candidate condition
+XPath 2.0 gets from treeindex's own parse tree (search/plan.py `tree_condition`) must hold
+for every sentence with a hit.
 
     python3 scripts/fuzz_queries.py [--seconds 600] [--seed N] [--every 2] [--out FILE]
 
@@ -28,6 +30,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import querygen  # noqa: E402
 
 from treeindex.search.block import Block  # noqa: E402
+from treeindex.search.merged import MergedBlock  # noqa: E402
 from treeindex.search.nodestore import build_block  # noqa: E402
 from treeindex.search.terms import xml_terms  # noqa: E402
 
@@ -44,6 +47,14 @@ def main() -> int:
     block = Block(build_block(xmls))
     terms = [set(xml_terms(x).split()) for x in xmls]
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    parts, at = [], 0
+    while at < len(xmls):
+        n = rnd.choice([1, 2, 5, 9, 17])
+        parts.append(Block(build_block(xmls[at:at + n])))
+        at += n
+    merged = MergedBlock(parts)
+    merged.decode_all()
     gen = querygen.Generator(querygen.Vocabulary(roots), seed)
     outcomes: Counter[str] = Counter()
     deadline = time.monotonic() + args.seconds
@@ -52,6 +63,13 @@ def main() -> int:
             q = gen.query()
             outcome, want, got = querygen.compare(q, roots, block)
             outcomes[outcome] += 1
+            if outcome == querygen.Outcome.SAME:  # the superblock, against the same answer
+                on_merged = querygen.engine_hits(q, merged)
+                outcomes["merged " + ("fallback" if on_merged == "fallback" else
+                                      "same" if on_merged == want else "different")] += 1
+                if on_merged not in ("fallback", want):
+                    outcome = querygen.Outcome.DIFFERENT
+                    got = on_merged
             misses = querygen.condition_misses(q, want, terms, roots)
             if misses is not None:
                 outcomes["condition"] += 1
@@ -69,7 +87,10 @@ def main() -> int:
     print(f"seed {seed}: {total:,} queries on {len(xmls)} sentences; "
           f"{outcomes[querygen.Outcome.SAME]:,} answered by the node table and equal to the "
           f"reference, {outcomes[querygen.Outcome.FALLBACK]:,} left to lxml/elementpath, "
-          f"{outcomes[querygen.Outcome.DIFFERENT]:,} different; {outcomes['condition']:,} "
+          f"{outcomes[querygen.Outcome.DIFFERENT]:,} different; on a superblock of "
+          f"{len(parts)} blocks {outcomes['merged same']:,} equal, "
+          f"{outcomes['merged fallback']:,} left, {outcomes['merged different']:,} "
+          f"different; {outcomes['condition']:,} "
           f"with a condition from the parse tree, {outcomes['missed']:,} of them missing a "
           "matching sentence")
     return 1 if outcomes[querygen.Outcome.DIFFERENT] or outcomes["missed"] else 0

@@ -161,3 +161,20 @@ def test_a_block_that_cannot_be_read_is_left_out(tmp_path, keeping):
     assert bad not in kept.where and kept.where
     keeping(kept)
     assert answers(db, RECORD_QUERIES) == cold
+
+
+CASES = ["", "ΟΔΟΣ", "Σ", "İstanbul", "ß", "Straße", "ΣΑΣ Σ", "aΣ", "Σa", "de", "De", "DE",
+         "de", "ǅ", "ﬃ", "ΌΣΟΣ.", "x\u0345Σ"]
+
+
+def test_case_mapping_and_finding_values_at_once_is_value_by_value():
+    import numpy as np
+
+    from treeindex.search.values import Str, map_str, positions
+
+    for f in (str.lower, str.upper):
+        mapped = map_str(Str(CASES, np.zeros(1, dtype=np.int64)), f).vocab
+        assert list(mapped) == [f(x) for x in CASES]
+        for c in set(mapped) | {"nowhere"}:
+            assert positions(mapped, c) == [k for k, x in enumerate(mapped) if x == c]
+    assert positions(["a"] * 100, "a") is None  # past the limit: one by one

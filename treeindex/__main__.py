@@ -8,6 +8,7 @@ the commands then set their own handlers.
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]
+import os
 import sys
 
 # (_signal: the signal module imports enum, which a search sent to a server never needs)
@@ -26,7 +27,8 @@ def main() -> None:
 
         code = forward(sys.argv)  # a `treeindex server` of the same index runs it
         if code is not None:
-            sys.exit(code)
+            sys.stderr.flush()
+            os._exit(code)  # (nothing of this process needs finalizing: 5 ms saved)
     import signal
 
     from .cli import cli

@@ -160,6 +160,10 @@ class Block:
             self._cache[key] = c
         return c  # type: ignore[return-value]
 
+    def joined(self, name: str) -> str | None:
+        """The column's vocabulary joined by NUL, where kept (a superblock); None here."""
+        return None
+
     # --- axes -----------------------------------------------------------------------------
 
     def back(self, axis: str, m: np.ndarray) -> np.ndarray:

@@ -46,6 +46,7 @@ from .values import (
     map_str,
     number1,
     number2,
+    positions,
     simple_regex,
 )
 from .xast import Binary, Call, Filter, Literal, Neg, Number, Path, Quantified, Seq, Step, Var
@@ -99,7 +100,7 @@ class Engine:
         self.cache: dict[Any, Any] = {}
         self.top = Space(block.derived("iota"), {})
         mask = self._top(self.tree)
-        if (mask & (block.kind != 1)).any():
+        if (mask > block.is_node).any():  # (selected, and not a node)
             raise Dynamic("selects other than nodes")  # the other engines' error message
         return mask
 
@@ -298,7 +299,7 @@ class Engine:
             so = b.derived("sentence_of")
             has = np.zeros(b.sentences, dtype=bool)
             has[so[m]] = True
-            return has[so[self._anchor_rows(ns, space)]]
+            return has[self._take(so, self._anchor_rows(ns, space))]
         m = np.ones(b.n, dtype=bool) if target is None else target
         for step in reversed(ns.steps):
             if self._group(step, False) is None and has_positions(step):
@@ -308,7 +309,12 @@ class Engine:
                 m = back
             else:
                 m = b.back(step.axis, self._step_mask(step) & m)
-        return m[self._anchor_rows(ns, space)]
+        return self._take(m, self._anchor_rows(ns, space))
+
+    def _take(self, a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """a[rows]; a copy of `a` when the rows are every element in order (the top space:
+        indexing by 0..n-1 costs a millisecond on a superblock)."""
+        return a.copy() if rows is self.b.derived("iota") else a[rows]
 
     def _anchor_rows(self, ns: Nodes, space: Space) -> np.ndarray:
         if ns.anchor in ("ctx", "abs"):
@@ -536,8 +542,9 @@ class Engine:
             if v.attr is None:
                 raise Unsupported("the string value of an element")
             ids, vocab = self.b.column(v.attr)
+            joined = self.b.joined(v.attr)
             if v.anchor != "abs" and not v.steps:
-                return Str(vocab, ids[self._anchor_rows(v, space)])
+                return Str(vocab, self._take(ids, self._anchor_rows(v, space)), joined=joined)
             rows, elems = self._pairs(v, space)
             present = ids[elems] != 0
             rows, elems = rows[present], elems[present]
@@ -550,7 +557,7 @@ class Engine:
             head = np.concatenate(([True], r[1:] != r[:-1])) if len(r) else r.astype(bool)
             first[r[head]] = el[head]
             out = np.where(first >= 0, ids[np.maximum(first, 0)], 0)
-            return Str(vocab, out)
+            return Str(vocab, out, joined=joined)
         raise Unsupported(f"{type(v).__name__} as a string")
 
     # --- comparisons --------------------------------------------------------------------
@@ -594,7 +601,8 @@ class Engine:
             raise Dynamic("a value the engines may read differently")
 
     def _vocab_test(self, vocab: list[str], op: str, consts: tuple, absent: bool = True,
-                    used: str | None = None, unique: bool = True) -> np.ndarray:
+                    used: str | None = None, unique: bool = True, joined: str | None = None
+                    ) -> np.ndarray:
         """For each value of a vocabulary: does `value op c` hold for some constant c?
         `absent`: entry 0 stands for no value (a column), else for the empty string.
         `used`: the column, whose values that comparisons can reach are checked for
@@ -618,7 +626,12 @@ class Engine:
                     except ValueError:
                         pass
                 else:  # '' stands at 0 and may stand elsewhere; mapped values repeat
-                    eq = np.array([x == c for x in vocab], dtype=bool)
+                    found = positions(vocab, c, joined) if "\0" not in c else []
+                    if found is None:
+                        eq = np.array([x == c for x in vocab], dtype=bool)
+                    else:
+                        eq = np.zeros(len(vocab), dtype=bool)
+                        eq[found] = True
                 out |= eq if op == "=" else ~eq
             else:
                 out |= np.array([compare_strings(op, x, c) for x in vocab])
@@ -663,10 +676,10 @@ class Engine:
                 wanted = [k for k in (self.b.value_id(a.attr, c) for c in b.values) if k]
                 if not wanted:
                     target = np.zeros(self.b.n, dtype=bool)
-                elif len(wanted) == 1:
+                else:  # (a comparison per value: np.isin sorts, 3 x slower for a few)
                     target = ids == wanted[0]
-                else:
-                    target = np.isin(ids, wanted)
+                    for k in wanted[1:]:
+                        target |= ids == k
                 return self._exists(a, space, target)
             ids, vocab = self.b.column(a.attr)
             return self._exists_attr(a, space, self._vocab_test(vocab, op, b.values,
@@ -684,7 +697,7 @@ class Engine:
                 return out
             s = self._str(a, space)
             return self._vocab_test(s.vocab, op, b.values, absent=False,
-                                    unique=s.unique)[s.ids]
+                                    unique=s.unique, joined=s.joined)[s.ids]
         # two row-dependent sides: pairs where node-sets are involved
         return self._pairwise(op, a, b, space)
 
@@ -700,7 +713,7 @@ class Engine:
             return out
         if isinstance(v, Str):
             return self._vocab_test(v.vocab, op, c.values, absent=False,
-                                    unique=v.unique)[v.ids]
+                                    unique=v.unique, joined=v.joined)[v.ids]
         raise Unsupported("this function at the end of a path")
 
     def _values(self, v: Any, space: Space) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -711,7 +724,7 @@ class Engine:
             ids, vocab = self.b.column(v.attr)
             if v.anchor != "abs" and not v.steps:
                 rows = np.arange(space.n)
-                vals = ids[self._anchor_rows(v, space)]
+                vals = self._take(ids, self._anchor_rows(v, space))
             else:
                 rows, elems = self._pairs(v, space)
                 vals = ids[elems]
@@ -775,11 +788,11 @@ class Engine:
         if a.anchor == "abs" or a.steps:
             s = self._str(a, space)  # raises Dynamic where a row has more than one
             ok = self._vocab_test(s.vocab, general, b.values,  # empty: no comparison
-                                  unique=s.unique)
+                                  unique=s.unique, joined=s.joined)
             return ok[s.ids]
         ids, vocab = self.b.column(a.attr)
         return self._vocab_test(vocab, general, b.values, used=a.attr)[
-            ids[self._anchor_rows(a, space)]]
+            self._take(ids, self._anchor_rows(a, space))]
 
     # --- functions ----------------------------------------------------------------------
 
@@ -901,10 +914,10 @@ class Engine:
                 c = cs[i + 1 + b.size] - cs[i + 1]
                 if step.axis == "descendant-or-self":
                     c = c + m
-            return c[self._anchor_rows(ns, space)].astype(np.float64)
+            return self._take(c, self._anchor_rows(ns, space)).astype(np.float64)
         if ns.attr is not None and not ns.steps and ns.anchor != "abs":
             ids, _ = b.column(ns.attr)
-            return (ids[self._anchor_rows(ns, space)] != 0).astype(np.float64)
+            return (self._take(ids, self._anchor_rows(ns, space)) != 0).astype(np.float64)
         rows, elems = self._pairs(ns, space)
         if ns.attr is not None:
             ids, _ = b.column(ns.attr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,7 @@ class Str:
     vocab: list[str]  # vocab[0] == '' (also for absent)
     ids: np.ndarray  # per row
     unique: bool = True  # no value twice in vocab (but '' may be at 0 and elsewhere)
+    joined: str | None = None  # "\0".join(vocab), where it was kept (a kept superblock)
 
 
 @dataclass
@@ -172,7 +173,58 @@ def any_pair(op: str, ra: np.ndarray, xa: np.ndarray, rb: np.ndarray, xb: np.nda
 
 def map_str(s: Str, f: Callable[[str], str]) -> Str:
     """f of every value (the same ids: values may now repeat)."""
+    if f is str.lower or f is str.upper:
+        # one call on the values joined by NUL (which XML values cannot hold, and neither
+        # case mapping makes): the same values, 5 x faster on a superblock's words (the
+        # final-sigma rule stops at NUL as at the end of a value); split only if read
+        joined = f(s.joined if s.joined is not None else "\0".join(s.vocab))
+        return Str(Joined(joined, len(s.vocab)), s.ids, unique=False,  # type: ignore[arg-type]
+                   joined=joined)
     return Str([f(x) for x in s.vocab], s.ids, unique=False)
+
+
+class Joined(Sequence):
+    """Values held as one NUL-joined string, split into a list only when read one by one
+    (`positions` and len() need only the string)."""
+
+    def __init__(self, joined: str, n: int) -> None:
+        self.joined = joined
+        self.n = n
+        self._values: list[str] | None = None
+
+    def values(self) -> list[str]:
+        if self._values is None:
+            self._values = self.joined.split("\0")
+        return self._values
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values())
+
+    def __getitem__(self, k: Any) -> Any:
+        return self.values()[k]
+
+    def index(self, *args: Any) -> int:
+        return self.values().index(*args)
+
+
+def positions(vocab: list[str], c: str, joined: str | None = None, limit: int = 64
+              ) -> list[int] | None:
+    """The indexes of the values equal to c, found in the values joined by NUL (`joined`,
+    where known; None: more than `limit` of them, then compare one by one)."""
+    inner = joined if joined is not None else "\0".join(vocab)
+    joined = "\0" + inner + "\0"
+    needle = "\0" + c + "\0"
+    out: list[int] = []
+    at = joined.find(needle)
+    while at >= 0:
+        if len(out) == limit:
+            return None
+        out.append(joined.count("\0", 0, at))
+        at = joined.find(needle, at + len(c) + 1)
+    return out
 
 
 # patterns that read the same in XPath and Python but for '.' and '$' (translated below as
