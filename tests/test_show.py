@@ -149,7 +149,7 @@ def test_whole_words_tooltips_and_a_caption_in_the_svg(db, tmp_path):
 def test_an_empty_node_stands_in_its_own_constituent_dashed_and_linked():
     """Alpino gives an empty co-indexed node its antecedent's span: drawn at that @begin it
     split the antecedent ('heel [obj1:1] wat'). It stands before its parent's first word,
-    dashed, with a dashed arc to its antecedent."""
+    dashed, with a dashed link under the words to its antecedent's words."""
     xml = b"""<alpino_ds><node id="0" cat="top" rel="top" begin="0" end="5">
       <node id="1" cat="smain" rel="--" begin="0" end="5">
         <node id="2" rel="mod" pt="vnw" word="Er" begin="0" end="1"/>
@@ -169,8 +169,11 @@ def test_an_empty_node_stands_in_its_own_constituent_dashed_and_linked():
     ns = {"s": "http://www.w3.org/2000/svg"}
     dashed = out.findall(".//s:rect[@stroke-dasharray]", ns)
     assert len(dashed) == 1
-    arcs = out.findall(".//s:path[@class='ti-coindex']", ns)
-    assert len(arcs) == 1
-    start, end = arcs[0].get("d").split(" Q ")
-    assert float(start.split()[1]) == round(x["8"], 1)  # from the empty node
-    assert float(end.split()[2]) == round(x["4"], 1)  # to the np, its antecedent
+    links = out.findall(".//s:g[@class='ti-coindex']", ns)
+    assert len(links) == 1
+    path = [tuple(map(float, p.split(","))) for p in
+            links[0].find("s:polyline", ns).get("points").split()]
+    assert path[0][0] == round(x["8"], 1)  # from the empty node, down, to the np's words
+    under = links[0].find("s:line", ns)  # the np (its antecedent): its words underlined
+    assert float(under.get("x1")) < x["5"] < x["6"] < float(under.get("x2"))
+    assert path[-1][0] == round(x["6"], 1) and path[-1][1] == float(under.get("y1"))

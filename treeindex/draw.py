@@ -88,40 +88,141 @@ def _begin(el: etree._Element) -> int:
         return 0
 
 
+@dataclass
+class Edge:
+    """A parent-child line: down from the parent to its track in the gap under its row,
+    along the track, down to the child (`points`, a polyline). Boxes of the rows it
+    crosses stand clear of its vertical parts, so it touches no box but its two ends."""
+
+    parent: Box
+    child: Box
+    points: list[tuple[float, float]]
+
+
+@dataclass
+class Link:
+    """An empty co-indexed node's link to its antecedent, under the words: down from the
+    empty node to a channel, along it to the antecedent's words, which it underlines."""
+
+    empty: Box
+    antecedent: Box
+    points: list[tuple[float, float]]
+    under: tuple[float, float, float]  # (x0, x1, y): the line under the antecedent's words
+
+
+LANE = 5  # clearance between an edge passing a row and the boxes of that row, px
+GAP = 10  # the least space between two boxes of a row, px
+TRACK = 7  # space between two tracks in the gap under a row, px
+
+
+def box_height(lines: list[str]) -> float:
+    return 14 * len(lines) + 4
+
+
+def _nearest(want: float, half: float, lo: float, lanes: list[float]) -> float:
+    """The x nearest `want`, at least `lo`, whose box (half-width `half`) keeps LANE clear
+    of every lane."""
+    blocked = sorted((v - LANE - half, v + LANE + half) for v in lanes)
+    merged: list[list[float]] = []
+    for a, b in blocked:
+        if merged and a < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    best = None
+    cands = [max(want, lo)] + [v for a, b in merged for v in (a, b)]
+    for c in cands:
+        if c < lo or any(a < c < b for a, b in merged):
+            continue
+        if best is None or abs(c - want) < abs(best - want):
+            best = c
+    return best if best is not None else max(want, lo)
+
+
 def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: float = 0
-           ) -> tuple[list[Box], list[tuple[Box, Box]], float, float]:
-    """Boxes (centre x, row y), parent-child edges, and the picture's width and height, of
-    the first `node` under `root` (a sentence, or a node itself). Each leaf's column is as
-    wide as its box, which is as wide as its longest label: words are never cut."""
+           ) -> tuple[list[Box], list[Edge], float, float]:
+    """Boxes (centre x, first line's baseline y), parent-child edges, and the picture's
+    width and height, of the first `node` under `root` (a sentence, or a node itself).
+
+    Leaves stand along the bottom in word order, each in a column as wide as its box
+    (words are never cut); every other node one row above its deepest child, as near the
+    centre of its children as the row allows: rows are placed from the bottom up, each box
+    clear of its neighbours and of the edges that pass through its row (lanes). Edges run
+    down from the parent to a track of their own in the gap under its row, along it, and
+    down to the child: no edge touches a box but its two ends, and no boxes overlap (tests/
+    test_draw.py checks every bundled tree; scripts/check_drawing.py every tree of
+    ../shared/corpora)."""
     top = root if root.tag == "node" else next(root.iter("node"), None)
     if top is None:
         return [], [], 0.0, 0.0
     nodes = list(top.iter("node"))
     order = {el: i for i, el in enumerate(nodes)}
-    leaves = sorted((el for el in nodes if el.find("node") is None),
+    kids = {el: el.findall("node") for el in nodes}
+    leaves = sorted((el for el in nodes if not kids[el]),
                     key=lambda el: _leaf_place(el, order))
     labels = {el: _label(el) for el in nodes}
+    widths = {el: _width(labels[el]) for el in nodes}
     x: dict[etree._Element, float] = {}
     right = float(PAD)
     for el in leaves:
-        column = _width(labels[el]) + 8
+        column = widths[el] + 8
         x[el] = right + column / 2
         right += column
     height: dict[etree._Element, int] = {}
     for el in reversed(nodes):  # children before parents
-        kids = el.findall("node")
-        if kids:
-            x[el] = sum(x[k] for k in kids) / len(kids)
-            height[el] = 1 + max(height[k] for k in kids)
-        else:
-            height[el] = 0
+        height[el] = 1 + max(height[k] for k in kids[el]) if kids[el] else 0
     rows = height[top]
-    boxes = {el: Box(el, x[el], top_margin + PAD + (rows - height[el]) * ROW + 12,
-                     labels[el], el.get("id") in highlight, _width(labels[el]))
-             for el in nodes}
-    edges = [(boxes[el], boxes[k]) for el in nodes for k in el.findall("node")]
+    row = {el: rows - height[el] for el in nodes}
+    by_row: list[list[etree._Element]] = [[] for _ in range(rows + 1)]
+    for el in nodes:
+        by_row[row[el]].append(el)
+    parent_row = {k: row[el] for el in nodes for k in kids[el]}
+    for r in range(rows - 1, -1, -1):  # bottom up: children are placed, lanes known
+        lanes = [x[c] for c in nodes if c in x and row[c] > r and parent_row.get(c, r) < r]
+        want = {el: sum(x[k] for k in kids[el]) / len(kids[el]) for el in by_row[r]}
+        lo = float(PAD)
+        for el in sorted(by_row[r], key=lambda e: (want[e], order[e])):
+            half = widths[el] / 2
+            x[el] = _nearest(want[el], half, lo + half, lanes)
+            lo = x[el] + half + GAP
+    # tracks: in the gap under each row, one per parent (overlapping spans apart)
+    track: dict[etree._Element, int] = {}
+    tracks = [0] * (rows + 1)
+    for r in range(rows):
+        ends: list[float] = []  # per track, where its last span ends
+        spans = sorted(((min([x[el]] + [x[k] for k in kids[el]]),
+                         max([x[el]] + [x[k] for k in kids[el]]), el)
+                        for el in by_row[r] if kids[el]), key=lambda t: (t[0], order[t[2]]))
+        for a, b, el in spans:
+            k = next((i for i, e in enumerate(ends) if e + TRACK < a), len(ends))
+            if k == len(ends):
+                ends.append(b)
+            else:
+                ends[k] = b
+            track[el] = k
+        tracks[r] = len(ends)
+    row_top = []
+    y = top_margin + PAD
+    for r in range(rows + 1):
+        row_top.append(y)
+        tallest = max(box_height(labels[el]) for el in by_row[r])
+        y += tallest + 8 + TRACK * tracks[r] + 6
+    boxes = {el: Box(el, x[el], row_top[row[el]] + 12, labels[el], el.get("id") in highlight,
+                     widths[el]) for el in nodes}
+    edges = []
+    for el in nodes:
+        r = row[el]
+        if not kids[el]:
+            continue
+        tallest = max(box_height(labels[e]) for e in by_row[r])
+        ty = row_top[r] + tallest + 8 + TRACK * track[el]
+        p = boxes[el]
+        for kid in kids[el]:
+            c = boxes[kid]
+            edges.append(Edge(p, c, [(p.x, p.y - 12 + box_height(p.lines)), (p.x, ty),
+                                     (c.x, ty), (c.x, c.y - 12)]))
     width = max([right + PAD] + [b.x + b.width / 2 + PAD for b in boxes.values()])
-    return (list(boxes.values()), edges, width, top_margin + 2 * PAD + rows * ROW + 44)
+    return list(boxes.values()), edges, width, y + PAD
 
 
 def svg(root: etree._Element, highlight: Set[str] = frozenset(),
@@ -135,8 +236,8 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
     if caption:
         w = max(w, 2 * PAD + CHAR * len(caption))
-    if coindexed(boxes):
-        h += 14  # (room for the arcs under the words)
+    ties = coindex_links(boxes)
+    h += TRACK * len(ties)  # (room for the links under the words)
     scale = min(1.0, fit / w) if fit and w else 1.0
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="treeindex-tree" '
            f'width="{w * scale:.0f}" height="{h * scale:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '
@@ -144,15 +245,17 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     if caption:
         out.append(f"<title>{escape(caption)}</title>")
         out.append(f'<text x="{PAD}" y="{PAD + 4}" class="ti-caption">{escape(caption)}</text>')
-    for a, b in edges:
-        out.append(f'<line x1="{a.x:.1f}" y1="{a.y + 18:.1f}" x2="{b.x:.1f}" y2="{b.y - 12:.1f}"'
-                   f' stroke="#888" stroke-width="1"/>')
-    for empty, antecedent in coindexed(boxes):  # a dashed arc below the boxes
-        low = max(empty.y, antecedent.y) + 62  # (under the boxes; the picture is taller)
-        out.append(f'<path class="ti-coindex" d="M {empty.x:.1f} {empty.y + 20:.1f} Q '
-                   f'{(empty.x + antecedent.x) / 2:.1f} {low:.1f} {antecedent.x:.1f} '
-                   f'{antecedent.y + 14 * len(antecedent.lines) - 8:.1f}" fill="none" '
-                   f'stroke="#5c7cfa" stroke-dasharray="4 3"/>')
+    for e in edges:
+        out.append(f'<polyline class="ti-edge" points="{_points(e.points)}" fill="none" '
+                   'stroke="#888" stroke-width="1"/>')
+    for tie in ties:  # dashed, under the words: to the antecedent's words, underlined
+        x0, x1, yc = tie.under
+        index = escape(tie.empty.el.get("index") or "")
+        out.append(f'<g class="ti-coindex"><title>index {index}</title>'
+                   f'<polyline points="{_points(tie.points)}" fill="none" stroke="#5c7cfa" '
+                   'stroke-dasharray="4 3"/>'
+                   f'<line x1="{x0 - 8:.1f}" y1="{yc:.1f}" x2="{x1 + 8:.1f}" y2="{yc:.1f}" '
+                   'stroke="#5c7cfa" stroke-width="2" stroke-dasharray="4 3"/></g>')
     for b in boxes:
         link = links(b.el) if links is not None else None
         tip = attributes(b.el) + (f"\n({link[1]})" if link is not None else "")
@@ -163,7 +266,7 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
         stroke = "#c77800" if b.hit else "#9aa5b8"
         dashed = ' stroke-dasharray="4 3"' if is_empty(b.el) else ""
         out.append(f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
-                   f'height="{14 * len(b.lines) + 4}" rx="4" fill="{fill}" stroke="{stroke}"'
+                   f'height="{box_height(b.lines)}" rx="4" fill="{fill}" stroke="{stroke}"'
                    f'{dashed}' + (' class="hit"' if b.hit else "") + "/>")
         for k, line in enumerate(b.lines):
             weight = ' font-weight="bold"' if k == 0 else ""
@@ -175,6 +278,29 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
             out.append("</a>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _points(points: list[tuple[float, float]]) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+
+
+def coindex_links(boxes: list[Box]) -> list[Link]:
+    """The links of the picture's empty nodes to their antecedents, each in a channel of
+    its own under the words (so they cross no box)."""
+    pairs = coindexed(boxes)
+    if not pairs:
+        return []
+    bottom = max(b.y - 12 + box_height(b.lines) for b in boxes)
+    by_el = {b.el: b for b in boxes}
+    out = []
+    for k, (e, a) in enumerate(pairs):
+        xs = [by_el[w].x for w in a.el.iter("node") if w.get("word") is not None
+              and w in by_el] or [a.x]
+        x0, x1 = min(xs), max(xs)
+        yc = bottom + 10 + TRACK * k
+        out.append(Link(e, a, [(e.x, e.y - 12 + box_height(e.lines)), (e.x, yc),
+                               (min(max(e.x, x0), x1), yc)], (x0, x1, yc)))
+    return out
 
 
 def coindexed(boxes: list[Box]) -> list[tuple[Box, Box]]:
@@ -203,19 +329,21 @@ def png(root: etree._Element, highlight: Set[str] = frozenset(),
     boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
     if caption:
         w = max(w, 2 * PAD + CHAR * len(caption))
+    links = coindex_links(boxes)
+    h += TRACK * len(links)
     img = Image.new("RGB", (max(int(w), 1), max(int(h), 1)), "white")
     d = ImageDraw.Draw(img)
     if caption:
         d.text((PAD, PAD - 4), caption, fill="black")
-    for a, b in edges:
-        d.line([(a.x, a.y + 18), (b.x, b.y - 12)], fill="#888888")
-    for empty, antecedent in coindexed(boxes):  # (a straight line: Pillow draws no dashes)
-        d.line([(empty.x, empty.y + 18),
-                (antecedent.x, antecedent.y + 14 * len(antecedent.lines) - 8)],
-               fill="#5c7cfa")
+    for e in edges:
+        d.line(e.points, fill="#888888")
+    for link in links:  # (solid: Pillow draws no dashes)
+        x0, x1, yc = link.under
+        d.line(link.points, fill="#5c7cfa")
+        d.line([(x0 - 8, yc), (x1 + 8, yc)], fill="#5c7cfa", width=2)
     for b in boxes:
         d.rounded_rectangle([b.x - b.width / 2, b.y - 12, b.x + b.width / 2,
-                             b.y - 12 + 14 * len(b.lines) + 4], 4,
+                             b.y - 12 + box_height(b.lines)], 4,
                             fill="#ffd54f" if b.hit else "#f4f6fb",
                             outline="#c77800" if b.hit else "#9aa5b8")
         for k, line in enumerate(b.lines):
