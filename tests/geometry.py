@@ -54,9 +54,9 @@ def faults(boxes: list[draw.Box], edges: list[draw.Edge], links: list[draw.Link]
     """What is wrong with a picture (empty: nothing)."""
     out = []
     index = Boxes(boxes)
-    rects = sorted((rect(b), b) for b in boxes)
-    for k, ((x0, y0, x1, y1), a) in enumerate(rects):
-        for (u0, v0, u1, v1), b in rects[k + 1:]:
+    rects = sorted(((rect(b), b) for b in boxes), key=lambda t: t[0])
+    for k, ((_, y0, x1, y1), a) in enumerate(rects):
+        for (u0, v0, _, v1), b in rects[k + 1:]:
             if u0 >= x1 - EPS:
                 break
             if v0 < y1 - EPS and y0 < v1 - EPS:
