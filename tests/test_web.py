@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from conftest import CDB, serve
@@ -204,3 +205,24 @@ def test_serve_refuses_what_is_not_an_index(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert r.stderr == f"Error: {bad}: is not an SQLite database; give another --db\n"
+
+
+def test_a_long_tree_fits_the_window_and_can_be_seen_at_full_size(server, page):
+    base, _, where = server
+    page.goto(base + "/-/treeindex/search?q=" + quote(
+        '//node[@cat="top" and count(.//node[@word]) > 25]'))
+    page.locator("ol.ti-hits li a").first.click()
+    svg = page.locator("svg.treeindex-tree")
+    full = float(svg.get_attribute("width"))
+    assert full > 1400  # wider than the window
+    assert page.locator("input.ti-fit").is_checked()
+    box = svg.bounding_box()
+    assert box is not None and box["width"] <= 1400
+    top = page.locator("svg.treeindex-tree rect").first.bounding_box()  # the root's box
+    assert top is not None and 0 <= top["x"] and top["x"] + top["width"] <= 1400
+    shot(page, where, "tree-fitted")
+    page.click("label[for=ti-fit]")
+    assert not page.locator("input.ti-fit").is_checked()
+    box = svg.bounding_box()
+    assert box is not None and abs(box["width"] - full) < 1  # full size, scrolled
+    assert page.locator("div.ti-tree").evaluate("d => d.scrollWidth > d.clientWidth")

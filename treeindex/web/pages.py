@@ -4,6 +4,7 @@ web/runner.py (no datasette here: a worker imports only what a search needs)."""
 from __future__ import annotations
 
 import os
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,22 @@ from .. import draw
 PAGE = 50
 
 
+FIT_FROM = 1200  # a tree page's picture wider than this (px) is shown fitted at first
+
+
 def tree_div(svg: str) -> Markup:
     return Markup(f'<div class="ti-tree">{svg}</div>')
+
+
+def fitted_tree(svg: str) -> Markup:
+    """A tree page's picture, with a "fit the window" switch (CSS only: the SVG scaled to
+    the page's width, its whole height kept in proportion), on at first for a picture wider
+    than FIT_FROM; off, it scrolls at full size."""
+    m = re.search(r'\bwidth="(\d+)"', svg)
+    on = " checked" if m and int(m.group(1)) > FIT_FROM else ""
+    return Markup(f'<input type="checkbox" id="ti-fit" class="ti-fit"{on}>'
+                  '<label for="ti-fit"> fit the window</label>'
+                  f'<div class="ti-tree">{svg}</div>')
 
 
 def _macros() -> dict[str, str]:
@@ -164,7 +179,7 @@ def tree(path: str, corpus: str | None, sentid: str, hit: str | None,
                 "</a> (subtrees of the hit's shape: its category and its children's; or "
                 "click any node of the tree)</p>")
     around = _neighbours(path, db_name, q, n, corpora) if q and n > 0 else ""
-    picture = tree_div(draw.svg(root, found.highlight, like, caption))
+    picture = fitted_tree(draw.svg(root, found.highlight, like, caption))
     return (f"<h2>{escape(found.corpus)} {escape(found.sentid)}</h2>{around}"
             f"<p>{escape(sentence)}</p>{more}{picture}" + node_panel(root, found.highlight))
 
