@@ -19,6 +19,7 @@ import pytest
 from conftest import CDB, serve
 
 from treeindex import ingest
+from treeindex.search import count, stats
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -174,8 +175,19 @@ def test_counts_and_statistics_with_bars(server, page):
     assert rows.count() > 3
     assert page.locator(".ti-bar").count() == rows.count() - 1
     shot(page, where, "stats")
+    # relative frequencies: percent of the hits, and per million words of the corpora
+    _, db, _ = server
+    words = count(db, "//node[@word]").hits
+    table = stats(db, '//node[@rel="hd"]', ("pt",))
+    first = rows.nth(1).locator("td").all_inner_texts()
+    assert first[:2] == [table[0][0][0], f"{table[0][1]:,}"]
+    assert first[3] == f"{table[0][1] * 1e6 / words:,.1f}"
+    assert f"{words:,} words" in page.locator("p.ti-words").inner_text()
     page.goto(base + "/-/treeindex/search?q=%2F%2Fnode%5B%40cat%3D%22np%22%5D&mode=count")
     assert "(all)" in page.locator("table.ti").inner_text()
+    last = page.locator("table.ti tr").last.locator("td").all_inner_texts()
+    hits = count(db, '//node[@cat="np"]').hits
+    assert last[:2] == ["(all)", f"{hits:,}"] and last[3] == f"{hits * 1e6 / words:,.1f}"
 
 
 def test_hostile_search_input_and_bad_queries_are_text(server, page):

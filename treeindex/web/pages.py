@@ -66,27 +66,33 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
              corpora: tuple[str, ...] = ()) -> str:
     if mode == "count":
         counts = count(path, q, macros=macros, workers=0)
+        words = count(path, WORDS, workers=0)  # (the tokens of each corpus searched)
         top = max([h for h, _ in counts.corpora.values()] or [1])
         rows = "".join(
-            f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td><td><div class='ti-bar' "
-            f"style='width:{300 * h / top:.0f}px'></div></td></tr>"
+            f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td>"
+            f"<td>{per_million(h, words.corpora.get(c, (0, 0))[0])}</td><td><div "
+            f"class='ti-bar' style='width:{300 * h / top:.0f}px'></div></td></tr>"
             for c, (h, s) in counts.corpora.items())
         return (f"<table class='ti'><tr><th>corpus</th><th>hits</th><th>sentences</th>"
-                f"<th></th></tr>{rows}<tr><td>(all)</td><td>{counts.hits:,}</td>"
-                f"<td>{counts.sentences:,}</td><td></td></tr></table>")
+                f"<th>per million words</th><th></th></tr>{rows}<tr><td>(all)</td>"
+                f"<td>{counts.hits:,}</td><td>{counts.sentences:,}</td>"
+                f"<td>{per_million(counts.hits, words.hits)}</td><td></td></tr></table>")
     if mode == "stats":
         table = stats(path, q, names, macros=macros, workers=0)
+        words = count(path, WORDS, workers=0).hits
         total = sum(n for _, n in table) or 1
         top = table[0][1] if table else 1
         rows = "".join(
             "<tr>" + "".join(f"<td>{escape(v if v is not None else '[missing]')}</td>"
                              for v in values) +
-            f"<td>{n:,}</td><td>{100 * n / total:.2f}%</td><td><div class='ti-bar' "
-            f"style='width:{300 * n / top:.0f}px'></div></td></tr>"
+            f"<td>{n:,}</td><td>{100 * n / total:.2f}%</td><td>{per_million(n, words)}</td>"
+            f"<td><div class='ti-bar' style='width:{300 * n / top:.0f}px'></div></td></tr>"
             for values, n in table[:500])
         head = "".join(f"<th>{escape(a)}</th>" for a in names)
-        return (f"<table class='ti'><tr>{head}<th>count</th><th>percent</th><th></th></tr>"
-                f"{rows}</table>")
+        return (f"<table class='ti'><tr>{head}<th>count</th><th>percent of hits</th>"
+                f"<th>per million words</th><th></th></tr>{rows}</table>"
+                f"<p class='ti-words'>{words:,} words (tokens: nodes with a word, "
+                "punctuation included) in the corpora searched</p>")
     first = (page - 1) * PAGE
     hits = list(search(path, q, macros=macros, workers=0, limit=first + PAGE + 1))
     shown = hits[first:first + PAGE]
@@ -109,6 +115,13 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
+
+
+WORDS = "//node[@word]"  # a sentence's tokens (punctuation included), as PaQu counts them
+
+
+def per_million(n: int, words: int) -> str:
+    return f"{n * 1e6 / words:,.1f}" if words else ""
 
 
 def hit_link(name: str, h: Any, q: str, n: int, corpora: tuple[str, ...]) -> str:

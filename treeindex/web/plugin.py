@@ -33,7 +33,8 @@ from .pages import tree_div
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _STYLE = """<style>
 .ti-hit{background:#ffd54f;font-weight:bold}.ti-bar{background:#5c7cfa;height:12px}
-.ti-tree{overflow-x:auto;max-width:100%}.ti-fit:checked~.ti-tree svg{width:100%;height:auto}.ti-form input[type=text]{width:70%}
+.ti-tree{overflow-x:auto;max-width:100%}.ti-form input[type=text]{width:70%}
+.ti-fit:checked~.ti-tree svg{width:100%;height:auto}
 table.ti td,table.ti th{padding:2px 8px;text-align:left}</style>"""
 
 
