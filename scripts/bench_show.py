@@ -6,7 +6,9 @@
 (1) SVG of trees of about 100 nodes (real sentences of the 200 MB index with 90-110 nodes):
     median and worst milliseconds per drawing, against a budget of 50 ms;
 (2) the search page's first page of results for a selective query, through a real
-    `treeindex serve` on 127.0.0.1 (HTTP GET, whole response), median of 5, against 1 s.
+    `treeindex serve` on 127.0.0.1 (HTTP GET, whole response), median of 5, against 1 s;
+(3) a download of every hit of a broad query (CSV, streamed), and the peak memory of the
+    server's processes meanwhile, against 200 MB for 100,000 hits.
 The index is the one scripts/bench_search.py builds under /tmp/treeindex-bench.
 """
 
@@ -67,9 +69,44 @@ def main() -> None:
         print(f"search page, first page ({hits} hits) for //node[@lemma=\"Parijs\"] on the "
               f"{args.mb:g} MB index: median {statistics.median(pages) * 1e3:.0f} ms, worst "
               f"{max(pages) * 1e3:.0f} ms (budget 1 s)")
+        # (3) a download of every hit of a broad query, streamed; the peak memory of the
+        # server's processes (datasette's and its search workers') meanwhile
+        q = '//node[@cat="np" and node[@rel="det"]]'
+        start = time.perf_counter()
+        size = lines = 0
+        peak = 0
+        with urllib.request.urlopen(base + "/-/treeindex/download?format=csv&q=" + quote(q),
+                                    timeout=3600) as r:
+            while True:
+                chunk = r.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+                peak = max(peak, _rss_tree(proc.pid))
+        took = time.perf_counter() - start
+        print(f"download of every hit of {q} as CSV: {lines - 1:,} hits, {size / 1e6:,.0f} MB "
+              f"in {took:.1f} s; the server's processes at most {peak / 1e6:,.0f} MB together "
+              "(budget 200 MB for 100,000 hits)")
     finally:
         proc.terminate()
         proc.wait()
+
+
+def _rss_tree(pid: int) -> int:
+    """Resident bytes of a process and its descendants (Linux /proc)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 if __name__ == "__main__":

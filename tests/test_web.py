@@ -17,9 +17,10 @@ from urllib.parse import quote
 
 import pytest
 from conftest import CDB, serve
+from lxml import etree
 
 from treeindex import ingest
-from treeindex.search import count, stats
+from treeindex.search import count, search, stats
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -238,3 +239,41 @@ def test_a_long_tree_fits_the_window_and_can_be_seen_at_full_size(server, page):
     box = svg.bounding_box()
     assert box is not None and abs(box["width"] - full) < 1  # full size, scrolled
     assert page.locator("div.ti-tree").evaluate("d => d.scrollWidth > d.clientWidth")
+
+
+def test_downloads_stream_every_hit_and_the_statistics(server, page):
+    import csv
+    import io
+
+    base, db, where = server
+    q = '//node[@cat="np" and node[@rel="det"]]'
+    page.goto(base + "/-/treeindex/search?q=" + quote(q))
+    links = page.locator("a.ti-download")
+    assert links.count() == 3
+    with page.expect_download() as info:
+        links.first.click()
+    got = Path(info.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(got)))
+    want = list(search(db, q))
+    assert rows[0][:3] == ["corpus", "sentid", "id"] and len(rows) == len(want) + 1 > 50
+    assert [(r[0], r[1], r[2]) for r in rows[1:]] == [(h.corpus, h.sentid, h.id) for h in want]
+
+    def fetch(href: str) -> bytes:
+        with urllib.request.urlopen(base + href, timeout=60) as r:
+            assert "attachment" in r.headers["content-disposition"]
+            return r.read()
+
+    hrefs = links.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    lines = fetch(hrefs[1]).decode().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [h.id for h in want]
+    treebank = etree.fromstring(fetch(hrefs[2]))
+    assert len(treebank.findall("alpino_ds")) == len({(h.corpus, h.sentid) for h in want})
+    page.goto(base + "/-/treeindex/search?mode=stats&attrs=pt&q=" + quote('//node[@rel="hd"]'))
+    stats_href = page.locator("a.ti-download").get_attribute("href")
+    table = list(csv.reader(io.StringIO(fetch(stats_href).decode())))
+    assert table[0] == ["pt", "count", "percent_of_hits", "per_million_words"]
+    assert [(r[0], int(r[1])) for r in table[1:]] == \
+        [(v[0] or "[missing]", n) for v, n in stats(db, '//node[@rel="hd"]', ("pt",))]
+    # hostile text stays text in the links; a bad query is one line in the download
+    bad = fetch("/-/treeindex/download?format=csv&q=" + quote('//node[@cat="np" and'))
+    assert bad.decode().strip().startswith("treeindex: ")

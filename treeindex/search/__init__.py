@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,8 +308,8 @@ def unchanged(db_path: Path, p: Plan) -> None:
 
 # blocks below which one process evaluates them faster than it starts workers
 PARALLEL_MIN_BLOCKS = 24
-# superblocks kept in memory (`treeindex server`) below which one process evaluates them
-PARALLEL_MIN_KEPT = 12
+# superblocks kept in memory (`treeindex server`) from which threads evaluate them
+PARALLEL_MIN_KEPT = 4
 
 
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
@@ -329,24 +329,38 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     n = available_cores() if workers is None else workers
     (blocks,) = index.conn.execute("SELECT count(*) FROM node_blocks").fetchone()
     kept = fast.kept_superblocks(db)
-    if blocks < PARALLEL_MIN_BLOCKS or (kept and kept < PARALLEL_MIN_KEPT):
-        n = 0  # (a kept superblock takes milliseconds; a worker's fork, tens of them)
-    with owned_executor(n) as pool:
-        for (kind, job), result in ordered_map(pool, fast.run_item, items, max(n, 1) + 2):
-            if kind == "old":
-                done += result.sentences
-                yield "old", result
-                corpus = job.corpus
-            else:
-                for part in result:
-                    if isinstance(part, fast.Older):
-                        yield "old", part.hits
-                    else:
-                        yield "block", part
-                done += sum(row.count for row, _ in job.rows)
-                corpus = dict(job.corpus_names)[job.rows[-1][1]]
-            if progress_callback:
-                progress_callback(Progress(corpus, min(done, total), total, found[0]))
+    threads = None
+    width = n  # (jobs in flight: this + 2)
+    if kept:  # superblocks in memory: threads (numpy lets go of the GIL in its array work;
+        # a worker process forked from a server's child costs 0.1 s at 1 GB)
+        if kept >= PARALLEL_MIN_KEPT and n > 1:
+            threads = ThreadPoolExecutor(n, thread_name_prefix="treeindex-kept")
+        else:
+            width = 0
+        n = 0
+    elif blocks < PARALLEL_MIN_BLOCKS:
+        n = width = 0
+    try:
+        with owned_executor(n, threads) as pool:
+            for (kind, job), result in ordered_map(pool, fast.run_item, items,
+                                                   max(width, 1) + 2):
+                if kind == "old":
+                    done += result.sentences
+                    yield "old", result
+                    corpus = job.corpus
+                else:
+                    for part in result:
+                        if isinstance(part, fast.Older):
+                            yield "old", part.hits
+                        else:
+                            yield "block", part
+                    done += sum(row.count for row, _ in job.rows)
+                    corpus = dict(job.corpus_names)[job.rows[-1][1]]
+                if progress_callback:
+                    progress_callback(Progress(corpus, min(done, total), total, found[0]))
+    finally:
+        if threads is not None:
+            threads.shutdown(cancel_futures=True)
 
 
 def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ...],

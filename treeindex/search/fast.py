@@ -12,6 +12,7 @@ there. Candidates from the search terms skip the blocks that hold none.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -224,18 +225,20 @@ class Job(NamedTuple):
     corpus_names: tuple = ()  # (corpus id, name) of the job's blocks
 
 
-_compiled: dict[str, tuple[Query, Engine]] = {}
+# per query and thread: an Engine holds the block it evaluates while it does
+_compiled: dict[tuple[str, int], tuple[Query, Engine]] = {}
 
 
 def run_job(job: Job) -> list[Any]:
     """Evaluate a job's blocks (in a worker: its own index connection and compiled query)."""
-    compiled = _compiled.get(job.query)
+    key = (job.query, threading.get_ident())
+    compiled = _compiled.get(key)
     if compiled is None:
         query = Query(job.query, lazy=True)
         engine, why = compile_engine(query)
         if engine is None:  # pragma: no cover - the parent compiled the same text
             raise Unsupported(why)
-        compiled = _compiled[job.query] = (query, engine)
+        compiled = _compiled[key] = (query, engine)
     query, engine = compiled
     index = Index.for_process(job.db)
     out: list[Any] = []

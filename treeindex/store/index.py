@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ class Sentence(NamedTuple):
     xml: bytes  # the <alpino_ds> element, UTF-8, decompressed
 
 
-_per_process: dict[tuple[int, str], Index] = {}
+_per_process: dict[tuple[int, int, str], Index] = {}
 # FTS5's ascii tokenizer folds ASCII capitals (and nothing else): the vocabulary has them so
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -41,9 +42,10 @@ class Index:
 
     @classmethod
     def for_process(cls, path: Path | str) -> Index:
-        """One Index per process and path, kept open for the tasks a worker runs (keyed by
-        pid, so that a connection never crosses a fork)."""
-        key = (os.getpid(), str(path))
+        """One Index per process, thread and path, kept open for the tasks a worker runs
+        (keyed by pid, so that a connection never crosses a fork, and by thread: the threads
+        that evaluate kept superblocks each have their own)."""
+        key = (os.getpid(), threading.get_ident(), str(path))
         index = _per_process.get(key)
         if index is None:
             index = _per_process[key] = cls(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,32 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
     if not shown:
         return "<p>No hits.</p>"
     return f"<ol class='ti-hits'>{''.join(lines)}</ol><p>{' | '.join(nav)}</p>"
+
+
+def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] = ()
+             ) -> Iterator[str]:
+    """The lines of a download (web/plugin.py `download`): every hit as CSV, JSON lines or
+    a treebank of the matching sentences, or the statistics with counts, percent of hits
+    and per million words as CSV. Lines are made as they are sent."""
+    from ..search import count, search, stats
+    from ..search.formats import MISSING, hit_lines, table_lines
+
+    macros = _macros()
+    chosen = list(corpora) or None
+    if fmt == "stats":
+        names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or \
+            ("lemma",)
+        table = stats(path, q, names, corpora=chosen, macros=macros, workers=0)
+        words = count(path, WORDS, corpora=chosen, workers=0).hits
+        total = sum(n for _, n in table) or 1
+        rows: list[list[Any]] = [
+            [*(MISSING if v is None else v for v in values), n, round(100 * n / total, 4),
+             round(n * 1e6 / words, 4) if words else None] for values, n in table]
+        yield from table_lines([*names, "count", "percent_of_hits", "per_million_words"],
+                               rows, "csv")
+        return
+    hits = search(path, q, corpora=chosen, macros=macros, workers=0, with_xml=fmt == "xml")
+    yield from hit_lines(hits, fmt)
 
 
 WORDS = "//node[@word]"  # a sentence's tokens (punctuation included), as PaQu counts them

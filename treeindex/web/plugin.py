@@ -166,7 +166,8 @@ def _count_what_can_be_counted(database: Any) -> None:
 
 @hookimpl
 def register_routes() -> list:
-    return [(r"^/-/treeindex/search$", search_page), (r"^/-/treeindex/tree$", tree_page)]
+    return [(r"^/-/treeindex/search$", search_page), (r"^/-/treeindex/tree$", tree_page),
+            (r"^/-/treeindex/download$", download)]
 
 
 @hookimpl
@@ -244,7 +245,66 @@ async def search_page(datasette: Any, request: Any) -> Response:
     if q:
         body.append(await _in_worker("results", path, name, q, mode, attrs, page,
                                      tuple(chosen)))
+        if mode != "count":
+            body.append(download_links(name, q, mode, attrs, chosen))
     return Response.html(await _page(datasette, request, "XPath search", "".join(body)))
+
+
+# what the download route streams: (content type, file name ending)
+DOWNLOADS = {"csv": ("text/csv; charset=utf-8", "csv"),
+             "nl": ("application/x-ndjson; charset=utf-8", "jsonl"),
+             "xml": ("application/xml; charset=utf-8", "xml"),
+             "stats": ("text/csv; charset=utf-8", "stats.csv")}
+
+
+async def download(datasette: Any, request: Any) -> Any:
+    """Every hit of a search (CSV, JSON lines, or the matching sentences as a treebank), or
+    its statistics (CSV), streamed as the worker makes them: memory stays bounded for any
+    number of hits, and a download the browser stops stops the search."""
+    from datasette.utils.asgi import AsgiStream
+
+    from .runner import runner
+
+    args = request.args
+    name, path = _db_path(datasette, args.get("db"))
+    fmt = args.get("format", "csv")
+    if fmt not in DOWNLOADS:
+        return Response.text(f"format must be one of {', '.join(DOWNLOADS)}", status=400)
+    q = args.get("q", "")
+    if not q:
+        return Response.text("no query (q=)", status=400)
+    corpora = tuple(c for c in args.getlist("corpus") if c)
+    content_type, ending = DOWNLOADS[fmt]
+
+    async def stream(r: Any) -> None:
+        chunks = runner().stream("treeindex.web.pages", "download", path, q, fmt,
+                                 args.get("attrs", "lemma"), corpora)
+        try:
+            async for chunk in chunks:
+                await r.write(chunk.decode("utf-8"))  # (whole lines: whole characters)
+        except TreeindexError as e:  # (the response has begun: the error is its last line)
+            await r.write(f"\ntreeindex: {e}\n")
+        finally:
+            await chunks.aclose()
+
+    return AsgiStream(stream, content_type=content_type, headers={
+        "content-disposition": f'attachment; filename="treeindex-{name}.{ending}"'})
+
+
+def download_links(name: str, q: str, mode: str, attrs: str, chosen: list[str]) -> str:
+    """Links that download every hit, or the statistics, of the search on the page."""
+    base = [("db", name), ("q", q)] + [("corpus", c) for c in chosen]
+    if mode == "stats":
+        kinds = [("stats", "statistics (CSV)")]
+        base.append(("attrs", attrs))
+    else:
+        kinds = [("csv", "CSV"), ("nl", "JSON lines"), ("xml", "the matching sentences "
+                                                         "(treebank XML)")]
+    links = " · ".join(
+        f'<a class="ti-download" href="/-/treeindex/download?'
+        f'{escape(urlencode(base + [("format", k)]))}">{label}</a>' for k, label in kinds)
+    return f'<p class="ti-downloads">download every hit: {links}</p>' if mode != "stats" \
+        else f'<p class="ti-downloads">download: {links}</p>'
 
 
 def _corpus_choice(corpora: list[str], chosen: list[str]) -> str:

@@ -44,14 +44,37 @@ def _serve(conn: Any) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
-        module, name, args = job
+        module, name, args, *streamed = job
         try:
             value = getattr(importlib.import_module(module), name)(*args)
+            if streamed:  # an iterator of str: sent in chunks, as they are made
+                _send_chunks(conn, value)
+                value = None
             conn.send(("ok", value))
         except TreeindexError as e:
             conn.send(("error", str(e)))
         except Exception as e:  # noqa: BLE001 - shown on the page as one line, not a 500
             conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+CHUNK = 1 << 16  # bytes a download's worker sends at a time
+
+
+def _send_chunks(conn: Any, lines: Any) -> None:
+    """Lines, each ended by a newline, as chunks of about CHUNK bytes: ("chunk", bytes). A
+    send waits while the web process has not read the last ones (the pipe's buffer), so a
+    download of any size holds a chunk or two in memory."""
+    buf: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8") + b"\n"
+        buf.append(data)
+        size += len(data)
+        if size >= CHUNK:
+            conn.send(("chunk", b"".join(buf)))
+            buf, size = [], 0
+    if buf:
+        conn.send(("chunk", b"".join(buf)))
 
 
 class _Worker:
@@ -136,6 +159,42 @@ class Runner:
         async with self._slots:
             return await asyncio.get_running_loop().run_in_executor(
                 None, self._call, module, name, args)
+
+    async def stream(self, module: str, name: str, *args: Any) -> Any:
+        """The lines `module.name(*args)` yields, made in a worker, as chunks of bytes (an
+        async generator): no time limit (a download of every hit may take minutes); the
+        worker is stopped when the reader goes away (the client closed the download) and
+        the generator is closed. TreeindexError for an error before or during the lines."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            worker = self._take()
+            done = False
+            try:
+                worker.conn.send((module, name, args, "stream"))
+                while True:
+                    try:
+                        kind, value = await loop.run_in_executor(None, worker.conn.recv)
+                    except (EOFError, OSError):
+                        raise WorkerFailed() from None
+                    if kind == "chunk":
+                        yield value
+                    elif kind == "error":
+                        from ..errors import TreeindexError
+
+                        done = True
+                        raise TreeindexError(value)
+                    else:
+                        done = True
+                        return
+            finally:
+                if done:
+                    with self._lock:
+                        self._idle.append(worker)
+                else:  # stopped midway: the worker may be in the middle of sending
+                    worker.stop()
+                    self._replace()
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,91 @@
+"""A search's hits, counts and statistics as text, CSV, JSON, JSON lines or a treebank: what
+`treeindex search` prints and the web page's downloads stream (no click here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import visible
+from ..query import QueryResult, format_csv, format_json, format_nl
+from .run import Hit
+
+FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
+          "sentence")
+MISSING = "[missing]"
+
+
+def bracketed(hit: Hit) -> str:
+    """The sentence with the hit's words in brackets (each run of adjacent words once); a
+    hit without words (an empty, co-indexed node) as [∅ rel] after it."""
+    marked = set(hit.positions)
+    out = []
+    for i, word in enumerate(hit.sentence.split()):
+        opens = i in marked and i - 1 not in marked
+        closes = i in marked and i + 1 not in marked
+        out.append(("[" if opens else "") + word + ("]" if closes else ""))
+    if not hit.words:
+        out.append(f"[∅ {hit.rel or hit.cat or 'node'}]")
+    return " ".join(out)
+
+
+def _row(hit: Hit, joined: bool) -> tuple:
+    """A hit's record, FIELDS in order (`words` joined by spaces for csv)."""
+    return (hit.corpus, hit.sentid, hit.id, hit.cat, hit.pt, hit.rel, hit.begin, hit.end,
+            hit.label, " ".join(hit.words) if joined else hit.words, hit.sentence)
+
+
+# the record formats are those of `treeindex query`
+RECORDS = {"csv": format_csv, "json": format_json, "nl": format_nl}
+
+
+def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
+    if fmt == "text":
+        for h in hits:
+            yield f"{visible(h.corpus)}\t{visible(h.sentid)}\t{visible(bracketed(h))}"
+    elif fmt in RECORDS:
+        rows = (_row(h, fmt == "csv") for h in hits)
+        yield from RECORDS[fmt](QueryResult(list(FIELDS), rows))
+    else:  # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
+        yield '<?xml version="1.0" encoding="UTF-8"?>'
+        yield "<treebank>"
+        for h in hits:
+            if h.xml is not None:
+                yield _with_id(h.xml, h.sentid).decode("utf-8")
+        yield "</treebank>"
+
+
+_HAS_ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=")
+
+
+def _with_id(xml: bytes, sentid: str) -> bytes:
+    """The sentence with its id on <alpino_ds> (a one-sentence file's has its file name for
+    one): ingested again, the treebank gives every sentence the id it has here."""
+    if _HAS_ID.match(xml):
+        return xml
+    from ..export import attribute_value
+
+    return (b'<alpino_ds id="' + attribute_value(sentid).encode("utf-8") + b'"'
+            + xml[len(b"<alpino_ds"):])
+
+
+def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator[str]:
+    """A small table (counts, statistics) in any --format: as `treeindex query` prints
+    records; the text table with thousands separated and percentages to two places."""
+    if fmt in RECORDS:
+        yield from RECORDS[fmt](QueryResult(columns, iter(map(tuple, rows))))
+        return
+    text = [[f"{v:,}" if isinstance(v, int) else
+             (f"{v:.2f}" if isinstance(v, float) else visible(str(v))) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
+               for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    yield line(columns)
+    yield "  ".join("-" * w for w in widths)
+    yield from (line(r) for r in text)
