@@ -14,7 +14,7 @@ from .common import db_option, handled, plural
 @db_option
 @click.option("--memory", "memory_mb", type=click.IntRange(min=0), default=2048,
               show_default=True,
-              help="MB of decoded node table to keep (about 2 x the input it came from); "
+              help="MB of decoded node table to keep (about 1.4 x the input it came from); "
                    "blocks past it are read from the file by each search, as without a "
                    "server.")
 def server_command(db_path: Path, memory_mb: int) -> None:
