@@ -25,6 +25,8 @@ RECORD_QUERIES = [
     '//node[@rel=("hd","cmp")]',
     '//node[following-sibling::node[@rel="obj1"]]',
     '//node[@cat="pp"]/node[position()=last()]',
+    '//node[lower-case(@word)="de" or lower-case(@lemma)="het"]',  # the kept lower case
+    '//node[upper-case(@word)="DE"]',
 ]
 
 

@@ -164,6 +164,11 @@ class Block:
         """The column's vocabulary joined by NUL, where kept (a superblock); None here."""
         return None
 
+    def lowered(self, joined: str | None) -> str | None:
+        """A kept joined vocabulary in lower case (lower-case() of a column, made once for
+        all queries); None here."""
+        return None
+
     # --- axes -----------------------------------------------------------------------------
 
     def back(self, axis: str, m: np.ndarray) -> np.ndarray:

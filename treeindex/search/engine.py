@@ -841,7 +841,7 @@ class Engine:
                 "normalize-space": lambda x: " ".join(x.split()) if x.isascii() else " ".join(
                     t for t in re.split(r"[ \t\r\n]+", x) if t),
                 "lower-case": str.lower, "upper-case": str.upper}[name]
-            return map_str(s, f)
+            return map_str(s, f, self.b.lowered(s.joined) if f is str.lower else None)
         if name == "string-length" and n == 1:
             s = self._str(self._eval(args[0], space, env), space)
             return Num(np.array([len(x) for x in s.vocab], dtype=np.float64)[s.ids])

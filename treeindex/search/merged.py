@@ -119,6 +119,14 @@ class MergedBlock(Block):
     def ids(self, name: str) -> np.ndarray:
         return self.column(name)[0]
 
+    def lowered(self, joined: str | None) -> str | None:
+        table = self._cache.get("#lowered")
+        if joined is None or not isinstance(table, dict):
+            return None
+        # (by identity: the keys are the kept joined strings themselves, alive as long as
+        # the superblock, so no other string can have their id)
+        return table.get(id(joined))
+
     def joined(self, name: str) -> str | None:
         """"\0".join of the column's vocabulary: kept by `decode_all` (for case mappings
         and `positions`, 2.6 ms a superblock for the words)."""
@@ -138,8 +146,11 @@ class MergedBlock(Block):
         the parts' own copies are let go."""
         for prop in ("sent", "plain", "kind", "parent", "size", "is_node"):
             getattr(self, prop)
+        lowered = {}
         for name in self._names:
-            self._cache["#joined:" + name] = "\0".join(self.column(name)[1])
+            joined = self._cache["#joined:" + name] = "\0".join(self.column(name)[1])
+            lowered[id(joined)] = joined.lower()
+        self._cache["#lowered"] = lowered
         for name in DERIVED:
             self.derived(name)
         self._child_start()
@@ -172,11 +183,15 @@ class MergedBlock(Block):
 
     def nbytes(self) -> int:
         total = 0
-        for v in self._cache.values():
+        for key, v in self._cache.items():
             if isinstance(v, np.ndarray):
                 total += v.nbytes
             elif isinstance(v, tuple):
                 total += v[0].nbytes + sum(len(s) + 50 for s in v[1])
+            elif isinstance(v, str):
+                total += len(v)
+            elif isinstance(v, dict) and key == "#lowered":
+                total += sum(len(s) for s in v.values())
         return total
 
     def parts_plain(self) -> list[bool]:

@@ -171,8 +171,12 @@ def any_pair(op: str, ra: np.ndarray, xa: np.ndarray, rb: np.ndarray, xb: np.nda
     return has_a & has_b & (lo != hi)
 
 
-def map_str(s: Str, f: Callable[[str], str]) -> Str:
-    """f of every value (the same ids: values may now repeat)."""
+def map_str(s: Str, f: Callable[[str], str], done: str | None = None) -> Str:
+    """f of every value (the same ids: values may now repeat). `done`: f of the joined
+    values, where a kept superblock has it already."""
+    if done is not None:
+        return Str(Joined(done, len(s.vocab)), s.ids, unique=False,  # type: ignore[arg-type]
+                   joined=done)
     if f is str.lower or f is str.upper:
         # one call on the values joined by NUL (which XML values cannot hold, and neither
         # case mapping makes): the same values, 5 x faster on a superblock's words (the
