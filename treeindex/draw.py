@@ -16,6 +16,7 @@ ids) are drawn in colour. PNG is the same picture drawn with Pillow.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from html import escape
@@ -58,9 +59,9 @@ def _width(lines: list[str]) -> float:
 
 def attributes(el: etree._Element) -> str:
     """A node's attributes, one `name=value` per line (the tooltip of its box)."""
-    have = {str(n): str(v) for n, v in el.attrib.items()}
-    names = [n for n in _FIRST if n in have] + sorted(n for n in have if n not in _FIRST)
-    return "\n".join(f"{n}={have[n]}" for n in names)
+    have: dict[str, str] = dict(el.attrib)  # type: ignore[arg-type]
+    first = [f"{n}={have.pop(n)}" for n in _FIRST if n in have]
+    return "\n".join(first + [f"{n}={have[n]}" for n in sorted(have)])
 
 
 def is_empty(el: etree._Element) -> bool:
@@ -121,22 +122,22 @@ def box_height(lines: list[str]) -> float:
 
 def _nearest(want: float, half: float, lo: float, lanes: list[float]) -> float:
     """The x nearest `want`, at least `lo`, whose box (half-width `half`) keeps LANE clear
-    of every lane."""
-    blocked = sorted((v - LANE - half, v + LANE + half) for v in lanes)
-    merged: list[list[float]] = []
-    for a, b in blocked:
+    of every lane (`lanes` sorted)."""
+    merged: list[list[float]] = []  # the x a box's centre may not take: open intervals
+    for v in lanes:
+        a, b = v - LANE - half, v + LANE + half
         if merged and a < merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
-    best = None
-    cands = [max(want, lo)] + [v for a, b in merged for v in (a, b)]
-    for c in cands:
-        if c < lo or any(a < c < b for a, b in merged):
-            continue
-        if best is None or abs(c - want) < abs(best - want):
-            best = c
-    return best if best is not None else max(want, lo)
+    w = max(want, lo)
+    k = bisect.bisect_right([m[0] for m in merged], w) - 1
+    if k < 0 or not merged[k][0] < w < merged[k][1]:
+        return w  # (not blocked)
+    left, right = merged[k]
+    if left >= lo and want - left <= right - want:
+        return left
+    return right
 
 
 def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: float = 0
@@ -178,7 +179,8 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
         by_row[row[el]].append(el)
     parent_row = {k: row[el] for el in nodes for k in kids[el]}
     for r in range(rows - 1, -1, -1):  # bottom up: children are placed, lanes known
-        lanes = [x[c] for c in nodes if c in x and row[c] > r and parent_row.get(c, r) < r]
+        lanes = sorted(x[c] for c in nodes
+                       if c in x and row[c] > r and parent_row.get(c, r) < r)
         want = {el: sum(x[k] for k in kids[el]) / len(kids[el]) for el in by_row[r]}
         lo = float(PAD)
         for el in sorted(by_row[r], key=lambda e: (want[e], order[e])):
@@ -202,11 +204,11 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
             track[el] = k
         tracks[r] = len(ends)
     row_top = []
+    tallest = [max(box_height(labels[el]) for el in by_row[r]) for r in range(rows + 1)]
     y = top_margin + PAD
     for r in range(rows + 1):
         row_top.append(y)
-        tallest = max(box_height(labels[el]) for el in by_row[r])
-        y += tallest + 8 + TRACK * tracks[r] + 6
+        y += tallest[r] + 8 + TRACK * tracks[r] + 6
     boxes = {el: Box(el, x[el], row_top[row[el]] + 12, labels[el], el.get("id") in highlight,
                      widths[el]) for el in nodes}
     edges = []
@@ -214,8 +216,7 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
         r = row[el]
         if not kids[el]:
             continue
-        tallest = max(box_height(labels[e]) for e in by_row[r])
-        ty = row_top[r] + tallest + 8 + TRACK * track[el]
+        ty = row_top[r] + tallest[r] + 8 + TRACK * track[el]
         p = boxes[el]
         for kid in kids[el]:
             c = boxes[kid]

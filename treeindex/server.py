@@ -66,8 +66,9 @@ class Server:
         self.spare: tuple[int, socket.socket] | None = None
         _preload()
 
-    def refresh(self) -> ServerState:
-        """Bring the superblocks up to date with the file (no connection is left open)."""
+    def refresh(self, stop: Callable[[], bool] = lambda: False) -> ServerState:
+        """Bring the superblocks up to date with the file (no connection is left open);
+        `stop()` true ends it early (what was merged so far is kept)."""
         from .search import fast
         from .store import Index
 
@@ -75,7 +76,7 @@ class Server:
         before = set(self.kept.kept)
         with Index(self.db) as index, index.snapshot():
             self.kept.refresh(index.conn, lambda i: fast.read_block(
-                index, fast.BlockRow(i, 0, 0, 0)), self.budget)
+                index, fast.BlockRow(i, 0, 0, 0)), self.budget, stop=stop)
         return ServerState(len(self.kept.where), len(self.kept.kept), self.kept.nbytes,
                            time.perf_counter() - t, set(self.kept.kept) != before)
 
@@ -155,10 +156,10 @@ class Server:
                 self._reap()
                 if started:
                     due = True
-                if not self.children and (due or not events):
+                if not self.children and (due or not events) and not stop():
                     # between commands (never beside one: it would take their cores)
                     due = False
-                    state = self.refresh()
+                    state = self.refresh(stop)
                     if state.changed or self.spare is None:
                         self._fork_spare()  # (the spare should hold what changed)
         finally:

@@ -36,8 +36,12 @@ def server_command(db_path: Path, memory_mb: int) -> None:
     from ..server import Server
     from ..store import Index
 
+    stopping: list[int] = []
+
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        # (recorded, never raised: an exception raised inside a fork's after-fork hooks is
+        # "ignored" by Python, and the signal with it; the loop sees this within a moment)
+        stopping.append(signum)
 
     with handled(db_path, interrupted="the server stopped."):
         with Index(db_path):  # (a treeindex index? said here, in one line)
@@ -48,11 +52,10 @@ def server_command(db_path: Path, memory_mb: int) -> None:
         click.echo(f"serving {db_path}: {plural(state.blocks, 'block')} of the node table in "
                    f"memory ({state.nbytes / 1e6:,.0f} MB, read in {state.seconds:.1f} s); "
                    f"socket {server.path}; Ctrl-C stops", err=True)
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGHUP, stop)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, stop)
         try:
-            server.serve()
-        except KeyboardInterrupt:
+            server.serve(stop=lambda: bool(stopping))
             click.echo("server stopped", err=True)
         finally:
             server.close()

@@ -319,7 +319,8 @@ class Superblocks:
         return self.where.get(fp[0]) if self.prints.get(fp[0]) == fp else None
 
     def refresh(self, conn: sqlite3.Connection, read: Callable[[int], Block],
-                budget: int, group: int = GROUP) -> int:
+                budget: int, group: int = GROUP, stop: Callable[[], bool] = lambda: False
+                ) -> int:
         """Keep up with the index: superblocks with a block that changed or went are
         dropped; blocks in none are merged, a corpus's consecutive blocks `group` at a time,
         while the kept bytes stay under `budget`. Returns how many blocks were added.
@@ -344,7 +345,7 @@ class Superblocks:
                 run.clear()
 
         for fp in rows:
-            if self.nbytes >= budget:
+            if self.nbytes >= budget or stop():
                 break
             if self.find(fp) is not None or (run and run[-1][0][1] != fp[1]):
                 flush()
