@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import CDB, serve
+from conftest import CDB, repeat_treebank, serve
 from lxml import etree
 
 from treeindex import ingest
@@ -277,3 +277,43 @@ def test_downloads_stream_every_hit_and_the_statistics(server, page):
     # hostile text stays text in the links; a bad query is one line in the download
     bad = fetch("/-/treeindex/download?format=csv&q=" + quote('//node[@cat="np" and'))
     assert bad.decode().strip().startswith("treeindex: ")
+
+
+SLOW = '//node[@cat and (for $x in node return $x/@rel) = "su"]'  # (elementpath: slow)
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    where = tmp_path_factory.mktemp("slow")
+    db = where / "slow.db"
+    ingest(db, [repeat_treebank(where / "more.xml", 12, sources=(CDB,))], workers=0)
+    proc, base = serve(db, where / "serve.log", "--search-workers", "1")
+    yield base, db, where
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_long_search_shows_its_progress_and_then_its_results(slow_server, page):
+    base, db, where = slow_server
+    page.goto(base + "/-/treeindex/search?mode=count&q=" + quote(SLOW))
+    text = page.locator(".ti-progress-text")
+    text.filter(has_text=" of 1,800 sentences").wait_for(timeout=5000)  # (the page: 1 s)
+    shot(page, where, "progress")
+    page.locator("table.ti").wait_for(timeout=60000)  # then the results replace it
+    last = page.locator("table.ti tr").last.locator("td").all_inner_texts()
+    assert last[:2] == ["(all)", f"{count(db, SLOW).hits:,}"]
+    assert page.locator(".ti-job").count() == 0
+
+
+def test_a_long_search_can_be_cancelled(slow_server, page):
+    base, db, where = slow_server
+    nothing = SLOW.replace('"su"', '"nothing"')  # (no hits: the page's search reads all)
+    page.goto(base + "/-/treeindex/search?q=" + quote(nothing))
+    page.locator(".ti-progress-text").filter(has_text=" of 1,800 sentences").wait_for(
+        timeout=5000)
+    page.click("button.ti-cancel")
+    page.locator("p.ti-cancelled").wait_for(timeout=10000)
+    assert page.locator(".ti-job").count() == 0
+    # its worker was stopped and replaced: the next search (the only worker) answers
+    page.goto(base + "/-/treeindex/search?mode=count&q=" + quote('//node[@cat="np"]'))
+    assert "(all)" in page.locator("table.ti").inner_text()

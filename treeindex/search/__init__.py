@@ -274,6 +274,8 @@ def search(
                                 progress_callback)
         return
     total = p.evaluated
+    if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
+        progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     tasks = _tasks(p, str(db_path), with_xml, attrs, details)
     n = available_cores() if workers is None else workers
     if total <= INLINE_CANDIDATES and executor is None:
@@ -323,6 +325,8 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     total = p.evaluated
     done = 0
     db = str(db_path)
+    if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
+        progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
                                                     details), with_xml, details)

@@ -57,9 +57,27 @@ def results(path: str, name: str, q: str, mode: str, attrs: str, page: int,
     said = "".join(f'<p class="ti-note">note: {escape(n)}</p>'
                    for n in notes(path, q, macros, names if mode == "stats" else ()))
     chosen = list(corpora) or None
+    told = partial(_tell, [0.0])
     return said + _results(path, name, q, mode, names, page, macros,
-                           partial(count, corpora=chosen), partial(search, corpora=chosen),
-                           partial(stats, corpora=chosen), corpora)
+                           partial(count, corpora=chosen, progress_callback=told),
+                           partial(search, corpora=chosen, progress_callback=told),
+                           partial(stats, corpora=chosen, progress_callback=told), corpora)
+
+
+PROGRESS_EVERY = 0.2  # seconds between two progress events of a search
+
+
+def _tell(last: list[float], p: Any) -> None:
+    """A search's progress, sent to the web process (web/runner.py `emit`) at most every
+    PROGRESS_EVERY seconds: (sentences searched, sentences to search, hits so far)."""
+    import time
+
+    from .runner import emit
+
+    now = time.monotonic()
+    if now - last[0] >= PROGRESS_EVERY:
+        last[0] = now
+        emit(("progress", p.sentences_done, p.sentences_total, p.hits))
 
 
 def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], page: int,
@@ -67,7 +85,7 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
              corpora: tuple[str, ...] = ()) -> str:
     if mode == "count":
         counts = count(path, q, macros=macros, workers=0)
-        words = count(path, WORDS, workers=0)  # (the tokens of each corpus searched)
+        words = count(path, WORDS, workers=0, progress_callback=None)  # (each corpus's tokens)
         top = max([h for h, _ in counts.corpora.values()] or [1])
         rows = "".join(
             f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td>"
@@ -80,7 +98,7 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
                 f"<td>{per_million(counts.hits, words.hits)}</td><td></td></tr></table>")
     if mode == "stats":
         table = stats(path, q, names, macros=macros, workers=0)
-        words = count(path, WORDS, workers=0).hits
+        words = count(path, WORDS, workers=0, progress_callback=None).hits
         total = sum(n for _, n in table) or 1
         top = table[0][1] if table else 1
         rows = "".join(

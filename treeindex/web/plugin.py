@@ -13,6 +13,7 @@ Every word and attribute is escaped; nothing here writes.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from html import escape
@@ -167,7 +168,7 @@ def _count_what_can_be_counted(database: Any) -> None:
 @hookimpl
 def register_routes() -> list:
     return [(r"^/-/treeindex/search$", search_page), (r"^/-/treeindex/tree$", tree_page),
-            (r"^/-/treeindex/download$", download)]
+            (r"^/-/treeindex/download$", download), (r"^/-/treeindex/job$", job_page)]
 
 
 @hookimpl
@@ -243,8 +244,8 @@ async def search_page(datasette: Any, request: Any) -> Response:
             f'</label></div>' + _corpus_choice(corpora, chosen) + '</form>')
     body = [form, said]
     if q:
-        body.append(await _in_worker("results", path, name, q, mode, attrs, page,
-                                     tuple(chosen)))
+        body.append(await _results_or_progress(path, name, q, mode, attrs, page,
+                                               tuple(chosen)))
         if mode != "count":
             body.append(download_links(name, q, mode, attrs, chosen))
     return Response.html(await _page(datasette, request, "XPath search", "".join(body)))
@@ -330,6 +331,140 @@ async def tree_page(datasette: Any, request: Any) -> Response:
     return Response.html(await _page(datasette, request, "Tree", body))
 
 
+WAIT = 1.0  # seconds a search page waits for its results before it shows their progress
+_jobs: dict[str, Any] = {}
+
+
+class Job:
+    """A search running for a page: its latest progress, then its HTML (or error)."""
+
+    def __init__(self, args: tuple) -> None:
+        import secrets
+        import time
+
+        self.id = secrets.token_urlsafe(12)
+        self.args = args
+        self.progress = (0, 0, 0)  # sentences searched, to search, hits so far
+        self.html: str | None = None
+        self.state = "running"  # running, done, cancelled
+        self.started = time.monotonic()
+        self.finished = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        from .runner import TimedOut, WorkerFailed, runner
+
+        work = runner()
+        events = work.events("treeindex.web.pages", "results", *self.args)
+        try:
+            async for kind, value in events:
+                if kind == "event" and value[0] == "progress":
+                    self.progress = tuple(value[1:])
+                elif kind == "ok":
+                    self.html = str(value)
+        except TimedOut:
+            self.html = _timed_out(work.limit)
+        except WorkerFailed:
+            self.html = _failed()
+        except TreeindexError as e:
+            self.html = _error(e)
+        except asyncio.CancelledError:
+            self.state = "cancelled"
+            self.html = "<p class='ti-cancelled'>The search was cancelled.</p>"
+            raise
+        finally:
+            await events.aclose()
+            if self.state == "running":
+                self.state = "done"
+            self.finished.set()
+
+
+def _forget_old_jobs() -> None:
+    import time
+
+    now = time.monotonic()
+    for key, job in list(_jobs.items()):
+        if job.state != "running" and now - job.started > 600:
+            del _jobs[key]
+
+
+async def _results_or_progress(*args: Any) -> str:
+    """The results of a search, if they come within WAIT seconds; else where they will
+    come: the search's progress (sentences searched, hits so far), updated while it runs,
+    a button that cancels it, and its results once it is done (the page asks /job)."""
+    _forget_old_jobs()
+    job = Job(args)
+    _jobs[job.id] = job
+    job.task = asyncio.get_running_loop().create_task(job.run())
+    try:
+        await asyncio.wait_for(asyncio.shield(job.finished.wait()), WAIT)
+        return job.html or ""
+    except TimeoutError:
+        pass
+    ident = escape(job.id)
+    return (f'<div class="ti-job" id="ti-job" data-job="{ident}"><p>searching: <progress '
+            f'class="ti-progress"></progress> <span class="ti-progress-text"></span> '
+            f'<button type="button" class="ti-cancel">cancel</button></p></div>'
+            f"<script>{_POLL}</script>")
+
+
+# the page's side of a running search: asks for its state four times a second
+_POLL = """(function () {
+  var box = document.getElementById("ti-job"), id = box.dataset.job;
+  var url = "/-/treeindex/job?id=" + encodeURIComponent(id);
+  box.querySelector(".ti-cancel").onclick = function () { fetch(url + "&cancel=1"); };
+  function tick() {
+    fetch(url).then(function (r) { return r.json(); }).then(function (j) {
+      if (j.state !== "running") { box.outerHTML = j.html; return; }
+      var bar = box.querySelector(".ti-progress");
+      if (j.total) {
+        bar.max = j.total; bar.value = j.done;
+        box.querySelector(".ti-progress-text").textContent = j.done.toLocaleString("en") +
+          " of " + j.total.toLocaleString("en") + " sentences, " +
+          j.hits.toLocaleString("en") + " hits so far";
+      }
+      setTimeout(tick, 250);
+    });
+  }
+  tick();
+})();"""
+
+
+async def job_page(datasette: Any, request: Any) -> Response:
+    """A running search's state as JSON: {state, done, total, hits, html}; cancel=1
+    cancels it (its worker is stopped)."""
+    job = _jobs.get(request.args.get("id", ""))
+    if job is None:
+        return Response.json({"state": "gone", "html": "<p class='message-error'>This "
+                              "search is no longer known to the server: search again.</p>"},
+                             status=404)
+    if request.args.get("cancel") and job.state == "running" and job.task is not None:
+        job.task.cancel()
+        try:
+            await job.finished.wait()
+        except asyncio.CancelledError:
+            pass
+    done, total, hits = job.progress
+    return Response.json({"state": job.state, "done": done, "total": total, "hits": hits,
+                          "html": job.html if job.state != "running" else None})
+
+
+def _timed_out(limit: float) -> str:
+    return (f'<p class="message-error">The search was stopped after {limit:g} s, the '
+            "server's time limit (treeindex serve --time-limit): narrow the query, or "
+            "run it with treeindex search on the command line.</p>")
+
+
+def _failed() -> str:
+    return ('<p class="message-error">The search ended without an answer (its process '
+            "died, perhaps out of memory): narrow the query.</p>")
+
+
+def _error(e: Exception) -> str:  # (pre: the caret under a query stays under its character)
+    return ('<pre class="message-error" style="white-space: pre-wrap; font-family: '
+            f'monospace">{escape(str(e))}</pre>')
+
+
 async def _in_worker(function: str, *args: Any) -> str:
     """pages.`function`(*args) in a worker of web/runner.py: its HTML, or the error's."""
     from .runner import TimedOut, WorkerFailed, runner
@@ -338,12 +473,8 @@ async def _in_worker(function: str, *args: Any) -> str:
     try:
         return str(await work.run("treeindex.web.pages", function, *args))
     except TimedOut:
-        return (f'<p class="message-error">The search was stopped after {work.limit:g} s, the '
-                "server's time limit (treeindex serve --time-limit): narrow the query, or "
-                "run it with treeindex search on the command line.</p>")
+        return _timed_out(work.limit)
     except WorkerFailed:
-        return ('<p class="message-error">The search ended without an answer (its process '
-                "died, perhaps out of memory): narrow the query.</p>")
-    except TreeindexError as e:  # (pre: the caret under a query stays under its character)
-        return ('<pre class="message-error" style="white-space: pre-wrap; font-family: '
-                f'monospace">{escape(str(e))}</pre>')
+        return _failed()
+    except TreeindexError as e:
+        return _error(e)

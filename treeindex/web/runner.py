@@ -44,10 +44,12 @@ def _serve(conn: Any) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
-        module, name, args, *streamed = job
+        module, name, args, *how = job
+        global _conn
+        _conn = conn if how == ["events"] else None
         try:
             value = getattr(importlib.import_module(module), name)(*args)
-            if streamed:  # an iterator of str: sent in chunks, as they are made
+            if how == ["stream"]:  # an iterator of str: sent in chunks, as they are made
                 _send_chunks(conn, value)
                 value = None
             conn.send(("ok", value))
@@ -58,6 +60,14 @@ def _serve(conn: Any) -> None:
 
 
 CHUNK = 1 << 16  # bytes a download's worker sends at a time
+_conn: Any = None  # in a worker running an "events" job: where `emit` sends
+
+
+def emit(item: Any) -> None:
+    """In a worker: send `item` to the web process now, as an event of the job it runs
+    (Runner.events); nothing when the job is not an "events" job."""
+    if _conn is not None:
+        _conn.send(("event", item))
 
 
 def _send_chunks(conn: Any, lines: Any) -> None:
@@ -193,6 +203,48 @@ class Runner:
                     with self._lock:
                         self._idle.append(worker)
                 else:  # stopped midway: the worker may be in the middle of sending
+                    worker.stop()
+                    self._replace()
+
+    async def events(self, module: str, name: str, *args: Any) -> Any:
+        """`module.name(*args)` in a worker, as an async generator: ("event", item) for each
+        item it `emit`s while it runs, then ("ok", its value). TimedOut past the time limit
+        (then the worker is stopped), WorkerFailed, TreeindexError as `run`; closing the
+        generator midway (a cancelled job) stops the worker."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            worker = self._take()
+            done = False
+            deadline = loop.time() + self.limit
+            try:
+                worker.conn.send((module, name, args, "events"))
+                while True:
+                    left = deadline - loop.time()
+                    ready = left > 0 and await loop.run_in_executor(
+                        None, worker.conn.poll, left)
+                    if not ready:
+                        raise TimedOut()
+                    try:
+                        kind, value = await loop.run_in_executor(None, worker.conn.recv)
+                    except (EOFError, OSError):
+                        raise WorkerFailed() from None
+                    if kind == "event":
+                        yield "event", value
+                        continue
+                    done = True
+                    if kind == "error":
+                        from ..errors import TreeindexError
+
+                        raise TreeindexError(value)
+                    yield "ok", value
+                    return
+            finally:
+                if done:
+                    with self._lock:
+                        self._idle.append(worker)
+                else:  # timed out, failed or cancelled: the worker may be mid-search
                     worker.stop()
                     self._replace()
 
