@@ -175,3 +175,29 @@ def test_the_server_follows_the_index_as_it_changes(tmp_path):
     assert not os.path.exists(s.socket)
     # no server: the command runs alone
     assert command(*query, env=s.env).stdout == command(*query, env=s.off).stdout
+
+
+def test_a_client_that_gave_up_never_has_its_command_run(served):
+    """A client that stops waiting runs the command itself; the server must then not run
+    it too (it would write to the same terminal): the command waits for the client's
+    go-ahead, which such a client never sends."""
+    import json
+    import socket
+    import struct
+
+    read, write = os.pipe()
+    request = json.dumps({"argv": ["treeindex", "search", "--db", str(served.db), "--count",
+                                   "//node"], "prog": "treeindex", "fds": [1],
+                          "cwd": str(served.db.parent), "env": dict(served.env),
+                          "stdout": ["utf-8", "strict"], "stderr": None}).encode()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(served.socket)
+    socket.send_fds(sock, [struct.pack("<I", len(request)) + request], [write])
+    os.close(write)
+    first = sock.makefile("rb").readline()
+    assert first.startswith(b"pid ")
+    sock.close()  # gave up: no "go"
+    with os.fdopen(read, "rb") as out:
+        assert out.read() == b""  # the command's stdout: closed, nothing written
+    r = command("search", "--db", served.db, "--count", "//node", env=served.required)
+    assert r.returncode == 0 and "(all)" in r.stdout

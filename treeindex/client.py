@@ -121,13 +121,16 @@ def _forward(argv: list[str], path: str | None) -> int | None:
                        struct.pack(f"{len(fds)}i", *fds))])
         reader = _Lines(sock)
         first = reader.line()
-    except OSError:
+        if not first.startswith("pid "):
+            sock.close()
+            return None  # refused
+        pid = int(first[4:])
+        # the go-ahead: the command runs only once it has it, so a client that gave up
+        # waiting (and runs the command itself) can never have it run twice
+        sock.sendall(b"go")
+    except (OSError, ValueError):
         sock.close()
         return None  # no server (a socket left behind), or one that did not answer
-    if not first.startswith("pid "):
-        sock.close()
-        return None  # refused
-    pid = int(first[4:])
 
     def pass_on(signum: int, frame: object) -> None:
         try:

@@ -148,7 +148,11 @@ class Server:
                     else:  # a client went away before its command ended: stop the command
                         gone = key.fileobj
                         assert isinstance(gone, socket.socket)
-                        if not gone.recv(1, socket.MSG_PEEK):
+                        try:  # (never waits: the command's process reads it too)
+                            peeked = gone.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                        except BlockingIOError:
+                            peeked = b"?"
+                        if not peeked:
                             for pid, c in self.children.items():
                                 if c is gone:
                                     _kill(pid)
@@ -319,6 +323,15 @@ def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
             data += more
         ctl.close()
         conn = socket.socket(fileno=fds[0])
+        conn.settimeout(None)  # (the server's end was given a timeout: the flag is shared)
+        go = b""
+        while len(go) < 2:
+            more = conn.recv(2 - len(go))
+            if not more:  # the client gave up waiting (and runs the command itself)
+                os._exit(1)
+            go += more
+        if go != b"go":
+            os._exit(1)
         code = _run_command(json.loads(data), fds[1:], conn)
     except BaseException:  # a child must never return into the server
         pass
@@ -381,8 +394,11 @@ def _run_command(request: dict, fds: list[int], conn: socket.socket) -> int:
             conn.sendall(b"exit %d\n" % code)
         except OSError:
             pass
-    except Exception:  # pragma: no cover - a child must never return into the server
-        import traceback
-
-        traceback.print_exc()
+    except Exception as e:  # pragma: no cover - a child must never return into the server
+        try:
+            print(f"treeindex: the search server could not run this command ({type(e).__name__}"
+                  f": {e}); run it without the server: TREEINDEX_SERVER=off", file=sys.stderr,
+                  flush=True)
+        except Exception:  # noqa: BLE001 - (its stderr may be gone)
+            pass
     return code
