@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import CDB, repeat_treebank, serve
@@ -250,3 +251,40 @@ def test_a_word_search_shows_the_xpath_it_runs(server):
     assert "sentid=cdb%2F0" in body  # its one hit, Dit in verband met ...
     _, _, lemmas = get(base, "/-/treeindex/search", words="verband", lemmas="on")
     assert html.escape('//node[@lemma="verband"]') in lemmas and "sentid=cdb%2F0" in lemmas
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                kids = [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+        out.update(kids)
+        todo += kids
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_search_workers_end_with_their_server_however_it_ends(tmp_path):
+    (tmp_path / "as.xml").write_bytes(LONG_AS)
+    db = tmp_path / "t.db"
+    ingest(db, [tmp_path / "as.xml"], workers=0)
+    proc, base = serve(db, tmp_path / "serve.log", "--time-limit", "600")
+    slow = threading.Thread(target=lambda: get(base, "/-/treeindex/search", timeout=5,
+                                               q=CATASTROPHIC, mode="count"), daemon=True)
+    slow.start()
+    time.sleep(2.0)  # a worker is inside the catastrophic expression now
+    workers = _descendants(proc.pid)
+    assert workers
+    proc.kill()  # no shutdown of any kind
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    left = [w for w in workers if Path(f"/proc/{w}").exists()
+            and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()]
+    assert left == []
