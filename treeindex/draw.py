@@ -40,6 +40,7 @@ class Box:
     lines: list[str]
     hit: bool
     width: float = COL - 8  # the box's width: its longest line, whole
+    empty: bool = False  # an empty (co-indexed) node: is_empty(el)
 
 
 def _label(el: etree._Element) -> list[str]:
@@ -178,15 +179,22 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
     for el in nodes:
         by_row[row[el]].append(el)
     parent_row = {k: row[el] for el in nodes for k in kids[el]}
+    # the lanes of each row: where the edges to the rows below pass through it (an edge to
+    # c passes the rows strictly between its parent's and c's), known once c is placed
+    lanes_of: list[list[float]] = [[] for _ in range(rows + 1)]
+    for leaf in by_row[rows]:
+        for r in range(parent_row.get(leaf, rows) + 1, rows):
+            lanes_of[r].append(x[leaf])
     for r in range(rows - 1, -1, -1):  # bottom up: children are placed, lanes known
-        lanes = sorted(x[c] for c in nodes
-                       if c in x and row[c] > r and parent_row.get(c, r) < r)
+        lanes = sorted(lanes_of[r])
         want = {el: sum(x[k] for k in kids[el]) / len(kids[el]) for el in by_row[r]}
         lo = float(PAD)
         for el in sorted(by_row[r], key=lambda e: (want[e], order[e])):
             half = widths[el] / 2
             x[el] = _nearest(want[el], half, lo + half, lanes)
             lo = x[el] + half + GAP
+            for above in range(parent_row.get(el, r) + 1, r):
+                lanes_of[above].append(x[el])
     # tracks: in the gap under each row, one per parent (overlapping spans apart)
     track: dict[etree._Element, int] = {}
     tracks = [0] * (rows + 1)
@@ -210,7 +218,7 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
         row_top.append(y)
         y += tallest[r] + 8 + TRACK * tracks[r] + 6
     boxes = {el: Box(el, x[el], row_top[row[el]] + 12, labels[el], el.get("id") in highlight,
-                     widths[el]) for el in nodes}
+                     widths[el], not kids[el] and el.get("word") is None) for el in nodes}
     edges = []
     for el in nodes:
         r = row[el]
@@ -265,7 +273,7 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
         out.append(f'<g class="ti-node"><title>{escape(tip)}</title>')
         fill = "#ffd54f" if b.hit else "#f4f6fb"
         stroke = "#c77800" if b.hit else "#9aa5b8"
-        dashed = ' stroke-dasharray="4 3"' if is_empty(b.el) else ""
+        dashed = ' stroke-dasharray="4 3"' if b.empty else ""
         out.append(f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
                    f'height="{box_height(b.lines)}" rx="4" fill="{fill}" stroke="{stroke}"'
                    f'{dashed}' + (' class="hit"' if b.hit else "") + "/>")
@@ -308,9 +316,11 @@ def coindexed(boxes: list[Box]) -> list[tuple[Box, Box]]:
     """(empty node, its antecedent: the node with the same index that has a word or
     children) for every empty node whose antecedent is in the picture."""
     full = {b.el.get("index"): b for b in boxes
-            if b.el.get("index") is not None and not is_empty(b.el)}
+            if not b.empty and b.el.get("index") is not None}
+    if not full:
+        return []
     return [(b, full[b.el.get("index")]) for b in boxes
-            if is_empty(b.el) and b.el.get("index") in full]
+            if b.empty and b.el.get("index") in full]
 
 
 def png(root: etree._Element, highlight: Set[str] = frozenset(),
