@@ -201,3 +201,19 @@ def test_a_client_that_gave_up_never_has_its_command_run(served):
         assert out.read() == b""  # the command's stdout: closed, nothing written
     r = command("search", "--db", served.db, "--count", "//node", env=served.required)
     assert r.returncode == 0 and "(all)" in r.stdout
+
+
+def test_commands_side_by_side_each_get_their_own_answer(served):
+    """Eight commands at once (one spare: the others are forked on demand), each with its
+    own query and output: every one answered as alone."""
+    queries = ['//node[@cat="np"]', '//node[@cat="pp"]', '//node[@rel="su"]',
+               '//node[@pt="n"]', '//node[@cat="smain"]', '//node[@rel="hd"]',
+               '//node[@word]', '//node[@cat="np" and node[@rel="det"]]']
+    procs = [subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db",
+                               str(served.db), "--count", q], env=served.required,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for q in queries]
+    served_out = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    alone = [command("search", "--db", served.db, "--count", q, env=served.off)
+             for q in queries]
+    assert served_out == [(a.stdout, a.stderr, a.returncode) for a in alone]
