@@ -288,3 +288,26 @@ def test_search_workers_end_with_their_server_however_it_ends(tmp_path):
     left = [w for w in workers if Path(f"/proc/{w}").exists()
             and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()]
     assert left == []
+
+
+def test_workers_that_keep_the_node_table_answer_as_the_library(tmp_path):
+    """serve --keep-memory: the workers keep superblocks; counts and statistics are the
+    library's, also after an ingest while serving (the superblocks follow the file)."""
+    from treeindex.search import count
+
+    db = tmp_path / "k.db"
+    ingest(db, [CDB], workers=0, chunk_bytes=30_000)
+    proc, base = serve(db, tmp_path / "serve.log", "--keep-memory", "64",
+                       "--search-workers", "1")
+    try:
+        for round in range(2):
+            for q in ('//node[@cat="np"]', '//node[@rel="su" and @pt="vnw"]'):
+                _, status, body = get(base, "/-/treeindex/search", q=q, mode="count")
+                assert status == 200
+                assert f"<td>(all)</td><td>{count(db, q).hits:,}</td>" in body
+            if round == 0:
+                ingest(db, [repeat_treebank(tmp_path / "more.xml", 2)], workers=0,
+                       chunk_bytes=30_000)
+    finally:
+        proc.terminate()
+        proc.wait(10)

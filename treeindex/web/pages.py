@@ -44,6 +44,31 @@ def _macros() -> dict[str, str]:
     return macros.load(Path(path)) if path else {}
 
 
+_kept: dict[str, Any] = {}
+
+
+def keep(path: str) -> None:
+    """With `serve --keep-memory MB`: this worker keeps the index's node table as
+    superblocks (search/merged.py), as `treeindex server` does, brought up to date with the
+    file before each search (a changed block is never used: see merged.py). Nothing
+    otherwise."""
+    from .runner import KEEP_ENV
+
+    budget = int(os.environ.get(KEEP_ENV) or 0) << 20
+    if budget <= 0:
+        return
+    from ..search import fast, merged
+    from ..store import Index
+
+    kept = _kept.get(path)
+    if kept is None:
+        kept = _kept[path] = merged.Superblocks(path)
+    with Index(path) as index, index.snapshot():
+        kept.refresh(index.conn, lambda i: fast.read_block(index, fast.BlockRow(i, 0, 0, 0)),
+                     budget)
+    fast.keep(kept)
+
+
 def results(path: str, name: str, q: str, mode: str, attrs: str, page: int,
             corpora: tuple[str, ...] = ()) -> str:
     """The results of a search, as HTML (hits paged, counts or statistics), in `corpora`
@@ -52,6 +77,7 @@ def results(path: str, name: str, q: str, mode: str, attrs: str, page: int,
 
     from ..search import count, notes, search, stats
 
+    keep(path)
     macros = _macros()
     names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
     said = "".join(f'<p class="ti-note">note: {escape(n)}</p>'
@@ -144,6 +170,7 @@ def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] =
     from ..search import count, search, stats
     from ..search.formats import MISSING, hit_lines, table_lines
 
+    keep(path)
     macros = _macros()
     chosen = list(corpora) or None
     if fmt == "stats":

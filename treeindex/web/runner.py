@@ -20,6 +20,7 @@ from typing import Any
 
 TIME_LIMIT_ENV = "TREEINDEX_TIME_LIMIT"
 WORKERS_ENV = "TREEINDEX_WEB_WORKERS"
+KEEP_ENV = "TREEINDEX_WEB_KEEP_MB"  # serve --keep-memory: superblocks per worker, in MB
 DEFAULT_TIME_LIMIT = 30.0
 
 
