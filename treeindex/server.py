@@ -340,14 +340,22 @@ def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
 
 
 def _warm(db: str) -> None:
-    """Run a search once, output discarded, so that what a first search pays in a new
-    process (its caches, the pages its code touches) is paid before a command waits."""
-    from . import search
+    """Run a search command once, output discarded, so that what a first command pays in
+    a new process (its caches, the pages its code touches: the CLI's parsing, the plan,
+    the notes, the table printed) is paid before a command waits."""
+    import io
 
+    from .cli import cli
+
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = io.StringIO()
     try:
-        search.count(db, WARM_QUERY, workers=0, engine="nodes")
-    except Exception:
+        cli.main(args=["search", "--db", db, "--count", WARM_QUERY], prog_name="treeindex",
+                 standalone_mode=False)
+    except BaseException:  # noqa: BLE001 - (a warm-up: whatever happens, the command runs)
         pass
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def _run_command(request: dict, fds: list[int], conn: socket.socket) -> int:
