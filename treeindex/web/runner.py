@@ -32,42 +32,14 @@ class WorkerFailed(Exception):
     """The worker died (out of memory, killed) before answering."""
 
 
-def _die_with(parent: int) -> None:
-    """End this worker when the server's process ends, however it ends (killed, SIGTERM
-    without a shutdown): a search past its time limit would otherwise go on, orphaned, for
-    as long as its query says (found: two left running for 11 minutes after their server
-    was stopped). Linux: the kernel's parent-death signal; elsewhere a watch every second."""
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # (it ended before the signal was asked for)
-        os._exit(1)
-
-    def watch() -> None:
-        import time
-
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="treeindex-orphan-watch").start()
-
-
 def _serve(conn: Any, parent: int | None = None) -> None:
     """A worker's loop: (function path, args) in, ("ok", value) or ("error", message) out."""
     import importlib
 
-    if parent is not None:
-        _die_with(parent)
+    if parent is not None:  # (searches never outlive their server)
+        from ..pool import exit_with_parent
+
+        exit_with_parent(parent, by_alarm=True)
 
     from .. import search  # noqa: F401 - loaded before the first job, not during it
     from ..errors import TreeindexError
