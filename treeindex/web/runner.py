@@ -176,83 +176,68 @@ class Runner:
             return await asyncio.get_running_loop().run_in_executor(
                 None, self._call, module, name, args)
 
-    async def stream(self, module: str, name: str, *args: Any) -> Any:
-        """The lines `module.name(*args)` yields, made in a worker, as chunks of bytes (an
-        async generator): no time limit (a download of every hit may take minutes); the
-        worker is stopped when the reader goes away (the client closed the download) and
-        the generator is closed. TreeindexError for an error before or during the lines."""
+    async def _messages(self, how: str, module: str, name: str, args: tuple,
+                        limit: float | None) -> Any:
+        """What a worker sends while it runs `module.name(*args)` in the `how` mode
+        ("stream": chunks, "events": emitted items), as an async generator of (kind, value),
+        ending with ("ok", its value). TimedOut past `limit` seconds (None: no limit),
+        WorkerFailed if the worker died, TreeindexError for its error; closing the
+        generator midway stops the worker (it may be in the middle of sending)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         loop = asyncio.get_running_loop()
         async with self._slots:
             worker = self._take()
             done = False
+            deadline = None if limit is None else loop.time() + limit
             try:
-                worker.conn.send((module, name, args, "stream"))
+                worker.conn.send((module, name, args, how))
                 while True:
+                    if deadline is not None:
+                        left = deadline - loop.time()
+                        if left <= 0 or not await loop.run_in_executor(
+                                None, worker.conn.poll, left):
+                            raise TimedOut()
                     try:
                         kind, value = await loop.run_in_executor(None, worker.conn.recv)
                     except (EOFError, OSError):
                         raise WorkerFailed() from None
-                    if kind == "chunk":
-                        yield value
-                    elif kind == "error":
+                    if kind == "error":
                         from ..errors import TreeindexError
 
                         done = True
                         raise TreeindexError(value)
-                    else:
-                        done = True
+                    done = kind == "ok"
+                    yield kind, value
+                    if done:
                         return
             finally:
                 if done:
                     with self._lock:
                         self._idle.append(worker)
-                else:  # stopped midway: the worker may be in the middle of sending
+                else:
                     worker.stop()
                     self._replace()
 
-    async def events(self, module: str, name: str, *args: Any) -> Any:
+    async def stream(self, module: str, name: str, *args: Any) -> Any:
+        """The lines `module.name(*args)` yields, made in a worker, as chunks of bytes (an
+        async generator): no time limit (a download of every hit may take minutes); the
+        worker is stopped when the reader goes away (the client closed the download) and
+        the generator is closed. TreeindexError for an error before or during the lines."""
+        messages = self._messages("stream", module, name, args, None)
+        try:
+            async for kind, value in messages:
+                if kind == "chunk":
+                    yield value
+        finally:
+            await messages.aclose()
+
+    def events(self, module: str, name: str, *args: Any) -> Any:
         """`module.name(*args)` in a worker, as an async generator: ("event", item) for each
         item it `emit`s while it runs, then ("ok", its value). TimedOut past the time limit
         (then the worker is stopped), WorkerFailed, TreeindexError as `run`; closing the
         generator midway (a cancelled job) stops the worker."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.size)
-        loop = asyncio.get_running_loop()
-        async with self._slots:
-            worker = self._take()
-            done = False
-            deadline = loop.time() + self.limit
-            try:
-                worker.conn.send((module, name, args, "events"))
-                while True:
-                    left = deadline - loop.time()
-                    ready = left > 0 and await loop.run_in_executor(
-                        None, worker.conn.poll, left)
-                    if not ready:
-                        raise TimedOut()
-                    try:
-                        kind, value = await loop.run_in_executor(None, worker.conn.recv)
-                    except (EOFError, OSError):
-                        raise WorkerFailed() from None
-                    if kind == "event":
-                        yield "event", value
-                        continue
-                    done = True
-                    if kind == "error":
-                        from ..errors import TreeindexError
-
-                        raise TreeindexError(value)
-                    yield "ok", value
-                    return
-            finally:
-                if done:
-                    with self._lock:
-                        self._idle.append(worker)
-                else:  # timed out, failed or cancelled: the worker may be mid-search
-                    worker.stop()
-                    self._replace()
+        return self._messages("events", module, name, args, self.limit)
 
     def close(self) -> None:
         with self._lock:
