@@ -16,7 +16,6 @@ from treeindex import ingest
 from treeindex.search import count, fast, nodestore, search, stats
 from treeindex.search.block import Block
 from treeindex.search.merged import MergedBlock, Superblocks
-from treeindex.store import Index
 
 RECORD_QUERIES = [
     '//node[@cat="np" and node[@rel="det"]]',
@@ -78,9 +77,7 @@ def test_a_kept_superblock_is_read_only_and_in_one_shared_mapping(corpus):
 
 def keep_all(db, group: int = 3, budget: int = 1 << 30) -> Superblocks:
     kept = Superblocks(str(db))
-    with Index(db) as index:
-        kept.refresh(index.conn, lambda i: fast.read_block(index, fast.BlockRow(i, 0, 0, 0)),
-                     budget, group)
+    kept.refresh(budget, group)
     return kept
 
 

@@ -69,14 +69,9 @@ class Server:
     def refresh(self, stop: Callable[[], bool] = lambda: False) -> ServerState:
         """Bring the superblocks up to date with the file (no connection is left open);
         `stop()` true ends it early (what was merged so far is kept)."""
-        from .search import fast
-        from .store import Index
-
         t = time.perf_counter()
         before = set(self.kept.kept)
-        with Index(self.db) as index, index.snapshot():
-            self.kept.refresh(index.conn, lambda i: fast.read_block(
-                index, fast.BlockRow(i, 0, 0, 0)), self.budget, stop=stop)
+        self.kept.refresh(self.budget, stop=stop)
         return ServerState(len(self.kept.where), len(self.kept.kept), self.kept.nbytes,
                            time.perf_counter() - t, set(self.kept.kept) != before)
 

@@ -8,6 +8,7 @@ bounds give every XPath axis as array operations over the whole block at once:
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import numpy as np
@@ -30,6 +31,15 @@ INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",
            "preceding-sibling": "following-sibling", "following": "preceding",
            "preceding": "following", "self": "self"}
 MAX_SECTION = 1 << 30  # a section never inflates past this (a crafted blob cannot)
+# what reading a damaged block raises (zstd, the header's JSON, a missing section, sizes)
+BLOCK_ERRORS = (ValueError, KeyError, IndexError, TypeError, zstandard.ZstdError)
+
+
+def read(conn: sqlite3.Connection, block_id: int) -> Block:
+    """A stored block (node_blocks.data), its columns decompressed when first asked for."""
+    (data,) = conn.execute("SELECT CAST(data AS BLOB) FROM node_blocks WHERE id = ?",
+                           (block_id,)).fetchone()
+    return Block(data)
 
 
 class Block:

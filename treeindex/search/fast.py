@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-import zstandard
 from lxml import etree
 
 from ..store import Index
-from .block import Block
+from .block import BLOCK_ERRORS, Block, read
 from .engine import Dynamic, Engine, Unsupported
 from .merged import Fingerprint, MergedBlock, PartView, Superblocks
 from .nodestore import build
@@ -31,8 +30,6 @@ from .run import _PARSER, Hit, SearchTask, run_search_task
 from .xpath import _PROBE, Query
 
 _probe: Block | None = None
-# what reading a damaged block raises (zstd, the header's JSON, a missing section, sizes)
-BLOCK_ERRORS = (ValueError, KeyError, IndexError, TypeError, zstandard.ZstdError)
 _OLD_PART = 50_000
 _OLD_TASK = 500
 
@@ -134,9 +131,7 @@ class Selected:
 
 
 def read_block(index: Index, row: BlockRow) -> Block:
-    (data,) = index.conn.execute("SELECT CAST(data AS BLOB) FROM node_blocks WHERE id = ?",
-                                 (row.id,)).fetchone()
-    return Block(data)
+    return read(index.conn, row.id)
 
 
 def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_id: int

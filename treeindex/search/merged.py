@@ -6,8 +6,7 @@ A `MergedBlock` offers the `Block` interface (search/block.py) over its parts, s
 elements renumbered by each part's offset (parents too), sentences likewise, and each
 attribute column's ids mapped into one vocabulary for the whole superblock (deduplicated,
 so equal values have equal ids, as within a block). Every axis is bounded by its sentence,
-so a sentence is evaluated exactly as in its own block; `split` gives each part its slice
-of a mask.
+so a sentence is evaluated exactly as in its own block (a part is a slice of it).
 
 `Superblocks` keeps merged blocks in memory, fully decoded, for a process that answers
 many queries (`treeindex server`): built once from the index, handed to every query's
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .block import Block
+from .block import BLOCK_ERRORS, Block, read
 
 # the superblock's derived arrays, computed once when it is kept (search/block.py)
 DERIVED = ("iota", "sentence_of", "sent_end", "sib_key", "sib_order", "nchildren")
@@ -204,10 +203,6 @@ class MergedBlock(Block):
                                                for k in range(len(self.parts))]
         return c  # type: ignore[return-value]
 
-    def split(self, mask: np.ndarray) -> list[np.ndarray]:
-        """Each part's slice of a mask over the superblock."""
-        o = self.offsets.tolist()
-        return [mask[o[k]:o[k + 1]] for k in range(len(self.parts))]
 
 
 def _huge_pages() -> bool:
@@ -318,15 +313,21 @@ class Superblocks:
         """(superblock, part) holding this block as its row is now, or None."""
         return self.where.get(fp[0]) if self.prints.get(fp[0]) == fp else None
 
-    def refresh(self, conn: sqlite3.Connection, read: Callable[[int], Block],
-                budget: int, group: int = GROUP, stop: Callable[[], bool] = lambda: False
-                ) -> int:
-        """Keep up with the index: superblocks with a block that changed or went are
-        dropped; blocks in none are merged, a corpus's consecutive blocks `group` at a time,
-        while the kept bytes stay under `budget`. Returns how many blocks were added.
+    def refresh(self, budget: int, group: int = GROUP,
+                stop: Callable[[], bool] = lambda: False) -> int:
+        """Keep up with the index file, read in one snapshot (no connection left open):
+        superblocks with a block that changed or went are dropped; blocks in none are
+        merged, a corpus's consecutive blocks `group` at a time, while the kept bytes stay
+        under `budget`; `stop()` ends it early. Returns how many blocks were added. A block
+        that cannot be read or does not hold its row's sentences is left out (queries
+        evaluate it on its own, as in any command)."""
+        from ..store import Index
 
-        `read(id)` gives a block; one that cannot be read or does not hold its row's
-        sentences is left out (queries evaluate it on its own, as in any command)."""
+        with Index(self.db) as index, index.snapshot():
+            return self._refresh(index.conn, budget, group, stop)
+
+    def _refresh(self, conn: sqlite3.Connection, budget: int, group: int,
+                 stop: Callable[[], bool]) -> int:
         rows = [tuple(r) for r in conn.execute(
             "SELECT id, corpus_id, first_sentence, sentences, length(data) FROM node_blocks "
             "ORDER BY corpus_id, first_sentence")]
@@ -352,10 +353,10 @@ class Superblocks:
                 if self.find(fp) is not None:
                     continue
             try:
-                b = read(fp[0])
+                b = read(conn, fp[0])
                 if b.sentences != fp[3] or len(b.sent) != fp[3] + 1:
                     raise ValueError("the block does not hold its row's sentences")
-            except (ValueError, KeyError, IndexError, TypeError, zstd_error()):
+            except BLOCK_ERRORS:
                 flush()
                 continue
             run.append((fp, b))
@@ -364,8 +365,3 @@ class Superblocks:
         flush()
         return added
 
-
-def zstd_error() -> type[Exception]:
-    import zstandard
-
-    return zstandard.ZstdError

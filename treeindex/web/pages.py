@@ -58,14 +58,11 @@ def keep(path: str) -> None:
     if budget <= 0:
         return
     from ..search import fast, merged
-    from ..store import Index
 
     kept = _kept.get(path)
     if kept is None:
         kept = _kept[path] = merged.Superblocks(path)
-    with Index(path) as index, index.snapshot():
-        kept.refresh(index.conn, lambda i: fast.read_block(index, fast.BlockRow(i, 0, 0, 0)),
-                     budget)
+    kept.refresh(budget)
     fast.keep(kept)
 
 
