@@ -266,18 +266,15 @@ def _selections(index: Index, engine: Engine, query: Query, job: Job
     """Each row of the job with its selection where a kept superblock holds it (each
     superblock evaluated once), else None: evaluated on its own."""
     done: dict[int, dict[int, Selected | tuple[int, int, int]]] = {}
-    for k, (row, corpus_id) in enumerate(job.rows):
-        at = kept_for(job.db, row, corpus_id)
+    ats = [kept_for(job.db, row, corpus_id) for row, corpus_id in job.rows]
+    for k, ((row, corpus_id), at) in enumerate(zip(job.rows, ats)):
         if at is None:
             yield row, corpus_id, None
             continue
         m, number, _ = at
         if number not in done:  # every row of the job this superblock holds, at once
-            parts = []
-            for r, c in job.rows[k:]:
-                a = kept_for(job.db, r, c)
-                if a is not None and a[1] == number and c == corpus_id:
-                    parts.append((r, a[2]))
+            parts = [(r, a[2]) for (r, c), a in zip(job.rows[k:], ats[k:])
+                     if a is not None and a[1] == number and c == corpus_id]
             sels = evaluate_kept(index, engine, query, m, parts, corpus_id,
                                  job.mode == "count")
             done[number] = dict(zip((r.id for r, _ in parts), sels))
