@@ -220,16 +220,7 @@ class Server:
             if conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8] != \
                     struct.pack("i", os.getuid()):
                 raise OSError("another user")
-            head, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
-            if len(head) < 4:
-                raise OSError("no request")
-            (size,) = struct.unpack("<I", head[:4])
-            data = head[4:]
-            while len(data) < size:
-                more = conn.recv(size - len(data))
-                if not more:
-                    raise OSError("a request cut short")
-                data += more
+            data, fds = _receive(conn, 3)
             request = json.loads(data)
             if len(fds) != len(request["fds"]):
                 raise OSError("file descriptors missing")
@@ -281,6 +272,28 @@ def _preload() -> None:
     fast.probe_block()
 
 
+def _receive(sock: socket.socket, maxfds: int) -> tuple[bytes, list[int]]:
+    """A message as the client and the server send them: a 4-byte length, the bytes, and
+    file descriptors with the first part. OSError if it is cut short."""
+    fds: list[int] = []
+    try:
+        head, fds, _, _ = socket.recv_fds(sock, 1 << 16, maxfds)
+        if len(head) < 4:
+            raise OSError("no message")
+        (size,) = struct.unpack("<I", head[:4])
+        data = head[4:]
+        while len(data) < size:
+            more = sock.recv(size - len(data))
+            if not more:
+                raise OSError("a message cut short")
+            data += more
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return data, fds
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -306,16 +319,12 @@ def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
 
         connect.remember_checks = True
         _warm(db)
-        head, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 4)
-        if len(head) < 4 or not fds:
+        try:
+            data, fds = _receive(ctl, 4)
+        except OSError:
             os._exit(1)  # the server stopped, or replaced this spare
-        (size,) = struct.unpack("<I", head[:4])
-        data = head[4:]
-        while len(data) < size:
-            more = ctl.recv(size - len(data))
-            if not more:
-                os._exit(1)
-            data += more
+        if not fds:
+            os._exit(1)
         ctl.close()
         conn = socket.socket(fileno=fds[0])
         conn.settimeout(None)  # (the server's end was given a timeout: the flag is shared)
