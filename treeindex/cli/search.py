@@ -14,7 +14,7 @@ import click
 from ..errors import QueryError, visible
 from ..search import ENGINES, Counts, Hit, Progress, count, notes, plan, search, stats
 from ..search import macros as macro_files
-from ..search.formats import MISSING, hit_lines, table_lines
+from ..search.formats import MISSING, attribute_names, hit_lines, table_lines
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
 from .output import file_error, written
 
@@ -112,7 +112,7 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
     if fmt == "xml" and (counting or stats_attrs):
         raise click.UsageError("--format xml writes sentences: it goes with neither --count "
                                "nor --stats")
-    attrs = tuple(a.strip().lstrip("@") for a in (stats_attrs or "").split(",") if a.strip())
+    attrs = attribute_names(stats_attrs)
     if stats_attrs is not None and not attrs:
         raise click.UsageError("--stats needs attribute names, e.g. --stats lemma,pt")
     bar = ProgressLine(not quiet and sys.stderr.isatty(), _search_line)
@@ -121,7 +121,7 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
         if like is not None:
             from ..search.like import example, like_xpath
 
-            keeps = tuple(a.strip().lstrip("@") for a in keep.split(",") if a.strip())
+            keeps = attribute_names(keep)
             xpath = like_xpath(example(str(db_path), like, corpora[0] if len(corpora) == 1
                                        else None), depth, keeps)
             click.echo(f"xpath: {xpath}", err=True)

@@ -89,3 +89,8 @@ def table_lines(columns: list[str], rows: list[list[Any]], fmt: str) -> Iterator
     yield line(columns)
     yield "  ".join("-" * w for w in widths)
     yield from (line(r) for r in text)
+
+
+def attribute_names(text: str | None) -> tuple[str, ...]:
+    """Attribute names as a user writes them: comma-separated, `@` allowed ("lemma, @pt")."""
+    return tuple(a.strip().lstrip("@") for a in (text or "").split(",") if a.strip())

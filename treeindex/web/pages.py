@@ -73,10 +73,11 @@ def results(path: str, name: str, q: str, mode: str, attrs: str, page: int,
     from functools import partial
 
     from ..search import count, notes, search, stats
+    from ..search.formats import attribute_names
 
     keep(path)
     macros = _macros()
-    names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or ("lemma",)
+    names = attribute_names(attrs) or ("lemma",)
     said = "".join(f'<p class="ti-note">note: {escape(n)}</p>'
                    for n in notes(path, q, macros, names if mode == "stats" else ()))
     chosen = list(corpora) or None
@@ -165,14 +166,13 @@ def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] =
     a treebank of the matching sentences, or the statistics with counts, percent of hits
     and per million words as CSV. Lines are made as they are sent."""
     from ..search import count, search, stats
-    from ..search.formats import MISSING, hit_lines, table_lines
+    from ..search.formats import MISSING, attribute_names, hit_lines, table_lines
 
     keep(path)
     macros = _macros()
     chosen = list(corpora) or None
     if fmt == "stats":
-        names = tuple(a.strip().lstrip("@") for a in attrs.split(",") if a.strip()) or \
-            ("lemma",)
+        names = attribute_names(attrs) or ("lemma",)
         table = stats(path, q, names, corpora=chosen, macros=macros, workers=0)
         words = count(path, WORDS, corpora=chosen, workers=0).hits
         total = sum(n for _, n in table) or 1
