@@ -19,6 +19,34 @@ SNIPPETS = [
     b' begin="3"', b' end="-1"', b' begin="x"', b"<a:node/>", b'<node a:cat="np"/>',
     b"\xc3\xa9", b"\xff", b"\x00", b"<sentence>", b"</sentence>", b' id="s"', b' sentid="t"',
     b"<!DOCTYPE x>", b"]]>", b"  ", b"\n",
+    # what libxml2 rejects and the scanner's own check must never accept: mismatched tags,
+    # repeated attributes, bad references, characters XML does not allow, bytes that are not
+    # UTF-8
+    b"</nodes>", b"</Node>", b"<node>", b"</alpino_ds>", b"</ node>", b"</node >", b"<node/ >",
+    b' cat="np" cat="np"', b" rel='x'", b' id="1"', b" begin=3", b' a="<"', b" a=\"'\"",
+    b'="v"', b' b="1"c="2"', b" xml:lang=\"nl\"", b' xmlfoo="1"', b"<xml/>", b"<_a.b-c/>",
+    b"<1a/>", b"&#0;", b"&#x0;", b"&#xD800;", b"&#x110000;", b"&#xFFFE;", b"&#9;", b"&#x9;",
+    b"&#99999999;", b"&#0000065;", b"&am;", b"&amp", b"& ", b"&#;", b"&#x;", b"&#X41;",
+    b"&#x10FFFF;", b"\x01", b"\x0b", b"\x7f", b"\xef\xbf\xbf", b"\xef\xbf\xbe",
+    b"\xef\xbf\xbd", b"\xed\xa0\x80", b"\xed\x9f\xbf", b"\xc0\x80", b"\xc1\xbf",
+    b"\xe0\x80\x80", b"\xe0\xa0\x80", b"\xf0\x8f\xbf\xbf", b"\xf0\x90\x80\x80",
+    b"\xf4\x90\x80\x80", b"\xf4\x8f\xbf\xbf", b"\xf5\x80\x80\x80", b"\xe2\x82",
+    b"\xc2\x85", b"\xf0\x9f\x98\x80", b"\x80", b"]]", b"]>", b"]", b"\xc3",
+]
+# declarations put in front of a sentence: the scanner's check accepts only version 1.0 in
+# UTF-8; everything else (another encoding declared over UTF-8 bytes, another version, a byte
+# order mark, a malformed declaration) goes to lxml
+DECLARATIONS = [
+    b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-8"?>\n',
+    b"<?xml version='1.0' encoding='utf-8' standalone='yes'?>", b'<?xml version="1.0" ?>',
+    b'<?xml version="1.0" standalone="no"?>', b'<?xml version="1.1"?>',
+    b'<?xml version="1.0" encoding="ISO-8859-1"?>', b'<?xml version="1.0" encoding="latin1"?>',
+    b'<?xml version="1.0" encoding="UTF-16"?>', b'<?xml version="1.0" encoding="utf8"?>',
+    b'<?xml version="1.0" encoding="UTF\r8"?>', b'<?xml version="1.0"encoding="UTF-8"?>',
+    b'<?xml encoding="UTF-8" version="1.0"?>', b'<?xml version="1.0" standalone="maybe"?>',
+    b"<?xml version=\"1.0'?>", b'<?xml  version = "1.0"  encoding = "UTF-8"  ?>',
+    b'<?xml version="1.0"?><!-- c -->', b'\xef\xbb\xbf<?xml version="1.0"?>', b" \n",
+    b'<?xml version="1.0"?>x', b'<?XML version="1.0"?>', b"<?xml?>",
 ]
 _SENTENCE = re.compile(rb"<alpino_ds\b.*?</alpino_ds>", re.S)
 
@@ -39,6 +67,8 @@ def many_categories(n: int = 100) -> bytes:
 
 def mutate(rng: random.Random, sentence: bytes) -> bytes:
     data = bytearray(sentence)
+    if rng.random() < 0.1:
+        data[0:0] = rng.choice(DECLARATIONS)
     for _ in range(rng.randint(1, 4)):
         pos = rng.randint(0, len(data))
         op = rng.random()
@@ -98,3 +128,27 @@ def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_tas
             extract._scan = scan
         if fast != slow or not all(map(covers, fast_terms, slow_terms)):
             yield data, fast, slow
+
+
+def soundness(rng: random.Random, sentences: list[bytes], n: int) -> tuple[int, int, list[bytes]]:
+    """Check `n` mutated sentences with the scanner's own well-formedness check and with
+    lxml's checking parser: (how many the scanner called certainly well-formed, how many lxml
+    rejected, the sentences the scanner called well-formed that lxml rejects: must be none)."""
+    from treeindex.worker.check import BadSentence, parse, parsers
+
+    check = parsers("UTF-8")[0]
+    certain = rejected = 0
+    wrong: list[bytes] = []
+    for _ in range(n):
+        data = mutate(rng, rng.choice(sentences))
+        try:
+            parse(data, check)
+            ok = True
+        except BadSentence:
+            ok = False
+            rejected += 1
+        if extract._scan.wellformed(data):
+            certain += 1
+            if not ok:
+                wrong.append(data)
+    return certain, rejected, wrong

@@ -13,6 +13,9 @@
 #include <Python.h>
 #include <string.h>
 
+/* _wellformed.c: 1 when the bytes are certainly well-formed XML as lxml's checker sees it */
+int ti_wellformed(const unsigned char *s, Py_ssize_t n);
+
 typedef struct {
     Py_ssize_t start, end;
     Py_ssize_t cat, cat_n, rel, rel_n, pt, pt_n, beg, beg_n, end_attr, end_n;
@@ -324,13 +327,17 @@ static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char 
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
-    int max_children, max_nodes, index;
+    int max_children, max_nodes, index, verify = 0;
     PyObject *counts;
-    if (!PyArg_ParseTuple(args, "y*iiiO!", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts))
+    if (!PyArg_ParseTuple(args, "y*iiiO!|p", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts, &verify))
         return NULL;
     const char *s = view.buf;
     Py_ssize_t n = view.len;
+    if (verify && !ti_wellformed((const unsigned char *)s, n)) {
+        PyBuffer_Release(&view);
+        Py_RETURN_FALSE;  /* not certainly well-formed: lxml checks it */
+    }
     Node *nodes = NULL;
     int *stack = NULL;
     int count = 0, cap = 0, depth = 0, stack_cap = 0;
@@ -657,13 +664,24 @@ static PyObject *find_special(PyObject *self, PyObject *args) {
 }
 
 
+static PyObject *wellformed(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    int ok = ti_wellformed(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
+    {"wellformed", wellformed, METH_VARARGS,
+     "wellformed(xml) -> True when the UTF-8 bytes are certainly well-formed XML as lxml's\n"
+     "checking parser sees them; False when not certain (lxml must check them)."},
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes, index, counts) -> (node count, rows,\n"
+     "scan(xml, max_children, max_nodes, index, counts, verify=False) -> (node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
-     "or None.\n\n"
+     "or None; False when verify is set and wellformed(xml) is not certain.\n\n"
      "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
      "changed when the sentence is not handed over (None).\n\n"
      "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"

@@ -2,7 +2,9 @@
 return packed rows. Never touches the index.
 
 For each sentence the worker
-- checks it with lxml (no DTD, no entity expansion, no network) without building a tree;
+- checks that it is well-formed: in the C scanner's pass (`_wellformed.c`) where that check
+  is certain, else with lxml (no DTD, no entity expansion, no network) without building a
+  tree, whose message and line then make the error;
 - finds, with the C scanner (`_scan.c`), the byte span, structure and attributes of every
   `<node>`, so that export can cut any subtree out of the stored XML exactly as written;
   sentences the scanner hands over go through lxml's tree and the Python path instead
@@ -80,9 +82,17 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
     """
     check, tree = parser_pair
     fast = None
-    if _scan is not None:
+    if _scan is not None and encoding is None:
+        # the C scan checks well-formedness in its pass where it is certain; where it is
+        # not, lxml checks (its message and line are the error) and the scan runs again
+        xml = raw
+        fast = _scan.scan(xml, max_children, max_nodes, index, counts, True)
+        if fast is False:
+            parse(raw, check)
+            fast = _scan.scan(xml, max_children, max_nodes, index, counts)
+    elif _scan is not None and encoding is not None:
         parse(raw, check)  # well-formed? (no tree: the C scan reads what is needed)
-        xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
+        xml = raw.decode(encoding).encode("utf-8")
         fast = _scan.scan(xml, max_children, max_nodes, index, counts)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         _, rows, sentid, sentence_sentid, text, _, terms = fast
