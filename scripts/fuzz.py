@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Long differential fuzz run of the worker: the C scanner and the pure-Python path must give
-the same rows, counts and errors for mutated real sentences (tests/test_fuzz.py runs a short
-seeded version in CI).
+the same rows, counts and errors for mutated real sentences, and the scanner's own
+well-formedness check must never call a sentence well-formed that lxml rejects
+(tests/test_fuzz.py and tests/test_wellformed.py run short seeded versions in CI).
 
     python3 scripts/fuzz.py [--seconds 60] [--seed N] [--out /tmp/treeindex-fuzz]
 
@@ -20,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from fuzz import differences, real_sentences  # noqa: E402
+from fuzz import differences, real_sentences, soundness  # noqa: E402
 
 
 def main() -> int:
@@ -35,15 +36,27 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     deadline = time.monotonic() + args.seconds
-    tasks = found = 0
+    tally: dict[str, int] = {}
+    found = checked = certain = rejected = unsound = 0
     while time.monotonic() < deadline:
-        for data, _fast, _slow in differences(rng, sentences, rounds=10):
+        for data, _fast, _slow in differences(rng, sentences, rounds=10, tally=tally):
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / f"diff-{seed}-{found}.xml").write_bytes(data)
             found += 1
-        tasks += 10
-    print(f"seed {seed}: {tasks:,} tasks, {tasks * 20:,} mutated sentences, "
-          f"{found} differing tasks" + (f" (written to {args.out})" if found else ""))
+        c, r, wrong = soundness(rng, sentences, 400)
+        checked += 400
+        certain += c
+        rejected += r
+        for data in wrong:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"unsound-{seed}-{unsound}.xml").write_bytes(data)
+            unsound += 1
+    print(f"seed {seed}: {tally['sentences']:,} mutated sentences in tasks on both paths, "
+          f"{tally['malformed']:,} of them recorded as malformed: {found} differing tasks"
+          + (f" (written to {args.out})" if found else ""))
+    print(f"well-formedness: {checked:,} more mutated sentences, {rejected:,} rejected by lxml, "
+          f"{certain:,} certain in the scanner's check: {unsound} of those rejected by lxml")
+    found += unsound
     return 1 if found else 0
 
 

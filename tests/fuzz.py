@@ -106,15 +106,21 @@ def covers(fast_terms: str, slow_terms: str) -> bool:
     return True
 
 
-def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_task: int = 20):
-    """Yield (data, fast, slow) for every task of mutated sentences where the paths differ."""
+def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_task: int = 20,
+                tally: dict[str, int] | None = None):
+    """Yield (data, fast, slow) for every task of mutated sentences where the paths differ.
+    `tally` counts the sentences tried and those recorded as malformed."""
     scan = extract._scan
     assert scan is not None, "the C extension is not built"
     for _ in range(rounds):
         picked = [mutate(rng, rng.choice(sentences)) for _ in range(per_task)]
         data = b"<treebank>\n" + b"\n".join(picked) + b"\n</treebank>\n"
         task = Task(0, "bytes", "fuzz.xml", 0, len(data), data, (), "utf-8", 7, 1000)
-        fast = normalized(extract_rows(task))
+        fast_rows = extract_rows(task)
+        fast = normalized(fast_rows)
+        if tally is not None:
+            tally["sentences"] = tally.get("sentences", 0) + per_task
+            tally["malformed"] = tally.get("malformed", 0) + len(fast_rows.errors)
         extract._scan = None
         try:
             slow = normalized(extract_rows(task))
