@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks: treeindex against baselines measured in the same run, on the same file.
 
-    python3 scripts/bench.py ingest [--mb 100] [--big-mb 1000] [--workers N]
+    python3 scripts/bench.py ingest [--mb 100] [--big-mb 1000] [--workers N] [--against PY]
     python3 scripts/bench.py export [--mb 100]
 
 Inputs are built by scripts/make_corpus.py under /tmp/treeindex-bench (never in the repo).
@@ -10,6 +10,8 @@ ingest prints wall times and ratios of
   (a) the parse floor: one process, lxml iterparse + clear-and-delete-siblings, nothing else;
   (b) a plain sequential grinder: same subtree rules, counting only;
   (c) `treeindex ingest` with default workers;
+  (d) with --against PYTHON: the same ingest by another install of treeindex (an older
+      commit in its own virtualenv), interleaved: the A/B of a change, as (c) / (d);
 plus peak memory of all treeindex processes together (sum of RSS, sampled every 20 ms), its
 growth from --mb to --big-mb, and the database size relative to the input.
 
@@ -104,8 +106,8 @@ def fresh_db(name: str) -> Path:
     return db
 
 
-def treeindex(*args: str) -> list[str]:
-    return [sys.executable, "-m", "treeindex", *args]
+def treeindex(*args: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "treeindex", *args]
 
 
 def grinder(*args: str) -> list[str]:
@@ -122,14 +124,20 @@ def bench_ingest(args: argparse.Namespace) -> None:
     workers = ["--workers", str(args.workers)] if args.workers else []
     print(f"input: {src} ({size / 1e6:.1f} MB), {os.cpu_count()} cores, "
           f"{args.repeat} interleaved rounds (medians; ratios per round, min-max)")
-    a, b, c, mem = [], [], [], []
-    for _ in range(args.repeat):  # interleaved, so that machine noise hits all three alike
+    a, b, c, d, mem, mem_d = [], [], [], [], [], []
+    for _ in range(args.repeat):  # interleaved, so that machine noise hits all alike
         a.append(measure(grinder("floor", str(src)))[0])
         b.append(measure(grinder("count", str(src)))[0])
         db = fresh_db("bench.db")
         wall, peak = measure(treeindex("ingest", "-q", "--db", str(db), *workers, str(src)))
         c.append(wall)
         mem.append(peak)
+        if args.against:
+            other = fresh_db("bench-against.db")
+            wall, peak = measure(treeindex("ingest", "-q", "--db", str(other), *workers,
+                                           str(src), python=args.against))
+            d.append(wall)
+            mem_d.append(peak)
     db_size = db.stat().st_size
     ca = [x / y for x, y in zip(c, a)]
     cb = [x / y for x, y in zip(c, b)]
@@ -138,6 +146,12 @@ def bench_ingest(args: argparse.Namespace) -> None:
     print(f"(c) treeindex ingest       {_median(c):7.2f} s   = {_median(ca):.2f} x (a) "
           f"[{min(ca):.2f}-{max(ca):.2f}], {_median(cb):.2f} x (b) [{min(cb):.2f}-{max(cb):.2f}]")
     print(f"    peak memory, all processes: {max(mem) / 1e6:.0f} MB")
+    if args.against:
+        cd = [x / y for x, y in zip(c, d)]
+        da = _median([y / x for x, y in zip(a, d)])
+        print(f"(d) {args.against}: {_median(d):.2f} s = {da:.2f} x (a); (c) / (d) = "
+              f"{_median(cd):.2f} [{min(cd):.2f}-{max(cd):.2f}], peak memory "
+              f"{max(mem_d) / 1e6:.0f} MB")
     mem = max(mem)
     print(f"    database: {db_size / 1e6:.1f} MB = {db_size / size:.2f} x the input")
     if args.big_mb:
@@ -255,6 +269,7 @@ def main() -> None:
     i.add_argument("--workers", type=int, default=0, help="default: treeindex's default")
     i.add_argument("--keep", action="store_true", help="keep the big input")
     i.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
+    i.add_argument("--against", default="", help="another install's python, for an A/B")
     s = sub.add_parser("stages")
     s.add_argument("--mb", type=float, default=100)
     s.add_argument("--workers", type=int, default=0)

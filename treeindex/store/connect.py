@@ -107,6 +107,9 @@ def translate_errors(path: Path) -> Iterator[None]:
         raise database_error(e, path) from e
 
 
+WAL_CHECKPOINT_BYTES = 256 << 20
+
+
 def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     """Open (creating if needed) a treeindex index for the single writer, in WAL mode.
     `scratch`: a file that is thrown away if anything goes wrong (a cluster's shard): no
@@ -123,6 +126,11 @@ def connect_write(path: Path, scratch: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=OFF" if scratch else "PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB
+    # a checkpoint every 256 MB of WAL instead of SQLite's 16 MB (1000 pages): each syncs the
+    # file, and pages written again and again (B-tree interiors, the search terms' segments)
+    # reach the file once per checkpoint (measured: a 100 MB ingest's commits 0.34 s -> 0.08 s)
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page}")
     try:
         _check_version(conn, path)
         if _has_table(conn, "settings") or _has_table(conn, "corpora"):  # (not a new file)
