@@ -79,3 +79,31 @@ def test_pictures_draw_the_routed_edges(fmt):
         assert first == [(round(x, 1), round(y, 1)) for x, y in edges[0].points]
     else:
         assert draw.png(root)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _nearest_by_merging(want: float, half: float, lo: float, lanes: list[float]) -> float:
+    """draw._nearest the obvious way: every blocked interval merged, then looked up."""
+    merged: list[list[float]] = []
+    for v in lanes:
+        a, b = v - draw.LANE - half, v + draw.LANE + half
+        if merged and a < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    w = max(want, lo)
+    for left, right in merged:
+        if left < w < right:
+            return left if left >= lo and want - left <= right - want else right
+    return w
+
+
+def test_a_box_is_placed_clear_of_lanes_as_the_obvious_way_places_it():
+    import random
+
+    rng = random.Random(20261201)
+    for _ in range(20_000):
+        lanes = sorted(rng.choice([rng.uniform(0, 400), float(rng.randrange(0, 400, 10))])
+                       for _ in range(rng.randrange(0, 12)))
+        want, half = rng.uniform(-20, 420), rng.choice([20.0, 35.5, rng.uniform(5, 80)])
+        lo = rng.choice([0.0, want, rng.uniform(0, 400)])
+        assert draw._nearest(want, half, lo, lanes) == _nearest_by_merging(want, half, lo, lanes)

@@ -16,7 +16,6 @@ ids) are drawn in colour. PNG is the same picture drawn with Pillow.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from html import escape
@@ -30,6 +29,7 @@ CHAR = 7.2  # width of a character of the 12 px sans-serif labels, px (generous)
 CAPTION = 22  # height of the caption line (sentence, corpus and id), px
 # what a node's tooltip lists first (the rest follow in document order)
 _FIRST = ("rel", "cat", "pt", "word", "lemma", "postag", "frame", "index")
+_FIRST_SET = frozenset(_FIRST)
 
 
 @dataclass
@@ -60,9 +60,11 @@ def _width(lines: list[str]) -> float:
 
 def attributes(el: etree._Element) -> str:
     """A node's attributes, one `name=value` per line (the tooltip of its box)."""
-    have: dict[str, str] = dict(el.attrib)  # type: ignore[arg-type]
-    first = [f"{n}={have.pop(n)}" for n in _FIRST if n in have]
-    return "\n".join(first + [f"{n}={have[n]}" for n in sorted(have)])
+    items: list[tuple[str, str]] = el.items()  # type: ignore[assignment]
+    have = dict(items)
+    first = [f"{n}={have[n]}" for n in _FIRST if n in have]
+    rest = sorted((n, v) for n, v in items if n not in _FIRST_SET)
+    return "\n".join(first + [f"{n}={v}" for n, v in rest])
 
 
 def is_empty(el: etree._Element) -> bool:
@@ -124,18 +126,25 @@ def box_height(lines: list[str]) -> float:
 def _nearest(want: float, half: float, lo: float, lanes: list[float]) -> float:
     """The x nearest `want`, at least `lo`, whose box (half-width `half`) keeps LANE clear
     of every lane (`lanes` sorted)."""
-    merged: list[list[float]] = []  # the x a box's centre may not take: open intervals
+    w = max(want, lo)
+    # the x a box's centre may not take: open intervals around the lanes, merged where they
+    # overlap; only the one that would hold w matters (a single pass, stopping past w)
+    left = right = 0.0
+    found = False
     for v in lanes:
         a, b = v - LANE - half, v + LANE + half
-        if merged and a < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    w = max(want, lo)
-    k = bisect.bisect_right([m[0] for m in merged], w) - 1
-    if k < 0 or not merged[k][0] < w < merged[k][1]:
+        if found and a < right:  # overlaps the interval so far: one interval
+            if b > right:
+                right = b
+            continue
+        if found and left < w < right:  # the interval that holds w is complete
+            break
+        if a >= w:  # this and every later interval start at or past w
+            found = False
+            break
+        left, right, found = a, b, True
+    if not found or not left < w < right:
         return w  # (not blocked)
-    left, right = merged[k]
     if left >= lo and want - left <= right - want:
         return left
     return right
