@@ -81,10 +81,18 @@ def mutate(rng: random.Random, sentence: bytes) -> bytes:
     return bytes(data)
 
 
+def pattern_texts(result) -> list[tuple]:
+    """The subtree rows of a worker's result with each pattern's text for its number."""
+    if not result.patterns:
+        return list(result.subtrees)
+    text = {n: t for t, n in result.patterns.items()}
+    return [r[:12] + (text[r[12]],) + r[13:] for r in result.subtrees]
+
+
 def normalized(result) -> tuple:
     # the Python path leaves begin/end as text when they are not numbers, as does C
     rows = [r[:5] + tuple(None if v is None else str(v) for v in r[5:7]) + r[7:]
-            for r in result.subtrees]
+            for r in pattern_texts(result)]
     # (the search terms are compared by covers(): the C scanner may know more)
     return rows, [s[:-1] for s in result.sentences], result.cat_counts, result.errors
 

@@ -31,16 +31,20 @@ _INSERT_T_MANY = _INSERT_T + ", ".join([_ONE_ROW] * _ROWS_PER_INSERT)
 _INSERT_T += _ONE_ROW
 
 
-def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple]) -> bytes:
+def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple],
+         patterns: dict[str, int] | None = None) -> bytes:
     """The image of `sentences` (sentid, file, offset, text, compressed xml, number of
     subtrees, search terms) and
     `subtrees` (sentence index, cat, local n, node, rel, begin, end, children, nodes, depth,
-    level, parent_cat, pattern, xml_start, xml_end)."""
-    # each pattern as its row in p (1, 2, ... in order of first appearance)
-    numbers: dict[str, int] = {}
-    for row in subtrees:
-        numbers.setdefault(row[12], len(numbers) + 1)
-    subtrees = [row[:12] + (numbers[row[12]],) + row[13:] for row in subtrees]
+    level, parent_cat, pattern, xml_start, xml_end). `patterns` (text -> 1, 2, ... in order of
+    first appearance): the rows hold these numbers already (the worker numbers them as it
+    scans); without it they hold the text, numbered here."""
+    numbers = patterns
+    if numbers is None:  # each pattern as its row in p (1, 2, ... in order of first appearance)
+        numbers = {}
+        for row in subtrees:
+            numbers.setdefault(row[12], len(numbers) + 1)
+        subtrees = [row[:12] + (numbers[row[12]],) + row[13:] for row in subtrees]
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(CHUNK_SCHEMA)

@@ -52,6 +52,22 @@ static PyObject *interned(const char *p, Py_ssize_t n) {
     return u;
 }
 
+/* the number of a children pattern in `patterns` (text -> 1, 2, ... in order of first
+ * appearance), added if new: the rows carry numbers, and the packer no row's text */
+static PyObject *pattern_number(PyObject *patterns, const char *p, Py_ssize_t n) {
+    PyObject *text = PyUnicode_DecodeUTF8(p ? p : "", n, "strict");
+    if (!text) return NULL;
+    PyObject *num = PyDict_GetItemWithError(patterns, text);
+    if (num) {
+        Py_INCREF(num);
+    } else if (!PyErr_Occurred()) {
+        num = PyLong_FromSsize_t(PyDict_GET_SIZE(patterns) + 1);
+        if (num && PyDict_SetItem(patterns, text, num) < 0) Py_CLEAR(num);
+    }
+    Py_DECREF(text);
+    return num;
+}
+
 static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
     if (start < 0) Py_RETURN_NONE;
     return interned(s + start, n);
@@ -328,10 +344,15 @@ static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
-    PyObject *counts;
-    if (!PyArg_ParseTuple(args, "y*iiiO!|p", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts, &verify))
+    PyObject *counts, *patterns = Py_None;
+    if (!PyArg_ParseTuple(args, "y*iiiO!|pO", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts, &verify, &patterns))
         return NULL;
+    if (patterns != Py_None && !PyDict_Check(patterns)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "patterns must be a dict or None");
+        return NULL;
+    }
     const char *s = view.buf;
     Py_ssize_t n = view.len;
     if (verify && !ti_wellformed((const unsigned char *)s, n)) {
@@ -594,7 +615,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             Py_INCREF(Py_None);
             PyTuple_SET_ITEM(row, 11, Py_None);
         }
-        PyTuple_SET_ITEM(row, 12, interned(pbuf ? pbuf : "", plen));
+        PyTuple_SET_ITEM(row, 12, patterns == Py_None ? interned(pbuf ? pbuf : "", plen)
+                                                      : pattern_number(patterns, pbuf, plen));
         PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
         PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
         for (int q = 0; q < 15; q++)
@@ -679,13 +701,15 @@ static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes, index, counts, verify=False) -> (node count, rows,\n"
+     "scan(xml, max_children, max_nodes, index, counts, verify=False, patterns=None) ->\n"
+     "(node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
      "or None; False when verify is set and wellformed(xml) is not certain.\n\n"
      "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
      "changed when the sentence is not handed over (None).\n\n"
      "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"
-     "pattern, xml_start, xml_end) for every kept <node>, in document order."},
+     "pattern, xml_start, xml_end) for every kept <node>, in document order; pattern is\n"
+     "its number in the dict `patterns` (text -> 1, 2, ..., added if new) when one is given."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",

@@ -50,6 +50,8 @@ class Rows(NamedTuple):
     end: int | None  # uncompressed offset the task ends at (None: the format counts units)
     files: int  # units (files, entries) read
     nodes: bytes | None = None  # the sentences' node block (search/nodestore.py)
+    # children pattern -> its number; when given, each subtree row's pattern is its number
+    patterns: dict[str, int] | None = None
 
 
 class Result(NamedTuple):

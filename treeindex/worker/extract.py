@@ -72,13 +72,16 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
-                  compress: Callable[[bytes], bytes] = _zlib) -> tuple:
+                  compress: Callable[[bytes], bytes] = _zlib,
+                  patterns: dict[str, int] | None = None) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml,
     search terms, what its node block is made from: its UTF-8 bytes, or its elements as
     lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
-    `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order.
+    `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
+    `patterns` (children pattern -> 1, 2, ...), when given, numbers the patterns in order of
+    first appearance, and each row holds its pattern's number instead of its text.
     """
     check, tree = parser_pair
     fast = None
@@ -86,14 +89,14 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         # the C scan checks well-formedness in its pass where it is certain; where it is
         # not, lxml checks (its message and line are the error) and the scan runs again
         xml = raw
-        fast = _scan.scan(xml, max_children, max_nodes, index, counts, True)
+        fast = _scan.scan(xml, max_children, max_nodes, index, counts, True, patterns)
         if fast is False:
             parse(raw, check)
-            fast = _scan.scan(xml, max_children, max_nodes, index, counts)
+            fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns)
     elif _scan is not None and encoding is not None:
         parse(raw, check)  # well-formed? (no tree: the C scan reads what is needed)
         xml = raw.decode(encoding).encode("utf-8")
-        fast = _scan.scan(xml, max_children, max_nodes, index, counts)
+        fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         _, rows, sentid, sentence_sentid, text, _, terms = fast
         if sentid is None:
@@ -122,7 +125,13 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if cat not in seen:
             seen.add(cat)
             c[1] += 1
-        append((index, cat, c[0]) + row[1:])
+        if patterns is None:
+            append((index, cat, c[0]) + row[1:])
+            continue
+        number = patterns.get(row[10])
+        if number is None:
+            number = patterns[row[10]] = len(patterns) + 1
+        append((index, cat, c[0]) + row[1:10] + (number,) + row[11:])
     return sentid, text, compress(xml), sentence_terms(root), sentence_elements(root)
 
 
@@ -141,6 +150,7 @@ def extract_rows(task: Task) -> Rows:
     errors: list[tuple] = []
     cache: dict[str, tuple] = {}
     compress = compressor(task.dictionary)
+    patterns: dict[str, int] = {}
     nodes = BlockBuilder()
     for s in read.sentences:
         try:
@@ -155,7 +165,7 @@ def extract_rows(task: Task) -> Rows:
             before = len(subtrees)
             row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
-                                counts, compress)
+                                counts, compress, patterns)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             errors.append(_error_row(s, e))
             continue
@@ -163,7 +173,7 @@ def extract_rows(task: Task) -> Rows:
                           len(subtrees) - before, row[3]))
         nodes.add(row[4])
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
-                read.files, nodes.finish() if nodes.sentences else None)
+                read.files, nodes.finish() if nodes.sentences else None, patterns)
 
 
 def _error_row(s: RawSentence, e: Exception) -> tuple:
@@ -179,6 +189,7 @@ def run_task(task: Task) -> Result:
     """Parse the sentences of one task and pack the rows. Picklable entry point for any
     executor: the result is plain data (bytes, ints, small lists)."""
     rows = extract_rows(task)
-    return Result(rows.seq, pack(rows.sentences, rows.subtrees), len(rows.sentences),
+    return Result(rows.seq, pack(rows.sentences, rows.subtrees, rows.patterns),
+                  len(rows.sentences),
                   len(rows.subtrees), rows.cat_counts, rows.errors, rows.newlines, rows.end,
                   rows.files, rows.nodes)
