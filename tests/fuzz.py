@@ -81,6 +81,18 @@ def mutate(rng: random.Random, sentence: bytes) -> bytes:
     return bytes(data)
 
 
+def run_both(data: bytes):
+    """A task of these bytes through the C path and through the pure-Python path."""
+    task = Task(0, "bytes", "t.xml", 0, len(data), data, (), "utf-8", 7, 1000)
+    fast = extract_rows(task)
+    scan, extract._scan = extract._scan, None
+    try:
+        slow = extract_rows(task)
+    finally:
+        extract._scan = scan
+    return fast, slow
+
+
 def pattern_texts(result) -> list[tuple]:
     """The subtree rows of a worker's result with each pattern's text for its number."""
     if not result.patterns:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from conftest import CDB, SUITES, WRPEE
-from fuzz import differences, many_categories, normalized, real_sentences
+from fuzz import differences, many_categories, normalized, real_sentences, run_both
 
 from treeindex.worker import extract
 from treeindex.worker.extract import Task, extract_rows
@@ -20,17 +20,6 @@ def test_mutated_sentences_give_the_same_rows_on_both_paths():
     sentences = real_sentences([CDB, SUITES, WRPEE])
     found = list(differences(random.Random(20261126), sentences, rounds=150))
     assert not found, found[0]
-
-
-def run_both(data: bytes):
-    task = Task(0, "bytes", "t.xml", 0, len(data), data, (), "utf-8", 7, 1000)
-    fast = extract_rows(task)
-    scan, extract._scan = extract._scan, None
-    try:
-        slow = extract_rows(task)
-    finally:
-        extract._scan = scan
-    return fast, slow
 
 
 def test_undeclared_prefixes_are_malformed_on_both_paths():

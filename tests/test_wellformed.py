@@ -8,11 +8,10 @@ import random
 
 import pytest
 from conftest import ALPINO, CDB, SUITES, WRPEE
-from fuzz import real_sentences, soundness
+from fuzz import real_sentences, run_both, soundness
 
 from treeindex.worker import extract
 from treeindex.worker.check import BadSentence, parse, parsers
-from treeindex.worker.extract import Task, extract_rows
 
 pytestmark = pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 CHECK = parsers("UTF-8")[0]
@@ -92,14 +91,7 @@ def test_malformed_sentences_keep_lxmls_message_and_line():
     bad = [good[0].replace(b"</node>", b"</nod>", 1),  # mismatched tags
            good[1].replace(b"<node ", b'<node a="1" a="2" ', 1),  # a repeated attribute
            good[2].replace(b"<sentence", b"\xff<sentence", 1)]  # not UTF-8
-    data = b"<treebank>\n" + b"\n".join(good + bad) + b"\n</treebank>\n"
-    task = Task(0, "bytes", "t.xml", 0, len(data), data, (), "utf-8", 7, 1000)
-    fast = extract_rows(task)
-    scan, extract._scan = extract._scan, None
-    try:
-        slow = extract_rows(task)
-    finally:
-        extract._scan = scan
+    fast, slow = run_both(b"<treebank>\n" + b"\n".join(good + bad) + b"\n</treebank>\n")
     assert len(fast.errors) == 3
     assert fast.errors == slow.errors
     assert all("not well-formed XML" in e[-1] for e in fast.errors)
