@@ -141,9 +141,11 @@ class TreebankFile(Format):
     def read(self, task: Task) -> TaskInput:
         data = _read(task)
         if task.files[-1:] == ("last",):  # the end of a file of several: on to the next
-            return TaskInput(_sentences(task, data), newlines=data.count(b"\n"), end=0,
-                             files=1)
-        return TaskInput(_sentences(task, data), newlines=data.count(b"\n"), end=task.end)
+            read = TaskInput(iter(()), end=0, files=1)
+        else:
+            read = TaskInput(iter(()), end=task.end)
+        read.sentences = _sentences(task, data, read)
+        return read
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
         if len(corpus.files) > 1:
@@ -155,7 +157,9 @@ class TreebankFile(Format):
         return f"byte {resume.done_bytes:,} of {corpus.input_bytes:,}"
 
 
-def _sentences(task: Task, data: bytes) -> Iterator[RawSentence]:
+def _sentences(task: Task, data: bytes, read: TaskInput) -> Iterator[RawSentence]:
+    """The task's sentences; at the end, `read.newlines` (the newlines are counted once, as
+    the sentences' lines are)."""
     # a corpus of several files names each sentence's file
     file = shown(Path(task.path).name) if task.files else None
     line, counted = 0, 0  # newlines before `counted`: counted as the spans go (linear)
@@ -169,6 +173,7 @@ def _sentences(task: Task, data: bytes) -> Iterator[RawSentence]:
         else:
             yield RawSentence(raw, None, task.encoding, task.start + a, file, line, None,
                               guess_id=True)
+    read.newlines = line + data.count(b"\n", counted)
 
 
 def _read(task: Task) -> bytes:

@@ -93,7 +93,9 @@ class TaskInput:
     moves by."""
 
     sentences: Iterator[RawSentence]
-    newlines: int = 0  # newlines in the task's bytes
+    # newlines in the task's bytes (a format may count them as it reads: known once
+    # `sentences` is exhausted)
+    newlines: int = 0
     end: int | None = None  # the offset the task ends at, for formats that resume by bytes
     files: int = 0  # units read, for formats that resume by units
     extra: dict = field(default_factory=dict)
