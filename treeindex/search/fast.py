@@ -126,18 +126,14 @@ class Selected:
     def load(self, index: Index) -> Block | PartView:
         if self.block is None:
             at = kept_for(str(index.path), self.row, self.corpus_id)
-            self.block = PartView(at[0], at[2]) if at else read_block(index, self.row)
+            self.block = PartView(at[0], at[2]) if at else read(index.conn, self.row.id)
         return self.block
-
-
-def read_block(index: Index, row: BlockRow) -> Block:
-    return read(index.conn, row.id)
 
 
 def evaluate(index: Index, engine: Engine, query: Query, row: BlockRow, corpus_id: int
              ) -> Selected:
     """Every hit of one block."""
-    block = read_block(index, row)
+    block = read(index.conn, row.id)
     if block.sentences != row.count or len(block.sent) != row.count + 1:
         raise ValueError("the block does not hold its row's sentences")
     try:

@@ -32,24 +32,18 @@ _INSERT_T += _ONE_ROW
 
 
 def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple],
-         patterns: dict[str, int] | None = None) -> bytes:
+         patterns: dict[str, int]) -> bytes:
     """The image of `sentences` (sentid, file, offset, text, compressed xml, number of
     subtrees, search terms) and
     `subtrees` (sentence index, cat, local n, node, rel, begin, end, children, nodes, depth,
-    level, parent_cat, pattern, xml_start, xml_end). `patterns` (text -> 1, 2, ... in order of
-    first appearance): the rows hold these numbers already (the worker numbers them as it
-    scans); without it they hold the text, numbered here."""
-    numbers = patterns
-    if numbers is None:  # each pattern as its row in p (1, 2, ... in order of first appearance)
-        numbers = {}
-        for row in subtrees:
-            numbers.setdefault(row[12], len(numbers) + 1)
-        subtrees = [row[:12] + (numbers[row[12]],) + row[13:] for row in subtrees]
+    level, parent_cat, pattern, xml_start, xml_end), whose patterns are numbers in
+    `patterns` (text -> 1, 2, ... in order of first appearance: the worker numbers them as
+    it scans)."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(CHUNK_SCHEMA)
         conn.executemany("INSERT INTO p (i, pattern) VALUES (?, ?)",
-                         ((i, text) for text, i in numbers.items()))
+                         ((i, text) for text, i in patterns.items()))
         conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub, terms) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)", sentences)
         # 64 rows a statement: a quarter less time than one (64 x 15 values stay under the

@@ -49,9 +49,9 @@ class Rows(NamedTuple):
     newlines: int  # newlines in the task's bytes (to number lines across tasks)
     end: int | None  # uncompressed offset the task ends at (None: the format counts units)
     files: int  # units (files, entries) read
+    # children pattern -> its number (each subtree row's pattern is its number)
+    patterns: dict[str, int]
     nodes: bytes | None = None  # the sentences' node block (search/nodestore.py)
-    # children pattern -> its number; when given, each subtree row's pattern is its number
-    patterns: dict[str, int] | None = None
 
 
 class Result(NamedTuple):

@@ -18,6 +18,7 @@ Every function here is pure computation on bytes, so any executor can run `run_t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import zstandard
 from lxml import etree
@@ -72,31 +73,31 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
-                  compress: Callable[[bytes], bytes] = _zlib,
-                  patterns: dict[str, int] | None = None) -> tuple:
+                  compress: Callable[[bytes], bytes],
+                  patterns: dict[str, int]) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml,
     search terms, what its node block is made from: its UTF-8 bytes, or its elements as
     lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
-    `patterns` (children pattern -> 1, 2, ...), when given, numbers the patterns in order of
-    first appearance, and each row holds its pattern's number instead of its text.
+    `patterns` (children pattern -> 1, 2, ...) numbers the patterns in order of first
+    appearance: each row holds its pattern's number, not its text.
     """
     check, tree = parser_pair
-    fast = None
-    if _scan is not None and encoding is None:
-        # the C scan checks well-formedness in its pass where it is certain; where it is
-        # not, lxml checks (its message and line are the error) and the scan runs again
+    fast: Any = None
+    if _scan is not None:
+        # UTF-8: the C scan checks well-formedness in its pass where it is certain; where
+        # it is not (False), and for other encodings, lxml checks (its message and line are
+        # the error) and the scan runs without checking
         xml = raw
-        fast = _scan.scan(xml, max_children, max_nodes, index, counts, True, patterns)
+        fast = (_scan.scan(xml, max_children, max_nodes, index, counts, True, patterns)
+                if encoding is None else False)
         if fast is False:
             parse(raw, check)
+            if encoding is not None:
+                xml = raw.decode(encoding).encode("utf-8")
             fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns)
-    elif _scan is not None and encoding is not None:
-        parse(raw, check)  # well-formed? (no tree: the C scan reads what is needed)
-        xml = raw.decode(encoding).encode("utf-8")
-        fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         _, rows, sentid, sentence_sentid, text, _, terms = fast
         if sentid is None:
@@ -125,9 +126,6 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if cat not in seen:
             seen.add(cat)
             c[1] += 1
-        if patterns is None:
-            append((index, cat, c[0]) + row[1:])
-            continue
         number = patterns.get(row[10])
         if number is None:
             number = patterns[row[10]] = len(patterns) + 1
@@ -173,7 +171,7 @@ def extract_rows(task: Task) -> Rows:
                           len(subtrees) - before, row[3]))
         nodes.add(row[4])
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
-                read.files, nodes.finish() if nodes.sentences else None, patterns)
+                read.files, patterns, nodes.finish() if nodes.sentences else None)
 
 
 def _error_row(s: RawSentence, e: Exception) -> tuple:
