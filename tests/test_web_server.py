@@ -311,3 +311,26 @@ def test_workers_that_keep_the_node_table_answer_as_the_library(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_words_per_million_are_counted_once_per_state_of_the_index(tmp_path, monkeypatch):
+    from treeindex import search
+    from treeindex.web import pages
+
+    db = str(tmp_path / "w.db")
+    ingest(db, [CDB], workers=0)
+    calls = []
+    real = search.count
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "count", counting)
+    first = pages.corpus_words(db, ())
+    assert pages.corpus_words(db, ()).hits == first.hits > 0 and len(calls) == 1
+    assert pages.corpus_words(db, ("cdb-sample",)).hits == first.hits and len(calls) == 2
+    # an ingest changes the file: counted again, and right
+    ingest(db, [repeat_treebank(tmp_path / "more.xml", 2)], workers=0)
+    again = pages.corpus_words(db, ())
+    assert len(calls) == 3 and again.hits == real(db, pages.WORDS, workers=0).hits > first.hits

@@ -109,7 +109,7 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
              corpora: tuple[str, ...] = ()) -> str:
     if mode == "count":
         counts = count(path, q, macros=macros, workers=0)
-        words = count(path, WORDS, workers=0, progress_callback=None)  # (each corpus's tokens)
+        words = corpus_words(path, corpora)
         top = max([h for h, _ in counts.corpora.values()] or [1])
         rows = "".join(
             f"<tr><td>{escape(c)}</td><td>{h:,}</td><td>{s:,}</td>"
@@ -122,7 +122,7 @@ def _results(path: str, name: str, q: str, mode: str, names: tuple[str, ...], pa
                 f"<td>{per_million(counts.hits, words.hits)}</td><td></td></tr></table>")
     if mode == "stats":
         table = stats(path, q, names, macros=macros, workers=0)
-        words = count(path, WORDS, workers=0, progress_callback=None).hits
+        words = corpus_words(path, corpora).hits
         total = sum(n for _, n in table) or 1
         top = table[0][1] if table else 1
         rows = "".join(
@@ -165,7 +165,7 @@ def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] =
     """The lines of a download (web/plugin.py `download`): every hit as CSV, JSON lines or
     a treebank of the matching sentences, or the statistics with counts, percent of hits
     and per million words as CSV. Lines are made as they are sent."""
-    from ..search import count, search, stats
+    from ..search import search, stats
     from ..search.formats import MISSING, attribute_names, hit_lines, table_lines
 
     keep(path)
@@ -174,7 +174,7 @@ def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] =
     if fmt == "stats":
         names = attribute_names(attrs) or ("lemma",)
         table = stats(path, q, names, corpora=chosen, macros=macros, workers=0)
-        words = count(path, WORDS, corpora=chosen, workers=0).hits
+        words = corpus_words(path, corpora).hits
         total = sum(n for _, n in table) or 1
         rows: list[list[Any]] = [
             [*(MISSING if v is None else v for v in values), n, round(100 * n / total, 4),
@@ -187,6 +187,30 @@ def download(path: str, q: str, fmt: str, attrs: str, corpora: tuple[str, ...] =
 
 
 WORDS = "//node[@word]"  # a sentence's tokens (punctuation included), as PaQu counts them
+_words: dict[tuple, Any] = {}
+
+
+def corpus_words(path: str, corpora: tuple[str, ...]) -> Any:
+    """The tokens of the corpora searched (all: `()`), per corpus and in all (search.Counts
+    of WORDS): counted once for each state of the index file (its own and its WAL's size and
+    time, which any ingest, `rm` or `rename` changes), not again for every page."""
+    from ..search import count
+
+    key = (path, corpora, _file_state(path), _file_state(path + "-wal"))
+    got = _words.get(key)
+    if got is None:
+        if len(_words) >= 64:
+            _words.clear()
+        got = _words[key] = count(path, WORDS, corpora=list(corpora) or None, workers=0)
+    return got
+
+
+def _file_state(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def per_million(n: int, words: int) -> str:
