@@ -217,3 +217,44 @@ def test_commands_side_by_side_each_get_their_own_answer(served):
     alone = [command("search", "--db", served.db, "--count", q, env=served.off)
              for q in queries]
     assert served_out == [(a.stdout, a.stderr, a.returncode) for a in alone]
+
+
+def test_a_served_command_lets_go_of_the_clients_pipe_before_it_exits():
+    # a pipe from a command ends when every process holding it has let go; the served
+    # process would let go only at its exit, after Linux has torn down its mappings of the
+    # server's memory, so it lets go first (here: a process that lives on after it did)
+    from treeindex.server import _release
+
+    out_r, out_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(out_r)
+            os.close(hold_w)
+            os.dup2(out_w, 1)
+            os.close(out_w)
+            os.write(1, b"hits\n")
+            _release([1])
+            os.read(hold_r, 1)  # alive until the test lets it end
+        finally:
+            os._exit(0)
+    os.close(out_w)
+    os.close(hold_r)
+    try:
+        import select
+
+        data = b""
+        while True:
+            ready, _, _ = select.select([out_r], [], [], 30)
+            assert ready, "the pipe did not end while its writer lived"
+            more = os.read(out_r, 64)
+            if not more:
+                break
+            data += more
+        assert data == b"hits\n"
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still alive: it let go, not exited
+    finally:
+        os.close(hold_w)
+        os.close(out_r)
+        os.waitpid(pid, 0)

@@ -402,6 +402,7 @@ def _run_command(request: dict, fds: list[int], conn: socket.socket) -> int:
                 out.flush()
             except (OSError, ValueError):
                 pass
+        _release(request["fds"])
         try:  # the exit status now: the client need not wait for this process to be reaped
             conn.sendall(b"exit %d\n" % code)
         except OSError:
@@ -414,3 +415,19 @@ def _run_command(request: dict, fds: list[int], conn: socket.socket) -> int:
         except Exception:  # noqa: BLE001 - (its stderr may be gone)
             pass
     return code
+
+
+def _release(fds: list[int]) -> None:
+    """Let go of the client's streams before the exit status is sent: a pipe from the
+    command (`treeindex search ... | head`, a program reading its output) ends when every
+    process holding it has let go, and this process lets go of what it holds only after
+    Linux has torn down its mappings of the server's memory (16 ms of every command with a
+    pipe, at 300 MB kept). /dev/null takes their place, for whatever is still written."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            if fd in (0, 1, 2) and fd != null:
+                os.dup2(null, fd)
+    finally:
+        if null > 2:
+            os.close(null)
