@@ -258,3 +258,43 @@ def test_a_served_command_lets_go_of_the_clients_pipe_before_it_exits():
         os.close(hold_w)
         os.close(out_r)
         os.waitpid(pid, 0)
+
+
+def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
+    # (a command in the server: plan, notes, search and the final check share a connection,
+    # never across a replaced file, a thread or an open snapshot)
+    import threading
+
+    from treeindex import search
+    from treeindex.store import connect
+    from treeindex.store import index as index_module
+
+    db = tmp_path / "t.db"
+    ingest(db, [CDB], workers=0)
+    query = '//node[@cat="np" and node[@rel="det"]]'
+    alone = search.count(db, query, workers=0)
+    opened: list[str] = []
+    real = index_module.connect_read
+
+    def counted(path):
+        opened.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(index_module, "connect_read", counted)
+    monkeypatch.setattr(connect, "remember_checks", True)
+    monkeypatch.setattr(index_module, "_idle", {})
+    assert search.notes(db, query) == []
+    assert search.count(db, query, workers=0) == alone
+    assert opened == ["MainThread"]
+    with index_module.Index(db) as a, a.snapshot(), index_module.Index(db) as b:
+        assert b.conn is not a.conn  # (a's is in its snapshot: not handed over)
+    assert len(opened) == 2
+    other = tmp_path / "other.db"
+    ingest(other, [WRPEE], workers=0)
+    assert not os.path.exists(f"{db}-wal")  # (so the other file can take its name)
+    os.replace(other, db)  # another file under the same name: its own connection
+    with index_module.Index(db) as index:
+        assert [r.name for r in index.corpora()] == ["WRPEE-dummy"]
+    assert len(opened) == 3
+    for conn in index_module._idle.values():
+        conn.close()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from . import connect
 from .codec import Decoder
 from .connect import connect_read, terms_from, translate_errors
 
@@ -33,6 +34,21 @@ class Sentence(NamedTuple):
 
 
 _per_process: dict[tuple[int, int, str], Index] = {}
+# A command run by `treeindex server` (connect.remember_checks) opens its index four times
+# (plan, notes, search, the check that nothing was replaced): one connection, handed from
+# each Index closed to the next one opened of the same file (device and inode) in the same
+# process and thread, so that SQLite reads the schema and the pages they share once.
+_idle: dict[tuple, sqlite3.Connection] = {}
+
+
+def _reuse_key(path: Path) -> tuple | None:
+    if not connect.remember_checks:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.getpid(), threading.get_ident(), st.st_dev, st.st_ino)
 # FTS5's ascii tokenizer folds ASCII capitals (and nothing else): the vocabulary has them so
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -53,8 +69,12 @@ class Index:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        with translate_errors(self.path):
-            self.conn = connect_read(self.path)
+        self._key = _reuse_key(self.path)
+        conn = _idle.pop(self._key, None) if self._key is not None else None
+        if conn is None:
+            with translate_errors(self.path):
+                conn = connect_read(self.path)
+        self.conn = conn
         self.decode = Decoder(self.conn, self.path)  # a sentences.xml blob -> the sentence's XML
         self._vocab = False
 
@@ -63,6 +83,9 @@ class Index:
         return terms_from(self.conn)
 
     def close(self) -> None:
+        if self._key is not None and not self.conn.in_transaction and self._key not in _idle:
+            _idle[self._key] = self.conn  # (the next Index of this file in this thread)
+            return
         self.conn.close()
 
     def __enter__(self) -> Index:
