@@ -283,9 +283,12 @@ def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
     monkeypatch.setattr(index_module, "connect_read", counted)
     monkeypatch.setattr(connect, "remember_checks", True)
     monkeypatch.setattr(index_module, "_idle", {})
+    monkeypatch.setattr(connect, "read_cache_kib", 4096)
     assert search.notes(db, query) == []
     assert search.count(db, query, workers=0) == alone
     assert opened == ["MainThread"]
+    with index_module.Index(db) as index:  # (the one connection, with a command's cache)
+        assert index.conn.execute("PRAGMA cache_size").fetchone() == (-4096,)
     with index_module.Index(db) as a, a.snapshot(), index_module.Index(db) as b:
         assert b.conn is not a.conn  # (a's is in its snapshot: not handed over)
     assert len(opened) == 2

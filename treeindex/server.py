@@ -301,6 +301,7 @@ def _kill(pid: int) -> None:
         pass
 
 
+READ_CACHE_KIB = 16384  # a command's page cache (see connect.read_cache_kib)
 WARM_QUERY = '//node[@cat="np" and node[@rel="hd"]]'
 
 
@@ -318,6 +319,7 @@ def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
         from .store import connect
 
         connect.remember_checks = True
+        connect.read_cache_kib = READ_CACHE_KIB
         _warm(db)
         try:
             data, fds = _receive(ctl, 4)
