@@ -4,8 +4,6 @@ The names below are imported when first used, so that a command that does not in
 search, say) starts without loading the ingest machinery.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # (typing's import alone costs the `treeindex` command 20 ms)
@@ -29,7 +27,7 @@ _LAZY = {"ingest", "IngestReport", "Progress"}
 _ERRORS = {"DatabaseError", "InputError", "Interrupted", "TreeindexError"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name in _ERRORS:
         from . import errors
 

@@ -5,8 +5,6 @@ documented exit code (128 + the signal), not with a traceback from the import ma
 the commands then set their own handlers.
 """
 
-from __future__ import annotations
-
 import _signal  # type: ignore[import-not-found]
 import os
 import sys
