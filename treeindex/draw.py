@@ -62,15 +62,16 @@ def attributes(el: etree._Element) -> str:
     """A node's attributes, one `name=value` per line (the tooltip of its box)."""
     items: list[tuple[str, str]] = el.items()  # type: ignore[assignment]
     have = dict(items)
-    first = [f"{n}={have[n]}" for n in _FIRST if n in have]
-    rest = sorted((n, v) for n, v in items if n not in _FIRST_SET)
-    return "\n".join(first + [f"{n}={v}" for n, v in rest])
+    lines = [f"{n}={have[n]}" for n in _FIRST if n in have]
+    if len(lines) < len(items):
+        lines += [f"{n}={v}" for n, v in sorted(items) if n not in _FIRST_SET]
+    return "\n".join(lines)
 
 
 def is_empty(el: etree._Element) -> bool:
     """A co-indexed empty node: no word and no node children (Alpino gives it an index,
     and sometimes its antecedent's span)."""
-    return el.get("word") is None and el.find("node") is None
+    return el.get("word") is None and next(el.iterchildren("node"), None) is None
 
 
 def _leaf_place(el: etree._Element, order: dict) -> tuple[int, int, int]:
@@ -168,7 +169,7 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
         return [], [], 0.0, 0.0
     nodes = list(top.iter("node"))
     order = {el: i for i, el in enumerate(nodes)}
-    kids = {el: el.findall("node") for el in nodes}
+    kids = {el: list(el.iterchildren("node")) for el in nodes}  # (findall: ElementPath)
     leaves = sorted((el for el in nodes if not kids[el]),
                     key=lambda el: _leaf_place(el, order))
     labels = {el: _label(el) for el in nodes}
@@ -274,28 +275,31 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
                    'stroke-dasharray="4 3"/>'
                    f'<line x1="{x0 - 8:.1f}" y1="{yc:.1f}" x2="{x1 + 8:.1f}" y2="{yc:.1f}" '
                    'stroke="#5c7cfa" stroke-width="2" stroke-dasharray="4 3"/></g>')
-    for b in boxes:
+    for b in boxes:  # (a box's lines of SVG made in one piece: a third of the drawing)
         link = links(b.el) if links is not None else None
         tip = attributes(b.el) + (f"\n({link[1]})" if link is not None else "")
         if link is not None:
             out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">')
-        out.append(f'<g class="ti-node"><title>{escape(tip)}</title>')
-        fill = "#ffd54f" if b.hit else "#f4f6fb"
-        stroke = "#c77800" if b.hit else "#9aa5b8"
+        paint = _HIT if b.hit else _PLAIN
         dashed = ' stroke-dasharray="4 3"' if b.empty else ""
-        out.append(f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
-                   f'height="{box_height(b.lines)}" rx="4" fill="{fill}" stroke="{stroke}"'
-                   f'{dashed}' + (' class="hit"' if b.hit else "") + "/>")
-        for k, line in enumerate(b.lines):
-            weight = ' font-weight="bold"' if k == 0 else ""
-            style = ' font-style="italic"' if k == 2 else ""
-            out.append(f'<text x="{b.x:.1f}" y="{b.y + 14 * k:.1f}" text-anchor="middle"'
-                       f'{weight}{style}>{escape(line)}</text>')
-        out.append("</g>")
+        x = f"{b.x:.1f}"
+        texts = "\n".join(f'<text x="{x}" y="{b.y + 14 * k:.1f}" text-anchor="middle"'
+                          f'{_LINE_STYLE[k] if k < 3 else ""}>{escape(line)}</text>'
+                          for k, line in enumerate(b.lines))
+        out.append(f'<g class="ti-node"><title>{escape(tip)}</title>\n'
+                   f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
+                   f'height="{box_height(b.lines)}" rx="4" {paint[0]}{dashed}{paint[1]}/>'
+                   + (f"\n{texts}\n</g>" if texts else "\n</g>"))
         if link is not None:
             out.append("</a>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+# a box's fill and stroke (and class), a hit's and another's; the style of its lines
+_HIT = ('fill="#ffd54f" stroke="#c77800"', ' class="hit"')
+_PLAIN = ('fill="#f4f6fb" stroke="#9aa5b8"', "")
+_LINE_STYLE = (' font-weight="bold"', "", ' font-style="italic"')
 
 
 def _points(points: list[tuple[float, float]]) -> str:
