@@ -123,6 +123,34 @@ def test_count_and_stats(index):
     assert [n for _, n in table] == sorted((n for _, n in table), reverse=True)
 
 
+@pytest.mark.parametrize("query", ['//node[@lemma="de"]', '//node[@cat="np" and node[@rel="det"]]',
+                                   '//node[@word and not(@lemma="de")]'])
+def test_a_limited_search_evaluates_about_as_many_sentences_as_it_wants_hits(
+        index, query, monkeypatch):
+    # (the first tasks are small when there is a limit: a web page's first hits)
+    import treeindex.search as library
+
+    tasks: list[int] = []
+    real = library.run_search_task
+
+    def counted(task):
+        result = real(task)
+        tasks.append(result.sentences)
+        return result
+
+    monkeypatch.setattr(library, "run_search_task", counted)
+    whole = list(search(index, query, workers=0, engine="lxml"))
+    everything = sum(tasks)
+    for limit in (1, 7, 50, 51, 400):
+        tasks.clear()
+        got = list(search(index, query, workers=0, engine="lxml", limit=limit))
+        assert got == whole[:limit]
+        assert tasks[0] <= limit + limit // 4
+        assert all(b <= max(2 * a, limit + limit // 4) for a, b in zip(tasks, tasks[1:]))
+        if len(whole) > 4 * limit:
+            assert sum(tasks) < everything
+
+
 def test_limit_and_corpus(index):
     assert len(list(search(index, "//node", limit=7, workers=2))) == 7
     only = {h.corpus for h in search(index, '//node[@cat="np"]', corpora=["WRPEE-dummy"])}

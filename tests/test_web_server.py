@@ -334,3 +334,32 @@ def test_the_words_per_million_are_counted_once_per_state_of_the_index(tmp_path,
     ingest(db, [repeat_treebank(tmp_path / "more.xml", 2)], workers=0)
     again = pages.corpus_words(db, ())
     assert len(calls) == 3 and again.hits == real(db, pages.WORDS, workers=0).hits > first.hits
+
+
+def test_hit_lines_and_links_are_the_obvious_ones():
+    # (the page's faster forms against the obvious ones, on hostile text)
+    import random
+    from html import escape
+    from types import SimpleNamespace
+    from urllib.parse import urlencode
+
+    from treeindex.web.pages import _bracketed, hit_link
+
+    rng = random.Random(19)
+    alphabet = ["de", "&", "<b>", '"', "'", "é", "x&amp;", "]", "[", "a b", "%", "+", "?", "\u00a0"]
+    for _ in range(2000):
+        words = [rng.choice(alphabet).replace(" ", "") for _ in range(rng.randint(0, 12))]
+        sentence = rng.choice([" ", "  ", "\t"]).join(words)
+        marked = set(rng.sample(range(-2, 15), rng.randint(0, 6)))
+        obvious = " ".join(
+            ('<span class="ti-hit">[' if k in marked and k - 1 not in marked else "")
+            + escape(w) + ("]</span>" if k in marked and k + 1 not in marked else "")
+            for k, w in enumerate(sentence.split()))
+        assert _bracketed(sentence, marked) == obvious
+        hit = SimpleNamespace(corpus=rng.choice(alphabet), sentid=" ".join(words[:3]),
+                              id=rng.choice([None, "7", "&"]))
+        corpora = tuple(rng.sample(alphabet, rng.randint(0, 2)))
+        q, n = "//node[@lemma=" + rng.choice(alphabet) + "]", rng.randint(1, 999)
+        assert hit_link("db " + q, hit, q, n, corpora) == "/-/treeindex/tree?" + urlencode(
+            [("db", "db " + q), ("corpus", hit.corpus), ("sentid", hit.sentid),
+             ("hit", hit.id or ""), ("q", q), ("n", n)] + [("in", c) for c in corpora])

@@ -198,18 +198,34 @@ def _bound(formula: Formula, index: Index) -> int:
     raise ValueError("ANY has no bound")
 
 
-def _tasks(p: Plan, db: str, with_xml: bool, attrs: tuple[str, ...], details: bool
-           ) -> Iterator[SearchTask]:
+def _sizes(first: int) -> Iterator[int]:
+    """Sentences per task: `first`, then twice as many each time, up to SENTENCES_PER_TASK."""
+    size = max(1, min(first, SENTENCES_PER_TASK))
+    while True:
+        yield size
+        size = min(2 * size, SENTENCES_PER_TASK)
+
+
+def _tasks(p: Plan, db: str, with_xml: bool, attrs: tuple[str, ...], details: bool,
+           limit: int | None = None) -> Iterator[SearchTask]:
+    """The search's tasks in document order. With a `limit` the first tasks are small (a
+    quarter more sentences than hits wanted, then doubling), so that a first page of hits
+    evaluates about as many sentences as it shows hits, not a whole task's 500."""
+    sizes = _sizes(limit + limit // 4 if limit is not None else SENTENCES_PER_TASK)
     for r in p.corpora:
         if p.candidates is None:
-            for a in range(1, r.sentences + 1, SENTENCES_PER_TASK):
-                yield SearchTask(db, p.query.text, r.id, r.name, a,
-                                 min(a + SENTENCES_PER_TASK - 1, r.sentences), with_xml,
-                                 attrs, details)
+            a = 1
+            while a <= r.sentences:
+                b = min(a + next(sizes) - 1, r.sentences)
+                yield SearchTask(db, p.query.text, r.id, r.name, a, b, with_xml, attrs,
+                                 details)
+                a = b + 1
             continue
         seqs = [q for q in p.candidates.get(r.id, ()) if q <= r.sentences]
-        for k in range(0, len(seqs), SENTENCES_PER_TASK):
-            part = tuple(seqs[k:k + SENTENCES_PER_TASK])
+        k = 0
+        while k < len(seqs):
+            part = tuple(seqs[k:k + next(sizes)])
+            k += len(part)
             yield SearchTask(db, p.query.text, r.id, r.name, part[0], part[-1], with_xml,
                              attrs, details, part)
 
@@ -276,7 +292,7 @@ def search(
     total = p.evaluated
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
-    tasks = _tasks(p, str(db_path), with_xml, attrs, details)
+    tasks = _tasks(p, str(db_path), with_xml, attrs, details, limit)
     n = available_cores() if workers is None else workers
     if total <= INLINE_CANDIDATES and executor is None:
         n = 0
