@@ -299,5 +299,5 @@ def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
     with index_module.Index(db) as index:
         assert [r.name for r in index.corpora()] == ["WRPEE-dummy"]
     assert len(opened) == 3
-    for conn in index_module._idle.values():
+    for _, conn in index_module._idle.values():
         conn.close()

@@ -34,23 +34,38 @@ class Sentence(NamedTuple):
 
 
 _per_process: dict[tuple[int, int, str], Index] = {}
-# A command run by `treeindex server` (connect.remember_checks) opens its index four times
-# (plan, notes, search, the check that nothing was replaced): one connection, handed from
-# each Index closed to the next one opened of the same file (device and inode) in the same
-# process and thread, so that SQLite reads the schema and the pages they share once.
-_idle: dict[tuple, sqlite3.Connection] = {}
+# FTS5's ascii tokenizer folds ASCII capitals (and nothing else): the vocabulary has them so
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _reuse_key(path: Path) -> tuple | None:
+# A process that opens its index many times (connect.remember_checks: a command run by
+# `treeindex server` opens it four times: plan, notes, search, the check that nothing was
+# replaced; a web search worker, for every search) keeps the connection of each Index closed
+# for the next one its thread opens of the same file (device and inode), so that SQLite
+# reads the schema and the pages they share once. One per process and thread: the one kept
+# of a file since replaced is closed when the next is opened.
+_idle: dict[tuple[int, int], tuple[tuple[int, int], sqlite3.Connection]] = {}
+
+
+def _reuse_key(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode), where connections are kept; None where not."""
     if not connect.remember_checks:
         return None
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (os.getpid(), threading.get_ident(), st.st_dev, st.st_ino)
-# FTS5's ascii tokenizer folds ASCII capitals (and nothing else): the vocabulary has them so
-_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    return (st.st_dev, st.st_ino)
+
+
+def _take_idle(key: tuple[int, int]) -> sqlite3.Connection | None:
+    kept = _idle.pop((os.getpid(), threading.get_ident()), None)
+    if kept is None:
+        return None
+    if kept[0] != key:
+        kept[1].close()
+        return None
+    return kept[1]
 
 
 class Index:
@@ -70,7 +85,7 @@ class Index:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._key = _reuse_key(self.path)
-        conn = _idle.pop(self._key, None) if self._key is not None else None
+        conn = _take_idle(self._key) if self._key is not None else None
         if conn is None:
             with translate_errors(self.path):
                 conn = connect_read(self.path)
@@ -83,8 +98,9 @@ class Index:
         return terms_from(self.conn)
 
     def close(self) -> None:
-        if self._key is not None and not self.conn.in_transaction and self._key not in _idle:
-            _idle[self._key] = self.conn  # (the next Index of this file in this thread)
+        slot = (os.getpid(), threading.get_ident())
+        if self._key is not None and not self.conn.in_transaction and slot not in _idle:
+            _idle[slot] = (self._key, self.conn)  # (the next Index of this file in this thread)
             return
         self.conn.close()
 
