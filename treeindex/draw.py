@@ -32,7 +32,7 @@ _FIRST = ("rel", "cat", "pt", "word", "lemma", "postag", "frame", "index")
 _FIRST_SET = frozenset(_FIRST)
 
 
-@dataclass
+@dataclass(slots=True)
 class Box:
     el: etree._Element
     x: float
@@ -93,7 +93,7 @@ def _begin(el: etree._Element) -> int:
         return 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     """A parent-child line: down from the parent to its track in the gap under its row,
     along the track, down to the child (`points`, a polyline). Boxes of the rows it
@@ -104,7 +104,7 @@ class Edge:
     points: list[tuple[float, float]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     """An empty co-indexed node's link to its antecedent, under the words: down from the
     empty node to a channel, along it to the antecedent's words, which it underlines."""
