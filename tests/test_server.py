@@ -299,5 +299,9 @@ def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
     with index_module.Index(db) as index:
         assert [r.name for r in index.corpora()] == ["WRPEE-dummy"]
     assert len(opened) == 3
-    for _, conn in index_module._idle.values():
-        conn.close()
+    index_module.release_idle()  # (a web search worker's, after each search)
+    assert not index_module._idle
+    with index_module.Index(db):
+        pass
+    assert len(opened) == 4
+    index_module.release_idle()

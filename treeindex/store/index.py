@@ -40,7 +40,8 @@ _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
 # A process that opens its index many times (connect.remember_checks: a command run by
 # `treeindex server` opens it four times: plan, notes, search, the check that nothing was
-# replaced; a web search worker, for every search) keeps the connection of each Index closed
+# replaced; a web search worker as often in every search, and lets go of it after each:
+# release_idle) keeps the connection of each Index closed
 # for the next one its thread opens of the same file (device and inode), so that SQLite
 # reads the schema and the pages they share once. One per process and thread: the one kept
 # of a file since replaced is closed when the next is opened.
@@ -56,6 +57,13 @@ def _reuse_key(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def release_idle() -> None:
+    """Close the connections this process keeps (a long-lived process, between two jobs: a
+    statement some caller left unfinished would keep the old state of the file in view)."""
+    for slot in [k for k in _idle if k[0] == os.getpid()]:
+        _idle.pop(slot)[1].close()
 
 
 def _take_idle(key: tuple[int, int]) -> sqlite3.Connection | None:

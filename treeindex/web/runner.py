@@ -47,8 +47,9 @@ def _serve(conn: Any, parent: int | None = None) -> None:
     from . import pages  # noqa: F401
 
     # every search opens the index a few times: its checks once per state of the file, one
-    # connection kept between them (store/index.py)
+    # connection for the whole search, closed after it (store/index.py)
     connect.remember_checks = True
+    from ..store.index import release_idle
 
     while True:
         try:
@@ -68,6 +69,8 @@ def _serve(conn: Any, parent: int | None = None) -> None:
             conn.send(("error", str(e)))
         except Exception as e:  # noqa: BLE001 - shown on the page as one line, not a 500
             conn.send(("error", f"{type(e).__name__}: {e}"))
+        finally:
+            release_idle()
 
 
 CHUNK = 1 << 16  # bytes a download's worker sends at a time
