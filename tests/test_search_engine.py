@@ -361,3 +361,69 @@ def test_overlapping_or_missing_blocks_leave_no_sentence_out_or_twice(tmp_path):
     q = '//node[@cat="np" and node[@rel="det"]]'
     assert list(search(db, q, engine="nodes")) == list(search(db, q, engine="lxml"))
     assert count(db, q, engine="nodes") == count(db, q, engine="lxml")
+
+
+STRING_FUNCTIONS = [
+    ('//node[substring(@lemma, string-length(@lemma) - 3) = "heid"]', False),
+    ('//node[substring(@lemma, 1, 3) = "ver"]', False),
+    ('//node[substring(@word, 2) = "e"]', False),
+    ('//node[substring(@lemma, 0.5, 2.5) = "de"]', False),
+    ('//node[substring(@lemma, 1.5, 1.5) = "e"]', False),
+    ('//node[substring-before(@lemma, "_") = "op"]', False),
+    ('//node[substring-after(@lemma, "_") != ""]', False),
+    ('//node[substring-after(@lemma, "") = "de"]', False),
+    ('//node[translate(@word, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz") '
+     '= "de"]', False),
+    ('//node[translate(@lemma, "aee", "x") = "dx"]', False),
+    ('//node[substring(@lemma, 1, 3) = ("ver", "be")]', True),
+    ('//node[substring(@lemma, 0.5, 2.5) = "de" and @rel=("det", "hd")]', True),
+    ('//node[substring-before(@lemma, "_") = ("op", "in")]', True),
+]
+
+
+@pytest.mark.parametrize("query, two", STRING_FUNCTIONS)
+def test_string_functions_run_on_the_node_table(index, query, two):
+    p = plan(index, query, engine="nodes")
+    assert p.engine is not None, p.why_not
+    got = [(h.corpus, h.sentid, h.id) for h in search(index, query, engine="nodes")]
+    assert got == expected(query, two)
+
+
+def test_substring_positions_that_differ_per_node_fall_back_exactly(index):
+    q = '//node[substring(@word, @begin mod 3) = "e"]'
+    got = [(h.corpus, h.sentid, h.id) for h in search(index, q, engine="nodes")]
+    assert got == expected(q, False)
+
+
+def test_substring_rounds_as_each_engine_does():
+    # (libxml2 rounds half up, elementpath half to even; both treat NaN and infinities
+    # their own way: the node table gives what the engine it stands in for would)
+    import math
+
+    import elementpath
+    from lxml import etree
+
+    from treeindex.search.engine import substring
+
+    root = etree.fromstring("<a/>")
+    values = [0.0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, -1, -0.5, -1.5, 10, 1e9, -1e9, math.nan,
+              math.inf, -math.inf, 0.49999999999999994, -0.49999999999999994]
+
+    def literal(v: float, two: bool) -> str:
+        if math.isnan(v):
+            return "xs:double('NaN')" if two else "number('NaN')"
+        if math.isinf(v):
+            return ("xs:double('%sINF')" if two else "(%s1 div 0)") % ("-" if v < 0 else "")
+        return repr(v)
+
+    cases = 0
+    for text in ["", "a", "12345", "héid€x"]:
+        for start in values:
+            for length in [None, *values]:
+                for two in (False, True):
+                    q = (f"substring('{text}', {literal(start, two)}"
+                         + (f", {literal(length, two)})" if length is not None else ")"))
+                    want = elementpath.select(root, q) if two else root.xpath(q)
+                    assert substring(text, start, length, two) == want, q
+                    cases += 1
+    assert cases == 2 * 4 * 19 * 20

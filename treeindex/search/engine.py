@@ -53,7 +53,8 @@ from .xast import Binary, Call, Filter, Literal, Neg, Number, Path, Quantified, 
 
 _XPATH1_FUNCTIONS = {"last", "position", "count", "string", "concat", "starts-with",
                      "contains", "string-length", "normalize-space", "boolean", "not",
-                     "true", "false", "number", "floor", "ceiling", "round"}
+                     "true", "false", "number", "floor", "ceiling", "round", "substring",
+                     "substring-before", "substring-after", "translate"}
 _XPATH2_ONLY = {"ends-with", "matches", "lower-case", "upper-case", "exists", "empty"}
 _BLOCKED = {"doc", "doc-available", "collection", "uri-collection", "unparsed-text",
             "unparsed-text-lines", "unparsed-text-available", "environment-variable",
@@ -855,6 +856,21 @@ class Engine:
             g = {"contains": lambda x: lit in x, "starts-with": lambda x: x.startswith(lit),
                  "ends-with": lambda x: x.endswith(lit)}[name]
             return Bool(np.array([g(x) for x in s.vocab], dtype=bool)[s.ids])
+        if name == "substring" and n in (2, 3):
+            s = self._str(self._eval(args[0], space, env), space)
+            start = self._num(self._eval(args[1], space, env), space)
+            length = self._num(self._eval(args[2], space, env), space) if n == 3 else None
+            return _substrings(s, start, length, self.xpath2)
+        if name in ("substring-before", "substring-after") and n == 2:
+            s = self._str(self._eval(args[0], space, env), space)
+            lit = self._literal(args[1], name)
+            if name == "substring-before":
+                return map_str(s, lambda x: x[:x.find(lit)] if lit in x else "")
+            return map_str(s, lambda x: x[x.find(lit) + len(lit):] if lit in x else "")
+        if name == "translate" and n == 3:
+            s = self._str(self._eval(args[0], space, env), space)
+            table = _translation(self._literal(args[1], name), self._literal(args[2], name))
+            return map_str(s, lambda x: x.translate(table))
         if name == "matches" and n in (2, 3):
             s = self._str(self._eval(args[0], space, env), space)
             pattern = self._literal(args[1], name)
@@ -943,3 +959,54 @@ class Engine:
 
 
 _REVERSE = {"ancestor", "ancestor-or-self", "preceding", "preceding-sibling", "parent"}
+
+
+def _translation(source: str, target: str) -> dict[int, int | None]:
+    """translate()'s mapping: each character of `source` to the one at its place in
+    `target`, or away where `target` is shorter; the first occurrence counts."""
+    table: dict[int, int | None] = {}
+    for k, c in enumerate(source):
+        table.setdefault(ord(c), ord(target[k]) if k < len(target) else None)
+    return table
+
+
+def _round(x: float, xpath2: bool) -> float:
+    """How the other engines round substring()'s arguments: libxml2 floor(x + 0.5);
+    elementpath Python's round() (half to even)."""
+    if not math.isfinite(x):
+        return x
+    return float(round(x)) if xpath2 else float(math.floor(x + 0.5))
+
+
+def substring(x: str, start: float, length: float | None, xpath2: bool = False) -> str:
+    """substring() as the other engines compute it: the characters at positions p
+    (1-based) with round(start) <= p < round(start) + round(length); NaN gives ''."""
+    first = _round(start, xpath2)
+    if xpath2 and length is None and first == -math.inf:
+        return ""  # (elementpath's answer; XPath 2.0 says the whole string)
+    end = math.inf if length is None else first + _round(length, xpath2)
+    if math.isnan(first) or math.isnan(end) or end <= 1 or first > len(x):
+        return ""
+    lo = 1 if first <= 1 else int(math.ceil(first))
+    hi = len(x) if end > len(x) else int(math.ceil(end)) - 1  # (the last position taken)
+    return x[lo - 1:hi] if hi >= lo else ""
+
+
+def _substrings(s: Str, start: np.ndarray, length: np.ndarray | None, xpath2: bool
+                ) -> Str:
+    """substring() of every row, computed once per value: where start and length are the
+    same for every row of a value (constants, or numbers of the value itself, as in
+    substring(@lemma, string-length(@lemma) - 3)); otherwise Unsupported (lxml's)."""
+    per = []
+    for a in [start] + ([length] if length is not None else []):
+        f = np.zeros(len(s.vocab))
+        f[s.ids] = a
+        if not np.array_equal(f[s.ids], a, equal_nan=True):
+            raise Unsupported("substring() with positions that differ between nodes "
+                              "of one value")
+        per.append(f.tolist())
+    used = np.zeros(len(s.vocab), dtype=bool)
+    used[s.ids] = True
+    vocab = [substring(x, per[0][k], per[1][k] if length is not None else None, xpath2)
+             if used[k] else "" for k, x in enumerate(s.vocab)]
+    return Str(vocab, s.ids, unique=False)
