@@ -154,8 +154,25 @@ class Generator:
             part = val[:r.randint(1, max(1, len(val)))] if val else "e"
             f = r.choice(["contains", "starts-with"])
             return f"{f}(@{a}, {_lit(part)})"
-        if roll < 0.71:
+        if roll < 0.695:
             return f"string-length(@{a}) {r.choice(['>', '<', '='])} {r.randint(0, 6)}"
+        if roll < 0.71:  # substring(), substring-before/after(), translate()
+            val = v.value(r, a) or "de"
+            k = r.randint(0, len(val))
+            kind = r.choice(["sub", "sub", "end", "before", "after", "translate"])
+            if kind == "sub":
+                start = r.choice(["0", "0.5", "1", "1.5", "2", "-1", "2.5"])
+                length = r.choice(["", ", 1", ", 2.5", ", 3", ", 0.5"])
+                return f"substring(@{a}, {start}{length}) = {_lit(val[:3])}"
+            if kind == "end":
+                return (f"substring(@{a}, string-length(@{a}) - {r.randint(0, 3)}) = "
+                        f"{_lit(val[-2:])}")
+            if kind in ("before", "after"):
+                cut = val[k:k + 1] or "_"
+                part = val[:k] if kind == "before" else val[k + 1:]
+                return f"substring-{kind}(@{a}, {_lit(cut)}) = {_lit(part)}"
+            mapped = val.translate(str.maketrans("aeio", "AEIO", "uD"))
+            return f"translate(@{a}, 'aeiouD', 'AEIO') = {_lit(mapped)}"
         if roll < 0.75:
             return f"number(@end) - number(@begin) {r.choice(['>', '<', '='])} {r.randint(0, 6)}"
         if roll < 0.79 and depth > 0:
