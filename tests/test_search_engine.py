@@ -427,3 +427,28 @@ def test_substring_rounds_as_each_engine_does():
                     assert substring(text, start, length, two) == want, q
                     cases += 1
     assert cases == 2 * 4 * 19 * 20
+
+
+def test_substring_on_many_values_is_substring_on_each():
+    import math
+    import random
+
+    import numpy as np
+
+    from treeindex.search.engine import substring, substring_bounds
+
+    rng = random.Random(5)
+    values = [0.0, 0.5, 1, 1.5, 2, 2.5, 3, -1, -0.5, -1.5, 10, 1e9, -1e9, math.nan, math.inf,
+              -math.inf, 0.49999999999999994, -0.49999999999999994, 4.5]
+    texts = ["".join(rng.choice("abcé€") for _ in range(rng.randint(0, 8)))
+             for _ in range(5000)]
+    starts = [rng.choice(values) if rng.random() < 0.7 else rng.uniform(-3, 10) for _ in texts]
+    lengths = [rng.choice(values) if rng.random() < 0.7 else rng.uniform(-3, 10) for _ in texts]
+    n = np.array([len(t) for t in texts], dtype=np.float64)
+    for two in (False, True):
+        for with_length in (False, True):
+            lo, hi = substring_bounds(n, np.array(starts),
+                                      np.array(lengths) if with_length else None, two)
+            assert [t[a:b] for t, a, b in zip(texts, lo.tolist(), hi.tolist())] == [
+                substring(t, s, x if with_length else None, two)
+                for t, s, x in zip(texts, starts, lengths)]

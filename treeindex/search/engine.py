@@ -1004,9 +1004,32 @@ def _substrings(s: Str, start: np.ndarray, length: np.ndarray | None, xpath2: bo
         if not np.array_equal(f[s.ids], a, equal_nan=True):
             raise Unsupported("substring() with positions that differ between nodes "
                               "of one value")
-        per.append(f.tolist())
-    used = np.zeros(len(s.vocab), dtype=bool)
-    used[s.ids] = True
-    vocab = [substring(x, per[0][k], per[1][k] if length is not None else None, xpath2)
-             if used[k] else "" for k, x in enumerate(s.vocab)]
-    return Str(vocab, s.ids, unique=False)
+        per.append(f)
+    lo, hi = substring_bounds(np.array([len(x) for x in s.vocab], dtype=np.float64), per[0],
+                              per[1] if length is not None else None, xpath2)
+    return Str([x[a:b] for x, a, b in zip(s.vocab, lo.tolist(), hi.tolist())], s.ids,
+               unique=False)
+
+
+def substring_bounds(n: np.ndarray, start: np.ndarray, length: np.ndarray | None,
+                     xpath2: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`substring()` (above) for many values at once: the slice [lo:hi] of each value of
+    length n."""
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(start)
+        first = np.where(finite, np.round(start) if xpath2 else np.floor(start + 0.5), start)
+        if length is None:
+            end = np.full(len(n), np.inf)
+        else:
+            rl = np.where(np.isfinite(length),
+                          np.round(length) if xpath2 else np.floor(length + 0.5), length)
+            end = first + rl
+        empty = np.isnan(first) | np.isnan(end) | (end <= 1) | (first > n)
+        if xpath2 and length is None:
+            empty |= first == -np.inf
+        lo = np.where(first <= 1, 1.0, np.ceil(np.where(empty, 1.0, first)))
+        hi = np.where(end > n, n, np.ceil(np.where(empty, 1.0, end)) - 1)
+        empty |= hi < lo
+    lo = np.where(empty, 0, lo - 1).astype(np.int64)
+    hi = np.where(empty, 0, hi).astype(np.int64)
+    return lo, hi
