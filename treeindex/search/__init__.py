@@ -347,6 +347,8 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
                                                     details), with_xml, details)
     n = available_cores() if workers is None else workers
+    # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
+    fast.adopt(p.query, p.engine)
     (blocks,) = index.conn.execute("SELECT count(*) FROM node_blocks").fetchone()
     kept = fast.kept_superblocks(db)
     threads = None

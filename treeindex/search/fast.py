@@ -220,6 +220,11 @@ class Job(NamedTuple):
 _compiled: dict[tuple[str, int], tuple[Query, Engine]] = {}
 
 
+def adopt(query: Query, engine: Engine) -> None:
+    """The query compiled by this thread's plan, for the jobs this thread runs itself."""
+    _compiled[(query.text, threading.get_ident())] = (query, engine)
+
+
 def run_job(job: Job) -> list[Any]:
     """Evaluate a job's blocks (in a worker: its own index connection and compiled query)."""
     key = (job.query, threading.get_ident())
