@@ -845,7 +845,7 @@ class Engine:
             return map_str(s, f, self.b.lowered(s.joined) if f is str.lower else None)
         if name == "string-length" and n == 1:
             s = self._str(self._eval(args[0], space, env), space)
-            return Num(np.array([len(x) for x in s.vocab], dtype=np.float64)[s.ids])
+            return Num(_lengths(s)[s.ids])
         if name in ("contains", "starts-with", "ends-with") and n == 2:
             s = self._str(self._eval(args[0], space, env), space)
             c = self._eval(args[1], space, env)
@@ -970,26 +970,9 @@ def _translation(source: str, target: str) -> dict[int, int | None]:
     return table
 
 
-def _round(x: float, xpath2: bool) -> float:
-    """How the other engines round substring()'s arguments: libxml2 floor(x + 0.5);
-    elementpath Python's round() (half to even)."""
-    if not math.isfinite(x):
-        return x
-    return float(round(x)) if xpath2 else float(math.floor(x + 0.5))
-
-
-def substring(x: str, start: float, length: float | None, xpath2: bool = False) -> str:
-    """substring() as the other engines compute it: the characters at positions p
-    (1-based) with round(start) <= p < round(start) + round(length); NaN gives ''."""
-    first = _round(start, xpath2)
-    if xpath2 and length is None and first == -math.inf:
-        return ""  # (elementpath's answer; XPath 2.0 says the whole string)
-    end = math.inf if length is None else first + _round(length, xpath2)
-    if math.isnan(first) or math.isnan(end) or end <= 1 or first > len(x):
-        return ""
-    lo = 1 if first <= 1 else int(math.ceil(first))
-    hi = len(x) if end > len(x) else int(math.ceil(end)) - 1  # (the last position taken)
-    return x[lo - 1:hi] if hi >= lo else ""
+def _lengths(s: Str) -> np.ndarray:
+    """The length of each value (in characters, as XPath counts them)."""
+    return np.array([len(x) for x in s.vocab], dtype=np.float64)
 
 
 def _substrings(s: Str, start: np.ndarray, length: np.ndarray | None, xpath2: bool
@@ -1005,16 +988,19 @@ def _substrings(s: Str, start: np.ndarray, length: np.ndarray | None, xpath2: bo
             raise Unsupported("substring() with positions that differ between nodes "
                               "of one value")
         per.append(f)
-    lo, hi = substring_bounds(np.array([len(x) for x in s.vocab], dtype=np.float64), per[0],
-                              per[1] if length is not None else None, xpath2)
+    lo, hi = substring_bounds(_lengths(s), per[0], per[1] if length is not None else None,
+                              xpath2)
     return Str([x[a:b] for x, a, b in zip(s.vocab, lo.tolist(), hi.tolist())], s.ids,
                unique=False)
 
 
 def substring_bounds(n: np.ndarray, start: np.ndarray, length: np.ndarray | None,
                      xpath2: bool) -> tuple[np.ndarray, np.ndarray]:
-    """`substring()` (above) for many values at once: the slice [lo:hi] of each value of
-    length n."""
+    """XPath's substring() for many values at once: the slice [lo:hi] of each value of
+    length n, taking the characters at positions p (1-based) with round(start) <= p <
+    round(start) + round(length), '' where either is NaN. Rounded as the engine the node
+    table stands in for rounds: libxml2 floor(x + 0.5), elementpath half to even (and its
+    substring(s, -INF) is '' where XPath 2.0 says the whole string)."""
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(start)
         first = np.where(finite, np.round(start) if xpath2 else np.floor(start + 0.5), start)

@@ -375,7 +375,9 @@ _checked: set[tuple] = set()
 read_cache_kib: int | None = None
 
 
-def _file_state(path: Path) -> tuple:
+def file_state(path: Path) -> tuple:
+    """The state of an index file and its WAL (device, inode, size, modification time of
+    each, None where missing): what any write (ingest, rm, rename) changes."""
     out: list[tuple | None] = []
     for p in (str(path), str(path) + "-wal"):
         try:
@@ -406,7 +408,7 @@ def connect_read(path: Path) -> sqlite3.Connection:
     if not ours:
         conn.close()
         raise DatabaseError(f"{path}: is not a treeindex index; build one with `treeindex ingest`")
-    state = _file_state(path) if remember_checks else None
+    state = file_state(path) if remember_checks else None
     if state is not None and state in _checked:
         return conn
     try:

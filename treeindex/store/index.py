@@ -40,11 +40,11 @@ _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
 # A process that opens its index many times (connect.remember_checks: a command run by
 # `treeindex server` opens it four times: plan, notes, search, the check that nothing was
-# replaced; a web search worker as often in every search, and lets go of it after each:
-# release_idle) keeps the connection of each Index closed
-# for the next one its thread opens of the same file (device and inode), so that SQLite
-# reads the schema and the pages they share once. One per process and thread: the one kept
-# of a file since replaced is closed when the next is opened.
+# replaced; a web search worker as often in every search, closing it after each with
+# release_idle) keeps the connection of each Index closed for the next one its thread opens
+# of the same file (device and inode), so that SQLite reads the schema and the pages they
+# share once. One per process and thread: the one kept of a file since replaced is closed
+# when the next is opened.
 _idle: dict[tuple[int, int], tuple[tuple[int, int], sqlite3.Connection]] = {}
 
 

@@ -193,25 +193,18 @@ _words: dict[tuple, Any] = {}
 
 def corpus_words(path: str, corpora: tuple[str, ...]) -> Any:
     """The tokens of the corpora searched (all: `()`), per corpus and in all (search.Counts
-    of WORDS): counted once for each state of the index file (its own and its WAL's size and
-    time, which any ingest, `rm` or `rename` changes), not again for every page."""
+    of WORDS): counted once for each state of the index file (connect.file_state: any
+    ingest, `rm` or `rename` changes it), not again for every page."""
     from ..search import count
+    from ..store.connect import file_state
 
-    key = (path, corpora, _file_state(path), _file_state(path + "-wal"))
+    key = (path, corpora, file_state(Path(path)))
     got = _words.get(key)
     if got is None:
         if len(_words) >= 64:
             _words.clear()
         got = _words[key] = count(path, WORDS, corpora=list(corpora) or None, workers=0)
     return got
-
-
-def _file_state(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
 
 
 def per_million(n: int, words: int) -> str:

@@ -44,12 +44,12 @@ def _serve(conn: Any, parent: int | None = None) -> None:
     from .. import search  # noqa: F401 - loaded before the first job, not during it
     from ..errors import TreeindexError
     from ..store import connect
+    from ..store.index import release_idle
     from . import pages  # noqa: F401
 
     # every search opens the index a few times: its checks once per state of the file, one
     # connection for the whole search, closed after it (store/index.py)
     connect.remember_checks = True
-    from ..store.index import release_idle
 
     while True:
         try:
