@@ -5,7 +5,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -110,3 +112,27 @@ def serve(db: Path, log: Path, *options: str) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.2)
     return proc, base
+
+
+class Call(NamedTuple):
+    args: tuple
+    kwargs: dict
+    result: Any
+    thread: str  # the name of the thread that called
+
+
+def spy(monkeypatch, owner: Any, name: str) -> list[Call]:
+    """Replace owner.name (for the test) by a wrapper that records each call in the list
+    returned (before it is made, so a call that raises counts too; its result once made)."""
+    real = getattr(owner, name)
+    calls: list[Call] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(Call(args, kwargs, None, threading.current_thread().name))
+        k = len(calls) - 1
+        result = real(*args, **kwargs)
+        calls[k] = calls[k]._replace(result=result)
+        return result
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls

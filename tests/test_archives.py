@@ -9,7 +9,7 @@ import tarfile
 import zipfile
 
 import pytest
-from conftest import ALPINO, TREEBANKS, dump, interrupt_after
+from conftest import ALPINO, TREEBANKS, dump, interrupt_after, spy
 
 from treeindex import InputError, Interrupted, ingest
 
@@ -165,14 +165,7 @@ def test_a_compressed_tar_is_read_in_one_pass_for_all_its_corpora(tmp_path, monk
     first sentences for the compression dictionary costs): not a pass per corpus."""
     root = tree(tmp_path)
     archive = pack(root, "tar.gz", tmp_path / "data.tar.gz")
-    opened = []
-    real = tarfile.open
-
-    def counting(*args, **kwargs):
-        opened.append(args[0])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tarfile, "open", counting)
+    opened = spy(monkeypatch, tarfile, "open")
     report = ingest(tmp_path / "t.db", [archive], workers=0)
     assert len(report.corpora) == 6
-    assert len(opened) <= 3, opened
+    assert len(opened) <= 3, [c.args[0] for c in opened]

@@ -7,7 +7,7 @@ import functools
 
 import elementpath
 import pytest
-from conftest import ALPINO, CDB, SUITES, WRPEE
+from conftest import ALPINO, CDB, SUITES, WRPEE, spy
 from lxml import etree
 from reference import sentences
 
@@ -130,20 +130,13 @@ def test_a_limited_search_evaluates_about_as_many_sentences_as_it_wants_hits(
     # (the first tasks are small when there is a limit: a web page's first hits)
     import treeindex.search as library
 
-    tasks: list[int] = []
-    real = library.run_search_task
-
-    def counted(task):
-        result = real(task)
-        tasks.append(result.sentences)
-        return result
-
-    monkeypatch.setattr(library, "run_search_task", counted)
+    calls = spy(monkeypatch, library, "run_search_task")
     whole = list(search(index, query, workers=0, engine="lxml"))
-    everything = sum(tasks)
+    everything = sum(c.result.sentences for c in calls)
     for limit in (1, 7, 50, 51, 400):
-        tasks.clear()
+        calls.clear()
         got = list(search(index, query, workers=0, engine="lxml", limit=limit))
+        tasks = [c.result.sentences for c in calls]
         assert got == whole[:limit]
         assert tasks[0] <= limit + limit // 4
         assert all(b <= max(2 * a, limit + limit // 4) for a, b in zip(tasks, tasks[1:]))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CDB, SUITES, WRPEE, repeat_treebank
+from conftest import CDB, SUITES, WRPEE, repeat_treebank, spy
 
 from treeindex import ingest
 from treeindex.client import socket_path
@@ -263,8 +263,6 @@ def test_a_served_command_lets_go_of_the_clients_pipe_before_it_exits():
 def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
     # (a command in the server: plan, notes, search and the final check share a connection,
     # never across a replaced file, a thread or an open snapshot)
-    import threading
-
     from treeindex import search
     from treeindex.store import connect
     from treeindex.store import index as index_module
@@ -273,20 +271,13 @@ def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
     ingest(db, [CDB], workers=0)
     query = '//node[@cat="np" and node[@rel="det"]]'
     alone = search.count(db, query, workers=0)
-    opened: list[str] = []
-    real = index_module.connect_read
-
-    def counted(path):
-        opened.append(threading.current_thread().name)
-        return real(path)
-
-    monkeypatch.setattr(index_module, "connect_read", counted)
+    opened = spy(monkeypatch, index_module, "connect_read")
     monkeypatch.setattr(connect, "remember_checks", True)
     monkeypatch.setattr(index_module, "_idle", {})
     monkeypatch.setattr(connect, "read_cache_kib", 4096)
     assert search.notes(db, query) == []
     assert search.count(db, query, workers=0) == alone
-    assert opened == ["MainThread"]
+    assert [c.thread for c in opened] == ["MainThread"]
     with index_module.Index(db) as index:  # (the one connection, with a command's cache)
         assert index.conn.execute("PRAGMA cache_size").fetchone() == (-4096,)
     with index_module.Index(db) as a, a.snapshot(), index_module.Index(db) as b:

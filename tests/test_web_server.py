@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CDB, repeat_treebank, serve
+from conftest import CDB, repeat_treebank, serve, spy
 
 from treeindex import ingest
 
@@ -319,14 +319,8 @@ def test_the_words_per_million_are_counted_once_per_state_of_the_index(tmp_path,
 
     db = str(tmp_path / "w.db")
     ingest(db, [CDB], workers=0)
-    calls = []
     real = search.count
-
-    def counting(*args, **kwargs):
-        calls.append(args[1])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(search, "count", counting)
+    calls = spy(monkeypatch, search, "count")
     first = pages.corpus_words(db, ())
     assert pages.corpus_words(db, ()).hits == first.hits > 0 and len(calls) == 1
     assert pages.corpus_words(db, ("cdb-sample",)).hits == first.hits and len(calls) == 2
