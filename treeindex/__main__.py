@@ -25,7 +25,8 @@ def main() -> None:
 
         code = forward(sys.argv)  # a `treeindex server` of the same index runs it
         if code is not None:
-            sys.stderr.flush()
+            if sys.stderr is not None:  # (None: started with stderr closed)
+                sys.stderr.flush()
             os._exit(code)  # (nothing of this process needs finalizing: 5 ms saved)
     import signal
 

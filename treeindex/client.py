@@ -93,8 +93,8 @@ def forward(argv: list[str]) -> int | None:
     db = db_argument(argv[2:])
     code = _forward(argv, socket_path(db))
     if code is None and mode == "require":
-        print(f"treeindex: no `treeindex server` serves {db} ({ENVIRONMENT}=require); start "
-              f"one: treeindex server --db {db}", file=sys.stderr)
+        _say(f"treeindex: no `treeindex server` serves {db} ({ENVIRONMENT}=require); start "
+             f"one: treeindex server --db {db}")
         return 1
     return code
 
@@ -102,11 +102,13 @@ def forward(argv: list[str]) -> int | None:
 def _forward(argv: list[str], path: str | None) -> int | None:
     if path is None or not os.path.exists(path):
         return None
+    # (which streams are open: before the socket, which takes the lowest free number and
+    # would be taken for a closed stdin)
+    fds = [fd for fd in (0, 1, 2) if _is_open(fd)]
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(2.0)
         sock.connect(path)
-        fds = [fd for fd in (0, 1, 2) if _is_open(fd)]
         streams = {}
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
@@ -144,10 +146,15 @@ def _forward(argv: list[str], path: str | None) -> int | None:
     except OSError:
         line = ""
     if not line.startswith("exit "):
-        print("treeindex: the search server stopped before the search ended; run it again "
-              "(TREEINDEX_SERVER=off runs it without the server)", file=sys.stderr)
+        _say("treeindex: the search server stopped before the search ended; run it again "
+             "(TREEINDEX_SERVER=off runs it without the server)")
         return 1
     return int(line[5:])
+
+
+def _say(message: str) -> None:
+    if sys.stderr is not None:  # (None: started with stderr closed; print would use stdout)
+        print(message, file=sys.stderr)
 
 
 def _program_name(argv: list[str]) -> str:
