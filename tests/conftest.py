@@ -136,3 +136,41 @@ def spy(monkeypatch, owner: Any, name: str) -> list[Call]:
 
     monkeypatch.setattr(owner, name, wrapper)
     return calls
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Commands(NamedTuple):
+    """The `treeindex` command three ways, each in its own directory: `c`, the C front end
+    (treeindex/bin/client.c, compiled here as setup.py does) with the Python command beside
+    it as `treeindex-python`; `python`, the Python command alone, named `treeindex`; and
+    `c_alone`, the C front end with a `treeindex-python` that only says it was run (exit
+    status 99), to tell what the front end answers itself."""
+
+    c: Path
+    python: Path
+    c_alone: Path
+
+
+@pytest.fixture(scope="session")
+def commands(tmp_path_factory) -> Commands:
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:  # pragma: no cover - (CI has one: the C scanner needs it)
+        pytest.skip("no C compiler")
+    work = tmp_path_factory.mktemp("commands")
+    script = (ROOT / "treeindex" / "bin" / "treeindex-python").read_text()
+    script = f"#!{sys.executable}\n" + script.split("\n", 1)[1]
+    made = {}
+    for name in Commands._fields:
+        (work / name).mkdir()
+        made[name] = work / name / "treeindex"
+    scripts = {work / "c" / "treeindex-python": script, work / "python" / "treeindex": script,
+               work / "c_alone" / "treeindex-python": "#!/bin/sh\necho python; exit 99\n"}
+    for path, text in scripts.items():
+        path.write_text(text)
+        path.chmod(0o755)
+    subprocess.run([compiler, "-O2", "-Wall", "-Werror", "-o", str(made["c"]),
+                    str(ROOT / "treeindex" / "bin" / "client.c")], check=True)
+    shutil.copy2(made["c"], made["c_alone"])
+    return Commands(**made)

@@ -1,7 +1,8 @@
 """`treeindex server` answers the `treeindex search` commands of its index exactly as they
 would be answered without it: the same output, errors and exit status, in the client's
 directory and environment, with its pipes and signals; it follows the index as it changes,
-and stops cleanly. Real processes: a server, and `python -m treeindex` commands."""
+and stops cleanly. Real processes: a server, and `python -m treeindex` commands or the C
+front end of the `treeindex` command (treeindex/bin/client.c)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,20 @@ from conftest import CDB, SUITES, WRPEE, repeat_treebank, spy
 from treeindex import ingest
 from treeindex.client import socket_path
 
+PYTHON = [sys.executable, "-m", "treeindex"]
 
-def command(*args, cwd=None, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "treeindex", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120, **kw)
+
+def command(*args, cwd=None, env=None, front=PYTHON, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*front, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+@pytest.fixture(params=["python", "c"])
+def front(request) -> list[str]:
+    """The client: `python -m treeindex`, or the C front end."""
+    if request.param == "python":
+        return PYTHON
+    return [str(request.getfixturevalue("commands").c)]
 
 
 class Served:
@@ -79,9 +90,9 @@ SAME = [
 
 
 @pytest.mark.parametrize("args", SAME)
-def test_a_served_command_is_the_command_run_alone(served, args):
-    alone = command("search", "--db", served.db, *args, env=served.off)
-    by_server = command("search", "--db", served.db, *args, env=served.required)
+def test_a_served_command_is_the_command_run_alone(served, args, front):
+    alone = command("search", "--db", served.db, *args, env=served.off, front=front)
+    by_server = command("search", "--db", served.db, *args, env=served.required, front=front)
     assert (by_server.returncode, by_server.stdout, by_server.stderr) == \
         (alone.returncode, alone.stdout, alone.stderr)
     assert alone.stdout or alone.returncode
@@ -109,12 +120,11 @@ def test_the_clients_directory_and_environment_are_used(served, tmp_path):
     assert (tmp_path / "out.csv").read_text() == alone.stdout
 
 
-def test_a_pipe_closed_early_ends_the_command_as_alone(served):
+def test_a_pipe_closed_early_ends_the_command_as_alone(served, front):
     codes = []
     for env in (served.off, served.required):
-        p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db",
-                              str(served.db), "//node"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+        p = subprocess.Popen([*front, "search", "--db", str(served.db), "//node"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert p.stdout is not None
         first = p.stdout.readline()
         p.stdout.close()
@@ -123,9 +133,9 @@ def test_a_pipe_closed_early_ends_the_command_as_alone(served):
     assert codes[0] == codes[1] and codes[0][0]
 
 
-def test_a_stop_signal_reaches_the_served_command(served):
+def test_a_stop_signal_reaches_the_served_command(served, front):
     # the command writes into a pipe nobody reads, so it waits there when the signal comes
-    p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db", str(served.db),
+    p = subprocess.Popen([*front, "search", "--db", str(served.db),
                           "--format", "json", "//node"], env=served.required,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(2.0)
@@ -136,8 +146,8 @@ def test_a_stop_signal_reaches_the_served_command(served):
     assert b"interrupted" in err
 
 
-def test_a_client_killed_stops_its_command_and_the_server_goes_on(served):
-    p = subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db", str(served.db),
+def test_a_client_killed_stops_its_command_and_the_server_goes_on(served, front):
+    p = subprocess.Popen([*front, "search", "--db", str(served.db),
                           "--format", "json", "//node"], env=served.required,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     time.sleep(2.0)
