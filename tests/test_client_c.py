@@ -26,7 +26,9 @@ class StandIn:
     """A server of one index that records each request, answers with a process id, waits
     for the go-ahead and sends exit status 7."""
 
-    def __init__(self, db: Path, env: dict) -> None:
+    def __init__(self, db: Path, env: dict, answer: bool = True) -> None:
+        self.answer = answer
+        self.held: list[socket.socket] = []  # connections it never answers
         path = socket_path(str(db), env=env)
         assert path is not None
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -44,6 +46,13 @@ class StandIn:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            if not self.answer:  # it takes the request and says nothing
+                data, fds = _receive(conn, 3)
+                for fd in fds:
+                    os.close(fd)
+                self.requests.append((json.loads(data), len(fds)))
+                self.held.append(conn)
+                continue
             with conn:
                 data, fds = _receive(conn, 3)
                 for fd in fds:
@@ -64,6 +73,8 @@ class StandIn:
 
     def close(self) -> None:
         self.stop()
+        for conn in self.held:
+            conn.close()
         os.unlink(self.path)
 
 
@@ -233,3 +244,30 @@ def test_the_installed_command_is_the_c_front_end():
     assert installed.read_bytes()[:4] == b"\x7fELF", "setup.py did not build client.c"
     assert (bin_dir / "treeindex-python").read_text().startswith("#!")
     assert (ROOT / "MANIFEST.in").read_text().count("treeindex/bin/client.c") == 1
+
+
+def test_a_server_that_does_not_answer_is_asked_once(commands, tmp_path):
+    """The front end waits 2 s for an answer, then hands the command to the Python command,
+    which runs it alone without asking (and waiting) again; as the Python client alone."""
+    db = tmp_path / "t.db"
+    db.write_bytes(b"")
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": str(runtime)}
+    server = StandIn(db, env, answer=False)
+    try:
+        seen = []
+        for command in (commands.c, commands.python):
+            server.requests.clear()
+            r = run(command, ["search", "--db", "t.db", "--count", "//node"], env, tmp_path)
+            seen.append((len(server.requests), r.returncode, r.stdout, r.stderr))
+        assert seen[0] == seen[1]
+        assert seen[0][0] == 1 and b"not a treeindex index" in seen[0][3]  # (run alone)
+        # with TREEINDEX_SERVER=require: the message, at once after the one wait
+        server.requests.clear()
+        r = run(commands.c, ["search", "--db", "t.db", "//node"],
+                {**env, "TREEINDEX_SERVER": "require"}, tmp_path)
+        assert (len(server.requests), r.returncode) == (1, 1)
+        assert r.stderr.startswith(b"treeindex: no `treeindex server` serves t.db")
+    finally:
+        server.close()
