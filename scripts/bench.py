@@ -71,7 +71,10 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     """Run a command; return (wall seconds, peak summed RSS of its process tree in bytes)."""
     peak = 0
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    # (in WORK, not here: `python -m treeindex` run in the source tree imports the tree's
+    # package whatever the interpreter, and an A/B with --against measured one version twice)
+    WORK.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=WORK)
     done = threading.Event()
 
     def sample() -> None:
