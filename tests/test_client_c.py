@@ -150,6 +150,9 @@ CASES = {
                          {"PYTHONIOENCODING": "latin-1:replace"}, False),
     "PYTHONUTF8": (["search", "--db", "t.db", "//node"], {"PYTHONUTF8": "1"}, False),
     "require": (["search", "--db", "t.db", "//node"], {"TREEINDEX_SERVER": "require"}, True),
+    # a request of 400 KB, sent in several writes (one variable may hold 128 KiB)
+    "a big environment": (["search", "--db", "t.db", "//node"],
+                          {f"BIG{k}": HOSTILE * 3000 for k in range(4)}, True),
     "TREEINDEX_SERVER=Off": (["search", "--db", "t.db", "//node"], {"TREEINDEX_SERVER": "Off"},
                              False),
 }

@@ -108,12 +108,12 @@ def test_require_says_when_no_server_serves_the_index(served, tmp_path):
     assert command("search", "--db", other, "--count", "//node", env=served.env).returncode == 0
 
 
-def test_the_clients_directory_and_environment_are_used(served, tmp_path):
+def test_the_clients_directory_and_environment_are_used(served, tmp_path, front):
     (tmp_path / "m.txt").write_text('np_det = """//node[@cat="np" and node[@rel="det"]]"""\n')
     os.link(served.db, tmp_path / "link.db")  # another path to the same file: its server
     env = {**served.required, "TREEINDEX_MACROS": "m.txt"}
     r = command("search", "--db", "link.db", "--format", "csv", "-o", "out.csv",
-                "%np_det%", cwd=tmp_path, env=env)
+                "%np_det%", cwd=tmp_path, env=env, front=front)
     assert r.returncode == 0, r.stderr
     alone = command("search", "--db", served.db, "--format", "csv",
                     '//node[@cat="np" and node[@rel="det"]]', env=served.off)
@@ -213,13 +213,13 @@ def test_a_client_that_gave_up_never_has_its_command_run(served):
     assert r.returncode == 0 and "(all)" in r.stdout
 
 
-def test_commands_side_by_side_each_get_their_own_answer(served):
+def test_commands_side_by_side_each_get_their_own_answer(served, front):
     """Eight commands at once (one spare: the others are forked on demand), each with its
     own query and output: every one answered as alone."""
     queries = ['//node[@cat="np"]', '//node[@cat="pp"]', '//node[@rel="su"]',
                '//node[@pt="n"]', '//node[@cat="smain"]', '//node[@rel="hd"]',
                '//node[@word]', '//node[@cat="np" and node[@rel="det"]]']
-    procs = [subprocess.Popen([sys.executable, "-m", "treeindex", "search", "--db",
+    procs = [subprocess.Popen([*front, "search", "--db",
                                str(served.db), "--count", q], env=served.required,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for q in queries]
@@ -306,3 +306,15 @@ def test_a_served_command_opens_its_index_once(tmp_path, monkeypatch):
         pass
     assert len(opened) == 4
     index_module.release_idle()
+
+
+def test_a_big_environment_reaches_the_served_command(served, front):
+    # a request of about 500 KB: several writes from the client, and from the server to the
+    # process that runs the command
+    env = {**served.required, **{f"BIG{k}": "é\"\\\x01 " * 20_000 for k in range(4)}}
+    query = ["search", "--db", served.db, "--count", '//node[@cat="np"]']
+    by_server = command(*query, env=env, front=front)
+    alone = command(*query, env={**env, "TREEINDEX_SERVER": "off"}, front=front)
+    assert (by_server.returncode, by_server.stdout, by_server.stderr) == \
+        (alone.returncode, alone.stdout, alone.stderr)
+    assert by_server.returncode == 0 and "(all)" in by_server.stdout

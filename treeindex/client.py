@@ -119,9 +119,11 @@ def _forward(argv: list[str], path: str | None) -> int | None:
         request = _json({"argv": argv, "prog": _program_name(argv), "fds": fds,
                          "cwd": os.getcwd(),
                          "env": dict(os.environ), **streams}).encode("utf-8")
-        sock.sendmsg([len(request).to_bytes(4, "little") + request],
-                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                       b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds))])
+        message = len(request).to_bytes(4, "little") + request
+        sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                         b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds))])
+        if sent < len(message):  # (a big environment: the socket took a part)
+            sock.sendall(message[sent:])
         reader = _Lines(sock)
         first = reader.line()
         if not first.startswith("pid "):
