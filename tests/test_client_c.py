@@ -274,3 +274,22 @@ def test_a_server_that_does_not_answer_is_asked_once(commands, tmp_path):
         assert r.stderr.startswith(b"treeindex: no `treeindex server` serves t.db")
     finally:
         server.close()
+
+
+def test_an_environment_entry_without_a_name(commands, setting):
+    """`=x` in the environment (GNU env passes it; Python keeps it as the name ''): sent
+    as Python sends it."""
+    db, env, server = setting
+    seen = []
+    for command in (commands.c, commands.python):
+        server.requests.clear()
+        r = subprocess.run(["env", "-i", "=x",
+                            *[f"{k}={v}" for k, v in env.items()],
+                            str(command), "search", "--db", "t.db", "//node"],
+                           cwd=db.parent, capture_output=True, timeout=60)
+        got = [(dict(q, argv=[os.path.basename(q["argv"][0])] + q["argv"][1:]), n)
+               for q, n in server.requests]
+        seen.append((got, r.returncode))
+    assert seen[0] == seen[1] and seen[0][1] == 7
+    request = seen[0][0][0][0]
+    assert request["env"][""] == "x"

@@ -318,3 +318,14 @@ def test_a_big_environment_reaches_the_served_command(served, front):
     assert (by_server.returncode, by_server.stdout, by_server.stderr) == \
         (alone.returncode, alone.stdout, alone.stderr)
     assert by_server.returncode == 0 and "(all)" in by_server.stdout
+
+
+def test_an_environment_entry_without_a_name_is_left_out(served, front):
+    # `=x` (GNU env passes it) cannot be set in the served command: it runs without it
+    query = ["search", "--db", str(served.db), "--count", '//node[@cat="np"]']
+    env = [f"{k}={v}" for k, v in served.required.items()]
+    by_server = subprocess.run(["env", "-i", "=x", *env, *front, *query], capture_output=True,
+                               text=True, timeout=120)
+    alone = command(*query, env=served.off, front=front)
+    assert (by_server.returncode, by_server.stdout, by_server.stderr) == \
+        (alone.returncode, alone.stdout, alone.stderr)

@@ -376,7 +376,9 @@ def _run_command(request: dict, fds: list[int], conn: socket.socket) -> int:
             os.close(target)  # closed in the client: closed here too
         os.chdir(request["cwd"])
         os.environ.clear()
-        os.environ.update(request["env"])
+        # (an entry with an empty name, which only a C program can make, cannot be set: the
+        # command runs without it)
+        os.environ.update({k: v for k, v in request["env"].items() if k})
         import io
 
         for name, fd in (("stdout", 1), ("stderr", 2)):

@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
     int first = 1;
     for (char **e = environ; *e; e++) {
         const char *eq = strchr(*e, '=');
-        if (!eq || eq == *e) continue;  /* (os.environ skips these) */
+        if (!eq) continue;  /* (os.environ skips these; it keeps an empty name) */
         if (!valid_utf8((const unsigned char *)*e)) python_command();
         size_t klen = (size_t)(eq - *e);
         int seen = 0;  /* os.environ keeps a name's first value */
