@@ -69,13 +69,49 @@ def test_a_treebank_that_changes_while_it_is_indexed(tmp_path, change):
         assert "run again with --replace" in str(again.value)
 
 
-def test_a_file_removed_from_a_directory_while_it_is_indexed(tmp_path, tmp_copy):
+def test_a_file_removed_from_a_directory_while_it_is_indexed(tmp_path, tmp_copy, monkeypatch):
+    # removed once the first task is planned, before its reader comes to it (removed after
+    # the first commit, as this test did, the whole small folder was sometimes read by then:
+    # nothing to report)
+    from treeindex.sources.folder import Folder
+
     d = tmp_copy(ALPINO / "cdb")
     last = sorted(d.iterdir(), key=lambda p: inputs_module.natural_key(p.name))[-1]
+    real_plan = Folder.plan
+
+    def plan(self, *args):
+        for k, planned in enumerate(real_plan(self, *args)):
+            yield planned
+            if k == 0:
+                last.unlink(missing_ok=True)  # (plan runs for the dictionary's sample too)
+
+    monkeypatch.setattr(Folder, "plan", plan)
     db = tmp_path / "t.db"
     with pytest.raises(InputError) as e:
-        ingest(db, [d], workers=0, chunk_bytes=10_000,
-               progress_callback=after_first_commit(last.unlink))
+        ingest(db, [d], workers=0, chunk_bytes=10_000)
+    assert str(e.value).startswith(f"{last}: was removed while it was being indexed")
+    assert sqlite3.connect(db).execute("SELECT complete FROM corpora").fetchone() == (0,)
+
+
+def test_a_file_removed_after_it_was_read_is_said_to_be_removed(tmp_path, tmp_copy,
+                                                                monkeypatch):
+    """The check after a corpus's last task (is every file as planned?) finds the file gone:
+    the same message as the reader's (CI once saw this check first, under load)."""
+    from treeindex.sources.folder import Folder
+
+    d = tmp_copy(ALPINO / "cdb")
+    last = sorted(d.iterdir(), key=lambda p: inputs_module.natural_key(p.name))[-1]
+    real_plan = Folder.plan
+
+    def plan(self, corpus, resume, chunk, make_task):
+        yield from real_plan(self, corpus, resume, chunk, make_task)
+        if getattr(make_task, "__self__", None) is not None:  # (the run's, not the sample's)
+            last.unlink()  # every task planned (and, without workers, read)
+
+    monkeypatch.setattr(Folder, "plan", plan)
+    db = tmp_path / "t.db"
+    with pytest.raises(InputError) as e:
+        ingest(db, [d], workers=0, chunk_bytes=10_000)
     assert str(e.value).startswith(f"{last}: was removed while it was being indexed")
     assert sqlite3.connect(db).execute("SELECT complete FROM corpora").fetchone() == (0,)
 
