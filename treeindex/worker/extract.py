@@ -62,10 +62,6 @@ def compressor(dictionary: bytes | None) -> Callable[[bytes], bytes]:
     return c
 
 
-def _as_is(xml: bytes) -> bytes:
-    return xml
-
-
 def _zlib(xml: bytes) -> bytes:
     return _deflate(xml, ZLIB_LEVEL)
 
@@ -77,11 +73,10 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
-                  compress: Callable[[bytes], bytes],
                   patterns: dict[str, int]) -> tuple:
-    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, zxml,
-    search terms, what its node block is made from: its UTF-8 bytes, or its elements as
-    lxml read them).
+    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, its UTF-8
+    xml (compressed later, with the task's others), search terms, what its node block is
+    made from: its UTF-8 bytes, or its elements as lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
@@ -109,7 +104,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         subtrees.extend(rows)
         if terms is None:  # a value with an entity only a DTD defines: lxml's values
             terms = sentence_terms(parse(xml, tree))
-        return sentid, text, compress(xml), terms, xml
+        return sentid, text, xml, terms, xml
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -134,7 +129,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if number is None:
             number = patterns[row[10]] = len(patterns) + 1
         append((index, cat, c[0]) + row[1:10] + (number,) + row[11:])
-    return sentid, text, compress(xml), sentence_terms(root), sentence_elements(root)
+    return sentid, text, xml, sentence_terms(root), sentence_elements(root)
 
 
 def _error_message(e: Exception) -> str:
@@ -168,7 +163,7 @@ def extract_rows(task: Task) -> Rows:
             before = len(subtrees)
             row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
-                                counts, _as_is, patterns)
+                                counts, patterns)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             errors.append(_error_row(s, e))
             continue
