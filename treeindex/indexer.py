@@ -22,7 +22,7 @@ from .errors import ExitCode, InputError
 from .pool import available_cores, ordered_map, owned_executor, stop_signals
 from .search.summary import Summary
 from .sources import Corpus, Resume, discover
-from .sources.base import changed_file, vanished
+from .sources.base import changed_file
 from .sources.treebank import DEFAULT_CHUNK
 from .store import codec
 from .store.writer import (
@@ -160,10 +160,8 @@ class _Run:
             # before the corpus can be marked complete (when the next corpus's first result,
             # or the end, is written): the input must be what was planned
             changed = c.changed_file()
-            if changed is not None:  # (a file gone: said as its reader says it, whichever
-                # of the two sees it first, which depends on how far planning ran ahead)
-                raise changed_file(changed) if changed.exists() else \
-                    vanished(str(changed), "was removed")
+            if changed is not None:
+                raise changed_file(changed)
             if n == 0:
                 db.submit(self._finish, writer)
 

@@ -176,6 +176,10 @@ class Format(ABC):
 
 
 def changed_file(path: Path) -> InputError:
+    """A file no longer as planned; one that is gone is said to be removed, as its reader
+    says it (which of the two sees it first depends on how far planning ran ahead)."""
+    if not path.exists():
+        return vanished(str(path), "was removed")
     return InputError(
         f"{path}: changed while it was being indexed (size or modification time "
         "differ from when the ingest started); what was indexed before is kept; when the file "
