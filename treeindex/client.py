@@ -26,9 +26,9 @@ ENVIRONMENT = "TREEINDEX_SERVER"
 # cost is Python's start and what it imports; for the same reason no struct and no
 # `from __future__ import annotations` here, in __main__ and in __init__: 1 ms)
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
-# set when the C front end (treeindex/bin/client.c) asked the server already and got no
-# answer: not asked again
-asked = False
+# set by the C front end (treeindex/bin/client.c) when it asked the server already and got
+# no answer: not asked again (taken out of the environment the command sees)
+ASKED = "TREEINDEX_ASKED"
 
 
 def socket_dir(env: "Mapping[str, str] | None" = None) -> str:
@@ -94,6 +94,7 @@ def forward(argv: list[str]) -> int | None:
     if mode in ("off", "0", "no"):
         return None
     db = db_argument(argv[2:])
+    asked = os.environ.pop(ASKED, None) is not None
     code = None if asked else _forward(argv, socket_path(db))
     if code is None and mode == "require":
         _say(f"treeindex: no `treeindex server` serves {db} ({ENVIRONMENT}=require); start "
