@@ -307,3 +307,58 @@ def test_the_ingest_lock_on_a_full_disk_is_one_line(tmp_path, small_fs):
     assert result.stderr == (f"Error: {mnt / 't.db'}: the disk is full (or a size limit was "
                              "reached); what was committed is kept: free space, then run the "
                              "same command again\n")
+
+
+def _rows_in_the_file_alone(path: Path, tmp_path: Path) -> int:
+    """The rows of `t` that the database file holds without its WAL."""
+    alone = tmp_path / "alone.db"
+    alone.write_bytes(path.read_bytes())
+    conn = sqlite3.connect(alone)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 't'").fetchone() is None:
+            return 0  # (not even the table is there yet)
+        return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_what_was_committed_is_copied_into_the_file_while_the_indexes_are_built(tmp_path):
+    from treeindex.store.connect import copying_committed
+
+    path = tmp_path / "w.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (x)")
+    conn.executemany("INSERT INTO t VALUES (?)", ((k,) for k in range(5000)))
+    assert _rows_in_the_file_alone(path, tmp_path) == 0  # (all in the WAL)
+    with copying_committed(conn):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO t VALUES (?)", ((k,) for k in range(300)))
+        conn.execute("COMMIT")
+    # what was committed before the block is in the file; what the block wrote is not yet
+    assert _rows_in_the_file_alone(path, tmp_path) == 5000
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _rows_in_the_file_alone(path, tmp_path) == 5300
+    conn.close()
+
+
+def test_copying_what_was_committed_needs_a_wal_and_a_writable_file(tmp_path):
+    from treeindex.store.connect import copying_committed
+
+    path = tmp_path / "d.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE t (x)")  # (a rollback journal: nothing to copy)
+    with copying_committed(conn):
+        conn.execute("INSERT INTO t VALUES (1)")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("INSERT INTO t VALUES (2)")
+    os.chmod(path, 0o444)  # the copy cannot open it for writing: the block runs all the same
+    try:
+        with copying_committed(conn):
+            conn.execute("INSERT INTO t VALUES (3)")
+    finally:
+        os.chmod(path, 0o644)
+    assert [r[0] for r in conn.execute("SELECT x FROM t")] == [1, 2, 3]
+    conn.close()
