@@ -8,8 +8,9 @@ import random
 import re
 from pathlib import Path
 
+from treeindex.store import packed
 from treeindex.worker import extract
-from treeindex.worker.extract import Task, extract_rows
+from treeindex.worker.extract import Task, extract_rows, run_task
 
 SNIPPETS = [
     b"<!--", b"-->", b"<!-- <node cat=\"np\"> -->", b'"', b"'", b"&amp;", b"&#65;", b"&#x3e;",
@@ -154,6 +155,31 @@ def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_tas
             extract._scan = scan
         if fast != slow or not all(map(covers, fast_terms, slow_terms)):
             yield data, fast, slow
+        elif packed._pack is not None:  # the C packer's image: as packing those rows makes it
+            if tally is not None:
+                tally["packed"] = tally.get("packed", 0) + per_task
+            made = image(run_task(task).chunk)
+            expected = image(packed.pack(fast_rows.sentences, fast_rows.subtrees,
+                                         fast_rows.patterns))
+            if made != expected:
+                yield data, made, expected
+
+
+def image(chunk: bytes) -> list[list[tuple]]:
+    """A packed image's rows, table by table in order, each value with its SQLite type."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(chunk)
+        out = []
+        for table in ("s", "t", "p"):
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            types = ", ".join(f"typeof({c})" for c in columns)
+            out.append(conn.execute(f"SELECT *, {types} FROM {table} ORDER BY 1").fetchall())
+        return out
+    finally:
+        conn.close()
 
 
 def soundness(rng: random.Random, sentences: list[bytes], n: int) -> tuple[int, int, list[bytes]]:

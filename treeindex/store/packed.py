@@ -13,6 +13,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from itertools import chain
+from typing import Any
+
+try:  # the rows bound through SQLite's C interface (store/_pack.c), built where sqlite3.h was
+    from . import _pack  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _pack = None
 
 # i: sentence index in the image, k: subtree index
 CHUNK_SCHEMA = """
@@ -29,6 +35,26 @@ _ROWS_PER_INSERT = 64
 _ONE_ROW = "(" + ", ".join("?" * 15) + ")"
 _INSERT_T_MANY = _INSERT_T + ", ".join([_ONE_ROW] * _ROWS_PER_INSERT)
 _INSERT_T += _ONE_ROW
+_INSERT_S = ("INSERT INTO s (sentid, file, offset, text, xml, nsub, terms) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_P = "INSERT INTO p (i, pattern) VALUES (?, ?)"
+
+
+def packer() -> Any:
+    """A packer for one task (store/_pack.c): the scanner adds its subtree rows to it as it
+    finds them, without a Python tuple per row, and `finish` makes the same image as
+    `pack`. None where the extension was not built: then `pack` does it all."""
+    if _pack is None:
+        return None
+    return _pack.Packer(CHUNK_SCHEMA, _INSERT_T, _INSERT_S, _INSERT_P, _INSERT_T_MANY)
+
+
+def finish(packer: Any, sentences: Sequence[tuple], patterns: dict[str, int]) -> bytes:
+    """The image of a packer's subtrees, with `sentences` and `patterns` as `pack` takes
+    them."""
+    packer.patterns((i, text) for text, i in patterns.items())
+    packer.sentences(sentences)
+    return packer.serialize()
 
 
 def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple],
@@ -42,10 +68,8 @@ def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple],
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(CHUNK_SCHEMA)
-        conn.executemany("INSERT INTO p (i, pattern) VALUES (?, ?)",
-                         ((i, text) for text, i in patterns.items()))
-        conn.executemany("INSERT INTO s (sentid, file, offset, text, xml, nsub, terms) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)", sentences)
+        conn.executemany(_INSERT_P, ((i, text) for text, i in patterns.items()))
+        conn.executemany(_INSERT_S, sentences)
         # 64 rows a statement: a quarter less time than one (64 x 15 values stay under the
         # 999 variables every SQLite build allows)
         full = len(subtrees) - len(subtrees) % _ROWS_PER_INSERT

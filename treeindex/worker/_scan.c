@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include "../store/_pack.h"
 
 /* _wellformed.c: 1 when the bytes are certainly well-formed XML as lxml's checker sees it */
 int ti_wellformed(const unsigned char *s, Py_ssize_t n);
@@ -22,25 +23,32 @@ typedef struct {
     int parent, level, kids, size, height;
 } Node;
 
+static PackAPI *pack_api = NULL;
+
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* 1 and the value in *v when the attribute's text is an integer treeindex stores as one */
+static int parse_int(const char *s, Py_ssize_t start, Py_ssize_t n, long long *v) {
+    if (start < 0 || n <= 0 || n >= 18) return 0;
+    long long x = 0;
+    Py_ssize_t i = 0;
+    int neg = 0;
+    if (s[start] == '-') { neg = 1; i = 1; }
+    if (i >= n) return 0;
+    for (; i < n; i++) {
+        char c = s[start + i];
+        if (c < '0' || c > '9') return 0;
+        x = x * 10 + (c - '0');
+    }
+    *v = neg ? -x : x;
+    return 1;
+}
 
 /* value of an integer attribute: an int when it is one, else the text */
 static PyObject *int_or_text(const char *s, Py_ssize_t start, Py_ssize_t n) {
     if (start < 0) Py_RETURN_NONE;
-    if (n > 0 && n < 18) {
-        long long v = 0;
-        Py_ssize_t i = 0;
-        int neg = 0;
-        if (s[start] == '-') { neg = 1; i = 1; }
-        if (i < n) {
-            for (; i < n; i++) {
-                char c = s[start + i];
-                if (c < '0' || c > '9') break;
-                v = v * 10 + (c - '0');
-            }
-            if (i == n) return PyLong_FromLongLong(neg ? -v : v);
-        }
-    }
+    long long v;
+    if (parse_int(s, start, n, &v)) return PyLong_FromLongLong(v);
     return PyUnicode_DecodeUTF8(s + start, n, "strict");
 }
 
@@ -344,15 +352,25 @@ static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
-    PyObject *counts, *patterns = Py_None;
-    if (!PyArg_ParseTuple(args, "y*iiiO!|pO", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts, &verify, &patterns))
+    PyObject *counts, *patterns = Py_None, *packer = Py_None;
+    if (!PyArg_ParseTuple(args, "y*iiiO!|pOO", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts, &verify, &patterns, &packer))
         return NULL;
-    if (patterns != Py_None && !PyDict_Check(patterns)) {
+    if ((patterns != Py_None || packer != Py_None) && !PyDict_Check(patterns)) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_TypeError, "patterns must be a dict or None");
+        PyErr_SetString(PyExc_TypeError, packer != Py_None
+                        ? "patterns must be a dict when rows go to a packer"
+                        : "patterns must be a dict or None");
         return NULL;
     }
+    if (packer != Py_None && !pack_api) {
+        pack_api = (PackAPI *)PyCapsule_Import(PACK_CAPSULE, 0);
+        if (!pack_api) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    long long packed = 0;  /* rows handed to the packer */
     const char *s = view.buf;
     Py_ssize_t n = view.len;
     if (verify && !ti_wellformed((const unsigned char *)s, n)) {
@@ -596,6 +614,57 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
             PyList_SetItem(c, 1, PyLong_FromLong(sents));
         }
+        if (packer != Py_None) {  /* the row goes straight into the task's image */
+            PackValue v[PACK_SUBTREE_COLUMNS];
+            PyObject *held[4] = {NULL, NULL, NULL, NULL};  /* rel, begin, end, parent cat */
+            int ok = 1;
+            memset(v, 0, sizeof v);
+            v[0].kind = PACK_INT; v[0].i = index;
+            v[1].kind = PACK_OBJECT; v[1].o = cat;
+            v[2].kind = PACK_INT; v[2].i = local_n;
+            v[3].kind = PACK_INT; v[3].i = k;
+            if (nd->rel >= 0) {
+                held[0] = interned(s + nd->rel, nd->rel_n);
+                v[4].kind = PACK_OBJECT; v[4].o = held[0];
+                ok = held[0] != NULL;
+            }
+            Py_ssize_t at[2] = {nd->beg, nd->end_attr}, len[2] = {nd->beg_n, nd->end_n};
+            for (int b = 0; ok && b < 2; b++) {
+                if (at[b] < 0) continue;
+                if (parse_int(s, at[b], len[b], &v[5 + b].i)) {
+                    v[5 + b].kind = PACK_INT;
+                } else {
+                    held[1 + b] = PyUnicode_DecodeUTF8(s + at[b], len[b], "strict");
+                    v[5 + b].kind = PACK_OBJECT; v[5 + b].o = held[1 + b];
+                    ok = held[1 + b] != NULL;
+                }
+            }
+            v[7].kind = PACK_INT; v[7].i = nd->kids;
+            v[8].kind = PACK_INT; v[8].i = nd->size;
+            v[9].kind = PACK_INT; v[9].i = nd->height;
+            v[10].kind = PACK_INT; v[10].i = nd->level;
+            if (ok && p >= 0 && nodes[p].cat >= 0) {
+                held[3] = interned(s + nodes[p].cat, nodes[p].cat_n);
+                v[11].kind = PACK_OBJECT; v[11].o = held[3];
+                ok = held[3] != NULL;
+            }
+            if (ok) {
+                PyObject *num = pattern_number(patterns, pbuf, plen);
+                ok = num != NULL;
+                if (ok) {
+                    v[12].kind = PACK_INT; v[12].i = PyLong_AsLongLong(num);
+                    Py_DECREF(num);
+                }
+            }
+            v[13].kind = PACK_INT; v[13].i = nd->start;
+            v[14].kind = PACK_INT; v[14].i = nd->end;
+            if (ok && pack_api->add_subtree(packer, v) < 0) ok = 0;
+            for (int h = 0; h < 4; h++) Py_XDECREF(held[h]);
+            Py_DECREF(cat);
+            if (!ok) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
+            packed++;
+            continue;
+        }
         PyObject *row = PyTuple_New(15);
         if (!row) { Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
         PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
@@ -629,6 +698,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Py_DECREF(row);
     }
     Py_DECREF(seen);
+    if (packer != Py_None) {  /* the rows are in the image: their number instead */
+        Py_DECREF(rows);
+        rows = PyLong_FromLongLong(packed);
+        if (!rows) { Py_DECREF(text_obj); goto error; }
+    }
     PyObject *terms_obj;
     if (terms_handover) {
         terms_obj = Py_None;
@@ -701,7 +775,8 @@ static PyMethodDef methods[] = {
     {"find_special", find_special, METH_VARARGS,
      "find_special(data, start, end) -> first '<!' or '<?' in data[start:end], or -1."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes, index, counts, verify=False, patterns=None) ->\n"
+     "scan(xml, max_children, max_nodes, index, counts, verify=False, patterns=None,\n"
+     "     packer=None) ->\n"
      "(node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
      "or None; False when verify is set and wellformed(xml) is not certain.\n\n"
@@ -709,7 +784,9 @@ static PyMethodDef methods[] = {
      "changed when the sentence is not handed over (None).\n\n"
      "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"
      "pattern, xml_start, xml_end) for every kept <node>, in document order; pattern is\n"
-     "its number in the dict `patterns` (text -> 1, 2, ..., added if new) when one is given."},
+     "its number in the dict `patterns` (text -> 1, 2, ..., added if new) when one is given.\n"
+     "With a `packer` (treeindex.store._pack.Packer) the rows go into it instead, and rows\n"
+     "is their number."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",

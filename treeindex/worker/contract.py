@@ -39,7 +39,7 @@ class Rows(NamedTuple):
     sentences: list[tuple]
     # (sentence index in this result, cat, number within this result's subtrees of that cat,
     #  node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern, xml_start,
-    #  xml_end)
+    #  xml_end); empty when they went to a packer (`extract_rows`)
     subtrees: list[tuple]
     # cat -> [subtrees, sentences] in this result
     cat_counts: dict[str, list[int]]

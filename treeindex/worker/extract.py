@@ -11,7 +11,8 @@ For each sentence the worker
   (`scan.py`);
 - emits one row per kept node (1..max_children node children, at most max_nodes nodes);
 - compresses the sentence's bytes (standard zlib format) for storage.
-The rows are then packed into a small SQLite image (store/packed.py) for the writer.
+The rows are then packed into a small SQLite image (store/packed.py) for the writer: where
+store/_pack.c was built, the scanner adds each subtree's row to it as it finds the row.
 Every function here is pure computation on bytes, so any executor can run `run_task`.
 """
 
@@ -28,6 +29,7 @@ from ..search.nodestore import BlockBuilder, sentence_elements
 from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
+from ..store import packed
 from ..store.codec import MAX_XML, ZSTD_LEVEL
 from ..store.packed import pack
 from .check import BadSentence, parse, parsers
@@ -73,10 +75,11 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
-                  patterns: dict[str, int]) -> tuple:
-    """Parse one `<alpino_ds>` and append its subtree rows; return (sentid, text, its UTF-8
-    xml (compressed later, with the task's others), search terms, what its node block is
-    made from: its UTF-8 bytes, or its elements as lxml read them).
+                  patterns: dict[str, int], packer: Any = None) -> tuple:
+    """Parse one `<alpino_ds>` and append its subtree rows (to `packer`, store/packed.py,
+    when one is given); return (sentid, text, its UTF-8 xml (compressed later, with the
+    task's others), search terms, what its node block is made from: its UTF-8 bytes, or its
+    elements as lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
@@ -90,18 +93,20 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         # it is not (False), and for other encodings, lxml checks (its message and line are
         # the error) and the scan runs without checking
         xml = raw
-        fast = (_scan.scan(xml, max_children, max_nodes, index, counts, True, patterns)
-                if encoding is None else False)
+        fast = (_scan.scan(xml, max_children, max_nodes, index, counts, True, patterns,
+                           packer) if encoding is None else False)
         if fast is False:
             parse(raw, check)
             if encoding is not None:
                 xml = raw.decode(encoding).encode("utf-8")
-            fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns)
+            fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns,
+                              packer)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         _, rows, sentid, sentence_sentid, text, _, terms = fast
         if sentid is None:
             sentid = sentence_sentid
-        subtrees.extend(rows)
+        if packer is None:
+            subtrees.extend(rows)
         if terms is None:  # a value with an entity only a DTD defines: lxml's values
             terms = sentence_terms(parse(xml, tree))
         return sentid, text, xml, terms, xml
@@ -115,7 +120,8 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
     xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
     xml, rows = python_rows(root, sentid, xml, max_children, max_nodes)
     seen: set[str] = set()
-    append = subtrees.append
+    made: list[tuple] = subtrees if packer is None else []
+    append = made.append
     for row in rows:  # number each category's subtrees in order
         cat = row[0]
         c = counts.get(cat)
@@ -129,6 +135,8 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         if number is None:
             number = patterns[row[10]] = len(patterns) + 1
         append((index, cat, c[0]) + row[1:10] + (number,) + row[11:])
+    if packer is not None:
+        packer.subtrees(made)
     return sentid, text, xml, sentence_terms(root), sentence_elements(root)
 
 
@@ -138,8 +146,9 @@ def _error_message(e: Exception) -> str:
     return str(e)
 
 
-def extract_rows(task: Task) -> Rows:
-    """Check and scan the sentences of one task into rows."""
+def extract_rows(task: Task, packer: Any = None) -> Rows:
+    """Check and scan the sentences of one task into rows; with a `packer` (store/packed.py)
+    the subtree rows go into it as they are found (`Rows.subtrees` is then empty)."""
     read = sources.reader(task.kind)(task)
     sentences: list[tuple] = []
     subtrees: list[tuple] = []
@@ -160,15 +169,16 @@ def extract_rows(task: Task) -> Rows:
             pair = cache.get(s.encoding)
             if pair is None:
                 pair = cache[s.encoding] = parsers(s.encoding)
-            before = len(subtrees)
+            before = len(subtrees) if packer is None else packer.count
             row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
-                                counts, patterns)
+                                counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             errors.append(_error_row(s, e))
             continue
-        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
-                          len(subtrees) - before, row[3]))
+        made = (len(subtrees) if packer is None else packer.count) - before
+        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2], made,
+                          row[3]))
         items.append(row[4])
     # each sentence compressed, and its part of the node block made, after all were scanned:
     # one kind of work at a time keeps its tables in the processor's caches (the compressor's
@@ -193,8 +203,12 @@ def _error_row(s: RawSentence, e: Exception) -> tuple:
 def run_task(task: Task) -> Result:
     """Parse the sentences of one task and pack the rows. Picklable entry point for any
     executor: the result is plain data (bytes, ints, small lists)."""
-    rows = extract_rows(task)
-    return Result(rows.seq, pack(rows.sentences, rows.subtrees, rows.patterns),
-                  len(rows.sentences),
-                  len(rows.subtrees), rows.cat_counts, rows.errors, rows.newlines, rows.end,
-                  rows.files, rows.nodes)
+    packer = packed.packer()
+    rows = extract_rows(task, packer)
+    if packer is None:
+        chunk, subtrees = pack(rows.sentences, rows.subtrees, rows.patterns), len(rows.subtrees)
+    else:  # (the subtree rows are in it already)
+        subtrees = packer.count
+        chunk = packed.finish(packer, rows.sentences, rows.patterns)
+    return Result(rows.seq, chunk, len(rows.sentences), subtrees, rows.cat_counts,
+                  rows.errors, rows.newlines, rows.end, rows.files, rows.nodes)
