@@ -42,7 +42,11 @@ MAX_XML = 16 << 20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_LEVEL = 3
 DICTIONARY_SIZE = 64 << 10
-SAMPLE_BYTES = 2 << 20  # train on about this much of the first input (600 real sentences)
+# train on about this much of the first input (600 real sentences), FASTCOVER with `accel`
+# 10: 0.13 s against 0.19 s at accel 1 (the one step of an ingest before any worker starts),
+# and the stored sentences 0.5% smaller on the real suites (1 MB: 0.075 s, but 3.5% larger)
+SAMPLE_BYTES = 2 << 20
+TRAIN_ACCEL = 10
 MIN_SAMPLE = 256 << 10  # below this a dictionary is not worth it: zlib
 
 
@@ -52,7 +56,8 @@ def train(sample: Sequence[bytes]) -> bytes | None:
     if sum(map(len, sample)) < MIN_SAMPLE or len(sample) < 50:
         return None
     try:
-        return zstandard.train_dictionary(DICTIONARY_SIZE, list(sample)).as_bytes()
+        return zstandard.train_dictionary(DICTIONARY_SIZE, list(sample),
+                                          accel=TRAIN_ACCEL).as_bytes()
     except zstandard.ZstdError:  # too few distinct samples
         return None
 
