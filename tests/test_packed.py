@@ -98,17 +98,17 @@ def test_a_packer_refuses_what_it_cannot_pack_and_never_makes_half_an_image():
         p.serialize()  # (a failed batch may have left some of its rows in)
     p = packed.packer()
     with pytest.raises(TypeError, match="cannot pack a value of type list"):
-        p.sentences([("s", None, 0, "t", b"x", 0, [])])
+        p.sentences([("s", None, 0, "t", b"x", 0, 0, [])])
     p = packed.packer()
     with pytest.raises(OverflowError, match="too large"):
         p.patterns([(1 << 70, "x")])
     p = packed.packer()
     p.patterns([(1, "hd:n")])
-    p.sentences([("s1", None, 0, "De kat .", b"xml", 0, "cat0np")])
+    p.sentences([("s1", None, 0, "De kat .", b"xml", 0, 0, "cat0np")])
     image_bytes = p.serialize()
-    assert image(image_bytes)[0] == [(1, "s1", None, 0, "De kat .", b"xml", 0, "cat0np",
+    assert image(image_bytes)[0] == [(1, "s1", None, 0, "De kat .", b"xml", 0, 0, "cat0np",
                                       "integer", "text", "null", "integer", "text", "blob",
-                                      "integer", "text")]
+                                      "integer", "integer", "text")]
     with pytest.raises(ValueError, match="closed"):
         p.serialize()
 

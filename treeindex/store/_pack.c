@@ -28,7 +28,7 @@ typedef struct {
 } Packer;
 
 enum { T_SUBTREE = 0, T_SENTENCE = 1, T_PATTERN = 2, T_SUBTREES = 3 };
-static const int COLUMNS[3] = {PACK_SUBTREE_COLUMNS, 7, 2};
+static const int COLUMNS[3] = {PACK_SUBTREE_COLUMNS, 8, 2};
 
 static PyObject *sqlite_error(Packer *p) {
     p->broken = 1;

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - exercised where the extension was not 
 # i: sentence index in the image, k: subtree index
 CHUNK_SCHEMA = """
 PRAGMA journal_mode = OFF;
-CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub, terms);
+CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub, first, terms);
 CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,
                 nodes, depth, level, parent_cat, pattern, xml_start, xml_end);
 CREATE TABLE p (i INTEGER PRIMARY KEY, pattern TEXT);
@@ -35,8 +35,8 @@ _ROWS_PER_INSERT = 64
 _ONE_ROW = "(" + ", ".join("?" * 15) + ")"
 _INSERT_T_MANY = _INSERT_T + ", ".join([_ONE_ROW] * _ROWS_PER_INSERT)
 _INSERT_T += _ONE_ROW
-_INSERT_S = ("INSERT INTO s (sentid, file, offset, text, xml, nsub, terms) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_S = ("INSERT INTO s (sentid, file, offset, text, xml, nsub, first, terms) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_P = "INSERT INTO p (i, pattern) VALUES (?, ?)"
 
 
@@ -60,7 +60,7 @@ def finish(packer: Any, sentences: Sequence[tuple], patterns: dict[str, int]) ->
 def pack(sentences: Sequence[tuple], subtrees: Sequence[tuple],
          patterns: dict[str, int]) -> bytes:
     """The image of `sentences` (sentid, file, offset, text, compressed xml, number of
-    subtrees, search terms) and
+    subtrees, subtrees of the task before it, search terms) and
     `subtrees` (sentence index, cat, local n, node, rel, begin, end, children, nodes, depth,
     level, parent_cat, pattern, xml_start, xml_end), whose patterns are numbers in
     `patterns` (text -> 1, 2, ... in order of first appearance: the worker numbers them as

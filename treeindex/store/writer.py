@@ -142,8 +142,7 @@ _COPY_SENTENCES = (
     "INSERT INTO sentences (id, corpus_id, seq, sentid, file, offset, first_subtree, "
     "subtree_count, text, xml) "
     "SELECT :sentence + s.i - 1, :corpus, :seq + s.i, coalesce(s.sentid, '#' || (:seq + s.i)), "
-    "s.file, s.offset, :subtree + coalesce(sum(s.nsub) OVER (ORDER BY s.i ROWS BETWEEN "
-    "UNBOUNDED PRECEDING AND 1 PRECEDING), 0), s.nsub, s.text, s.xml "
+    "s.file, s.offset, :subtree + s.first, s.nsub, s.text, s.xml "
     "FROM chunk.s AS s ORDER BY s.i"
 )
 _COPY_TERMS = (

@@ -35,7 +35,7 @@ class Rows(NamedTuple):
 
     seq: int
     # (sentid or None, file or None, offset or None, text, compressed xml, number of
-    #  subtrees, search terms (search/terms.py))
+    #  subtrees, subtrees of this result before it, search terms (search/terms.py))
     sentences: list[tuple]
     # (sentence index in this result, cat, number within this result's subtrees of that cat,
     #  node, rel, begin, end, children, nodes, depth, level, parent_cat, pattern, xml_start,

@@ -178,7 +178,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
             continue
         made = (len(subtrees) if packer is None else packer.count) - before
         sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2], made,
-                          row[3]))
+                          before, row[3]))
         items.append(row[4])
     # each sentence compressed, and its part of the node block made, after all were scanned:
     # one kind of work at a time keeps its tables in the processor's caches (the compressor's
