@@ -41,6 +41,10 @@ def start_cluster(where: Path) -> tuple[list[subprocess.Popen], Path]:
                                str(file), "--no-dashboard"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)]
     while not file.exists():
+        if procs[0].poll() is not None:  # (no dask here: it says so, instead of waiting)
+            raise SystemExit(f"the dask scheduler ended ({procs[0].returncode}) before it "
+                             f"started: is dask[distributed] installed for {sys.executable}? "
+                             "pip install -e '.[cluster]'")
         time.sleep(0.1)
     for k in range(2):
         procs.append(subprocess.Popen(

@@ -132,3 +132,30 @@ def test_extract_rows_without_a_packer_still_gives_the_rows():
     into = extract_rows(task, p)
     assert into.subtrees == [] and p.count == len(rows.subtrees) > 0
     assert into.sentences == rows.sentences
+
+
+@needs_packer
+def test_a_sentence_whose_rows_went_in_only_in_part_fails_the_task():
+    """A failure after some of a sentence's rows are in the image (here a CHECK that the
+    sentence's sixth node breaks) is not one sentence's error: the task fails, and no image
+    with half a sentence is made."""
+    strict = packed.CHUNK_SCHEMA.replace("xml_start, xml_end);",
+                                         "xml_start, xml_end, CHECK (node < 5));")
+    assert strict != packed.CHUNK_SCHEMA
+    p = packed._pack.Packer(strict, packed._INSERT_T, packed._INSERT_S, packed._INSERT_P,
+                            packed._INSERT_T)  # (a row a statement: it fails at once)
+    with pytest.raises(RuntimeError, match="CHECK constraint failed"):
+        extract_rows(tasks()[0], p)
+    with pytest.raises(RuntimeError, match="failed earlier"):
+        p.serialize()
+
+
+def test_the_scanner_takes_only_a_packer():
+    if extract._scan is None:
+        pytest.skip("the C extension is not built")
+    raw = CDB.read_bytes()
+    one = raw[raw.index(b"<alpino_ds"):raw.index(b"</alpino_ds>") + 12]
+    with pytest.raises(TypeError, match="packer must be a treeindex.store._pack.Packer"):
+        extract._scan.scan(one, 7, 1000, 0, {}, True, {}, object())
+    with pytest.raises(TypeError, match="patterns must be a dict when rows go to a packer"):
+        extract._scan.scan(one, 7, 1000, 0, {}, True, None, object())

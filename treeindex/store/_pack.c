@@ -302,7 +302,9 @@ static PyTypeObject PackerType = {
     .tp_getset = Packer_getset,
 };
 
-static PackAPI api = {add_subtree};
+static int is_packer(PyObject *o) { return PyObject_TypeCheck(o, &PackerType); }
+
+static PackAPI api = {is_packer, add_subtree};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pack",
                                     "Packed images made with SQLite's C interface.", -1, NULL};

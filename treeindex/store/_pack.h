@@ -19,6 +19,8 @@ typedef struct {
 } PackValue;
 
 typedef struct {
+    /* 1 when `o` is a Packer (anything else must never reach add_subtree) */
+    int (*is_packer)(PyObject *o);
     /* add one row of the subtrees table (PACK_SUBTREE_COLUMNS values, in the order of
      * store/packed.py's subtree columns) to `packer`: 0, or -1 with an exception set */
     int (*add_subtree)(PyObject *packer, const PackValue *values);

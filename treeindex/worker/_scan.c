@@ -370,6 +370,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             return NULL;
         }
     }
+    if (packer != Py_None && !pack_api->is_packer(packer)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "packer must be a treeindex.store._pack.Packer");
+        return NULL;
+    }
     long long packed = 0;  /* rows handed to the packer */
     const char *s = view.buf;
     Py_ssize_t n = view.len;

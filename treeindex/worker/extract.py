@@ -160,6 +160,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     nodes = BlockBuilder()
     items: list = []  # each sentence's UTF-8 bytes (or elements): its node block part
     for s in read.sentences:
+        before = len(subtrees) if packer is None else packer.count
         try:
             if s.xml is None:
                 raise BadSentence(s.error or "cannot be read", 1)
@@ -169,11 +170,12 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
             pair = cache.get(s.encoding)
             if pair is None:
                 pair = cache[s.encoding] = parsers(s.encoding)
-            before = len(subtrees) if packer is None else packer.count
             row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
                                 counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
+            if packer is not None and packer.count != before:
+                raise  # (some of its rows are in the image: the task fails, never half-made)
             errors.append(_error_row(s, e))
             continue
         made = (len(subtrees) if packer is None else packer.count) - before
