@@ -39,7 +39,7 @@ def start_cluster(where: Path) -> tuple[list[subprocess.Popen], Path]:
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
                                str(file), "--no-dashboard"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)]
+                              stderr=subprocess.DEVNULL, start_new_session=True, cwd=WORK)]
     while not file.exists():
         if procs[0].poll() is not None:  # (no dask here: it says so, instead of waiting)
             raise SystemExit(f"the dask scheduler ended ({procs[0].returncode}) before it "
@@ -51,7 +51,7 @@ def start_cluster(where: Path) -> tuple[list[subprocess.Popen], Path]:
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
              str(file), "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host",
              "127.0.0.1", "--name", f"w{k}"], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True))
+            stderr=subprocess.DEVNULL, start_new_session=True, cwd=WORK))
     import distributed
 
     with distributed.Client(scheduler_file=str(file)) as c:
@@ -62,8 +62,10 @@ def start_cluster(where: Path) -> tuple[list[subprocess.Popen], Path]:
 def client_peak(cmd: list[str]) -> tuple[float, int]:
     """Wall time and the peak RSS of the command's own process (not its children)."""
     start = time.perf_counter()
+    # (outside the source tree: `python -m treeindex` run there, and dask's workers started
+    # there, would import the tree's package whatever the interpreter)
     proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", *cmd], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, cwd=WORK)
     _, err = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 3):
