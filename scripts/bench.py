@@ -234,8 +234,7 @@ t = time.perf_counter()
 for b in blobs:
     writer.write(pickle.loads(b))
 writer.finish()
-store.build_indexes(conn)
-conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+store.finish(conn)  # (the indexes, ANALYZE, the final checkpoint: as ingest ends)
 write_wall = time.perf_counter() - t
 print(parse_wall, worker_cpu, plan_wall + write_wall)
 """
@@ -247,8 +246,10 @@ def bench_stages(args: argparse.Namespace) -> None:
     src = corpus(args.mb)
     a = measure(grinder("floor", str(src)))[0]
     db = fresh_db("stages.db")
+    # (outside the source tree: `python -c` run there would import the tree's package)
     out = subprocess.run([sys.executable, "-c", STAGES, str(src), str(args.workers or
-                          os.cpu_count()), str(db)], capture_output=True, text=True, check=True)
+                          os.cpu_count()), str(db)], capture_output=True, text=True, check=True,
+                         cwd=WORK)
     parse_wall, worker_cpu, write_wall = map(float, out.stdout.split())
     n = args.workers or os.cpu_count()
     print(f"input: {src} ({src.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores")
