@@ -350,15 +350,8 @@ def copying_committed(conn: sqlite3.Connection) -> Iterator[None]:
     the final one instead."""
     import threading
 
-    row = conn.execute("PRAGMA journal_mode").fetchone()
-    path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
-    if row is None or str(row[0]).lower() != "wal" or not path:
-        yield
-        return
-
-    try:
-        other = sqlite3.connect(uri(Path(path), "rw"), uri=True, check_same_thread=False)
-    except sqlite3.Error:
+    other = _second_writer(conn)
+    if other is None:
         yield
         return
 
@@ -378,6 +371,19 @@ def copying_committed(conn: sqlite3.Connection) -> Iterator[None]:
     finally:
         thread.join()  # (bounded: at most the WAL's 256 MB between checkpoints)
         other.close()
+
+
+def _second_writer(conn: sqlite3.Connection) -> sqlite3.Connection | None:
+    """Another connection to `conn`'s file in WAL mode, for a thread; None when the file is
+    not in WAL mode or cannot be opened for writing."""
+    mode = conn.execute("PRAGMA journal_mode").fetchone()
+    path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    if mode is None or str(mode[0]).lower() != "wal" or not path:
+        return None
+    try:
+        return sqlite3.connect(uri(Path(path), "rw"), uri=True, check_same_thread=False)
+    except sqlite3.Error:
+        return None
 
 
 def leave_wal(conn: sqlite3.Connection) -> None:

@@ -44,12 +44,24 @@ static int parse_int(const char *s, Py_ssize_t start, Py_ssize_t n, long long *v
     return 1;
 }
 
-/* value of an integer attribute: an int when it is one, else the text */
-static PyObject *int_or_text(const char *s, Py_ssize_t start, Py_ssize_t n) {
-    if (start < 0) Py_RETURN_NONE;
-    long long v;
-    if (parse_int(s, start, n, &v)) return PyLong_FromLongLong(v);
-    return PyUnicode_DecodeUTF8(s + start, n, "strict");
+/* a row's columns as a tuple, appended to `rows`: 0, or -1 with an exception set */
+static int append_row(PyObject *rows, const PackValue *v) {
+    PyObject *row = PyTuple_New(PACK_SUBTREE_COLUMNS);
+    if (!row) return -1;
+    for (int c = 0; c < PACK_SUBTREE_COLUMNS; c++) {
+        PyObject *o;
+        if (v[c].kind == PACK_INT) {
+            o = PyLong_FromLongLong(v[c].i);
+            if (!o) { Py_DECREF(row); return -1; }
+        } else {
+            o = v[c].kind == PACK_OBJECT ? v[c].o : Py_None;
+            Py_INCREF(o);
+        }
+        PyTuple_SET_ITEM(row, c, o);
+    }
+    int r = PyList_Append(rows, row);
+    Py_DECREF(row);
+    return r;
 }
 
 /* Categories, relations and patterns repeat endlessly: interned, each is one object, which
@@ -375,7 +387,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "packer must be a treeindex.store._pack.Packer");
         return NULL;
     }
-    long long packed = 0;  /* rows handed to the packer */
+    long long packed = 0;  /* rows made */
     const char *s = view.buf;
     Py_ssize_t n = view.len;
     if (verify && !ti_wellformed((const unsigned char *)s, n)) {
@@ -619,88 +631,60 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
             PyList_SetItem(c, 1, PyLong_FromLong(sents));
         }
-        if (packer != Py_None) {  /* the row goes straight into the task's image */
-            PackValue v[PACK_SUBTREE_COLUMNS];
-            PyObject *held[4] = {NULL, NULL, NULL, NULL};  /* rel, begin, end, parent cat */
-            int ok = 1;
-            memset(v, 0, sizeof v);
-            v[0].kind = PACK_INT; v[0].i = index;
-            v[1].kind = PACK_OBJECT; v[1].o = cat;
-            v[2].kind = PACK_INT; v[2].i = local_n;
-            v[3].kind = PACK_INT; v[3].i = k;
-            if (nd->rel >= 0) {
-                held[0] = interned(s + nd->rel, nd->rel_n);
-                v[4].kind = PACK_OBJECT; v[4].o = held[0];
-                ok = held[0] != NULL;
+        /* the row's columns, made once: into the task's image (a packer), or as a tuple */
+        PackValue v[PACK_SUBTREE_COLUMNS];
+        PyObject *held[5] = {NULL, NULL, NULL, NULL, NULL};  /* objects made for this row */
+        int ok = 1;
+        memset(v, 0, sizeof v);
+        v[0].kind = PACK_INT; v[0].i = index;
+        v[1].kind = PACK_OBJECT; v[1].o = cat;
+        v[2].kind = PACK_INT; v[2].i = local_n;
+        v[3].kind = PACK_INT; v[3].i = k;
+        if (nd->rel >= 0) {
+            held[0] = interned(s + nd->rel, nd->rel_n);
+            v[4].kind = PACK_OBJECT; v[4].o = held[0];
+            ok = held[0] != NULL;
+        }
+        Py_ssize_t at[2] = {nd->beg, nd->end_attr}, len[2] = {nd->beg_n, nd->end_n};
+        for (int b = 0; ok && b < 2; b++) {  /* begin, end: an int when they are one */
+            if (at[b] < 0) continue;
+            if (parse_int(s, at[b], len[b], &v[5 + b].i)) {
+                v[5 + b].kind = PACK_INT;
+            } else {
+                held[1 + b] = PyUnicode_DecodeUTF8(s + at[b], len[b], "strict");
+                v[5 + b].kind = PACK_OBJECT; v[5 + b].o = held[1 + b];
+                ok = held[1 + b] != NULL;
             }
-            Py_ssize_t at[2] = {nd->beg, nd->end_attr}, len[2] = {nd->beg_n, nd->end_n};
-            for (int b = 0; ok && b < 2; b++) {
-                if (at[b] < 0) continue;
-                if (parse_int(s, at[b], len[b], &v[5 + b].i)) {
-                    v[5 + b].kind = PACK_INT;
-                } else {
-                    held[1 + b] = PyUnicode_DecodeUTF8(s + at[b], len[b], "strict");
-                    v[5 + b].kind = PACK_OBJECT; v[5 + b].o = held[1 + b];
-                    ok = held[1 + b] != NULL;
-                }
-            }
-            v[7].kind = PACK_INT; v[7].i = nd->kids;
-            v[8].kind = PACK_INT; v[8].i = nd->size;
-            v[9].kind = PACK_INT; v[9].i = nd->height;
-            v[10].kind = PACK_INT; v[10].i = nd->level;
-            if (ok && p >= 0 && nodes[p].cat >= 0) {
-                held[3] = interned(s + nodes[p].cat, nodes[p].cat_n);
-                v[11].kind = PACK_OBJECT; v[11].o = held[3];
-                ok = held[3] != NULL;
-            }
+        }
+        v[7].kind = PACK_INT; v[7].i = nd->kids;
+        v[8].kind = PACK_INT; v[8].i = nd->size;
+        v[9].kind = PACK_INT; v[9].i = nd->height;
+        v[10].kind = PACK_INT; v[10].i = nd->level;
+        if (ok && p >= 0 && nodes[p].cat >= 0) {
+            held[3] = interned(s + nodes[p].cat, nodes[p].cat_n);
+            v[11].kind = PACK_OBJECT; v[11].o = held[3];
+            ok = held[3] != NULL;
+        }
+        if (ok && patterns != Py_None) {  /* the pattern's number, else its text */
+            PyObject *num = pattern_number(patterns, pbuf, plen);
+            ok = num != NULL;
             if (ok) {
-                PyObject *num = pattern_number(patterns, pbuf, plen);
-                ok = num != NULL;
-                if (ok) {
-                    v[12].kind = PACK_INT; v[12].i = PyLong_AsLongLong(num);
-                    Py_DECREF(num);
-                }
+                v[12].kind = PACK_INT; v[12].i = PyLong_AsLongLong(num);
+                Py_DECREF(num);
             }
-            v[13].kind = PACK_INT; v[13].i = nd->start;
-            v[14].kind = PACK_INT; v[14].i = nd->end;
-            if (ok && pack_api->add_subtree(packer, v) < 0) ok = 0;
-            for (int h = 0; h < 4; h++) Py_XDECREF(held[h]);
-            Py_DECREF(cat);
-            if (!ok) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
-            packed++;
-            continue;
+        } else if (ok) {
+            held[4] = interned(pbuf ? pbuf : "", plen);
+            v[12].kind = PACK_OBJECT; v[12].o = held[4];
+            ok = held[4] != NULL;
         }
-        PyObject *row = PyTuple_New(15);
-        if (!row) { Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
-        PyTuple_SET_ITEM(row, 0, PyLong_FromLong(index));
-        PyTuple_SET_ITEM(row, 1, cat);
-        PyTuple_SET_ITEM(row, 2, PyLong_FromLong(local_n));
-        PyTuple_SET_ITEM(row, 3, PyLong_FromLong(k));
-        PyTuple_SET_ITEM(row, 4, text_or_none(s, nd->rel, nd->rel_n));
-        PyTuple_SET_ITEM(row, 5, int_or_text(s, nd->beg, nd->beg_n));
-        PyTuple_SET_ITEM(row, 6, int_or_text(s, nd->end_attr, nd->end_n));
-        PyTuple_SET_ITEM(row, 7, PyLong_FromLong(nd->kids));
-        PyTuple_SET_ITEM(row, 8, PyLong_FromLong(nd->size));
-        PyTuple_SET_ITEM(row, 9, PyLong_FromLong(nd->height));
-        PyTuple_SET_ITEM(row, 10, PyLong_FromLong(nd->level));
-        if (p >= 0) {
-            PyTuple_SET_ITEM(row, 11, text_or_none(s, nodes[p].cat, nodes[p].cat_n));
-        } else {
-            Py_INCREF(Py_None);
-            PyTuple_SET_ITEM(row, 11, Py_None);
-        }
-        PyTuple_SET_ITEM(row, 12, patterns == Py_None ? interned(pbuf ? pbuf : "", plen)
-                                                      : pattern_number(patterns, pbuf, plen));
-        PyTuple_SET_ITEM(row, 13, PyLong_FromSsize_t(nd->start));
-        PyTuple_SET_ITEM(row, 14, PyLong_FromSsize_t(nd->end));
-        for (int q = 0; q < 15; q++)
-            if (!PyTuple_GET_ITEM(row, q)) {
-                Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-            }
-        if (PyList_Append(rows, row) < 0) {
-            Py_DECREF(row); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-        }
-        Py_DECREF(row);
+        v[13].kind = PACK_INT; v[13].i = nd->start;
+        v[14].kind = PACK_INT; v[14].i = nd->end;
+        if (ok)
+            ok = (packer != Py_None ? pack_api->add_subtree(packer, v) : append_row(rows, v)) == 0;
+        for (int h = 0; h < 5; h++) Py_XDECREF(held[h]);
+        Py_DECREF(cat);
+        if (!ok) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
+        packed++;
     }
     Py_DECREF(seen);
     if (packer != Py_None) {  /* the rows are in the image: their number instead */

@@ -159,8 +159,9 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     patterns: dict[str, int] = {}
     nodes = BlockBuilder()
     items: list = []  # each sentence's UTF-8 bytes (or elements): its node block part
+    made = subtrees.__len__ if packer is None else lambda: packer.count  # (rows so far)
     for s in read.sentences:
-        before = len(subtrees) if packer is None else packer.count
+        before = made()
         try:
             if s.xml is None:
                 raise BadSentence(s.error or "cannot be read", 1)
@@ -174,13 +175,12 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                                 task.max_children, task.max_nodes, len(sentences), subtrees,
                                 counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
-            if packer is not None and packer.count != before:
+            if packer is not None and made() != before:
                 raise  # (some of its rows are in the image: the task fails, never half-made)
             errors.append(_error_row(s, e))
             continue
-        made = (len(subtrees) if packer is None else packer.count) - before
-        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2], made,
-                          before, row[3]))
+        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
+                          made() - before, before, row[3]))
         items.append(row[4])
     # each sentence compressed, and its part of the node block made, after all were scanned:
     # one kind of work at a time keeps its tables in the processor's caches (the compressor's
