@@ -5,8 +5,9 @@
 
 (1) SVG of trees of about 100 nodes (real sentences of the 200 MB index with 90-110 nodes):
     median and worst milliseconds per drawing, against a budget of 5 ms;
-(2) the search page's first page of results for a selective query, through a real
-    `treeindex serve` on 127.0.0.1 (HTTP GET, whole response), median of 5, against 1 s;
+(2) the search page's first page of results, through a real `treeindex serve` on 127.0.0.1
+    (HTTP GET, whole response), median of 5: a selective query's against 100 ms, a broad
+    one's (its first hits) against 1 s (issue 19);
 (3) a download of every hit of a broad query (CSV, streamed), and the peak memory of the
     server's processes meanwhile, against 200 MB for 100,000 hits.
 The index is the one scripts/bench_search.py builds under /tmp/treeindex-bench.
@@ -59,8 +60,8 @@ def main() -> None:
 
     proc, base = serve(db, Path(os.devnull))
     try:
-        for kind, q in (("selective", '//node[@lemma="Parijs"]'),
-                        ("broad", '//node[@cat="np"]')):
+        for kind, q, budget in (("selective", '//node[@lemma="Parijs"]', "100 ms"),
+                                ("broad", '//node[@cat="np"]', "1 s")):
             url = base + "/-/treeindex/search?q=" + quote(q)
             pages = []
             for _ in range(5):
@@ -70,7 +71,7 @@ def main() -> None:
             print(f"search page, first page ({body.count(b'<li value=')} hits) of the {kind} "
                   f"{q} on the {args.mb:g} MB index: median "
                   f"{statistics.median(pages) * 1e3:.0f} ms, worst {max(pages) * 1e3:.0f} ms "
-                  "(budget 1 s)")
+                  f"(budget {budget})")
         # (3) a download of every hit of a broad query, streamed; the peak memory of the
         # server's processes (datasette's and its search workers') meanwhile
         q = '//node[@cat="np" and node[@rel="det"]]'

@@ -16,7 +16,7 @@ ids) are drawn in colour. PNG is the same picture drawn with Pillow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from html import escape
 
@@ -41,30 +41,45 @@ class Box:
     hit: bool
     width: float = COL - 8  # the box's width: its longest line, whole
     empty: bool = False  # an empty (co-indexed) node: is_empty(el)
+    attrs: Attrs | None = None  # its node's attributes (None: read from el)
 
 
-def _label(el: etree._Element) -> list[str]:
-    rel = el.get("rel") or ""
-    index = el.get("index")
+# a node's attributes: its element's `attrib`, or a dict of them
+Attrs = dict[str, str] | etree._Attrib
+
+
+def _label(a: Attrs) -> list[str]:
+    """A box's lines, from its node's attributes (a dict, or an element's `attrib`)."""
+    rel = a.get("rel") or ""
+    index = a.get("index")
     top = f"{rel}:{index}" if index else rel
-    if el.get("word") is not None:
-        return [top, el.get("pt") or el.get("pos") or "", el.get("word") or ""]
-    if el.get("cat") is not None:
-        return [top, el.get("cat") or ""]
+    if a.get("word") is not None:
+        return [top, a.get("pt") or a.get("pos") or "", a.get("word") or ""]
+    if a.get("cat") is not None:
+        return [top, a.get("cat") or ""]
     return [top, "" if index else "-"]
 
 
 def _width(lines: list[str]) -> float:
-    return max(COL - 8, CHAR * max((len(t) for t in lines), default=0) + 12)
+    return max(COL - 8, CHAR * max(map(len, lines), default=0) + 12)
 
 
 def attributes(el: etree._Element) -> str:
     """A node's attributes, one `name=value` per line (the tooltip of its box)."""
-    items: list[tuple[str, str]] = el.items()  # type: ignore[assignment]
-    have = dict(items)
-    lines = [f"{n}={have[n]}" for n in _FIRST if n in have]
-    if len(lines) < len(items):
-        lines += [f"{n}={v}" for n, v in sorted(items) if n not in _FIRST_SET]
+    return _tooltip(_dict(el))
+
+
+def _dict(el: etree._Element) -> dict[str, str]:
+    """A node's attributes as a dict (read from libxml2 at once: quicker than one by one)."""
+    return dict(el.items())  # type: ignore[arg-type]
+
+
+def _tooltip(have: dict[str, str]) -> str:
+    """`attributes` of a node whose attributes are `have` (which it empties): _FIRST's in
+    that order, then the others by name."""
+    lines = [f"{n}={have.pop(n)}" for n in _FIRST if n in have]
+    if have:
+        lines.append("\n".join(map("=".join, sorted(have.items()))))
     return "\n".join(lines)
 
 
@@ -74,21 +89,9 @@ def is_empty(el: etree._Element) -> bool:
     return el.get("word") is None and next(el.iterchildren("node"), None) is None
 
 
-def _leaf_place(el: etree._Element, order: dict) -> tuple[int, int, int]:
-    """Where a leaf stands along the bottom: a word at its position; an empty node right
-    before the first word of its parent's constituent, so that it never splits a
-    constituent it is not part of (its own @begin may be its antecedent's, far away)."""
-    if not is_empty(el):
-        return _begin(el), 1, order[el]
-    parent = el.getparent()
-    words = [_begin(w) for w in parent.iter("node") if w.get("word") is not None] \
-        if parent is not None and parent.tag == "node" else []
-    return (min(words) if words else _begin(el)), 0, order[el]
-
-
-def _begin(el: etree._Element) -> int:
+def _begin(a: Attrs) -> int:
     try:
-        return int(el.get("begin") or 0)
+        return int(a.get("begin") or 0)
     except ValueError:
         return 0
 
@@ -168,80 +171,104 @@ def layout(root: etree._Element, highlight: Set[str] = frozenset(), top_margin: 
     if top is None:
         return [], [], 0.0, 0.0
     nodes = list(top.iter("node"))
+    return _layout(nodes, [el.attrib for el in nodes], highlight, top_margin)
+
+
+def _layout(nodes: list[etree._Element], attrs: Sequence[Attrs], highlight: Set[str],
+            top_margin: float) -> tuple[list[Box], list[Edge], float, float]:
+    """`layout` of `nodes` (a tree's, in document order: the top first), whose attributes
+    are `attrs` (their `attrib`, or dicts of them: `svg` reads each node's once)."""
     order = {el: i for i, el in enumerate(nodes)}
-    kids = {el: list(el.iterchildren("node")) for el in nodes}  # (findall: ElementPath)
-    leaves = sorted((el for el in nodes if not kids[el]),
-                    key=lambda el: _leaf_place(el, order))
-    labels = {el: _label(el) for el in nodes}
-    widths = {el: _width(labels[el]) for el in nodes}
-    x: dict[etree._Element, float] = {}
+    kids = [[order[k] for k in el.iterchildren("node")] for el in nodes]
+    labels = [_label(a) for a in attrs]
+    widths = [_width(lines) for lines in labels]
+    n = len(nodes)
+
+    def place(i: int) -> tuple[int, int, int]:
+        """Where a leaf stands along the bottom: a word at its position; an empty node
+        right before the first word of its parent's constituent, so that it never splits
+        a constituent it is not part of (its own @begin may be its antecedent's)."""
+        if "word" in attrs[i]:
+            return _begin(attrs[i]), 1, i
+        parent = nodes[i].getparent()
+        words = [_begin(w.attrib) for w in parent.iter("node") if w.get("word") is not None] \
+            if parent is not None and parent.tag == "node" else []
+        return (min(words) if words else _begin(attrs[i])), 0, i
+
+    x = [0.0] * n
     right = float(PAD)
-    for el in leaves:
-        column = widths[el] + 8
-        x[el] = right + column / 2
+    for i in sorted((i for i in range(n) if not kids[i]), key=place):
+        column = widths[i] + 8
+        x[i] = right + column / 2
         right += column
-    height: dict[etree._Element, int] = {}
-    for el in reversed(nodes):  # children before parents
-        height[el] = 1 + max(height[k] for k in kids[el]) if kids[el] else 0
-    rows = height[top]
-    row = {el: rows - height[el] for el in nodes}
-    by_row: list[list[etree._Element]] = [[] for _ in range(rows + 1)]
-    for el in nodes:
-        by_row[row[el]].append(el)
-    parent_row = {k: row[el] for el in nodes for k in kids[el]}
+    height = [0] * n
+    for i in range(n - 1, -1, -1):  # children before parents
+        height[i] = 1 + max([height[k] for k in kids[i]]) if kids[i] else 0
+    rows = height[0]
+    row = [rows - h for h in height]
+    by_row: list[list[int]] = [[] for _ in range(rows + 1)]
+    parent_row = row[:]  # (the top's: its own)
+    for i in range(n):
+        by_row[row[i]].append(i)
+        for k in kids[i]:
+            parent_row[k] = row[i]
     # the lanes of each row: where the edges to the rows below pass through it (an edge to
     # c passes the rows strictly between its parent's and c's), known once c is placed
     lanes_of: list[list[float]] = [[] for _ in range(rows + 1)]
     for leaf in by_row[rows]:
-        for r in range(parent_row.get(leaf, rows) + 1, rows):
+        for r in range(parent_row[leaf] + 1, rows):
             lanes_of[r].append(x[leaf])
     for r in range(rows - 1, -1, -1):  # bottom up: children are placed, lanes known
         lanes = sorted(lanes_of[r])
-        want = {el: sum(x[k] for k in kids[el]) / len(kids[el]) for el in by_row[r]}
+        want = {i: sum([x[k] for k in kids[i]]) / len(kids[i]) for i in by_row[r]}
         lo = float(PAD)
-        for el in sorted(by_row[r], key=lambda e: (want[e], order[e])):
-            half = widths[el] / 2
-            x[el] = _nearest(want[el], half, lo + half, lanes)
-            lo = x[el] + half + GAP
-            for above in range(parent_row.get(el, r) + 1, r):
-                lanes_of[above].append(x[el])
+        for i in sorted(by_row[r], key=lambda i: (want[i], i)):
+            half = widths[i] / 2
+            x[i] = _nearest(want[i], half, lo + half, lanes)
+            lo = x[i] + half + GAP
+            for above in range(parent_row[i] + 1, r):
+                lanes_of[above].append(x[i])
     # tracks: in the gap under each row, one per parent (overlapping spans apart)
-    track: dict[etree._Element, int] = {}
+    track = [0] * n
     tracks = [0] * (rows + 1)
     for r in range(rows):
         ends: list[float] = []  # per track, where its last span ends
-        spans = sorted(((min([x[el]] + [x[k] for k in kids[el]]),
-                         max([x[el]] + [x[k] for k in kids[el]]), el)
-                        for el in by_row[r] if kids[el]), key=lambda t: (t[0], order[t[2]]))
-        for a, b, el in spans:
-            k = next((i for i, e in enumerate(ends) if e + TRACK < a), len(ends))
+        spans = []
+        for i in by_row[r]:
+            if kids[i]:
+                xs = [x[i]] + [x[k] for k in kids[i]]
+                spans.append((min(xs), i, max(xs)))
+        spans.sort()
+        for a, i, b in spans:
+            k = next((j for j, e in enumerate(ends) if e + TRACK < a), len(ends))
             if k == len(ends):
                 ends.append(b)
             else:
                 ends[k] = b
-            track[el] = k
+            track[i] = k
         tracks[r] = len(ends)
     row_top = []
-    tallest = [max(box_height(labels[el]) for el in by_row[r]) for r in range(rows + 1)]
+    tallest = [max([box_height(labels[i]) for i in by_row[r]]) for r in range(rows + 1)]
     y = top_margin + PAD
     for r in range(rows + 1):
         row_top.append(y)
         y += tallest[r] + 8 + TRACK * tracks[r] + 6
-    boxes = {el: Box(el, x[el], row_top[row[el]] + 12, labels[el], el.get("id") in highlight,
-                     widths[el], not kids[el] and el.get("word") is None) for el in nodes}
+    boxes = [Box(nodes[i], x[i], row_top[row[i]] + 12, labels[i],
+                 attrs[i].get("id") in highlight, widths[i],
+                 not kids[i] and "word" not in attrs[i], attrs[i]) for i in range(n)]
     edges = []
-    for el in nodes:
-        r = row[el]
-        if not kids[el]:
+    for i in range(n):
+        if not kids[i]:
             continue
-        ty = row_top[r] + tallest[r] + 8 + TRACK * track[el]
-        p = boxes[el]
-        for kid in kids[el]:
-            c = boxes[kid]
+        r = row[i]
+        ty = row_top[r] + tallest[r] + 8 + TRACK * track[i]
+        p = boxes[i]
+        for k in kids[i]:
+            c = boxes[k]
             edges.append(Edge(p, c, [(p.x, p.y - 12 + box_height(p.lines)), (p.x, ty),
                                      (c.x, ty), (c.x, c.y - 12)]))
-    width = max([right + PAD] + [b.x + b.width / 2 + PAD for b in boxes.values()])
-    return list(boxes.values()), edges, width, y + PAD
+    width = max([right + PAD] + [b.x + b.width / 2 + PAD for b in boxes])
+    return boxes, edges, width, y + PAD
 
 
 def svg(root: etree._Element, highlight: Set[str] = frozenset(),
@@ -252,7 +279,11 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     has its node's attributes as a tooltip (`<title>`); `caption` (the sentence, its corpus
     and id) is the picture's title and its first line. `fit`: drawn at most this wide (a
     thumbnail: the whole picture scaled down)."""
-    boxes, edges, w, h = layout(root, highlight, CAPTION if caption else 0)
+    top = root if root.tag == "node" else next(root.iter("node"), None)
+    nodes = [] if top is None else list(top.iter("node"))
+    # (every attribute of every node is in a tooltip: each node's read once, as a dict)
+    boxes, edges, w, h = _layout(nodes, [_dict(el) for el in nodes], highlight,
+                                 CAPTION if caption else 0) if nodes else ([], [], 0.0, 0.0)
     if caption:
         w = max(w, 2 * PAD + CHAR * len(caption))
     ties = coindex_links(boxes)
@@ -264,8 +295,11 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
     if caption:
         out.append(f"<title>{escape(caption)}</title>")
         out.append(f'<text x="{PAD}" y="{PAD + 4}" class="ti-caption">{escape(caption)}</text>')
+    num = _Numbers()  # (a coordinate's text made once: most recur, and formatting is slow)
     for e in edges:
-        out.append(f'<polyline class="ti-edge" points="{_points(e.points)}" fill="none" '
+        (x0, y0), (_, y1), (x1, _), (_, y2) = e.points
+        out.append(f'<polyline class="ti-edge" points="{num[x0]},{num[y0]} {num[x0]},{num[y1]} '
+                   f'{num[x1]},{num[y1]} {num[x1]},{num[y2]}" fill="none" '
                    'stroke="#888" stroke-width="1"/>')
     for tie in ties:  # dashed, under the words: to the antecedent's words, underlined
         x0, x1, yc = tie.under
@@ -277,18 +311,20 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
                    'stroke="#5c7cfa" stroke-width="2" stroke-dasharray="4 3"/></g>')
     for b in boxes:  # (a box's lines of SVG made in one piece: a third of the drawing)
         link = links(b.el) if links is not None else None
-        tip = attributes(b.el) + (f"\n({link[1]})" if link is not None else "")
+        tip = _tooltip(dict(b.attrs) if isinstance(b.attrs, dict) else _dict(b.el))
         if link is not None:
+            tip += f"\n({link[1]})"
             out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">')
         paint = _HIT if b.hit else _PLAIN
         dashed = ' stroke-dasharray="4 3"' if b.empty else ""
-        x = f"{b.x:.1f}"
-        texts = "\n".join(f'<text x="{x}" y="{b.y + 14 * k:.1f}" text-anchor="middle"'
-                          f'{_LINE_STYLE[k] if k < 3 else ""}>{escape(line)}</text>'
-                          for k, line in enumerate(b.lines))
-        out.append(f'<g class="ti-node"><title>{escape(tip)}</title>\n'
-                   f'<rect x="{b.x - b.width / 2:.1f}" y="{b.y - 12:.1f}" width="{b.width:.1f}" '
-                   f'height="{box_height(b.lines)}" rx="4" {paint[0]}{dashed}{paint[1]}/>'
+        x = num[b.x]
+        texts = "\n".join([f'<text x="{x}" y="{num[b.y + 14 * k]}" text-anchor="middle"'
+                           f'{_LINE_STYLE[k] if k < 3 else ""}>{_escape(line)}</text>'
+                           for k, line in enumerate(b.lines)])
+        out.append(f'<g class="ti-node"><title>{_escape(tip)}</title>\n'
+                   f'<rect x="{num[b.x - b.width / 2]}" y="{num[b.y - 12]}" '
+                   f'width="{num[b.width]}" height="{box_height(b.lines)}" rx="4" '
+                   f'{paint[0]}{dashed}{paint[1]}/>'
                    + (f"\n{texts}\n</g>" if texts else "\n</g>"))
         if link is not None:
             out.append("</a>")
@@ -300,6 +336,21 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
 _HIT = ('fill="#ffd54f" stroke="#c77800"', ' class="hit"')
 _PLAIN = ('fill="#f4f6fb" stroke="#9aa5b8"', "")
 _LINE_STYLE = (' font-weight="bold"', "", ' font-style="italic"')
+
+
+def _escape(text: str) -> str:
+    """html.escape, which most labels need not (the test of a few characters is quicker)."""
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return escape(text)
+    return text
+
+
+class _Numbers(dict[float, str]):
+    """A coordinate's text in the SVG (one decimal), made at its first use."""
+
+    def __missing__(self, v: float) -> str:
+        text = self[v] = f"{v:.1f}"
+        return text
 
 
 def _points(points: list[tuple[float, float]]) -> str:
@@ -386,7 +437,7 @@ def text(root: etree._Element, highlight: Set[str] = frozenset(), color: bool = 
     lines: list[str] = []
 
     def label(el: etree._Element) -> str:
-        parts = _label(el)
+        parts = _label(el.attrib)
         word = f' "{parts[2]}"' if len(parts) == 3 else ""
         body = f"{parts[0]} {parts[1]}".strip() + word
         if el.get("id") in highlight:
@@ -395,7 +446,7 @@ def text(root: etree._Element, highlight: Set[str] = frozenset(), color: bool = 
 
     def walk(el: etree._Element, prefix: str, last: bool, first: bool) -> None:
         lines.append(label(el) if first else prefix + ("└─ " if last else "├─ ") + label(el))
-        kids = sorted(el.findall("node"), key=_begin)
+        kids = sorted(el.findall("node"), key=lambda k: _begin(k.attrib))
         inner = "" if first else prefix + ("   " if last else "│  ")
         for k, kid in enumerate(kids):
             walk(kid, inner, k == len(kids) - 1, False)
