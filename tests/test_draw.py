@@ -107,3 +107,29 @@ def test_a_box_is_placed_clear_of_lanes_as_the_obvious_way_places_it():
         want, half = rng.uniform(-20, 420), rng.choice([20.0, 35.5, rng.uniform(5, 80)])
         lo = rng.choice([0.0, want, rng.uniform(0, 400)])
         assert draw._nearest(want, half, lo, lanes) == _nearest_by_merging(want, half, lo, lanes)
+
+
+def test_the_svg_draws_every_box_and_edge_where_the_layout_puts_them():
+    """svg() lays the tree out from dicts of the attributes, layout() from the elements'
+    own `attrib`: on every bundled tree, every edge, box and tooltip of the SVG is the
+    layout's, and a tooltip lists what attributes() lists for its node."""
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    checked = 0
+    for name, root in TREES:
+        boxes, edges, _, _ = draw.layout(root, {"1"})
+        out = etree.fromstring(draw.svg(root, {"1"}).encode())
+        lines = out.findall(f".//{svg_ns}polyline[@class='ti-edge']")
+        assert [[tuple(map(float, p.split(","))) for p in line.get("points").split()]
+                for line in lines] == \
+            [[(round(x, 1), round(y, 1)) for x, y in e.points] for e in edges], name
+        nodes = out.findall(f".//{svg_ns}g[@class='ti-node']")
+        assert len(nodes) == len(boxes), name
+        for g, b in zip(nodes, boxes):
+            rect = g.find(f"{svg_ns}rect")
+            assert (float(rect.get("x")), float(rect.get("y")), float(rect.get("width"))) \
+                == (round(b.x - b.width / 2, 1), round(b.y - 12, 1), round(b.width, 1)), name
+            assert g.findtext(f"{svg_ns}title") == draw.attributes(b.el), name
+            assert [t.text or "" for t in g.findall(f"{svg_ns}text")] == b.lines, name
+            assert (rect.get("class") == "hit") == (b.el.get("id") == "1"), name
+            checked += 1
+    assert checked > 1000
