@@ -357,3 +357,35 @@ def test_hit_lines_and_links_are_the_obvious_ones():
         assert hit_link("db " + q, hit, q, n, corpora) == "/-/treeindex/tree?" + urlencode(
             [("db", "db " + q), ("corpus", hit.corpus), ("sentid", hit.sentid),
              ("hit", hit.id or ""), ("q", q), ("n", n)] + [("in", c) for c in corpora])
+
+
+def test_search_workers_are_warmed_on_every_index_before_they_take_a_search(tmp_path):
+    """The server's workers each search every served index once before they are used (an
+    index that cannot be searched is passed over, never an error); a search that comes
+    while they warm waits for one of them instead of starting a cold process."""
+    from treeindex.web.runner import Runner
+
+    db = tmp_path / "w.db"
+    ingest(db, [CDB], workers=0)
+    broken = tmp_path / "not-an-index.db"
+    broken.write_bytes(b"not SQLite at all" * 100)
+    runner = Runner(2, 30)
+    try:
+        runner.warm((str(db), str(broken), str(tmp_path / "missing.db")))
+        assert sorted(w.warmed for w in runner._idle) == [1, 1]
+    finally:
+        for w in runner._idle:
+            w.stop()
+    runner = Runner(1, 30)
+    warming = threading.Thread(target=runner.warm, args=((str(db),),))
+    warming.start()
+    try:
+        while not runner._starting and warming.is_alive():
+            time.sleep(0.001)
+        worker = runner._take()  # while it warms
+        assert worker.warmed == 1
+        worker.stop()
+    finally:
+        warming.join(30)
+        for w in runner._idle:
+            w.stop()
