@@ -218,3 +218,26 @@ def test_xml_to_a_folder_keeps_each_sentence_s_corpus_and_id(tmp_path):
     assert rows(again) == rows(first)
     text = run("search", "--db", first, "--format", "text", "-o", f"{out}/", "//node")
     assert text.exit_code == 2 and "only --format xml writes to a folder" in text.output
+
+
+@pytest.mark.parametrize("how", [["--count"], ["--stats", "lemma"]])
+def test_limit_with_count_or_stats_is_a_usage_error(index, how):
+    # (it once stopped a count after N hits where lxml evaluated the query, and was ignored
+    # where the node table did)
+    result = run("search", "--db", index, *how, "--limit", 3, NP_DE)
+    assert result.exit_code == 2
+    assert result.output.endswith("Error: --limit stops the list of hits; --count and --stats "
+                                  "count every hit: leave --limit out\n")
+
+
+@pytest.mark.parametrize("engine", ["lxml", "auto", "nodes"])
+def test_count_and_stats_give_the_same_answer_whatever_the_engine(index, engine):
+    from collections import Counter
+
+    from treeindex.search import count, stats
+
+    hits = list(search(index, NP_DE, engine="lxml", workers=0, attrs=("lemma",)))
+    c = count(index, NP_DE, engine=engine, workers=0)
+    assert (c.hits, c.sentences) == (len(hits), len({(h.corpus, h.seq) for h in hits}))
+    assert dict(stats(index, NP_DE, ("lemma",), engine=engine, workers=0)) == \
+        dict(Counter(h.values for h in hits))

@@ -46,7 +46,8 @@ def _output(path: Path | None) -> Iterator[IO[str] | None]:
                    "XPATH uses one.")
 @workers_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Stop after this many hits.")
+              help="Stop after this many hits (not with --count or --stats, which count "
+                   "every hit).")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "nl", "xml"]),
               default=None,
               help="text: a line per hit, the hit's words in [brackets]; csv, json, nl: a "
@@ -109,6 +110,11 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
                                "a folder (a treebank per corpus)")
     if counting and stats_attrs:
         raise click.UsageError("--count and --stats exclude each other: give one of them")
+    if limit is not None and (counting or stats_attrs):
+        # (it once stopped a count after N hits where lxml evaluated the query, and was
+        # ignored where the node table did: the answer depended on the engine)
+        raise click.UsageError("--limit stops the list of hits; --count and --stats count "
+                               "every hit: leave --limit out")
     if fmt == "xml" and (counting or stats_attrs):
         raise click.UsageError("--format xml writes sentences: it goes with neither --count "
                                "nor --stats")

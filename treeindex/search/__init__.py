@@ -289,6 +289,15 @@ def search(
         yield from _engine_hits(p, db_path, limit, attrs, with_xml, details, workers,
                                 progress_callback)
         return
+    yield from _parsed_hits(p, db_path, limit, attrs, with_xml, details, workers, executor,
+                            progress_callback)
+
+
+def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ...],
+                 with_xml: bool, details: bool, workers: int | None,
+                 executor: Executor | None,
+                 progress_callback: Callable[[Progress], None] | None) -> Iterator[Hit]:
+    """`search`'s hits of a plan without the node table: every candidate parsed."""
     total = p.evaluated
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
@@ -452,9 +461,9 @@ def count(db_path: Path | str, xpath: str, *, corpora: list[str] | None = None,
     no hit is made, only counted)."""
     db_path = Path(db_path)
     p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
-    if p.engine is None:
-        return tally(search(db_path, xpath, corpora=corpora, macros=macros, details=False,
-                            engine="lxml", progress_callback=progress_callback, **kwargs))
+    if p.engine is None:  # (the plan of engine="lxml": candidates looked up)
+        return tally(_parsed_hits(p, db_path, None, (), False, False, kwargs.get("workers"),
+                                  kwargs.get("executor"), progress_callback))
     names = {r.id: r.name for r in p.corpora}
     table: dict[str, list] = {}
     found = [0]
@@ -485,10 +494,10 @@ def stats(db_path: Path | str, xpath: str, attrs: tuple[str, ...], *,
     """How often each combination of the hits' `attrs` occurs (None: missing)."""
     db_path = Path(db_path)
     p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
-    if p.engine is None:
-        return frequencies(search(db_path, xpath, corpora=corpora, macros=macros,
-                                  attrs=attrs, details=False, engine="lxml",
-                                  progress_callback=progress_callback, **kwargs))
+    if p.engine is None:  # (the plan of engine="lxml": candidates looked up)
+        return frequencies(_parsed_hits(p, db_path, None, attrs, False, False,
+                                        kwargs.get("workers"), kwargs.get("executor"),
+                                        progress_callback))
     table: Counter[tuple] = Counter()
     found = [0]
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
