@@ -66,10 +66,44 @@ static int append_row(PyObject *rows, const PackValue *v) {
 
 /* Categories, relations and patterns repeat endlessly: interned, each is one object, which
  * pickle then sends once per result instead of once per row. */
-static PyObject *interned(const char *p, Py_ssize_t n) {
+static PyObject *interned_uncached(const char *p, Py_ssize_t n) {
     PyObject *u = PyUnicode_DecodeUTF8(p, n, "strict");
     if (u) PyUnicode_InternInPlace(&u);
     return u;
+}
+
+/* The interned strings of short values already seen (categories, relations: a few dozen),
+ * found by their bytes: three per row, each of which cost a str made, hashed, looked up in
+ * Python's interned dict and dropped. Kept for the process's life, at most CACHE_USED. */
+#define CACHE_SLOTS 512
+#define CACHE_USED 256
+#define CACHE_LONGEST 24
+typedef struct { unsigned char len; char text[CACHE_LONGEST]; PyObject *str; } CacheSlot;
+static CacheSlot cache[CACHE_SLOTS];
+static int cache_used;
+
+static PyObject *interned(const char *p, Py_ssize_t n) {
+    if (n > CACHE_LONGEST) return interned_uncached(p, n);
+    size_t h = 1469598103934665603ULL;
+    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    for (size_t at = h & (CACHE_SLOTS - 1);; at = (at + 1) & (CACHE_SLOTS - 1)) {
+        CacheSlot *c = &cache[at];
+        if (!c->str) {  /* not seen: made, and kept while there is room */
+            PyObject *u = interned_uncached(p, n);
+            if (u && cache_used < CACHE_USED) {
+                c->len = (unsigned char)n;
+                memcpy(c->text, p, n);
+                Py_INCREF(u);
+                c->str = u;
+                cache_used++;
+            }
+            return u;
+        }
+        if (c->len == n && memcmp(c->text, p, n) == 0) {
+            Py_INCREF(c->str);
+            return c->str;
+        }
+    }
 }
 
 /* the number of a children pattern in `patterns` (text -> 1, 2, ... in order of first
@@ -182,14 +216,23 @@ static int no_term(const char *a, Py_ssize_t n) {
            (n == 2 && memcmp(a, "id", 2) == 0);
 }
 
-/* attributes with long or redundant values: a term for being there, none for the value */
+/* attributes with long or redundant values: a term for being there, none for the value:
+ * his*, index, frame, sense, root, postag, pos, mwu_root, mwu_sense, other_id, dscsense, sc
+ * (by length: one comparison or two for each attribute, not a dozen) */
 static int presence_only(const char *a, Py_ssize_t n) {
-    static const char *names[] = {"index", "frame", "sense", "root", "postag", "pos", "mwu_root",
-                                  "mwu_sense", "other_id", "dscsense", "sc", NULL};
     if (n >= 3 && memcmp(a, "his", 3) == 0) return 1;
-    for (int k = 0; names[k]; k++)
-        if ((Py_ssize_t)strlen(names[k]) == n && memcmp(a, names[k], n) == 0) return 1;
-    return 0;
+    switch (n) {
+    case 2: return memcmp(a, "sc", 2) == 0;
+    case 3: return memcmp(a, "pos", 3) == 0;
+    case 4: return memcmp(a, "root", 4) == 0;
+    case 5: return memcmp(a, "index", 5) == 0 || memcmp(a, "frame", 5) == 0 ||
+                   memcmp(a, "sense", 5) == 0;
+    case 6: return memcmp(a, "postag", 6) == 0;
+    case 8: return memcmp(a, "mwu_root", 8) == 0 || memcmp(a, "other_id", 8) == 0 ||
+                   memcmp(a, "dscsense", 8) == 0;
+    case 9: return memcmp(a, "mwu_sense", 9) == 0;
+    default: return 0;
+    }
 }
 
 typedef struct { char *buf; Py_ssize_t len, cap; } Out;
@@ -210,9 +253,22 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* one character of a term: ASCII letters and digits and the bytes of non-ASCII characters
  * stay, any other ASCII character becomes 'x' and two hex digits */
+static const unsigned char term_byte[256] = {  /* 1: the byte stays as it is */
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    [0x80 ... 0xFF] = 1,
+};
+
 static void out_char(Out *o, unsigned char c) {
-    if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z')) {
+    if (term_byte[c]) {
         o->buf[o->len++] = (char)c;
     } else {
         o->buf[o->len++] = 'x';
