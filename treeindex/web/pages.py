@@ -67,23 +67,26 @@ def keep(path: str) -> None:
     fast.keep(kept)
 
 
-# what a new worker searches first in each index (runner.Runner.warm): the first page of a
-# query that looks up the search terms and parses its candidates with lxml, as a selective
-# query does (a broad one's first use of the node table costs about 120 ms more, once: its
-# budget is 1 s, and the warm-up of a worker is what a search that comes meanwhile waits for)
-WARM_QUERIES = ('//node[@cat="np" and node[@lemma="de"]]',)
+# what a new worker searches first in each index (runner.Runner.warm): its notes, and its
+# first hit as lxml finds it (the index opened and checked, the dictionary loaded, a
+# sentence parsed), not the node table's: that would load numpy and the table's code into
+# every worker (20 MB each) before any query needs them
+WARM_QUERY = "//node[@cat]"
 
 
 def warm(paths: tuple[str, ...]) -> int:
-    """Small searches of each index, whose answers are thrown away: the first search a user
-    asks then finds the index opened and checked, its dictionary and its pages loaded. An
-    index that cannot be searched (yet) is passed over: its own search says why. How many
-    were searched."""
+    """A small search of each index, whose answer is thrown away: the first search a user
+    asks then finds the index opened and checked, its dictionary loaded. An index that
+    cannot be searched (yet) is passed over: its own search says why. How many were
+    searched."""
+    from ..search import notes, search
+
     searched = 0
     for path in paths:
         try:
-            for q in WARM_QUERIES:
-                results(path, "", q, "hits", "lemma", 1)
+            notes(path, WARM_QUERY, _macros())
+            for _ in search(path, WARM_QUERY, engine="lxml", workers=0, limit=1):
+                pass
             searched += 1
         except Exception:  # noqa: BLE001, S112 - a warm-up is never an error
             continue
