@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Pictures for docs/trees.md: a sentence as treeindex draws it and as PaQu's rules draw it.
+"""Pictures for docs/trees.md: a sentence as treeindex draws it and as PaQu's, GrETEL's and
+Dact's rules draw it.
 
     python3 scripts/others_trees.py FILE.xml [FILE.xml ...] [--out docs/trees]
 
@@ -23,8 +24,12 @@ same structure and the tree part of that stylesheet, transcribed by us (colours 
 variables), are rendered here by Chromium through Playwright (`--gretel`; the tests'
 browser).
 
-Writes NAME.treeindex.svg, NAME.paqu.svg and, with --gretel, NAME.gretel.png for each FILE
-(NAME: the file's suite and stem).
+Dact (a Qt program) lays its trees out itself (`src/TreeNode.cpp` of rug-compling/dact):
+its rules are transcribed in `dact_svg` (read there), drawn as SVG (needs Pillow, to
+measure the labels' text).
+
+Writes NAME.treeindex.svg, NAME.paqu.svg, NAME.dact.svg and, with --gretel, NAME.gretel.png
+for each FILE (NAME: the file's suite and stem).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -185,6 +191,105 @@ def gretel_html(root: etree._Element) -> str:
             f"</head><body><div class='tv-tree'><ol>{item(top, 0, 1)}</ol></div></body></html>")
 
 
+# Dact's tree (rug-compling/dact: `resources/stylesheets/tree.xsl` makes each node's label,
+# `src/TreeNode.cpp` lays the nodes out, `src/Edge.cpp` draws the edges), transcribed: the
+# label is a centred QTextDocument (margin 10) in Verdana 12 pt of rel (and /pb), then
+# index:cat (index:pt, pos or cat for a node without children), then the word in italics;
+# each node's children stand left to right 40 px under its label, each in a band as wide as
+# its own subtree (its label's box and 5 px around it, or its children's bands, whichever
+# is wider), 10 px apart; a label is centred over its children's bands; an edge is a
+# straight line from the middle of the parent's band under its label to the middle of the
+# child's band at its top. Text is measured with DejaVu Sans (Verdana's metrics are not on
+# this machine), so widths are close to Dact's, not equal.
+DACT_MARGIN, DACT_LAYERS, DACT_NODES, DACT_FONT_PX = 10, 40, 10, 16
+
+
+def _dact_label(n: etree._Element) -> list[tuple[str, bool]]:
+    """(text, italic) lines of a node's label, as tree.xsl writes them."""
+    rel = (n.get("rel") or "") + (f"/{n.get('pb')}" if n.get("pb") is not None else "")
+    index = n.get("index") or ""
+    inner = n.find("node") is not None
+    if inner:  # (`@cat|@pt`: the first of them in the element's attribute order)
+        kind = next((v for k, v in n.items() if k in ("cat", "pt")), "")
+    else:
+        kind = n.get("pt") or n.get("pos") or n.get("cat") or ""
+    has = any(n.get(a) is not None for a in (("cat", "pt") if inner else ("cat", "pt", "pos")))
+    lines = [(rel, False), (index + (":" if index and has else "") + kind, False)]
+    if not inner and n.get("word") is not None:
+        lines.append((n.get("word") or "", True))
+    return lines
+
+
+def dact_svg(root: etree._Element) -> str:
+    """A sentence drawn by Dact's rules (see above), as SVG."""
+    from PIL import ImageFont
+
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", DACT_FONT_PX)
+        italic = ImageFont.truetype("DejaVuSans-Oblique.ttf", DACT_FONT_PX)
+        line_h = sum(font.getmetrics())
+    except OSError:
+        font = italic = None
+        line_h = 19
+
+    def width(text: str, it: bool) -> float:
+        f = italic if it else font
+        return f.getlength(text) if f is not None else 9.0 * len(text)
+
+    top = root.find("node")
+    assert top is not None
+    boxes: list[tuple[float, float, float, float, list[tuple[str, bool]]]] = []
+    lines_out: list[tuple[float, float, float, float]] = []
+
+    def layout(n: etree._Element, x: float, y: float) -> tuple[float, float, float, float]:
+        """Lays out the subtree whose scene position is (x, y); its band (branch bounding
+        rectangle) in its own coordinates: (left, top, right, bottom)."""
+        label = _dact_label(n)
+        lw = max(width(t, it) for t, it in label) + 2 * DACT_MARGIN
+        lh = line_h * len(label) + 2 * DACT_MARGIN
+        kids = n.findall("node")
+        left = 0.0
+        rect: tuple[float, float, float, float] | None = None
+        placed = []
+        for k in kids:
+            cx, cy = left, lh + DACT_LAYERS
+            band = layout(k, x + cx, y + cy)
+            placed.append((k, cx, cy, band))
+            r = (cx + band[0], cy + band[1], cx + band[2], cy + band[3])
+            rect = r if rect is None else (min(rect[0], r[0]), min(rect[1], r[1]),
+                                           max(rect[2], r[2]), max(rect[3], r[3]))
+            left += (band[2] - band[0]) + DACT_NODES
+        branch_w = rect[2] - rect[0] if rect is not None else 0.0
+        lx = max((branch_w - lw) / 2, 0.0)
+        boxes.append((x + lx, y, lw, lh, label))
+        lb = (lx - 5, -5.0, lx + lw + 5, lh + 5)
+        band_rect = lb if rect is None else (min(rect[0], lb[0]), min(rect[1], lb[1]),
+                                             max(rect[2], lb[2]), max(rect[3], lb[3]))
+        for _, cx, cy, kband in placed:  # Edge.cpp: the bands' middles, from their positions
+            lines_out.append((x + (band_rect[2] - band_rect[0]) / 2, y + lh,
+                              x + cx + (kband[2] - kband[0]) / 2, y + cy))
+        return band_rect
+
+    band = layout(top, 10.0, 10.0)
+    w, h = band[2] - band[0] + 20, band[3] - band[1] + 20
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
+           f'viewBox="0 0 {w:.0f} {h:.0f}" font-family="Verdana, DejaVu Sans, sans-serif" '
+           f'font-size="{DACT_FONT_PX}">', f'<rect width="{w:.0f}" height="{h:.0f}" '
+           'fill="white"/>']
+    out += [f'<line x1="{a:.1f}" y1="{b:.1f}" x2="{c:.1f}" y2="{d:.1f}" stroke="black"/>'
+            for a, b, c, d in lines_out]
+    for bx, by, bw, bh, label in boxes:
+        out.append(f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{bh:.1f}" '
+                   'fill="white" stroke="black"/>')
+        for k, (text, it) in enumerate(label):
+            style = ' font-style="italic"' if it else ""
+            ty = by + DACT_MARGIN + line_h * (k + 0.8)
+            out.append(f'<text x="{bx + bw / 2:.1f}" y="{ty:.1f}" text-anchor="middle"{style}>'
+                       f"{escape(text)}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def gretel_png(html: str, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -214,7 +319,8 @@ def main() -> None:
         dot = subprocess.run(["dot", "-Tsvg"], input=paqu_dot(root), capture_output=True,
                              text=True, check=True).stdout
         (args.out / f"{name}.paqu.svg").write_text(dot)
-        made = f"{name}.treeindex.svg, {name}.paqu.svg"
+        (args.out / f"{name}.dact.svg").write_text(dact_svg(root))
+        made = f"{name}.treeindex.svg, {name}.paqu.svg, {name}.dact.svg"
         if args.gretel:
             gretel_png(gretel_html(root), args.out / f"{name}.gretel.png")
             made += f", {name}.gretel.png"
