@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
+from functools import lru_cache
 from pathlib import Path
 
 from treeindex.store import packed
@@ -102,9 +104,23 @@ def pattern_texts(result) -> list[tuple]:
     return [r[:12] + (text[r[12]],) + r[13:] for r in result.subtrees]
 
 
+_AFFINITY = sqlite3.connect(":memory:", check_same_thread=False)
+_AFFINITY.execute("CREATE TABLE a (v INTEGER)")
+
+
+@lru_cache(maxsize=1 << 16)
+def stored(value: object) -> object:
+    """A begin or end as the index stores it: `subtrees.begin` and `.end` have INTEGER
+    affinity, so the Python path's text '05' (lxml's value) and the scanner's 5 are one
+    value there, as are '-0' and 0; text that is no number stays text."""
+    _AFFINITY.execute("DELETE FROM a")
+    _AFFINITY.execute("INSERT INTO a VALUES (?)", (value,))
+    return _AFFINITY.execute("SELECT v, typeof(v) FROM a").fetchone()
+
+
 def normalized(result) -> tuple:
-    # the Python path leaves begin/end as text when they are not numbers, as does C
-    rows = [r[:5] + tuple(None if v is None else str(v) for v in r[5:7]) + r[7:]
+    # begin/end: as the index stores them (C gives ints where the value is a number)
+    rows = [r[:5] + tuple(stored(v) for v in r[5:7]) + r[7:]
             for r in pattern_texts(result)]
     # (the search terms are compared by covers(): the C scanner may know more)
     return rows, [s[:-1] for s in result.sentences], result.cat_counts, result.errors
