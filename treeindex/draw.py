@@ -74,9 +74,10 @@ def _dict(el: etree._Element) -> dict[str, str]:
     return dict(el.items())  # type: ignore[arg-type]
 
 
-def _tooltip(have: dict[str, str]) -> str:
-    """`attributes` of a node whose attributes are `have` (which it empties): _FIRST's in
-    that order, then the others by name."""
+def _tooltip(attrs: Attrs) -> str:
+    """`attributes` of a node whose attributes are `attrs`: _FIRST's in that order, then
+    the others by name."""
+    have: dict[str, str] = dict(attrs)  # type: ignore[arg-type]
     lines = [f"{n}={have.pop(n)}" for n in _FIRST if n in have]
     if have:
         lines.append("\n".join(map("=".join, sorted(have.items()))))
@@ -311,7 +312,7 @@ def svg(root: etree._Element, highlight: Set[str] = frozenset(),
                    'stroke="#5c7cfa" stroke-width="2" stroke-dasharray="4 3"/></g>')
     for b in boxes:  # (a box's lines of SVG made in one piece: a third of the drawing)
         link = links(b.el) if links is not None else None
-        tip = _tooltip(dict(b.attrs) if isinstance(b.attrs, dict) else _dict(b.el))
+        tip = _tooltip(b.attrs if b.attrs is not None else b.el.attrib)
         if link is not None:
             tip += f"\n({link[1]})"
             out.append(f'<a href="{escape(link[0], quote=True)}" class="ti-node-link">')

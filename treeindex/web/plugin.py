@@ -148,7 +148,9 @@ def startup(datasette: Any) -> Any:
             pass
 
     async def start_warming_pages() -> None:
-        _background.add(asyncio.get_running_loop().create_task(warm_pages()))
+        task = asyncio.get_running_loop().create_task(warm_pages())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     return start_warming_pages
 

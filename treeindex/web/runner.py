@@ -159,7 +159,8 @@ class Runner:
             if self._warmed:
                 if not worker.conn.poll(self.limit):
                     raise TimedOut()
-                kind, worker.warmed = worker.conn.recv()
+                kind, value = worker.conn.recv()
+                worker.warmed = value if kind == "ok" else 0
         except (TimedOut, EOFError, OSError):
             worker.stop()
             ready = False

@@ -66,6 +66,13 @@ static int append_row(PyObject *rows, const PackValue *v) {
 
 /* Categories, relations and patterns repeat endlessly: interned, each is one object, which
  * pickle then sends once per result instead of once per row. */
+/* FNV-1a of n bytes (the interned strings' table, and the tokens seen: keep_token) */
+static size_t fnv1a(const char *p, Py_ssize_t n) {
+    size_t h = 1469598103934665603ULL;
+    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    return h;
+}
+
 static PyObject *interned_uncached(const char *p, Py_ssize_t n) {
     PyObject *u = PyUnicode_DecodeUTF8(p, n, "strict");
     if (u) PyUnicode_InternInPlace(&u);
@@ -84,9 +91,7 @@ static int cache_used;
 
 static PyObject *interned(const char *p, Py_ssize_t n) {
     if (n > CACHE_LONGEST) return interned_uncached(p, n);
-    size_t h = 1469598103934665603ULL;
-    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
-    for (size_t at = h & (CACHE_SLOTS - 1);; at = (at + 1) & (CACHE_SLOTS - 1)) {
+    for (size_t at = fnv1a(p, n) & (CACHE_SLOTS - 1);; at = (at + 1) & (CACHE_SLOTS - 1)) {
         CacheSlot *c = &cache[at];
         if (!c->str) {  /* not seen: made, and kept while there is room */
             PyObject *u = interned_uncached(p, n);
@@ -350,9 +355,7 @@ static int out_name(Out *o, const char *p, Py_ssize_t n) {
 typedef struct { Py_ssize_t *start; int *len; Py_ssize_t cap, used; } Seen;
 
 static Py_ssize_t seen_hash(const char *p, Py_ssize_t n) {
-    size_t h = 1469598103934665603ULL;
-    for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
-    return (Py_ssize_t)(h >> 1);
+    return (Py_ssize_t)(fnv1a(p, n) >> 1);
 }
 
 /* 1 if the token buf[from:len] was new (kept), 0 if it was seen (dropped), -1 on error */
