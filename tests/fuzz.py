@@ -7,9 +7,11 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from treeindex.sources import split
 from treeindex.store import packed
 from treeindex.worker import extract
 from treeindex.worker.extract import Task, extract_rows, run_task
@@ -21,7 +23,7 @@ SNIPPETS = [
     b"<![CDATA[<node>]]>", b"\r", b"\r\n", b"\t", b"<?pi x?>", b' cat="q"', b' rel="hd"',
     b' begin="3"', b' end="-1"', b' begin="x"', b"<a:node/>", b'<node a:cat="np"/>',
     b"\xc3\xa9", b"\xff", b"\x00", b"<sentence>", b"</sentence>", b' id="s"', b' sentid="t"',
-    b"<!DOCTYPE x>", b"]]>", b"  ", b"\n",
+    b"<!DOCTYPE x>", b"]]>", b"  ", b"\n", b"<alpino_ds ", b"<alpino_ds>", b"<alpino_dsx",
     # what libxml2 rejects and the scanner's own check must never accept: mismatched tags,
     # repeated attributes, bad references, characters XML does not allow, bytes that are not
     # UTF-8
@@ -84,15 +86,23 @@ def mutate(rng: random.Random, sentence: bytes) -> bytes:
     return bytes(data)
 
 
+@contextmanager
+def python_only():
+    """The worker without its C parts: the pure-Python scan and splitter."""
+    scan, splitter = extract._scan, split._split
+    extract._scan = split._split = None
+    try:
+        yield
+    finally:
+        extract._scan, split._split = scan, splitter
+
+
 def run_both(data: bytes):
     """A task of these bytes through the C path and through the pure-Python path."""
     task = Task(0, "bytes", "t.xml", 0, len(data), data, (), "utf-8", 7, 1000)
     fast = extract_rows(task)
-    scan, extract._scan = extract._scan, None
-    try:
+    with python_only():
         slow = extract_rows(task)
-    finally:
-        extract._scan = scan
     return fast, slow
 
 
@@ -158,17 +168,11 @@ def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_tas
         if tally is not None:
             tally["sentences"] = tally.get("sentences", 0) + per_task
             tally["malformed"] = tally.get("malformed", 0) + len(fast_rows.errors)
-        extract._scan = None
-        try:
+        with python_only():
             slow = normalized(extract_rows(task))
-        finally:
-            extract._scan = scan
         fast_terms = [row[-1] for row in extract_rows(task).sentences]
-        extract._scan = None
-        try:
+        with python_only():
             slow_terms = [row[-1] for row in extract_rows(task).sentences]
-        finally:
-            extract._scan = scan
         if fast != slow or not all(map(covers, fast_terms, slow_terms)):
             yield data, fast, slow
         elif packed._pack is not None:  # the C packer's image: as packing those rows makes it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from conftest import CDB, WRPEE
+from conftest import CDB, TREEBANKS, WRPEE
 
 from treeindex.sources.split import next_start, pieces, sentence_bytes, sentence_spans
 
@@ -89,3 +89,60 @@ def test_an_unterminated_comment_does_not_buffer_the_rest_of_the_file():
             got.append((offset, len(piece)))
     assert e.value.args[0] == got[-1][0] + got[-1][1] <= cut  # where reading stopped
     assert got and all(n <= 400_000 for _, n in got)
+
+
+def _split_c():
+    import pytest
+
+    from treeindex.sources import split
+
+    if split._split is None:
+        pytest.skip("the C extension is not built")
+    return split._split
+
+
+def test_c_splitter_agrees_with_python_on_random_bytes():
+    """The C splitter (worker/_scan.c `split`) gives the Python one's sentences, ends and lines
+    on bytes made of the pieces that matter (tags, look-alikes, truncations, newlines), from
+    any start to any limit; where a comment or PI is there it declines (None)."""
+    import random
+
+    from treeindex.sources.split import split_lines, split_lines_python
+
+    c_split = _split_c()
+    rng = random.Random(20261202)
+    parts = [b"<alpino_ds", b"<alpino_ds ", b"<alpino_ds>", b"<alpino_ds/", b"<alpino_dsx",
+             b"<alpino_ds\t", b"</alpino_ds>", b"</alpino_ds", b"\n", b"\r\n", b"x", b"<node/>",
+             b" id='a'", b">", b"<", b"<!-- c -->", b"<?pi?>"]
+    declined = taken = 0
+    for _ in range(4000):
+        data = b"".join(rng.choice(parts) for _ in range(rng.randint(0, 14)))
+        start = rng.randint(0, len(data))
+        limit = rng.randint(start, len(data))
+        want = split_lines_python(data, start, limit)
+        got = c_split(data, start, limit)
+        if b"<!" in data[start:limit] or b"<?" in data[start:limit]:
+            assert got is None, (data, start, limit)
+            declined += 1
+        else:
+            assert got == want, (data, start, limit)
+            taken += 1
+        assert split_lines(data, start, limit) == want
+    assert declined > 500 and taken > 2000
+
+
+def test_c_splitter_agrees_with_python_on_the_bundled_treebanks():
+    from treeindex.sources.split import next_start, split_lines_python
+
+    c_split = _split_c()
+    for path in sorted(TREEBANKS.glob("*.xml")):
+        data = path.read_bytes()
+        first = next_start(data, 0, len(data))
+        spans, lines = c_split(data, first, len(data))
+        assert (spans, lines) == split_lines_python(data, first, len(data)), path
+        assert spans and all(e > a for a, _, e, _ in spans) and lines == data.count(
+            b"\n", first)
+        # cut short in the middle of a sentence: the last one is truncated
+        cut = spans[-1][0] + 20
+        assert c_split(data, first, cut) == split_lines_python(data, first, cut)
+        assert c_split(data, first, cut)[0][-1][2] == -1

@@ -14,10 +14,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-try:  # memchr-speed search for comment/PI openers (treeindex/worker/_scan.c)
+try:  # memchr-speed search for comment/PI openers, and the splitter (treeindex/worker/_scan.c)
     from ..worker._scan import find_special as _find_special  # type: ignore[import-not-found,unused-ignore]
+    from ..worker._scan import split as _split  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - no C compiler at install
-    _find_special = None
+    _find_special = _split = None
 
 START = b"<alpino_ds"
 END = b"</alpino_ds>"
@@ -168,6 +169,35 @@ def sentence_bytes(buf: bytes, start: int = 0, limit: int | None = None) -> byte
     if e < 0:
         return None
     return buf[start : e + len(END)]
+
+
+def split_lines(buf: bytes, start: int, limit: int
+                ) -> tuple[list[tuple[int, int, int, int]], int]:
+    """The sentences of `buf[start:limit]` (which begins at a boundary) and its lines:
+    ([(a, b, e, line), ...], newlines). Each sentence runs from a to b as `sentence_spans`
+    gives them; e is the end of its `sentence_bytes` (-1: truncated, no `</alpino_ds>` before
+    b); line counts the newlines in [start, a), newlines those in [start, limit).
+
+    In C (worker/_scan.c `split`, one call per task) unless a comment, CDATA section,
+    processing instruction or DOCTYPE is there; `split_lines_python` is the reference."""
+    if _split is not None and isinstance(buf, bytes):
+        fast = _split(buf, start, limit)
+        if fast is not None:
+            return fast  # type: ignore[no-any-return,unused-ignore]
+    return split_lines_python(buf, start, limit)
+
+
+def split_lines_python(buf: bytes, start: int, limit: int
+                       ) -> tuple[list[tuple[int, int, int, int]], int]:
+    """`split_lines` in Python: the obvious way, and the reference for the C splitter."""
+    spans = []
+    line, counted = 0, start
+    for a, b in sentence_spans(buf, start, limit):
+        e = buf.rfind(END, a, b)
+        line += buf.count(b"\n", counted, a)
+        counted = a
+        spans.append((a, b, e + len(END) if e >= 0 else -1, line))
+    return spans, line + buf.count(b"\n", counted, limit)
 
 
 SLACK = 64 << 10

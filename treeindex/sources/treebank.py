@@ -26,8 +26,7 @@ from .split import (
     guess_id,
     next_start,
     pieces,
-    sentence_bytes,
-    sentence_spans,
+    split_lines,
 )
 
 DEFAULT_CHUNK = 2 << 20
@@ -162,18 +161,15 @@ def _sentences(task: Task, data: bytes, read: TaskInput) -> Iterator[RawSentence
     the sentences' lines are)."""
     # a corpus of several files names each sentence's file
     file = shown(Path(task.path).name) if task.files else None
-    line, counted = 0, 0  # newlines before `counted`: counted as the spans go (linear)
-    for a, b in sentence_spans(data, 0, len(data)):
-        raw = sentence_bytes(data, a, b)
-        line += data.count(b"\n", counted, a)
-        counted = a
-        if raw is None:
+    spans, newlines = split_lines(data, 0, len(data))
+    for a, b, e, line in spans:
+        if e < 0:
             yield RawSentence(None, f"truncated: no {END.decode()} before the end of the input",
                               task.encoding, task.start + a, file, line, guess_id(data[a:b]))
         else:
-            yield RawSentence(raw, None, task.encoding, task.start + a, file, line, None,
+            yield RawSentence(data[a:e], None, task.encoding, task.start + a, file, line, None,
                               guess_id=True)
-    read.newlines = line + data.count(b"\n", counted)
+    read.newlines = newlines
 
 
 def _read(task: Task) -> bytes:
