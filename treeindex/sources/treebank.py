@@ -168,7 +168,7 @@ def _sentences(task: Task, data: bytes, read: TaskInput) -> Iterator[RawSentence
                               task.encoding, task.start + a, file, line, guess_id(data[a:b]))
         else:
             yield RawSentence(data[a:e], None, task.encoding, task.start + a, file, line, None,
-                              guess_id=True)
+                              True)  # (guess_id, positional: a keyword adds 0.35 us a sentence)
     read.newlines = newlines
 
 
