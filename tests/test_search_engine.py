@@ -57,6 +57,21 @@ def test_hit_records_are_those_of_the_lxml_path(index, query):
     assert fast == slow and len(fast) > 10
 
 
+@pytest.mark.parametrize("share", [0, 10**9])  # every block read sparsely, or none
+def test_hit_records_of_sparse_and_dense_blocks_are_those_of_the_lxml_path(
+        index, share, monkeypatch):
+    """A block whose hits are in few of its sentences has only those sentences' columns and
+    labels read (search/fast.py SPARSE_SHARE); either way the records are lxml's."""
+    from treeindex.search import fast
+
+    monkeypatch.setattr(fast, "SPARSE_SHARE", share)
+    for query in RECORD_QUERIES + ['//node[@lemma="procent"]', '//node[@cat="whq"]']:
+        for kw in ({"with_xml": True, "attrs": ("lemma", "pos")}, {"details": False}):
+            fast_hits = list(search(index, query, engine="nodes", **kw))
+            slow = list(search(index, query, engine="lxml", workers=0, **kw))
+            assert fast_hits == slow and fast_hits, (query, kw)
+
+
 @pytest.mark.parametrize("query", RECORD_QUERIES[:3])
 def test_counts_and_statistics_are_those_of_the_lxml_path(index, query):
     assert count(index, query, engine="nodes") == count(index, query, engine="lxml")
