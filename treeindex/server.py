@@ -168,10 +168,12 @@ class Server:
             os.close(wake_r)
             os.close(wake_w)
 
-    def _fork_spare(self) -> None:
+    def _fork_spare(self, warm: bool = True) -> None:
         """The process the next command will run in, forked and warmed up now, so that a
         command waits for neither (a fork of this process copies its page tables: about
-        10 ms per 300 MB of Python objects)."""
+        10 ms per 300 MB of Python objects). `warm=False` for a spare that a command waits
+        for already (one that came before the last one's process ended): the warm-up (about
+        40 ms at 200 MB) would only delay it."""
         if self.spare is not None:
             _kill(self.spare[0])
             self.spare[1].close()
@@ -183,7 +185,7 @@ class Server:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             mine.close()
-            _spare(theirs, self.db, [self.listener, *self.children.values()])
+            _spare(theirs, self.db, [self.listener, *self.children.values()], warm)
         theirs.close()
         self.spare = (pid, mine)
 
@@ -226,7 +228,7 @@ class Server:
                 raise OSError("file descriptors missing")
             for attempt in (1, 2):
                 if self.spare is None:
-                    self._fork_spare()
+                    self._fork_spare(warm=False)
                 assert self.spare is not None
                 pid, ctl = self.spare
                 try:
@@ -237,7 +239,7 @@ class Server:
                     if attempt == 2:
                         raise
                     self._reap()
-                    self._fork_spare()
+                    self._fork_spare(warm=False)
             self.spare = None
             ctl.close()
         except (OSError, ValueError, KeyError):
@@ -305,8 +307,9 @@ READ_CACHE_KIB = 16384  # a command's page cache (see connect.read_cache_kib)
 WARM_QUERY = '//node[@cat="np" and node[@rel="hd"]]'
 
 
-def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
-    """In a forked child: warm up, wait for a command, run it, exit with its status."""
+def _spare(ctl: socket.socket, db: str, inherited: list, warm: bool = True) -> None:
+    """In a forked child: warm up (unless a command waits), wait for a command, run it, exit
+    with its status."""
     code = 1
     try:
         for sock in inherited:
@@ -320,7 +323,8 @@ def _spare(ctl: socket.socket, db: str, inherited: list) -> None:
 
         connect.remember_checks = True
         connect.read_cache_kib = READ_CACHE_KIB
-        _warm(db)
+        if warm:
+            _warm(db)
         try:
             data, fds = _receive(ctl, 4)
         except OSError:
