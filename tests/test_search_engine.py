@@ -487,3 +487,26 @@ def test_substring_on_many_values_is_substring_on_each():
             assert [t[a:b] for t, a, b in zip(texts, lo.tolist(), hi.tolist())] == [
                 substring(t, s, x if with_length else None, two)
                 for t, s, x in zip(texts, starts, lengths)]
+
+
+def test_with_a_limit_the_first_jobs_are_small(tmp_path, monkeypatch):
+    """A page of hits (a limit) evaluates one block, then two, then four at a time: a dense
+    query's first page is in its first block. Without a limit, four at a time. The hits are
+    the first of all hits either way."""
+    from treeindex.search import fast
+
+    db = tmp_path / "t.db"
+    ingest(db, [CDB, SUITES], workers=0, chunk_bytes=30_000)
+    sizes: list[int] = []
+    run_job = fast.run_job
+    monkeypatch.setattr(fast, "run_job", lambda job: (sizes.append(len(job.rows)),
+                                                       run_job(job))[1])
+    query = '//node[@cat="np"]'
+    every = list(search(db, query, engine="nodes", workers=0))
+    assert len({h.corpus for h in every}) == 2 and sizes[:3] == [4, 4, 4]
+    for limit in (1, 40, 400):
+        sizes.clear()
+        got = list(search(db, query, engine="nodes", workers=0, limit=limit))
+        assert got == every[:limit]
+        assert sizes[0] == 1 and sizes[1:3] in ([], [2], [2, 4]), (limit, sizes)
+    assert len(sizes) > 3  # (400 hits: past the small jobs)

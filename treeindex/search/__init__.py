@@ -342,9 +342,10 @@ PARALLEL_MIN_KEPT = 4
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                 attrs: tuple[str, ...], details: bool, workers: int | None,
                 progress_callback: Callable[[Progress], None] | None,
-                found: list[int]) -> Iterator[tuple[str, Any]]:
+                found: list[int], first: bool = False) -> Iterator[tuple[str, Any]]:
     """('old', a TaskHits) and ('block', its result in `mode`) in document order; the
-    blocks evaluated by worker processes where there are enough of them."""
+    blocks evaluated by worker processes where there are enough of them. `first`: small
+    first jobs (hits with a limit)."""
     from . import fast
 
     total = p.evaluated
@@ -354,7 +355,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
-                                                    details), with_xml, details)
+                                                    details), with_xml, details, first)
     n = available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
     fast.adopt(p.query, p.engine)
@@ -403,7 +404,7 @@ def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     names = {r.id: r.name for r in p.corpora}
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
         for kind, item in _engine_run(p, db_path, index, "hits", with_xml, attrs, details,
-                                      workers, progress_callback, found):
+                                      workers, progress_callback, found, limit is not None):
             if kind == "old":
                 records: Iterable[Hit] = item.hits
             else:

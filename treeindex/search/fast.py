@@ -12,6 +12,7 @@ there. Candidates from the search terms skip the blocks that hold none.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -305,10 +306,16 @@ BLOCKS_PER_JOB = 4
 
 def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | None,
          mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any],
-         with_xml: bool = False, details: bool = True) -> Iterator[tuple[str, Any]]:
+         with_xml: bool = False, details: bool = True, first: bool = False
+         ) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
-    ('blocks', a Job)."""
+    ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page, `head`):
+    the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
+    page is in its first block)."""
+    sizes = itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB))
+    size = next(sizes)
+
     def job(group: list) -> Job:
         return Job(db, query.text, tuple(group), mode, attrs, with_xml, details,
                    ((r.id, r.name),))
@@ -342,9 +349,10 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
                     group = []
                 group.append((row, r.id))
                 group_kept = at[1] if at else None
-                if group_kept is None and len(group) == BLOCKS_PER_JOB:
+                if group_kept is None and len(group) >= size:
                     yield "blocks", job(group)
                     group = []
+                    size = next(sizes)
             covered = max(covered, row.first_seq + row.count)
         if group:
             yield "blocks", job(group)
