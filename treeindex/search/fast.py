@@ -390,6 +390,8 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
     b = sel.load(index)
     first, count = sel.row.first, sel.row.count
     positions_of = node_positions(sel)
+    if not positions_of:  # (a block without hits: nothing to read)
+        return iter(())
     # the sentences and element ranges whose values are read: those with hits, or all
     sparse = len(positions_of) * SPARSE_SHARE <= count
     spans = ([(int(b.sent[k]), int(b.sent[k + 1])) for k, _ in positions_of] if sparse
