@@ -310,7 +310,7 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
          ) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
-    ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page, `head`):
+    ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page of hits):
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
     page is in its first block)."""
     sizes = itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB))
@@ -392,16 +392,18 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
     positions_of = node_positions(sel)
     if not positions_of:  # (a block without hits: nothing to read)
         return iter(())
-    # the sentences and element ranges whose values are read: those with hits, or all
+    # the sentences whose rows, labels and element ranges are read: those with hits, or all
     sparse = len(positions_of) * SPARSE_SHARE <= count
-    spans = ([(int(b.sent[k]), int(b.sent[k + 1])) for k, _ in positions_of] if sparse
-             else [(0, len(b.size))])
-    wanted = ([first + k for k, _ in positions_of] if sparse
-              else range(first, first + count))
+    params: tuple = ()
+    if sparse:
+        # (ids written in: a superblock's hit sentences may pass SQLite's bound-variable limit)
+        where = f"id IN ({','.join(str(int(first) + k) for k, _ in positions_of)})"
+        spans = [(int(b.sent[k]), int(b.sent[k + 1])) for k, _ in positions_of]
+    else:
+        where, params = "id BETWEEN ? AND ?", (first, first + count - 1)
     info = {sid - first: row for sid, *row in index.conn.execute(
-        "SELECT id, seq, sentid, text, first_subtree, subtree_count FROM sentences "
-        + (f"WHERE id IN ({','.join(map(str, wanted))})" if sparse else
-           "WHERE id BETWEEN ? AND ?"), () if sparse else (first, first + count - 1))}
+        "SELECT id, seq, sentid, text, first_subtree, subtree_count FROM sentences WHERE "
+        + where, params)}
     labels: dict[tuple[int, int], tuple[str, int]] = {}
     if details and info:
         rows = info.values()

@@ -65,8 +65,6 @@ static int append_row(PyObject *rows, const PackValue *v) {
     return r;
 }
 
-/* Categories, relations and patterns repeat endlessly: interned, each is one object, which
- * pickle then sends once per result instead of once per row. */
 /* FNV-1a of n bytes (the interned strings' table, and the tokens seen: keep_token) */
 static size_t fnv1a(const char *p, Py_ssize_t n) {
     size_t h = 1469598103934665603ULL;
@@ -74,6 +72,8 @@ static size_t fnv1a(const char *p, Py_ssize_t n) {
     return h;
 }
 
+/* Categories, relations and patterns repeat endlessly: interned, each is one object, which
+ * pickle then sends once per result instead of once per row. */
 static PyObject *interned_uncached(const char *p, Py_ssize_t n) {
     PyObject *u = PyUnicode_DecodeUTF8(p, n, "strict");
     if (u) PyUnicode_InternInPlace(&u);
@@ -813,27 +813,30 @@ static PyObject *find_special(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(best);
 }
 
+static const char START[] = "<alpino_ds";
+static const char END[] = "</alpino_ds>";
+#define START_N 10
+#define END_N 12
+
 /* the first "<alpino_ds" that lies wholly in [from, to) of s, or -1 (bytes.find; memchr on
  * '<' would stop at every tag) */
 static Py_ssize_t find_start(const char *s, Py_ssize_t from, Py_ssize_t to) {
-    static const char m[] = "<alpino_ds";
-    const Py_ssize_t m_n = 10;
-    if (to - from < m_n) return -1;
+    if (to - from < START_N) return -1;
 #ifdef __GLIBC__
-    const char *hit = memmem(s + from, to - from, m, m_n);
+    const char *hit = memmem(s + from, to - from, START, START_N);
     return hit ? hit - s : -1;
 #else
-    for (Py_ssize_t h = from; h + m_n <= to; h++)
-        if (s[h] == '<' && memcmp(s + h, m, m_n) == 0) return h;
+    for (Py_ssize_t h = from; h + START_N <= to; h++)
+        if (s[h] == '<' && memcmp(s + h, START, START_N) == 0) return h;
     return -1;
 #endif
 }
 
-/* the last `m` that lies wholly in [from, to), or -1 (bytes.rfind) */
-static Py_ssize_t rfind_in(const char *s, Py_ssize_t from, Py_ssize_t to, const char *m,
-                           Py_ssize_t m_n) {
-    for (Py_ssize_t h = to - m_n; h >= from; h--)
-        if (s[h] == m[0] && memcmp(s + h, m, m_n) == 0) return h;
+/* the last "</alpino_ds>" that lies wholly in [from, to), or -1 (bytes.rfind: a sentence's
+ * end is near the next one's start, so this looks from there back) */
+static Py_ssize_t rfind_end(const char *s, Py_ssize_t from, Py_ssize_t to) {
+    for (Py_ssize_t h = to - END_N; h >= from; h--)
+        if (s[h] == '<' && memcmp(s + h, END, END_N) == 0) return h;
     return -1;
 }
 
@@ -851,10 +854,6 @@ static Py_ssize_t newlines(const char *s, Py_ssize_t from, Py_ssize_t to) {
     for (; k < to; k++) n += s[k] == '\n';
     return n;
 }
-
-static const char END[] = "</alpino_ds>";
-#define START_N 10
-#define END_N 12
 
 /* a <alpino_ds at h is a tag when a delimiter follows its name in the data (not only before
  * `limit`: as the Python splitter reads it) */
@@ -894,7 +893,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
             nxt = find_start(s, nxt + START_N, limit);
         if (tag_at(s, len, cur)) {
             Py_ssize_t b = nxt >= 0 ? nxt : limit;
-            Py_ssize_t e = rfind_in(s, cur, b, END, END_N);
+            Py_ssize_t e = rfind_end(s, cur, b);
             line += newlines(s, counted, cur);
             counted = cur;
             PyObject *t = Py_BuildValue("(nnnn)", cur, b, e >= 0 ? e + END_N : (Py_ssize_t)-1,
