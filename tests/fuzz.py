@@ -133,7 +133,10 @@ def normalized(result) -> tuple:
     rows = [r[:5] + tuple(stored(v) for v in r[5:7]) + r[7:]
             for r in pattern_texts(result)]
     # (the search terms are compared by covers(): the C scanner may know more)
-    return rows, [s[:-1] for s in result.sentences], result.cat_counts, result.errors
+    # (the node block: the scanner's columns from the bytes against the same builder's
+    # from lxml's elements, byte for byte)
+    return (rows, [s[:-1] for s in result.sentences], result.cat_counts, result.errors,
+            result.nodes)
 
 
 def covers(fast_terms: str, slow_terms: str) -> bool:

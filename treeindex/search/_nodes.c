@@ -64,6 +64,14 @@ typedef struct {
     Py_ssize_t sentences;
 } State;
 
+/* equal bytes, for the short names and values compared here (a libc call per compare cost
+ * more than the compare) */
+static inline int same(const char *a, const char *b, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (a[k] != b[k]) return 0;
+    return 1;
+}
+
 static size_t hash(const char *p, Py_ssize_t n) {
     size_t h = 1469598103934665603ULL;
     for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
@@ -79,7 +87,7 @@ static Column *column(State *st, const char *name, Py_ssize_t n) {
     int32_t slot = st->names[h];
     if (slot > 0) {
         Column *c = &st->cols[slot - 1];
-        if (c->name_len == n && memcmp(c->name, name, n) == 0) return c;
+        if (c->name_len == n && same(c->name, name, n)) return c;
     }
     for (Py_ssize_t k = 0; k < st->ncols; k++)
         if (st->cols[k].name_len == n && memcmp(st->cols[k].name, name, n) == 0) {
@@ -122,7 +130,7 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t 
     size_t h = vh & (c->tcap - 1);
     while (c->table[h]) {
         Py_ssize_t k = c->table[h] - 1;
-        if (c->vlen[k] == n && memcmp(c->vocab.buf + c->voff[k], v, n) == 0) {
+        if (c->vlen[k] == n && same(c->vocab.buf + c->voff[k], v, n)) {
             *out = (uint32_t)(k + 1);
             return 0;
         }
@@ -212,6 +220,36 @@ static void set_size(State *st, Py_ssize_t el, int32_t size) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* byte classes of the scan's inner loops, one table look-up instead of four to six compares
+ * and a memchr per name */
+#define ENDS_TAG_NAME 1   /* whitespace, '>', '/' */
+#define ENDS_ATTR_NAME 2  /* those and '=' */
+#define COLON 4
+#define NEEDS_DECODE 8    /* in a value: '&', or whitespace XML normalizes */
+#define DQUOTE 16
+#define SQUOTE 32
+static const unsigned char byte_class[256] = {
+    [' '] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
+    ['\t'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['\n'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['\r'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['>'] = ENDS_TAG_NAME | ENDS_ATTR_NAME, ['/'] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
+    ['='] = ENDS_ATTR_NAME, [':'] = COLON, ['&'] = NEEDS_DECODE,
+    ['"'] = DQUOTE, ['\''] = SQUOTE,
+};
+#define CLASS(c) byte_class[(unsigned char)(c)]
+
+/* the next '<' from i, or -1: the next tag is usually a few bytes on (a newline and an
+ * indent), where a loop beats memchr's call */
+static inline Py_ssize_t next_lt(const char *s, Py_ssize_t i, Py_ssize_t n) {
+    Py_ssize_t stop = i + 16 < n ? i + 16 : n;
+    for (; i < stop; i++)
+        if (s[i] == '<') return i;
+    if (i >= n) return -1;
+    const char *lt = memchr(s + i, '<', n - i);
+    return lt ? lt - s : -1;
+}
+
 static void put_utf8(char *b, Py_ssize_t *o, unsigned long cp) {
     if (cp < 0x80) { b[(*o)++] = (char)cp; }
     else if (cp < 0x800) { b[(*o)++] = (char)(0xC0 | (cp >> 6)); b[(*o)++] = (char)(0x80 | (cp & 63)); }
@@ -289,9 +327,8 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     int result = 1;
     while (i < n) {
-        const char *lt = memchr(s + i, '<', n - i);
-        if (!lt) break;
-        i = lt - s;
+        i = next_lt(s, i, n);
+        if (i < 0) break;
         if (i + 1 >= n) { result = 0; break; }
         char c = s[i + 1];
         if (c == '!') {
@@ -326,20 +363,22 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             continue;
         }
         if (c == '/') {
-            const char *gt = memchr(s + i, '>', n - i);
-            if (!gt || depth == 0) { result = 0; break; }
+            Py_ssize_t gt = i + 2;
+            while (gt < n && s[gt] != '>') gt++;
+            if (gt >= n || depth == 0) { result = 0; break; }
             int32_t el = stack[--depth];
             if (el >= 0) set_size(st, el, (int32_t)(st->n - el - 1));
-            i = gt - s + 1;
+            i = gt + 1;
             continue;
         }
         Py_ssize_t j = i + 1;
-        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+        unsigned char seen_class = 0;
+        while (j < n && !(CLASS(s[j]) & ENDS_TAG_NAME)) seen_class |= CLASS(s[j++]);
         Py_ssize_t nl = j - (i + 1);
         const char *name = s + i + 1;
-        if (memchr(name, ':', nl)) { result = 0; break; }
-        int is_node = nl == 4 && memcmp(name, "node", 4) == 0;
-        int is_ds = depth == 0 && !seen_ds && nl == 9 && memcmp(name, "alpino_ds", 9) == 0;
+        if (seen_class & COLON) { result = 0; break; }
+        int is_node = nl == 4 && same(name, "node", 4);
+        int is_ds = depth == 0 && !seen_ds && nl == 9 && same(name, "alpino_ds", 9);
         int32_t top = depth ? stack[depth - 1] : -2;  /* -2: outside any element */
         int32_t el = -1;
         if (depth == 0 && !is_ds) { result = 0; break; }
@@ -362,31 +401,32 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
                 bad = 1; break;
             }
             Py_ssize_t as = j;
-            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            seen_class = 0;
+            while (j < n && !(CLASS(s[j]) & ENDS_ATTR_NAME)) seen_class |= CLASS(s[j++]);
             Py_ssize_t an = j - as;
-            if (memchr(s + as, ':', an) ||
-                (an >= 5 && memcmp(s + as, "xmlns", 5) == 0)) { bad = 1; break; }
+            if ((seen_class & COLON) || (an >= 5 && same(s + as, "xmlns", 5))) { bad = 1; break; }
             while (j < n && is_space(s[j])) j++;
             if (j >= n || s[j] != '=') { bad = 1; break; }
             j++;
             while (j < n && is_space(s[j])) j++;
             if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
-            char q = s[j++];
-            const char *qe = memchr(s + j, q, n - j);
-            if (!qe) { bad = 1; break; }
-            Py_ssize_t vs = j, vn = qe - s - j;
-            j = qe - s + 1;
-            if (el < 0) continue;
-            /* the common case in one pass: hash the raw value while checking that it needs
-             * no decoding (no reference, no whitespace XML would normalize) */
+            unsigned char quote = s[j++] == '"' ? DQUOTE : SQUOTE;
+            /* the value's end, its hash and whether it needs decoding (a reference, or
+             * whitespace XML normalizes), in one pass */
+            Py_ssize_t vs = j;
             size_t vh = 1469598103934665603ULL;
-            Py_ssize_t k = 0;
-            for (; k < vn; k++) {
-                unsigned char vc = (unsigned char)s[vs + k];
-                if (vc == '&' || vc == '\t' || vc == '\n' || vc == '\r') break;
+            seen_class = 0;
+            for (; j < n; j++) {
+                unsigned char vc = (unsigned char)s[j], k = byte_class[vc];
+                if (k & quote) break;
+                seen_class |= k;
                 vh = (vh ^ vc) * 1099511628211ULL;
             }
-            if (k == vn) {
+            if (j >= n) { bad = 1; break; }
+            Py_ssize_t vn = j - vs;
+            j++;
+            if (el < 0) continue;
+            if (!(seen_class & NEEDS_DECODE)) {
                 if (set_attr_hashed(st, s + as, an, s + vs, vn, vh) < 0) return -1;
                 continue;
             }
