@@ -28,6 +28,44 @@ static PackAPI *pack_api = NULL;
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* equal bytes, for the short names and values compared here (a libc call per compare cost
+ * more than the compare) */
+static inline int same(const char *a, const char *b, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (a[k] != b[k]) return 0;
+    return 1;
+}
+
+/* byte classes of the scan's inner loops: one table look-up instead of four to six compares
+ * per byte, and a value's end and whether it needs decoding found in one pass */
+#define ENDS_TAG_NAME 1   /* whitespace, '>', '/' */
+#define ENDS_ATTR_NAME 2  /* those and '=' */
+#define COLON 4
+#define NEEDS_DECODE 8    /* in a value: '&', or whitespace XML normalizes */
+#define DQUOTE 16
+#define SQUOTE 32
+static const unsigned char byte_class[256] = {
+    [' '] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
+    ['\t'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['\n'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['\r'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
+    ['>'] = ENDS_TAG_NAME | ENDS_ATTR_NAME, ['/'] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
+    ['='] = ENDS_ATTR_NAME, [':'] = COLON, ['&'] = NEEDS_DECODE,
+    ['"'] = DQUOTE, ['\''] = SQUOTE,
+};
+#define CLASS(c) byte_class[(unsigned char)(c)]
+
+/* the next '<' from i, or -1: the next tag is usually a few bytes on (a newline and an
+ * indent), where a loop beats memchr's call */
+static inline Py_ssize_t next_lt(const char *s, Py_ssize_t i, Py_ssize_t n) {
+    Py_ssize_t stop = i + 16 < n ? i + 16 : n;
+    for (; i < stop; i++)
+        if (s[i] == '<') return i;
+    if (i >= n) return -1;
+    const char *lt = memchr(s + i, '<', n - i);
+    return lt ? lt - s : -1;
+}
+
 /* 1 and the value in *v when the attribute's text is an integer treeindex stores as one */
 static int parse_int(const char *s, Py_ssize_t start, Py_ssize_t n, long long *v) {
     if (start < 0 || n <= 0 || n >= 18) return 0;
@@ -105,7 +143,7 @@ static PyObject *interned(const char *p, Py_ssize_t n) {
             }
             return u;
         }
-        if (c->len == n && memcmp(c->text, p, n) == 0) {
+        if (c->len == n && same(c->text, p, n)) {
             Py_INCREF(c->str);
             return c->str;
         }
@@ -218,25 +256,25 @@ static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char
 
 /* attributes whose values are positions or ids: no term at all */
 static int no_term(const char *a, Py_ssize_t n) {
-    return (n == 5 && memcmp(a, "begin", 5) == 0) || (n == 3 && memcmp(a, "end", 3) == 0) ||
-           (n == 2 && memcmp(a, "id", 2) == 0);
+    return (n == 5 && same(a, "begin", 5)) || (n == 3 && same(a, "end", 3)) ||
+           (n == 2 && same(a, "id", 2));
 }
 
 /* attributes with long or redundant values: a term for being there, none for the value:
  * his*, index, frame, sense, root, postag, pos, mwu_root, mwu_sense, other_id, dscsense, sc
  * (by length: one comparison or two for each attribute, not a dozen) */
 static int presence_only(const char *a, Py_ssize_t n) {
-    if (n >= 3 && memcmp(a, "his", 3) == 0) return 1;
+    if (n >= 3 && same(a, "his", 3)) return 1;
     switch (n) {
-    case 2: return memcmp(a, "sc", 2) == 0;
-    case 3: return memcmp(a, "pos", 3) == 0;
-    case 4: return memcmp(a, "root", 4) == 0;
-    case 5: return memcmp(a, "index", 5) == 0 || memcmp(a, "frame", 5) == 0 ||
-                   memcmp(a, "sense", 5) == 0;
-    case 6: return memcmp(a, "postag", 6) == 0;
-    case 8: return memcmp(a, "mwu_root", 8) == 0 || memcmp(a, "other_id", 8) == 0 ||
-                   memcmp(a, "dscsense", 8) == 0;
-    case 9: return memcmp(a, "mwu_sense", 9) == 0;
+    case 2: return same(a, "sc", 2);
+    case 3: return same(a, "pos", 3);
+    case 4: return same(a, "root", 4);
+    case 5: return same(a, "index", 5) || same(a, "frame", 5) ||
+                   same(a, "sense", 5);
+    case 6: return same(a, "postag", 6);
+    case 8: return same(a, "mwu_root", 8) || same(a, "other_id", 8) ||
+                   same(a, "dscsense", 8);
+    case 9: return same(a, "mwu_sense", 9);
     default: return 0;
     }
 }
@@ -382,7 +420,7 @@ static int keep_token(Out *o, Seen *s, Py_ssize_t from) {
     }
     Py_ssize_t h = seen_hash(o->buf + from, n) & (s->cap - 1);
     while (s->len[h]) {
-        if (s->len[h] == n && memcmp(o->buf + s->start[h], o->buf + from, n) == 0) {
+        if (s->len[h] == n && same(o->buf + s->start[h], o->buf + from, n)) {
             o->len = from;
             return 0;
         }
@@ -471,19 +509,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 
     Py_ssize_t i = 0;
     while (i < n) {
-        const char *lt = memchr(s + i, '<', n - i);
-        if (!lt) break;
-        i = lt - s;
+        i = next_lt(s, i, n);
+        if (i < 0) break;
         if (i + 1 >= n) { fallback = 1; break; }
         char c = s[i + 1];
         if (c == '!' || c == '?') { fallback = 1; break; }
         if (c == '/') {
             Py_ssize_t j = i + 2;
             while (j < n && !is_space(s[j]) && s[j] != '>') j++;
-            int is_node = (j - (i + 2) == 4 && memcmp(s + i + 2, "node", 4) == 0);
-            const char *gt = memchr(s + j, '>', n - j);
-            if (!gt) { fallback = 1; break; }
-            Py_ssize_t e = gt - s + 1;
+            int is_node = (j - (i + 2) == 4 && same(s + i + 2, "node", 4));
+            Py_ssize_t gt = j;
+            while (gt < n && s[gt] != '>') gt++;
+            if (gt >= n) { fallback = 1; break; }
+            Py_ssize_t e = gt + 1;
             edepth--;
             if (is_node) {
                 if (depth == 0) { fallback = 1; break; }
@@ -499,12 +537,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
         /* a start tag */
         Py_ssize_t j = i + 1;
-        while (j < n && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
-        if (memchr(s + i + 1, ':', j - (i + 1))) { fallback = 1; break; }  /* a prefix */
-        int is_node = (j - (i + 1) == 4 && memcmp(s + i + 1, "node", 4) == 0);
-        int is_root = edepth == 0 && j - (i + 1) == 9 && memcmp(s + i + 1, "alpino_ds", 9) == 0;
+        unsigned char seen_class = 0;
+        while (j < n && !(CLASS(s[j]) & ENDS_TAG_NAME)) seen_class |= CLASS(s[j++]);
+        if (seen_class & COLON) { fallback = 1; break; }  /* a prefix */
+        int is_node = (j - (i + 1) == 4 && same(s + i + 1, "node", 4));
+        int is_root = edepth == 0 && j - (i + 1) == 9 && same(s + i + 1, "alpino_ds", 9);
         int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
-                          memcmp(s + i + 1, "sentence", 8) == 0;
+                          same(s + i + 1, "sentence", 8);
         Node nd;
         Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma, for the terms */
         nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
@@ -519,29 +558,36 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 bad = 1; break;
             }
             Py_ssize_t as = j;
-            while (j < n && s[j] != '=' && !is_space(s[j]) && s[j] != '>' && s[j] != '/') j++;
+            seen_class = 0;
+            while (j < n && !(CLASS(s[j]) & ENDS_ATTR_NAME)) seen_class |= CLASS(s[j++]);
             Py_ssize_t an = j - as;
-            if (memchr(s + as, ':', an)) { bad = 1; break; }  /* a prefixed attribute */
+            if (seen_class & COLON) { bad = 1; break; }  /* a prefixed attribute */
             while (j < n && is_space(s[j])) j++;
             if (j >= n || s[j] != '=') { bad = 1; break; }
             j++;
             while (j < n && is_space(s[j])) j++;
             if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
-            char q = s[j++];
-            const char *qe = memchr(s + j, q, n - j);
-            if (!qe) { bad = 1; break; }
-            Py_ssize_t vs = j, vn = qe - s - j;
-            j = qe - s + 1;
-            if (an >= 5 && memcmp(s + as, "xmlns", 5) == 0 && (an == 5 || s[as + 5] == ':')) {
+            unsigned char quote = s[j++] == '"' ? DQUOTE : SQUOTE;
+            Py_ssize_t vs = j;
+            seen_class = 0;  /* the value's end, and whether it needs decoding */
+            for (; j < n; j++) {
+                unsigned char k = CLASS(s[j]);
+                if (k & quote) break;
+                seen_class |= k;
+            }
+            if (j >= n) { bad = 1; break; }
+            Py_ssize_t vn = j - vs;
+            j++;
+            int plain_value = !(seen_class & NEEDS_DECODE);
+            if (an >= 5 && same(s + as, "xmlns", 5) && (an == 5 || s[as + 5] == ':')) {
                 bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
                 break;
             }
             if (is_root || is_sentence) {
-                int is_id = is_root ? (an == 2 && memcmp(s + as, "id", 2) == 0)
-                                    : (an == 6 && memcmp(s + as, "sentid", 6) == 0);
+                int is_id = is_root ? (an == 2 && same(s + as, "id", 2))
+                                    : (an == 6 && same(s + as, "sentid", 6));
                 if (is_id) {
-                    if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
-                        memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                    if (!plain_value) {
                         bad = 1;
                         break;
                     }
@@ -552,8 +598,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
             if (!is_node) continue;
             if (!terms_handover && !no_term(s + as, an)) {
-                if (an == 4 && memcmp(s + as, "word", 4) == 0) { ws = vs; wn = vn; }
-                else if (an == 5 && memcmp(s + as, "lemma", 5) == 0) { ls = vs; ln = vn; }
+                if (an == 4 && same(s + as, "word", 4)) { ws = vs; wn = vn; }
+                else if (an == 5 && same(s + as, "lemma", 5)) { ls = vs; ln = vn; }
                 else {
                     int r = emit(&to, &tseen, s + as, an, s + vs, vn);
                     if (r == -1) goto error;
@@ -561,14 +607,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 }
             }
             Py_ssize_t *ps = NULL, *pn = NULL;
-            if (an == 3 && memcmp(s + as, "cat", 3) == 0) { ps = &nd.cat; pn = &nd.cat_n; }
-            else if (an == 3 && memcmp(s + as, "rel", 3) == 0) { ps = &nd.rel; pn = &nd.rel_n; }
-            else if (an == 2 && memcmp(s + as, "pt", 2) == 0) { ps = &nd.pt; pn = &nd.pt_n; }
-            else if (an == 5 && memcmp(s + as, "begin", 5) == 0) { ps = &nd.beg; pn = &nd.beg_n; }
-            else if (an == 3 && memcmp(s + as, "end", 3) == 0) { ps = &nd.end_attr; pn = &nd.end_n; }
+            if (an == 3 && same(s + as, "cat", 3)) { ps = &nd.cat; pn = &nd.cat_n; }
+            else if (an == 3 && same(s + as, "rel", 3)) { ps = &nd.rel; pn = &nd.rel_n; }
+            else if (an == 2 && same(s + as, "pt", 2)) { ps = &nd.pt; pn = &nd.pt_n; }
+            else if (an == 5 && same(s + as, "begin", 5)) { ps = &nd.beg; pn = &nd.beg_n; }
+            else if (an == 3 && same(s + as, "end", 3)) { ps = &nd.end_attr; pn = &nd.end_n; }
             if (ps) {
-                if (memchr(s + vs, '&', vn) || memchr(s + vs, '\n', vn) ||
-                    memchr(s + vs, '\t', vn) || memchr(s + vs, '\r', vn)) {
+                if (!plain_value) {
                     bad = 1;  /* needs XML value normalization: leave it to lxml */
                     break;
                 }
@@ -578,7 +623,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (bad) { fallback = 1; break; }
         if (is_node && !terms_handover) {  /* a word that is its own lemma: one term */
             int r = 0;
-            if (ws >= 0 && ls >= 0 && wn == ln && memcmp(s + ws, s + ls, wn) == 0) {
+            if (ws >= 0 && ls >= 0 && wn == ln && same(s + ws, s + ls, wn)) {
                 r = emit(&to, &tseen, "wl", 2, s + ws, wn);
             } else {
                 if (ws >= 0) r = emit(&to, &tseen, "word", 4, s + ws, wn);
