@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 int ti_wellformed(const unsigned char *s, Py_ssize_t n);
@@ -46,11 +47,18 @@ static void init_classes(void) {
 
 static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-static int name_start(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-static int name_char(unsigned char c) {
-    return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
+/* the name characters this check accepts: 1 may start a name, 2 may continue one */
+static const unsigned char name_class[256] = {
+    ['A' ... 'Z'] = 3, ['a' ... 'z'] = 3, ['_'] = 3, ['0' ... '9'] = 2, ['-'] = 2, ['.'] = 2,
+};
+static int name_start(unsigned char c) { return name_class[c] & 1; }
+static int name_char(unsigned char c) { return name_class[c] & 2; }
+
+/* equal bytes, for the short names compared here (a libc call each cost more) */
+static inline int same(const unsigned char *a, const unsigned char *b, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (a[k] != b[k]) return 0;
+    return 1;
 }
 
 /* the length of the valid UTF-8 sequence of an XML character at s[i], or 0 */
@@ -215,7 +223,7 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
         if (s[i + 1] == '/') {  /* an end tag: the open element's name */
             Py_ssize_t len = name(s, i + 2, n);
             if (!len || depth == 0 || len != stack_n[depth - 1] ||
-                memcmp(s + i + 2, s + stack[depth - 1], len) != 0)
+                !same(s + i + 2, s + stack[depth - 1], len))
                 return 0;
             i = skip_space(s, i + 2 + len, n);
             if (i >= n || s[i] != '>') return 0;
@@ -224,6 +232,9 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
         } else {  /* a start tag */
             Py_ssize_t at = i + 1, len = name(s, at, n);
             int attrs = 0, empty = 0;
+            /* the attribute names seen, by length and last byte: a name is compared with
+             * the earlier ones only when its bit was set (a node has a dozen or more) */
+            uint64_t seen = 0;
             if (!len) return 0;
             i = at + len;
             for (;;) {
@@ -239,8 +250,11 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
                 if (j == i) return 0;  /* attributes are separated by whitespace */
                 Py_ssize_t an = name(s, j, n);
                 if (!an || attrs == MAX_ATTRIBUTES) return 0;
-                for (int k = 0; k < attrs; k++)
-                    if (attr_n[k] == an && memcmp(s + attr[k], s + j, an) == 0) return 0;
+                uint64_t bit = (uint64_t)1 << ((an * 7 + s[j + an - 1]) & 63);
+                if (seen & bit)
+                    for (int k = 0; k < attrs; k++)
+                        if (attr_n[k] == an && same(s + attr[k], s + j, an)) return 0;
+                seen |= bit;
                 attr[attrs] = j;
                 attr_n[attrs++] = an;
                 j = skip_space(s, j + an, n);
