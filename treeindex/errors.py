@@ -5,7 +5,6 @@ Every message names the file (or database), the place and the fix, on one line.
 
 from __future__ import annotations
 
-import difflib
 from enum import IntEnum
 
 
@@ -51,6 +50,8 @@ class Interrupted(TreeindexError):
 def suggest(wanted: str, have: list[str], one: str, many: str) -> str:
     """'unknown <one> X; the <many> in this index are (closest first): ...': names that
     differ only in case first, then by similarity."""
+    import difflib  # (here: only a misspelt name needs it, not every command's start)
+
     folded = [h for h in have if h.lower() == wanted.lower()]
     close = difflib.get_close_matches(wanted.lower(), [h.lower() for h in have], n=len(have),
                                       cutoff=0.0)

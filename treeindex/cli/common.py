@@ -4,7 +4,6 @@ become messages and exit codes, the progress line, and printing to a pipe."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import sys
 import time
@@ -105,6 +104,8 @@ class ProgressLine:
         self.last = now
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
         line = f"{text}  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        import shutil  # (here: a progress line is drawn; not every command's start)
+
         self.width = max(shutil.get_terminal_size((80, 24)).columns - 1, 10)
         click.echo("\r" + line[: self.width].ljust(self.width), nl=False, err=True)
 
