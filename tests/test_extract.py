@@ -88,3 +88,24 @@ def test_namespaced_sentences_go_to_the_python_path():
     assert counts == {}  # a sentence handed over changes nothing
     assert extract._scan.scan(raw, 7, 1000, 0, counts) is not None
     assert counts["top"] == [1, 1]
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_pattern_numbers_are_those_of_the_dict_each_scan_is_given():
+    """Each task numbers its patterns in a dict of its own: nothing of one dict's numbers
+    may carry over into a scan given another (a cache of them in C, tried in stop 32, would
+    have had to be emptied there)."""
+    from fuzz import real_sentences
+
+    scan = extract._scan.scan
+    sentences = real_sentences([CDB])[:30]
+    # with no dict, each row holds its pattern's text
+    texts = [[row[12] for row in scan(x, 7, 1000, 0, {}, False, None)[1]] for x in sentences]
+    assert sum(map(len, texts)) > 50
+    first, second = {}, {"su:np hd:noun": 1}  # (the same patterns get other numbers there)
+    for patterns in (first, second, first, second, {}):
+        for x, want in zip(sentences, texts):
+            numbers = [row[12] for row in scan(x, 7, 1000, 0, {}, False, patterns)[1]]
+            by_number = {n: t for t, n in patterns.items()}
+            assert [by_number[n] for n in numbers] == want
+    assert len(second) == len(first) + (0 if "su:np hd:noun" in first else 1)

@@ -15,6 +15,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "../worker/_bytes.h"
 
 typedef struct { char *buf; Py_ssize_t len, cap; } Buf;
 
@@ -63,14 +64,6 @@ typedef struct {
     int32_t names[1024];  /* attribute name hash -> column + 1 */
     Py_ssize_t sentences;
 } State;
-
-/* equal bytes, for the short names and values compared here (a libc call per compare cost
- * more than the compare) */
-static inline int same(const char *a, const char *b, Py_ssize_t n) {
-    for (Py_ssize_t k = 0; k < n; k++)
-        if (a[k] != b[k]) return 0;
-    return 1;
-}
 
 static size_t hash(const char *p, Py_ssize_t n) {
     size_t h = 1469598103934665603ULL;
@@ -216,38 +209,6 @@ static void set_size(State *st, Py_ssize_t el, int32_t size) {
     unsigned char *p = (unsigned char *)st->size.buf + 4 * el;
     p[0] = (unsigned char)size; p[1] = (unsigned char)(size >> 8);
     p[2] = (unsigned char)(size >> 16); p[3] = (unsigned char)(size >> 24);
-}
-
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-/* byte classes of the scan's inner loops, one table look-up instead of four to six compares
- * and a memchr per name */
-#define ENDS_TAG_NAME 1   /* whitespace, '>', '/' */
-#define ENDS_ATTR_NAME 2  /* those and '=' */
-#define COLON 4
-#define NEEDS_DECODE 8    /* in a value: '&', or whitespace XML normalizes */
-#define DQUOTE 16
-#define SQUOTE 32
-static const unsigned char byte_class[256] = {
-    [' '] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
-    ['\t'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
-    ['\n'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
-    ['\r'] = ENDS_TAG_NAME | ENDS_ATTR_NAME | NEEDS_DECODE,
-    ['>'] = ENDS_TAG_NAME | ENDS_ATTR_NAME, ['/'] = ENDS_TAG_NAME | ENDS_ATTR_NAME,
-    ['='] = ENDS_ATTR_NAME, [':'] = COLON, ['&'] = NEEDS_DECODE,
-    ['"'] = DQUOTE, ['\''] = SQUOTE,
-};
-#define CLASS(c) byte_class[(unsigned char)(c)]
-
-/* the next '<' from i, or -1: the next tag is usually a few bytes on (a newline and an
- * indent), where a loop beats memchr's call */
-static inline Py_ssize_t next_lt(const char *s, Py_ssize_t i, Py_ssize_t n) {
-    Py_ssize_t stop = i + 16 < n ? i + 16 : n;
-    for (; i < stop; i++)
-        if (s[i] == '<') return i;
-    if (i >= n) return -1;
-    const char *lt = memchr(s + i, '<', n - i);
-    return lt ? lt - s : -1;
 }
 
 static void put_utf8(char *b, Py_ssize_t *o, unsigned long cp) {

@@ -154,7 +154,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     subtrees: list[tuple] = []
     counts: dict[str, list[int]] = {}
     errors: list[tuple] = []
-    cache: dict[str, tuple] = {}
+    cache: dict[str, tuple] = {}  # encoding -> (its parsers, None for UTF-8 else the codec)
     compress = compressor(task.dictionary)
     patterns: dict[str, int] = {}
     nodes = BlockBuilder()
@@ -168,12 +168,12 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
             if len(s.xml) > MAX_XML:
                 raise BadSentence(f"is {len(s.xml):,} bytes, more than the {MAX_XML >> 20} MB "
                                   "a sentence may be", 1)
-            pair = cache.get(s.encoding)
-            if pair is None:
-                pair = cache[s.encoding] = parsers(s.encoding)
-            row = sentence_rows(s.xml, pair, None if utf8_codec(s.encoding) else s.encoding,
-                                task.max_children, task.max_nodes, len(sentences), subtrees,
-                                counts, patterns, packer)
+            known = cache.get(s.encoding)
+            if known is None:  # (once per encoding, not a codec look-up per sentence)
+                known = cache[s.encoding] = (parsers(s.encoding),
+                                             None if utf8_codec(s.encoding) else s.encoding)
+            row = sentence_rows(s.xml, known[0], known[1], task.max_children, task.max_nodes,
+                                len(sentences), subtrees, counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             if packer is not None and made() != before:
                 raise  # (some of its rows are in the image: the task fails, never half-made)
