@@ -241,3 +241,25 @@ def test_count_and_stats_give_the_same_answer_whatever_the_engine(index, engine)
     assert (c.hits, c.sentences) == (len(hits), len({(h.corpus, h.seq) for h in hits}))
     assert dict(stats(index, NP_DE, ("lemma",), engine=engine, workers=0)) == \
         dict(Counter(h.values for h in hits))
+
+
+def test_a_search_checks_its_index_once_and_keeps_nothing_after(index, monkeypatch):
+    """A command opens its index four times: the schema is checked at the first open only,
+    and when the command ends the process remembers nothing (no kept connection, no state
+    that passed), so a process that goes on never reuses either."""
+    import os
+
+    from treeindex.store import connect, validate
+    from treeindex.store import index as index_module
+
+    checked = []
+    real = validate.check
+    monkeypatch.setattr(validate, "check", lambda *a: checked.append(1) or real(*a))
+    for _ in range(2):
+        checked.clear()
+        result = run("search", "--db", index, "--workers", 0, "--count", NP_DE)
+        assert result.exit_code == 0, result.output
+        assert len(checked) == 1
+        assert connect.remember_checks is False
+        assert not connect._checked
+        assert not [k for k in index_module._idle if k[0] == os.getpid()]

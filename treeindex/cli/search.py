@@ -98,12 +98,13 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
         treeindex search --format xml -o whq.xml '//node[@cat="whq"]'
         treeindex search --like np-17 --keep lemma --corpus cdb-sample
     """
-    from ..store import connect
+    from ..store.index import remembered_checks
 
     # one command opens its index four times (plan, notes, search, the check that nothing
     # was replaced): its schema is checked once, and one connection serves them all, as in a
-    # command run by `treeindex server` (any write to the file in between checks it again)
-    connect.remember_checks = True
+    # command run by `treeindex server` (any write to the file in between checks it again);
+    # until the command ends
+    click.get_current_context().with_resource(remembered_checks())
     output = Path(output_name) if output_name is not None else None
     # (a name that ends in / is a folder, as Path would forget)
     to_folder = output_name is not None and (output_name.endswith(("/", os.sep))

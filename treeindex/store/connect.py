@@ -423,6 +423,11 @@ _checked: set[tuple] = set()
 read_cache_kib: int | None = None
 
 
+def forget_checks() -> None:
+    """Forget which file states passed the checks (see remember_checks)."""
+    _checked.clear()
+
+
 def file_state(path: Path) -> tuple:
     """The state of an index file and its WAL (device, inode, size, modification time of
     each, None where missing): what any write (ingest, rm, rename) changes."""

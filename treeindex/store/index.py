@@ -66,6 +66,24 @@ def release_idle() -> None:
         _idle.pop(slot)[1].close()
 
 
+@contextmanager
+def remembered_checks() -> Iterator[None]:
+    """Within: each open of an unchanged index skips its checks, and one connection serves
+    the opens of a thread (a command opens its index four times). After it: checks as
+    before, and the connection kept is closed, so that a process that goes on (a test's, a
+    library user's) never hands it to a file since replaced at the same inode."""
+    if connect.remember_checks:  # (a process that remembers for its whole life: a server's)
+        yield
+        return
+    connect.remember_checks = True
+    try:
+        yield
+    finally:
+        connect.remember_checks = False
+        connect.forget_checks()
+        release_idle()
+
+
 def _take_idle(key: tuple[int, int]) -> sqlite3.Connection | None:
     kept = _idle.pop((os.getpid(), threading.get_ident()), None)
     if kept is None:
