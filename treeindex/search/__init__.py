@@ -329,11 +329,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _results(fn: Callable[[T], R], items: Iterable[T], n: int,
-             executor: Executor | None) -> Iterator[tuple[T, R]]:
+def _results(fn: Callable[[T], R], items: Iterable[T], n: int, executor: Executor | None,
+             width: int | None = None) -> Iterator[tuple[T, R]]:
     """(item, fn(item)) in order: in this process when no worker is wanted, without loading
     the pool (and concurrent.futures and logging with it: 10 ms of a selective search's 0.2
-    s), else in `n` worker processes or the `executor`."""
+    s), else in `n` worker processes or the `executor`, `width` + 2 items in flight (`n` + 2
+    unless given)."""
     if n == 0 and executor is None:
         for item in items:
             yield item, fn(item)
@@ -341,7 +342,7 @@ def _results(fn: Callable[[T], R], items: Iterable[T], n: int,
     from ..pool import ordered_map, owned_executor
 
     with owned_executor(n, executor) as pool:
-        yield from ordered_map(pool, fn, items, max(n, 1) + 2)
+        yield from ordered_map(pool, fn, items, max(n if width is None else width, 1) + 2)
 
 
 def unchanged(db_path: Path, p: Plan) -> None:
@@ -381,7 +382,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                                                     details), with_xml, details, first)
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..pool import available_cores, ordered_map, owned_executor
+    from ..pool import available_cores
 
     n = available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
@@ -400,23 +401,21 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     elif blocks < PARALLEL_MIN_BLOCKS:
         n = width = 0
     try:
-        with owned_executor(n, threads) as pool:
-            for (kind, job), result in ordered_map(pool, fast.run_item, items,
-                                                   max(width, 1) + 2):
-                if kind == "old":
-                    done += result.sentences
-                    yield "old", result
-                    corpus = job.corpus
-                else:
-                    for part in result:
-                        if isinstance(part, fast.Older):
-                            yield "old", part.hits
-                        else:
-                            yield "block", part
-                    done += sum(row.count for row, _ in job.rows)
-                    corpus = dict(job.corpus_names)[job.rows[-1][1]]
-                if progress_callback:
-                    progress_callback(Progress(corpus, min(done, total), total, found[0]))
+        for (kind, job), result in _results(fast.run_item, items, n, threads, width):
+            if kind == "old":
+                done += result.sentences
+                yield "old", result
+                corpus = job.corpus
+            else:
+                for part in result:
+                    if isinstance(part, fast.Older):
+                        yield "old", part.hits
+                    else:
+                        yield "block", part
+                done += sum(row.count for row, _ in job.rows)
+                corpus = dict(job.corpus_names)[job.rows[-1][1]]
+            if progress_callback:
+                progress_callback(Progress(corpus, min(done, total), total, found[0]))
     finally:
         if threads is not None:
             threads.shutdown(cancel_futures=True)
