@@ -104,3 +104,35 @@ def test_control_characters_in_names_are_escaped_on_output(tmp_path):
                                '//node[@cat="np"]']).output
     assert len(hits.splitlines()) == 3 and "\x1b" not in hits
     assert all(line.startswith("we\\tird\\nna\\x1b[31mme\t") for line in hits.splitlines())
+
+
+_BLAS_PROBE = """
+import os, sys
+sys.argv = ["treeindex", "--help"]
+from treeindex.__main__ import main
+try:
+    main()
+except SystemExit:
+    pass
+import numpy  # (as a search that reads the node table does, after the command started)
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+def test_the_command_starts_numpy_without_blas_threads():
+    # OpenBLAS starts a thread per core when numpy is imported (50-80 ms of a search on 2
+    # cores, more with more); treeindex never calls BLAS. The command's process has none;
+    # a user's own setting stands.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, wanted in ((None, "1"), ("3", "3")):
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        out = subprocess.run([sys.executable, "-c", _BLAS_PROBE], env=env, check=True,
+                             capture_output=True, text=True).stdout.split()
+        assert out[-2] == wanted
+        if given is None:
+            assert out[-1] == "1"  # the main thread alone
