@@ -95,11 +95,42 @@ def test_hits_are_exactly_those_of_every_sentence(index, query, two):
     assert got == expected(query, two)
 
 
-def test_workers_do_not_change_the_hits(index):
+def test_workers_do_not_change_the_hits(index, monkeypatch):
+    import treeindex.search as searching
+
     q = '//node[@cat="np" and node[@rel="det"]]'
     one = list(search(index, q, workers=0))
-    two = list(search(index, q, workers=2))
+    two = list(search(index, q, workers=2))  # (small: evaluated here, no worker started)
     assert one == two and len(one) > 100
+    monkeypatch.setattr(searching, "POOL_START", 0.0)  # (workers after the first job)
+    started = spy(monkeypatch, searching, "_results")
+    assert list(search(index, q, workers=2, engine="nodes")) == one
+    assert [c.args[2] for c in started] == [2]
+
+
+def _where(item):
+    import os
+
+    return item, os.getpid()
+
+
+@pytest.mark.parametrize("start, weights, here", [
+    (60.0, [1] * 8, 8),  # little work: no worker started
+    (0.0, [1] * 8, 1),  # more than starting workers costs: the rest in them, after one
+    (0.0, [8], 1),  # (nothing left after it: none started)
+    (60.0, [1, 1, None, 1], 2),  # unknown cost: that one and the rest in workers
+])
+def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, weights, here):
+    import os
+
+    import treeindex.search as searching
+
+    monkeypatch.setattr(searching, "POOL_START", start)
+    got = list(searching._inline_first(_where, range(len(weights)), 2, 2, 8,
+                                       lambda k: weights[k]))
+    assert [item for item, _ in got] == list(range(len(weights)))  # in order
+    assert [pid == os.getpid() for _, (_, pid) in got] == \
+        [k < here for k in range(len(weights))]
 
 
 def test_hit_records(index):

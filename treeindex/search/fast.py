@@ -306,13 +306,13 @@ BLOCKS_PER_JOB = 4
 
 def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | None,
          mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any],
-         with_xml: bool = False, details: bool = True, first: bool = False
-         ) -> Iterator[tuple[str, Any]]:
+         with_xml: bool = False, details: bool = True, first: bool = False,
+         rows: dict[int, list[BlockRow]] | None = None) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
     ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page of hits):
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
-    page is in its first block)."""
+    page is in its first block). `rows`: each corpus's blocks, if read already."""
     sizes = itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB))
     size = next(sizes)
 
@@ -325,7 +325,8 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
         covered = 1  # the next position a block would start at
         group: list[tuple[BlockRow, int]] = []
         group_kept: int | None = None
-        for row in blocks(index, r.id) + [BlockRow(0, 0, 0, r.sentences + 1)]:
+        listed = rows[r.id] if rows is not None and r.id in rows else blocks(index, r.id)
+        for row in listed + [BlockRow(0, 0, 0, r.sentences + 1)]:
             if row.first_seq > covered:  # a gap: through lxml
                 if group:
                     yield "blocks", job(group)
@@ -356,6 +357,20 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
             covered = max(covered, row.first_seq + row.count)
         if group:
             yield "blocks", job(group)
+
+
+def wanted_bytes(rows: dict[int, list[BlockRow]], candidates: dict | None) -> int:
+    """The stored bytes of the blocks a search evaluates (`rows`: each corpus's blocks):
+    its work, as far as the node table goes."""
+    return sum(b.nbytes for cid, listed in rows.items() for b in listed
+               if _wanted(b, None if candidates is None else candidates.get(cid, [])))
+
+
+def job_bytes(item: tuple[str, Any]) -> int | None:
+    """The stored bytes of a job's blocks; None for sentences read through lxml (their
+    cost per byte is another)."""
+    kind, job = item
+    return sum(row.nbytes for row, _ in job.rows) if kind == "blocks" else None
 
 
 def run_item(item: tuple[str, Any]) -> Any:
