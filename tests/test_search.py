@@ -116,8 +116,9 @@ def _where(item):
 
 @pytest.mark.parametrize("start, weights, here", [
     (60.0, [1] * 8, 8),  # little work: no worker started
-    (0.0, [1] * 8, 1),  # more than starting workers costs: the rest in them, after one
-    (0.0, [8], 1),  # (nothing left after it: none started)
+    (0.0, [1] * 8, 2),  # more than starting workers costs: the rest in them (the time of
+    # the first, the first of everything in the process, is not projected: after two)
+    (0.0, [1, 7], 2),  # (nothing left after them: none started)
     (60.0, [1, 1, None, 1], 2),  # unknown cost: that one and the rest in workers
 ])
 def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, weights, here):

@@ -263,3 +263,31 @@ def test_a_search_checks_its_index_once_and_keeps_nothing_after(index, monkeypat
         assert connect.remember_checks is False
         assert not connect._checked
         assert not [k for k in index_module._idle if k[0] == os.getpid()]
+
+
+_MODULES_PROBE = """
+import sys
+from treeindex.__main__ import main
+sys.argv = ["treeindex", "search", "--count", "--db", sys.argv[1], *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(sorted(m for m in ("treeindex.pool", "concurrent.futures", "multiprocessing")
+             if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("how", [["--engine", "lxml"], ["--engine", "nodes"]])
+def test_a_search_that_starts_no_worker_loads_no_pool(index, how):
+    # (the pool's imports are most of what starting workers costs a search: 0.06-0.1 s)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TREEINDEX_SERVER": "off"}
+    out = subprocess.run([sys.executable, "-c", _MODULES_PROBE, str(index), *how,
+                          '//node[@cat="np"]'], env=env, capture_output=True, text=True,
+                         check=True)
+    assert "(all)" in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "[]"

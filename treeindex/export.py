@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from .cores import available_cores
 from .errors import DatabaseError, TreeindexError, suggest
-from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .pool import ordered_map, owned_executor, stop_signals
 from .store import CorpusRow, Index, translate_errors
 
 SENTENCES_PER_TASK = 400

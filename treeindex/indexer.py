@@ -18,8 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from . import store
+from .cores import available_cores
 from .errors import ExitCode, InputError
-from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .pool import ordered_map, owned_executor, stop_signals
 from .search.summary import Summary
 from .sources import Corpus, Resume, discover
 from .sources.base import changed_file

@@ -58,13 +58,6 @@ class Stopped(BaseException):
         self.signum = signum
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group: only the parent reacts, and it stops the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

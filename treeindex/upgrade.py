@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import store
+from .cores import available_cores
 from .errors import DatabaseError
-from .pool import available_cores, ordered_map, owned_executor, stop_signals
+from .pool import ordered_map, owned_executor, stop_signals
 from .search.summary import Summary
 from .search.terms import xml_terms
 

@@ -308,7 +308,7 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     if total <= INLINE_CANDIDATES and executor is None:
         n = 0
     else:
-        from ..pool import available_cores
+        from ..cores import available_cores
 
         n = available_cores() if workers is None else workers
     done = found = 0
@@ -371,10 +371,13 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, 
     """(item, fn(item)) in order: in this process while what is left, projected from the
     time `fn` took for the `weight` done so far out of `total`, would gain less from `n`
     worker processes than starting them costs (POOL_START); then the rest in them. An item
-    of unknown weight (None) and all after it go to the workers."""
+    of unknown weight (None) and all after it go to the workers. (The first item is not
+    counted in the projection: it took twice as long as the next, the first of everything
+    in the process.)"""
     it = iter(items)
     took = 0.0
     done = 0
+    first = True
     for item in it:
         w = weight(item)
         if w is None:
@@ -382,8 +385,12 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, 
             return
         start = time.perf_counter()
         result = fn(item)
-        took += time.perf_counter() - start
-        done += w
+        if first:
+            total -= w
+            first = False
+        else:
+            took += time.perf_counter() - start
+            done += w
         yield item, result
         if done and took * max(total - done, 0) / done * (1 - 1 / n) > POOL_START:
             rest = next(it, None)
@@ -414,7 +421,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
                                                     details), with_xml, details, first, rows)
-    from ..pool import available_cores
+    from ..cores import available_cores
 
     n = available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)

@@ -69,7 +69,7 @@ def build_indexes(conn: sqlite3.Connection) -> None:
     SQLite sorts for each in worker threads when the sort runs in pieces: a small cache
     (4 MB) makes the pieces, one thread per core sorts them (at most 8, SQLite's limit).
     Measured on 2 cores, 250,000 subtrees: 0.67 s -> 0.45 s."""
-    from ..pool import available_cores
+    from ..cores import available_cores
 
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA threads={min(available_cores(), 8)}")
