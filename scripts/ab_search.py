@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Whole `treeindex search --count` commands of this install against another, alternating (A/B).
+
+    python3 scripts/ab_search.py --old /tmp/old-venv/bin/python [--python NEW] [--mb 200]
+                                 [--rounds 7] [--only NAME ...]
+
+Both run as a user runs them (the `treeindex` command beside each interpreter, without a
+server: TREEINDEX_SERVER=off), on the same index (the one scripts/bench_search.py builds
+under /tmp/treeindex-bench), the benchmark queries of scripts/bench_basex.py, one command
+of each install after the other, which goes first alternating by round. Checks that both
+print the same counts, and prints the medians and new / old with its range over the
+rounds: this machine's noise moves whole commands by 10-20% from one minute to the next,
+so only paired figures tell a change of a few percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_basex import QUERIES  # noqa: E402
+from bench_search import build  # noqa: E402
+
+
+def command(python: str, db: Path, xpath: str) -> list[str]:
+    script = Path(python).parent / "treeindex"
+    args = ["search", "--db", str(db), "--count", "-q", xpath]
+    return [str(script), *args] if script.exists() else [python, "-m", "treeindex", *args]
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    # (the user's environment, but no server, and no BLAS setting of this shell's: each
+    # command sets what it sets)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["TREEINDEX_SERVER"] = "off"
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    return time.perf_counter() - start, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--old", required=True, help="the other install's python")
+    ap.add_argument("--python", default=sys.executable, help="this install's python")
+    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
+    args = ap.parse_args()
+    _, db = build(args.mb, 0)
+    queries = [(name, q) for name, q, *_ in QUERIES
+               if not args.only or any(o in name for o in args.only)]
+    times: dict[str, dict[str, list[float]]] = {n: {"new": [], "old": []} for n, _ in queries}
+    for r in range(args.rounds):
+        for name, q in queries:
+            order = [("new", args.python), ("old", args.old)]
+            outs = {}
+            for which, python in (order if r % 2 == 0 else order[::-1]):
+                t, outs[which] = timed(command(python, db, q))
+                times[name][which].append(t)
+            if outs["new"] != outs["old"]:
+                sys.exit(f"{name}: the two installs printed different counts:\n"
+                         f"{outs['new']}\n{outs['old']}")
+    print(f"index: {db}; {args.rounds} rounds, alternating; whole commands, no server")
+    print(f"  {'query':<38} {'old':>8} {'new':>8} {'new/old':>8}  range")
+    for name, _ in queries:
+        old, new = times[name]["old"], times[name]["new"]
+        ratios = [b / a for a, b in zip(old, new)]
+        print(f"  {name:<38} {statistics.median(old):7.3f}s {statistics.median(new):7.3f}s "
+              f"{statistics.median(ratios):8.2f}  [{min(ratios):.2f}-{max(ratios):.2f}]")
+
+
+if __name__ == "__main__":
+    main()
