@@ -102,10 +102,11 @@ def test_workers_do_not_change_the_hits(index, monkeypatch):
     one = list(search(index, q, workers=0))
     two = list(search(index, q, workers=2))  # (small: evaluated here, no worker started)
     assert one == two and len(one) > 100
-    monkeypatch.setattr(searching, "POOL_START", 0.0)  # (workers after the first job)
+    monkeypatch.setattr(searching, "POOL_START", 0.0)  # (workers after the first jobs)
     started = spy(monkeypatch, searching, "_results")
     assert list(search(index, q, workers=2, engine="nodes")) == one
-    assert [c.args[2] for c in started] == [2]
+    assert list(search(index, q, workers=2, engine="lxml")) == one
+    assert [c.args[2] for c in started] == [2, 2]
 
 
 def _where(item):

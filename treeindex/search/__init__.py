@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["Counts", "Hit", "Plan", "Progress", "Query", "compile_query", "count",
            "frequencies", "plan", "search", "stats", "tally"]
 
-# candidates that one process evaluates faster than it starts workers
-INLINE_CANDIDATES = 400
 # up to this many candidates lxml is faster than loading the node table's blocks (and numpy)
 ENGINE_MIN_CANDIDATES = 1000
 
@@ -305,15 +303,16 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     tasks = _tasks(p, str(db_path), with_xml, attrs, details, limit)
-    if total <= INLINE_CANDIDATES and executor is None:
-        n = 0
-    else:
-        from ..cores import available_cores
+    from ..cores import available_cores
 
-        n = available_cores() if workers is None else workers
+    n = available_cores() if workers is None else workers
+    if executor is None and n > 0:  # (workers only where they gain more than they cost)
+        results = _inline_first(run_search_task, tasks, n, n, total, _task_sentences)
+    else:
+        results = _results(run_search_task, tasks, n, executor)
     done = found = 0
     with translate_errors(db_path):
-        for task, result in _results(run_search_task, tasks, n, executor):
+        for task, result in results:
             done += result.sentences
             for hit in result.hits:
                 if limit is not None and found >= limit:
@@ -325,6 +324,10 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
             if limit is not None and found >= limit:
                 return
     unchanged(db_path, p)
+
+
+def _task_sentences(task: SearchTask) -> int:
+    return len(task.seqs) if task.seqs is not None else task.last_seq - task.first_seq + 1
 
 
 T = TypeVar("T")
