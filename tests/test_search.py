@@ -103,10 +103,14 @@ def test_workers_do_not_change_the_hits(index, monkeypatch):
     two = list(search(index, q, workers=2))  # (small: evaluated here, no worker started)
     assert one == two and len(one) > 100
     monkeypatch.setattr(searching, "POOL_START", 0.0)  # (workers after the first jobs)
+    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
     started = spy(monkeypatch, searching, "_results")
     assert list(search(index, q, workers=2, engine="nodes")) == one
-    assert list(search(index, q, workers=2, engine="lxml")) == one
-    assert [c.args[2] for c in started] == [2, 2]
+    every = "//node[@cat]"  # (every sentence, in tasks of 40: enough for 2 workers)
+    monkeypatch.setattr(searching, "SENTENCES_PER_TASK", 40)
+    assert list(search(index, every, workers=2, engine="lxml")) == \
+        list(search(index, every, workers=0, engine="lxml"))
+    assert [c.args[2] for c in started if c.args[2]] == [2, 2]
 
 
 def _where(item):
@@ -128,6 +132,7 @@ def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, we
     import treeindex.search as searching
 
     monkeypatch.setattr(searching, "POOL_START", start)
+    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
     got = list(searching._inline_first(_where, range(len(weights)), 2, 2, 8,
                                        lambda k: weights[k]))
     assert [item for item, _ in got] == list(range(len(weights)))  # in order
@@ -266,3 +271,15 @@ def test_on_the_node_table_a_search_reads_one_state_of_the_index(tmp_path):
         assert outcomes == ["removed"]
         assert "corpus 'big' was removed, renamed or replaced while it was searched" in str(e)
     keep.close()
+
+
+def test_a_search_starts_no_more_workers_than_it_has_jobs_left(monkeypatch):
+    # (on 64 cores, a pool of 64 for the last 2 jobs: forks for nothing, 5-8 ms each)
+    import treeindex.search as searching
+
+    monkeypatch.setattr(searching, "POOL_START", 0.0)
+    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    started = spy(monkeypatch, searching, "_results")
+    got = list(searching._inline_first(_where, range(4), 8, 8, 4, lambda k: 1))
+    assert [item for item, _ in got] == [0, 1, 2, 3]
+    assert [(c.args[2], c.args[4]) for c in started] == [(2, 2)]

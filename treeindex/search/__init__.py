@@ -364,22 +364,25 @@ def unchanged(db_path: Path, p: Plan) -> None:
 
 # What starting worker processes costs a search in its own process: the pool's imports
 # (multiprocessing, concurrent.futures, logging), the forks, the jobs' hand-over and the
-# shutdown. Measured on 2 cores: 0.06-0.1 s (a command's `@cat="whq"` count on 200 MB, 96
-# blocks: 0.445 s inline against 0.541 s with 2 workers, 7 alternating runs).
-POOL_START = 0.08
+# shutdown. Measured on 2 cores: 0.05-0.1 s for 2 workers (a command's `@cat="whq"` count
+# on 200 MB, 96 blocks: 0.445 s in the process against 0.541 s with 2 workers, 7
+# alternating runs), and 6-8 ms more for each further worker (4: 88 ms, 8: 106, 16: 174).
+POOL_START = 0.06
+POOL_START_PER_WORKER = 0.005
 
 
 def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, total: int,
                   weight: Callable[[T], int | None]) -> Iterator[tuple[T, R]]:
     """(item, fn(item)) in order: in this process while what is left, projected from the
-    time `fn` took for the `weight` done so far out of `total`, would gain less from `n`
-    worker processes than starting them costs (POOL_START); then the rest in them. An item
-    of unknown weight (None) and all after it go to the workers. (The first item is not
-    counted in the projection: it took twice as long as the next, the first of everything
-    in the process.)"""
+    time `fn` took for the `weight` done so far out of `total`, would gain less from worker
+    processes (at most `n`, and no more than the items left) than starting them costs
+    (POOL_START + POOL_START_PER_WORKER each); then the rest in them. An item of unknown
+    weight (None) and all after it go to `n` workers. (The first item is not counted in the
+    projection: it took twice as long as the next, the first of everything in the process.)
+    """
     it = iter(items)
     took = 0.0
-    done = 0
+    done = counted = 0
     first = True
     for item in it:
         w = weight(item)
@@ -394,11 +397,18 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, 
         else:
             took += time.perf_counter() - start
             done += w
+            counted += 1
         yield item, result
-        if done and took * max(total - done, 0) / done * (1 - 1 / n) > POOL_START:
+        left = total - done
+        if not done or left <= 0:
+            continue
+        workers = min(n, -(-left * counted // done))  # (the items left, as those so far)
+        if workers > 1 and took * left / done * (1 - 1 / workers) > \
+                POOL_START + POOL_START_PER_WORKER * workers:
             rest = next(it, None)
             if rest is not None:
-                yield from _results(fn, itertools.chain((rest,), it), n, None, width)
+                yield from _results(fn, itertools.chain((rest,), it), workers, None,
+                                    min(width, workers))
             return
 
 
