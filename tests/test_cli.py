@@ -120,9 +120,9 @@ print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task"))
 
 
 def test_the_command_starts_numpy_without_blas_threads():
-    # OpenBLAS starts a thread per core when numpy is imported (50-80 ms of a search on 2
-    # cores, more with more); treeindex never calls BLAS. The command's process has none;
-    # a user's own setting stands.
+    # OpenBLAS starts a thread per core when numpy is imported, and waits for them (on 2
+    # busy cores 0.1 s of a search); treeindex never calls BLAS. The command's process has
+    # none; a user's own setting stands.
     import os
     import subprocess
     import sys

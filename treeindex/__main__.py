@@ -28,11 +28,12 @@ def main() -> None:
             if sys.stderr is not None:  # (None: started with stderr closed)
                 sys.stderr.flush()
             os._exit(code)  # (nothing of this process needs finalizing: 5 ms saved)
-    # numpy's OpenBLAS starts a thread per core (up to 64) when numpy is imported, though
-    # treeindex never calls BLAS: on 2 cores that is 50-80 ms of a search's import of numpy
-    # (measured: 175-295 -> 108-143 ms), more with more cores, and threads in every process
-    # that loads the node table. The command's own processes only; a user's setting stands,
-    # and a program that imports treeindex as a library keeps its own.
+    # numpy's OpenBLAS starts a thread per core (up to 64) when numpy is imported, and waits
+    # for them, though treeindex never calls BLAS: numpy's import on 2 cores, medians of 11
+    # alternating, 138 -> 132 ms on an idle machine, 194 -> 144 ms with one core busy, 280
+    # -> 178 ms with both (a server's searches side by side, an ingest beside a search); and
+    # threads in every process that loads the node table. The command's own processes only:
+    # a user's setting stands, and a program that imports treeindex keeps its own.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import signal
 
