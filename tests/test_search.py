@@ -121,9 +121,8 @@ def _where(item):
 
 @pytest.mark.parametrize("start, weights, here", [
     (60.0, [1] * 8, 8),  # little work: no worker started
-    (0.0, [1] * 8, 2),  # more than starting workers costs: the rest in them (the time of
-    # the first, the first of everything in the process, is not projected: after two)
-    (0.0, [1, 7], 2),  # (nothing left after them: none started)
+    (0.0, [1] * 8, 1),  # more than starting workers costs: the rest in them, after one
+    (0.0, [8], 1),  # (nothing left after it: none started)
     (60.0, [1, 1, None, 1], 2),  # unknown cost: that one and the rest in workers
 ])
 def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, weights, here):
@@ -280,6 +279,6 @@ def test_a_search_starts_no_more_workers_than_it_has_jobs_left(monkeypatch):
     monkeypatch.setattr(searching, "POOL_START", 0.0)
     monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
     started = spy(monkeypatch, searching, "_results")
-    got = list(searching._inline_first(_where, range(4), 8, 8, 4, lambda k: 1))
-    assert [item for item, _ in got] == [0, 1, 2, 3]
+    got = list(searching._inline_first(_where, range(3), 8, 8, 3, lambda k: 1))
+    assert [item for item, _ in got] == [0, 1, 2]
     assert [(c.args[2], c.args[4]) for c in started] == [(2, 2)]
