@@ -132,7 +132,7 @@ def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, we
 
     monkeypatch.setattr(searching, "POOL_START", start)
     monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
-    got = list(searching._inline_first(_where, range(len(weights)), 2, 2, 8,
+    got = list(searching._inline_first(_where, range(len(weights)), 2, 8,
                                        lambda k: weights[k]))
     assert [item for item, _ in got] == list(range(len(weights)))  # in order
     assert [pid == os.getpid() for _, (_, pid) in got] == \
@@ -279,6 +279,6 @@ def test_a_search_starts_no_more_workers_than_it_has_jobs_left(monkeypatch):
     monkeypatch.setattr(searching, "POOL_START", 0.0)
     monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
     started = spy(monkeypatch, searching, "_results")
-    got = list(searching._inline_first(_where, range(3), 8, 8, 3, lambda k: 1))
+    got = list(searching._inline_first(_where, range(3), 8, 3, lambda k: 1))
     assert [item for item, _ in got] == [0, 1, 2]
     assert [(c.args[2], c.args[4]) for c in started] == [(2, 2)]

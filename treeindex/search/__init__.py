@@ -307,7 +307,7 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
 
     n = available_cores() if workers is None else workers
     if executor is None and n > 0:  # (workers only where they gain more than they cost)
-        results = _inline_first(run_search_task, tasks, n, n, total, _task_sentences)
+        results = _inline_first(run_search_task, tasks, n, total, _task_sentences)
     else:
         results = _results(run_search_task, tasks, n, executor)
     done = found = 0
@@ -371,7 +371,7 @@ POOL_START = 0.06
 POOL_START_PER_WORKER = 0.005
 
 
-def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, total: int,
+def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
                   weight: Callable[[T], int | None]) -> Iterator[tuple[T, R]]:
     """(item, fn(item)) in order: in this process while what is left, projected from the
     time `fn` took for the `weight` done so far out of `total`, would gain less from worker
@@ -387,7 +387,7 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, 
     for item in it:
         w = weight(item)
         if w is None:
-            yield from _results(fn, itertools.chain((item,), it), n, None, width)
+            yield from _results(fn, itertools.chain((item,), it), n, None)
             return
         start = time.perf_counter()
         result = fn(item)
@@ -404,7 +404,7 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, width: int, 
             rest = next(it, None)
             if rest is not None:
                 yield from _results(fn, itertools.chain((rest,), it), workers, None,
-                                    min(width, workers))
+                                    workers)
             return
 
 
@@ -427,9 +427,9 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     rows = {r.id: fast.blocks(index, r.id) for r in p.corpora}
-    items = fast.jobs(index, db, p.query, p.corpora, p.candidates, mode, attrs,
+    items = fast.jobs(rows, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
-                                                    details), with_xml, details, first, rows)
+                                                    details), with_xml, details, first)
     from ..cores import available_cores
 
     n = available_cores() if workers is None else workers
@@ -449,7 +449,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
         n = 0
     if n > 0:  # (workers only for work that gains more from them than they cost to start:
         # with one, never)
-        results = _inline_first(fast.run_item, items, n, width,
+        results = _inline_first(fast.run_item, items, n,
                                 fast.wanted_bytes(rows, p.candidates), fast.job_bytes)
     else:
         results = _results(fast.run_item, items, n, threads, width)

@@ -304,15 +304,15 @@ def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
 BLOCKS_PER_JOB = 4
 
 
-def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | None,
-         mode: str, attrs: tuple[str, ...], old_task: Callable[[Any, list[int]], Any],
-         with_xml: bool = False, details: bool = True, first: bool = False,
-         rows: dict[int, list[BlockRow]] | None = None) -> Iterator[tuple[str, Any]]:
+def jobs(rows: dict[int, list[BlockRow]], db: str, query: Query, corpora: list,
+         candidates: dict | None, mode: str, attrs: tuple[str, ...],
+         old_task: Callable[[Any, list[int]], Any], with_xml: bool = False,
+         details: bool = True, first: bool = False) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
     ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page of hits):
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
-    page is in its first block). `rows`: each corpus's blocks, if read already."""
+    page is in its first block). `rows`: each corpus's blocks (`blocks`)."""
     sizes = itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB))
     size = next(sizes)
 
@@ -325,8 +325,7 @@ def jobs(index: Index, db: str, query: Query, corpora: list, candidates: dict | 
         covered = 1  # the next position a block would start at
         group: list[tuple[BlockRow, int]] = []
         group_kept: int | None = None
-        listed = rows[r.id] if rows is not None and r.id in rows else blocks(index, r.id)
-        for row in listed + [BlockRow(0, 0, 0, r.sentences + 1)]:
+        for row in rows[r.id] + [BlockRow(0, 0, 0, r.sentences + 1)]:
             if row.first_seq > covered:  # a gap: through lxml
                 if group:
                     yield "blocks", job(group)
