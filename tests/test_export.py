@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections import defaultdict
 
@@ -14,7 +16,7 @@ from reference import same_element, subtrees
 from treeindex import Interrupted, ingest
 from treeindex.cli import cli
 from treeindex.errors import TreeindexError
-from treeindex.export import TMP_PREFIX, export
+from treeindex.export import TMP_PREFIX, export, run_export_task
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,44 @@ def test_interrupted_export_leaves_no_partial_file(index, tmp_path):
         assert not p.name.startswith(TMP_PREFIX)
         assert len(etree.parse(str(p)).getroot()) == counts[str(p.relative_to(out))]
     assert not (out / "suites-sample").exists() or not list((out / "suites-sample").iterdir())
+
+
+_PARENT = os.getpid()
+
+
+def _dies_on_the_second_corpus(task):
+    """run_export_task, except that the worker given the second corpus is killed."""
+    if os.getpid() != _PARENT and task.corpus_id == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_export_task(task)
+
+
+def test_a_worker_that_dies_leaves_whole_files_and_says_what_to_do(index, tmp_path,
+                                                                   monkeypatch):
+    import treeindex.export as exporting
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(exporting, "run_export_task", _dies_on_the_second_corpus)
+    result = CliRunner().invoke(cli, ["export", "--all", "--db", str(index), "--workers", "2",
+                                      "-q", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        "Error: a worker process died (killed by a signal, or out of memory: see `dmesg`); "
+        "the files written before it are complete and no other was left behind: run the "
+        "export again with --force, with a lower --workers if it happens again\n")
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files and {p.parts[0] for p in files} == {"cdb-sample"}, files
+    monkeypatch.undo()
+    again = CliRunner().invoke(cli, ["export", "--all", "--db", str(index), "--force", "-q",
+                                     str(out)])
+    assert again.exit_code == 0, again.output
+    whole = tmp_path / "whole"
+    export(index, whole, workers=0)
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == \
+        sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
+    for p in whole.rglob("*"):
+        if p.is_file():
+            assert (out / p.relative_to(whole)).read_bytes() == p.read_bytes()
 
 
 def test_export_of_an_interrupted_ingest_exports_what_was_committed(tmp_path):

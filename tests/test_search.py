@@ -4,6 +4,8 @@ input, nothing more, nothing less, in document order, for any number of workers.
 from __future__ import annotations
 
 import functools
+import os
+import signal
 
 import elementpath
 import pytest
@@ -14,6 +16,7 @@ from reference import sentences
 from treeindex import ingest
 from treeindex.errors import QueryError
 from treeindex.search import count, search, stats
+from treeindex.search.run import run_search_task
 
 SOURCES = [(CDB, "cdb-sample"), (SUITES, "suites-sample"), (WRPEE, "WRPEE-dummy"),
            (ALPINO / "Titaantjes", "Titaantjes"), (ALPINO / "cdb", "cdb")]
@@ -113,9 +116,32 @@ def test_workers_do_not_change_the_hits(index, monkeypatch):
     assert [c.args[2] for c in started if c.args[2]] == [2, 2]
 
 
-def _where(item):
-    import os
+_PARENT = os.getpid()
 
+
+def _dies_in_a_worker(task):
+    """run_search_task, except that a worker process is killed by it (out of memory, kill)."""
+    if os.getpid() != _PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_search_task(task)
+
+
+def test_a_worker_that_dies_ends_the_search_with_what_to_do(index, monkeypatch):
+    import treeindex.search as searching
+    from treeindex.errors import WorkerDied
+
+    monkeypatch.setattr(searching, "POOL_START", 0.0)
+    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    monkeypatch.setattr(searching, "SENTENCES_PER_TASK", 40)
+    monkeypatch.setattr(searching, "run_search_task", _dies_in_a_worker)
+    with pytest.raises(WorkerDied) as e:
+        list(search(index, "//node[@cat]", workers=2, engine="lxml"))
+    assert str(e.value) == (
+        "a worker process died (killed by a signal, or out of memory: see `dmesg`); nothing "
+        "was changed: run the search again, with a lower --workers if it happens again")
+
+
+def _where(item):
     return item, os.getpid()
 
 
@@ -126,8 +152,6 @@ def _where(item):
     (60.0, [1, 1, None, 1], 2),  # unknown cost: that one and the rest in workers
 ])
 def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, weights, here):
-    import os
-
     import treeindex.search as searching
 
     monkeypatch.setattr(searching, "POOL_START", start)

@@ -257,7 +257,7 @@ def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[s
     report.incomplete = [c.corpus.name for c in selected if not c.corpus.complete]
     total = sum(k for c in selected for _, k in c.counts)
     n = available_cores() if workers is None else workers
-    with (translate_errors(db_path), owned_executor(n, executor) as pool,
+    with (translate_errors(db_path), owned_executor(n, executor, _AFTER_DEATH) as pool,
           Index(db_path) as index):
         done = 0
         for c in selected:
@@ -273,6 +273,10 @@ def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[s
                 report.files += files.commit()
         report.subtrees = done
     return report
+
+
+_AFTER_DEATH = ("the files written before it are complete and no other was left behind: run "
+                "the export again with --force")
 
 
 def _tasks(index: Index, db_path: str, c: CorpusRow, files: _Files,

@@ -335,12 +335,17 @@ def kill_workers(executor: Executor) -> None:
         executor.kill()
 
 
+RESUME_AFTER_DEATH = "what was committed is kept: run the same command again to resume"
+
+
 @contextmanager
-def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Executor]:
+def owned_executor(workers: int, given: Executor | None = None,
+                   then: str = RESUME_AFTER_DEATH) -> Iterator[Executor]:
     """The executor for one run: `given` (left running), or a new pool of `workers`
     processes that is shut down on success and killed on any other way out.
 
-    A dead worker surfaces as `WorkerDied`.
+    A dead worker surfaces as `WorkerDied`, its message ending in `then` (what the run
+    leaves and what to do: an ingest resumes, a search starts again).
     """
     if given is not None:
         yield given
@@ -354,8 +359,7 @@ def owned_executor(workers: int, given: Executor | None = None) -> Iterator[Exec
         if isinstance(e, BrokenExecutor):
             raise WorkerDied(
                 "a worker process died (killed by a signal, or out of memory: see `dmesg`); "
-                "what was committed is kept: run the same command again to resume, with a "
-                "lower --workers if it happens again"
+                f"{then}, with a lower --workers if it happens again"
             ) from e
         raise
     pool.shutdown(wait=True)

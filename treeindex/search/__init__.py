@@ -346,7 +346,7 @@ def _results(fn: Callable[[T], R], items: Iterable[T], n: int, executor: Executo
         return
     from ..pool import ordered_map, owned_executor
 
-    with owned_executor(n, executor) as pool:
+    with owned_executor(n, executor, "nothing was changed: run the search again") as pool:
         yield from ordered_map(pool, fn, items, max(n if width is None else width, 1) + 2)
 
 
