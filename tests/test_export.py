@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 from click.testing import CliRunner
-from conftest import ALPINO, CDB, SUITES, WRPEE, interrupt_after, repeat_treebank
+from conftest import ALPINO, CDB, SUITES, WRPEE, interrupt_after, repeat_treebank, spy
 from lxml import etree
 from reference import same_element, subtrees
 
@@ -92,6 +92,34 @@ def test_with_sentence_traces_trees_back(index, tmp_path):
     expected = expected_files(CDB, "cdb-sample", {"np"})["cdb-sample/cdb-sample-np-trees.xml"]
     assert [(t.get("index"), t.get("sentid")) for t in root] == [(i, s) for i, _, s in expected]
     assert all(t.get("sentence") == texts[t.get("sentid")] for t in root)
+
+
+@pytest.mark.parametrize("cores, slow, workers", [
+    (64, False, 0),  # a few thousand trees: worth no worker process, whatever the cores
+    (64, True, "tasks"),  # worth workers: no more than it has tasks, not one per core
+    (2, True, 2),
+])
+def test_the_default_workers_are_what_the_export_is_worth(index, tmp_path, monkeypatch, cores,
+                                                          slow, workers):
+    import treeindex.export as exporting
+
+    conn = sqlite3.connect(index)
+    tasks = sum(-(-n // exporting.SENTENCES_PER_TASK)
+                for (n,) in conn.execute("SELECT sentences FROM corpora"))
+    conn.close()
+    assert 2 < tasks < 64
+    monkeypatch.setattr(exporting, "available_cores", lambda: cores)
+    if slow:  # (as if writing trees were slow: the work then pays for workers)
+        monkeypatch.setattr(exporting, "SECONDS_PER_TREE", 1.0)
+    started = spy(monkeypatch, exporting, "owned_executor")
+    export(index, tmp_path / "out")
+    assert [c.args[0] for c in started] == [tasks if workers == "tasks" else workers]
+    export(index, tmp_path / "inline", workers=0)
+    made = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.xml"))
+    assert made and made == sorted(p.relative_to(tmp_path / "inline")
+                                   for p in (tmp_path / "inline").rglob("*.xml"))
+    for p in made:
+        assert (tmp_path / "out" / p).read_bytes() == (tmp_path / "inline" / p).read_bytes()
 
 
 def test_interrupted_export_leaves_no_partial_file(index, tmp_path):

@@ -16,6 +16,7 @@ from conftest import (
     dump,
     interrupt_after,
     repeat_treebank,
+    spy,
 )
 from lxml import etree
 from reference import category_counts, same_element, subtrees
@@ -94,6 +95,26 @@ def test_workers_and_chunking_do_not_change_the_index(tmp_path):
         dumps.append(d)
     assert all(d == dumps[0] for d in dumps[1:])
     assert len(dumps[0]["sentences"]) == 3 * 400 + 112
+
+
+@pytest.mark.parametrize("cores, chunk, rate, workers", [
+    (64, 1 << 20, None, 0),  # 700 KB: worth no worker process, whatever the cores
+    (64, 256 << 10, 1e4, 3),  # worth workers: as many as it has chunks, not one per core
+    (2, 256 << 10, 1e4, 2),  # (and no more than the cores)
+])
+def test_the_default_workers_are_what_the_input_is_worth(tmp_path, monkeypatch, cores, chunk,
+                                                         rate, workers):
+    import treeindex.indexer as indexer
+
+    monkeypatch.setattr(indexer, "available_cores", lambda: cores)
+    if rate is not None:  # (as if parsing were slow: the work then pays for workers)
+        monkeypatch.setattr(indexer, "INLINE_BYTES_PER_SECOND", rate)
+    started = spy(monkeypatch, indexer, "owned_executor")
+    ingest(tmp_path / "t.db", [CDB], chunk_bytes=chunk)
+    ingest(tmp_path / "t.db", [CDB], chunk_bytes=chunk)  # complete: nothing to do
+    assert [c.args[0] for c in started] == [workers, 0]
+    ingest(tmp_path / "inline.db", [CDB], workers=0)
+    assert dump(tmp_path / "t.db") == dump(tmp_path / "inline.db")
 
 
 def test_interrupted_ingest_resumes_to_the_same_index(tmp_path):

@@ -38,6 +38,21 @@ def pid(_: int) -> int:
     return os.getpid()
 
 
+@pytest.mark.parametrize("seconds, tasks, most, workers", [
+    (100.0, 6, 64, 6),  # no more workers than tasks
+    (100.0, 64, 8, 8),  # nor than the cores
+    (0.1, 10, 8, 0),  # less to gain than starting them costs: none
+    (0.25, 10, 2, 2),  # (0.125 s saved against 0.07 s)
+    (0.25, 10, 8, 8),
+    (100.0, 1, 8, 0),  # one task: a worker would gain nothing
+    (100.0, 4, 1, 0),  # one core: neither
+])
+def test_workers_are_started_only_as_far_as_they_pay(seconds, tasks, most, workers):
+    from treeindex.cores import workers_worth
+
+    assert workers_worth(seconds, tasks, most) == workers
+
+
 def test_results_come_in_order_and_errors_are_raised():
     with owned_executor(2) as pool:
         assert [r for _, r in ordered_map(pool, square, range(50), 4)] == \

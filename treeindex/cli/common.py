@@ -23,7 +23,8 @@ db_option = click.option(
     show_default=True, help="The index database.")
 workers_option = click.option(
     "--workers", "-w", type=click.IntRange(min=0), default=None,
-    help="Worker processes. [default: the cores available; 0 works in this process]")
+    help="Worker processes. [default: as many as the work is worth, at most the cores "
+         "available; 0 works in this process]")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import cores
 from ..errors import QueryError, TreeindexError, suggest
 from ..store import Index, nodes_from, translate_errors
 from ..store.index import CorpusRow
@@ -303,9 +304,7 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     tasks = _tasks(p, str(db_path), with_xml, attrs, details, limit)
-    from ..cores import available_cores
-
-    n = available_cores() if workers is None else workers
+    n = cores.available_cores() if workers is None else workers
     if executor is None and n > 0:  # (workers only where they gain more than they cost)
         results = _inline_first(run_search_task, tasks, n, total, _task_sentences)
     else:
@@ -362,13 +361,10 @@ def unchanged(db_path: Path, p: Plan) -> None:
                     "was searched, so what was found of it may be incomplete: search again")
 
 
-# What starting worker processes costs a search in its own process: the pool's imports
-# (multiprocessing, concurrent.futures, logging), the forks, the jobs' hand-over and the
-# shutdown. Measured on 2 cores: 0.05-0.1 s for 2 workers (a command's `@cat="whq"` count
-# on 200 MB, 96 blocks: 0.445 s in the process against 0.541 s with 2 workers, 7
-# alternating runs), and 6-8 ms more for each further worker (4: 88 ms, 8: 106, 16: 174).
-POOL_START = 0.06
-POOL_START_PER_WORKER = 0.005
+# What starting worker processes costs (cores.py; here, so that a test can set them for
+# searches only)
+POOL_START = cores.POOL_START
+POOL_START_PER_WORKER = cores.POOL_START_PER_WORKER
 
 
 def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
@@ -430,9 +426,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     items = fast.jobs(rows, db, p.query, p.corpora, p.candidates, mode, attrs,
                       lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
                                                     details), with_xml, details, first)
-    from ..cores import available_cores
-
-    n = available_cores() if workers is None else workers
+    n = cores.available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
     fast.adopt(p.query, p.engine)
     kept = fast.kept_superblocks(db)
