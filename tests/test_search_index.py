@@ -10,7 +10,7 @@ import sqlite3
 import elementpath
 import pytest
 from click.testing import CliRunner
-from conftest import CDB, SUITES
+from conftest import CDB, SUITES, spy
 from lxml import etree
 from test_search import QUERIES_1, QUERIES_2, SOURCES, all_sentences
 
@@ -171,6 +171,39 @@ def make_older(db) -> None:
     conn.executescript("DROP TABLE search_terms; DELETE FROM settings WHERE key = 'terms_from';"
                        "UPDATE settings SET value = '2' WHERE key = 'schema_version';")
     conn.close()
+
+
+@pytest.mark.parametrize("cores, slow", [(64, False), (64, True), (2, True)])
+def test_upgrade_starts_the_workers_its_work_is_worth(tmp_path, monkeypatch, cores, slow):
+    import treeindex.upgrade as upgrading
+    from test_search_engine import without_node_table
+
+    db = tmp_path / "old.db"
+    ingest(db, [CDB, SUITES], workers=0)
+    expected = dump_search(db)
+    make_older(db)
+    without_node_table(db)
+    conn = sqlite3.connect(db)
+    (sentences,) = conn.execute("SELECT count(*) FROM sentences").fetchone()
+    conn.close()
+    monkeypatch.setattr(upgrading, "IDS_PER_TASK", 100)
+    monkeypatch.setattr(upgrading, "SENTENCES_PER_BLOCK", 100)
+    tasks = -(-sentences // 100)
+    assert 2 < tasks < 64
+    monkeypatch.setattr(upgrading, "available_cores", lambda: cores)
+    if slow:  # (as if each sentence took long: the work then pays for workers)
+        monkeypatch.setattr(upgrading, "SECONDS_PER_SENTENCE", 1.0)
+    started = spy(monkeypatch, upgrading, "owned_executor")
+    upgrading.upgrade(db)
+    want = min(cores, tasks) if slow else 0  # (a few hundred sentences: none)
+    assert [c.args[0] for c in started] == [want, want]
+    assert dump_search(db) == expected
+
+
+def dump_search(db) -> list:
+    """Every hit of a few queries, with its sentence's candidates and the engine's answer."""
+    return [[(h.corpus, h.sentid, h.id) for h in search(db, q, workers=0)]
+            for q in QUERIES_1[:6]] + [plan(db, QUERIES_1[1]).evaluated]
 
 
 def test_upgrade_gives_an_older_index_its_search_terms(tmp_path):
