@@ -175,8 +175,9 @@ def make_older(db) -> None:
 
 @pytest.mark.parametrize("cores, slow", [(64, False), (64, True), (2, True)])
 def test_upgrade_starts_the_workers_its_work_is_worth(tmp_path, monkeypatch, cores, slow):
-    import treeindex.upgrade as upgrading
     from test_search_engine import without_node_table
+
+    import treeindex.upgrade as upgrading
 
     db = tmp_path / "old.db"
     ingest(db, [CDB, SUITES], workers=0)
