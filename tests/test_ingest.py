@@ -97,23 +97,24 @@ def test_workers_and_chunking_do_not_change_the_index(tmp_path):
     assert len(dumps[0]["sentences"]) == 3 * 400 + 112
 
 
-@pytest.mark.parametrize("cores, chunk, rate, workers", [
-    (64, 1 << 20, None, 0),  # 700 KB: worth no worker process, whatever the cores
-    (64, 256 << 10, 1e4, 3),  # worth workers: as many as it has chunks, not one per core
-    (2, 256 << 10, 1e4, 2),  # (and no more than the cores)
+@pytest.mark.parametrize("cores, chunk, rate, workers, sources", [
+    (64, 1 << 20, None, 0, [CDB]),  # 700 KB: worth no worker process, whatever the cores
+    (64, 256 << 10, 1e4, 3, [CDB]),  # worth workers: as many as it has chunks, not 64
+    (2, 256 << 10, 1e4, 2, [CDB]),  # (and no more than the cores)
+    (64, 1 << 20, 1e4, 2, [CDB, SUITES]),  # a chunk each: two tasks
 ])
 def test_the_default_workers_are_what_the_input_is_worth(tmp_path, monkeypatch, cores, chunk,
-                                                         rate, workers):
+                                                         rate, workers, sources):
     import treeindex.indexer as indexer
 
     monkeypatch.setattr(indexer, "available_cores", lambda: cores)
     if rate is not None:  # (as if parsing were slow: the work then pays for workers)
         monkeypatch.setattr(indexer, "INLINE_BYTES_PER_SECOND", rate)
     started = spy(monkeypatch, indexer, "owned_executor")
-    ingest(tmp_path / "t.db", [CDB], chunk_bytes=chunk)
-    ingest(tmp_path / "t.db", [CDB], chunk_bytes=chunk)  # complete: nothing to do
+    ingest(tmp_path / "t.db", sources, chunk_bytes=chunk)
+    ingest(tmp_path / "t.db", sources, chunk_bytes=chunk)  # complete: nothing to do
     assert [c.args[0] for c in started] == [workers, 0]
-    ingest(tmp_path / "inline.db", [CDB], workers=0)
+    ingest(tmp_path / "inline.db", sources, workers=0)
     assert dump(tmp_path / "t.db") == dump(tmp_path / "inline.db")
 
 

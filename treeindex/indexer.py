@@ -348,10 +348,10 @@ def _workers_worth(run: _Run, plans: list[_Plan], chunk: int) -> int:
     """The workers the default `workers=None` starts: as many as the cores, but no more than
     the input has tasks (chunks), and none for an input too small to gain from them (a few
     MB: then everything runs in this process)."""
-    work = sum(run.remaining_bytes(p) * (1 if _plain(p.corpus) else COMPRESSED_RATIO)
-               for p in plans if p.status is not Status.COMPLETE)
-    return workers_worth(work / INLINE_BYTES_PER_SECOND, -(-work // max(chunk, 1)),
-                         available_cores())
+    work = [run.remaining_bytes(p) * (1 if _plain(p.corpus) else COMPRESSED_RATIO)
+            for p in plans if p.status is not Status.COMPLETE]
+    tasks = sum(max(1, -(-w // max(chunk, 1))) for w in work)  # (a corpus: one at least)
+    return workers_worth(sum(work) / INLINE_BYTES_PER_SECOND, tasks, available_cores())
 
 
 def _plain(c: Corpus) -> bool:
