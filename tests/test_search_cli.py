@@ -43,6 +43,38 @@ def test_text_brackets_the_hit(index):
         assert inside.split() == hit.words
 
 
+def _bracketed_word_by_word(hit):
+    """The obvious reading of `formats.bracketed`: every word of the sentence in turn."""
+    marked = set(hit.positions)
+    out = []
+    for i, word in enumerate(hit.sentence.split()):
+        opens = i in marked and i - 1 not in marked
+        closes = i in marked and i + 1 not in marked
+        out.append(("[" if opens else "") + word + ("]" if closes else ""))
+    if not hit.words:
+        out.append(f"[∅ {hit.rel or hit.cat or 'node'}]")
+    return " ".join(out)
+
+
+def test_brackets_are_those_of_the_word_by_word_reading(index):
+    """On every hit of the bundled sentences and on 20,000 made-up ones (runs, gaps,
+    repeated, negative and out-of-range positions, empty sentences)."""
+    import random
+
+    from treeindex.search.formats import bracketed
+
+    hits = list(search(index, "//node", workers=0))
+    rng = random.Random(34)
+    for _ in range(20_000):
+        words = [rng.choice(["de", "fiets", "[", "]", "x"]) for _ in range(rng.randint(0, 12))]
+        positions = [rng.randint(-2, len(words) + 2) for _ in range(rng.randint(0, 6))]
+        hits.append(hits[0]._replace(sentence=" ".join(words), positions=positions,
+                                     words=["w"] * rng.randint(0, 1)))
+    assert len(hits) > 20_000
+    for hit in hits:
+        assert bracketed(hit) == _bracketed_word_by_word(hit), hit
+
+
 def test_records_in_csv_json_and_nl(index):
     hits = list(search(index, NP_DE, workers=0))
     nl = run("search", "--db", index, "--format", "nl", NP_DE).output.splitlines()

@@ -57,14 +57,19 @@ def test_hit_records_are_those_of_the_lxml_path(index, query):
     assert fast == slow and len(fast) > 10
 
 
-@pytest.mark.parametrize("share", [0, 10**9])  # every block read sparsely, or none
+@pytest.mark.parametrize("share, bits", [
+    (0, 32),  # every block read sparsely
+    (10**9, 32),  # none: the hits' labels picked out by their (sentence, node) keys
+    (10**9, 1),  # (nodes past the key's bits: every label of the block read instead)
+])
 def test_hit_records_of_sparse_and_dense_blocks_are_those_of_the_lxml_path(
-        index, share, monkeypatch):
+        index, share, bits, monkeypatch):
     """A block whose hits are in few of its sentences has only those sentences' columns and
     labels read (search/fast.py SPARSE_SHARE); either way the records are lxml's."""
     from treeindex.search import fast
 
     monkeypatch.setattr(fast, "SPARSE_SHARE", share)
+    monkeypatch.setattr(fast, "NODE_BITS", bits)
     for query in RECORD_QUERIES + ['//node[@lemma="procent"]', '//node[@cat="whq"]']:
         for kw in ({"with_xml": True, "attrs": ("lemma", "pos")}, {"details": False}):
             fast_hits = list(search(index, query, engine="nodes", **kw))

@@ -20,11 +20,13 @@ def bracketed(hit: Hit) -> str:
     """The sentence with the hit's words in brackets (each run of adjacent words once); a
     hit without words (an empty, co-indexed node) as [∅ rel] after it."""
     marked = set(hit.positions)
-    out = []
-    for i, word in enumerate(hit.sentence.split()):
-        opens = i in marked and i - 1 not in marked
-        closes = i in marked and i + 1 not in marked
-        out.append(("[" if opens else "") + word + ("]" if closes else ""))
+    out = hit.sentence.split()
+    for i in marked:  # (a run of marked words opens at its first and closes at its last)
+        if 0 <= i < len(out):
+            if i - 1 not in marked:
+                out[i] = "[" + out[i]
+            if i + 1 not in marked:
+                out[i] += "]"
     if not hit.words:
         out.append(f"[∅ {hit.rel or hit.cat or 'node'}]")
     return " ".join(out)
