@@ -444,12 +444,13 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
         outside `spans`; each distinct value converted once): one pass per block, not array
         lookups per hit."""
         ids, vocab = b.column(name)
-        table: list = [None, *(vocab[1:] if convert is None else map(convert, vocab[1:]))]
+        table = np.empty(len(vocab), dtype=object)  # (gathered by numpy, not one by one)
+        table[1:] = vocab[1:] if convert is None else [convert(v) for v in vocab[1:]]
         if not sparse:
-            return [table[i] for i in ids.tolist()]
+            return table[ids].tolist()
         out: list = [None] * len(ids)
         for lo, hi in spans:
-            out[lo:hi] = [table[i] for i in ids[lo:hi].tolist()]
+            out[lo:hi] = table[ids[lo:hi]].tolist()
         return out
 
     ident, cat, pt, rel = (values(n) for n in ("id", "cat", "pt", "rel"))
