@@ -118,6 +118,27 @@ def test_the_default_workers_are_what_the_input_is_worth(tmp_path, monkeypatch, 
     assert dump(tmp_path / "t.db") == dump(tmp_path / "inline.db")
 
 
+def test_a_given_executor_is_kept_as_busy_as_before(tmp_path, monkeypatch):
+    """With an executor of the caller's (workers=None), tasks in flight follow the cores,
+    not the rule for starting workers (which would allow 3 for a small input)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import treeindex.export as exporting
+    import treeindex.indexer as indexer
+
+    monkeypatch.setattr(indexer, "available_cores", lambda: 5)
+    monkeypatch.setattr(exporting, "available_cores", lambda: 5)
+    started = spy(monkeypatch, indexer, "owned_executor")
+    exported = spy(monkeypatch, exporting, "owned_executor")
+    with ThreadPoolExecutor(2) as pool:
+        ingest(tmp_path / "t.db", [CDB], executor=pool)
+        exporting.export(tmp_path / "t.db", tmp_path / "out", executor=pool)
+    assert [c.args[:2] for c in started] == [(5, pool)]
+    assert [c.args[:2] for c in exported] == [(5, pool)]
+    ingest(tmp_path / "inline.db", [CDB], workers=0)
+    assert dump(tmp_path / "t.db") == dump(tmp_path / "inline.db")
+
+
 def test_interrupted_ingest_resumes_to_the_same_index(tmp_path):
     big = repeat_treebank(tmp_path / "big.xml", 3)
     whole = tmp_path / "whole.db"

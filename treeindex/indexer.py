@@ -368,7 +368,8 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
     run = _Run(conn, plans, opts, progress_callback)
     run.bytes_total = sum(run.remaining_bytes(p) for p in plans
                           if p.status is not Status.COMPLETE)
-    n = workers if workers is not None else _workers_worth(run, plans, opts["chunk_bytes"])
+    n = (workers if workers is not None else available_cores() if executor is not None
+         else _workers_worth(run, plans, opts["chunk_bytes"]))  # (a given executor: its width)
     with owned_executor(n, executor) as pool:
         run.run(pool, in_flight=max(n, 1) + 2)
     for plan in plans:
