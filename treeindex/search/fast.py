@@ -426,18 +426,19 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
         rows = info.values()
         ranges = ([(info[k][3], info[k][3] + info[k][4] - 1) for k, _ in positions_of]
                   if sparse else [(min(r[3] for r in rows), max(r[3] + r[4] for r in rows) - 1)])
-        sql, params = "SELECT sentence_id, node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?", ()
-        bits = NODE_BITS
-        if not sparse and all(0 <= p < 1 << bits for _, ps in positions_of for p in ps):
+        label_sql = "SELECT sentence_id, node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?"
+        keys: tuple = ()
+        if not sparse and all(0 <= p < 1 << NODE_BITS for _, ps in positions_of for p in ps):
             # only the hits' own rows come to Python: a dense block's range holds about ten
             # subtrees for each hit (460,000 rows for 43,590 hits on 200 MB; their listing
             # 0.75 x); the key (sentence, node) is exact for nodes below 2**NODE_BITS
-            sql += f" AND (sentence_id << {bits}) | node IN (SELECT value FROM json_each(?))"
-            params = (json.dumps([((first + k) << bits) | p for k, ps in positions_of
-                                  for p in ps]),)
+            label_sql += (f" AND (sentence_id << {NODE_BITS}) | node IN "
+                          "(SELECT value FROM json_each(?))")
+            keys = (json.dumps([((first + k) << NODE_BITS) | p for k, ps in positions_of
+                                for p in ps]),)
         for lo, hi in ranges:
             labels.update(((sid - first, node), (cat, n)) for sid, node, cat, n in
-                          index.conn.execute(sql, (lo, hi, *params)))
+                          index.conn.execute(label_sql, (lo, hi, *keys)))
 
     def values(name: str, convert: Any = None) -> list:
         """A column as a Python list over the block's elements (None where absent, and
