@@ -102,13 +102,14 @@ def test_with_sentence_traces_trees_back(index, tmp_path):
 def test_the_default_workers_are_what_the_export_is_worth(index, tmp_path, monkeypatch, cores,
                                                           slow, workers):
     import treeindex.export as exporting
+    from treeindex import cores as cores_module
 
     conn = sqlite3.connect(index)
     tasks = sum(-(-n // exporting.SENTENCES_PER_TASK)
                 for (n,) in conn.execute("SELECT sentences FROM corpora"))
     conn.close()
     assert 2 < tasks < 64
-    monkeypatch.setattr(exporting, "available_cores", lambda: cores)
+    monkeypatch.setattr(cores_module, "available_cores", lambda: cores)
     if slow:  # (as if writing trees were slow: the work then pays for workers)
         monkeypatch.setattr(exporting, "SECONDS_PER_TREE", 1.0)
     started = spy(monkeypatch, exporting, "owned_executor")

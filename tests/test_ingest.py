@@ -106,8 +106,9 @@ def test_workers_and_chunking_do_not_change_the_index(tmp_path):
 def test_the_default_workers_are_what_the_input_is_worth(tmp_path, monkeypatch, cores, chunk,
                                                          rate, workers, sources):
     import treeindex.indexer as indexer
+    from treeindex import cores as cores_module
 
-    monkeypatch.setattr(indexer, "available_cores", lambda: cores)
+    monkeypatch.setattr(cores_module, "available_cores", lambda: cores)
     if rate is not None:  # (as if parsing were slow: the work then pays for workers)
         monkeypatch.setattr(indexer, "INLINE_BYTES_PER_SECOND", rate)
     started = spy(monkeypatch, indexer, "owned_executor")
@@ -125,9 +126,9 @@ def test_a_given_executor_is_kept_as_busy_as_before(tmp_path, monkeypatch):
 
     import treeindex.export as exporting
     import treeindex.indexer as indexer
+    from treeindex import cores
 
-    monkeypatch.setattr(indexer, "available_cores", lambda: 5)
-    monkeypatch.setattr(exporting, "available_cores", lambda: 5)
+    monkeypatch.setattr(cores, "available_cores", lambda: 5)
     started = spy(monkeypatch, indexer, "owned_executor")
     exported = spy(monkeypatch, exporting, "owned_executor")
     with ThreadPoolExecutor(2) as pool:

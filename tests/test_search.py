@@ -13,7 +13,7 @@ from conftest import ALPINO, CDB, SUITES, WRPEE, spy
 from lxml import etree
 from reference import sentences
 
-from treeindex import ingest
+from treeindex import cores, ingest
 from treeindex.errors import QueryError
 from treeindex.search import count, search, stats
 from treeindex.search.run import run_search_task
@@ -105,8 +105,8 @@ def test_workers_do_not_change_the_hits(index, monkeypatch):
     one = list(search(index, q, workers=0))
     two = list(search(index, q, workers=2))  # (small: evaluated here, no worker started)
     assert one == two and len(one) > 100
-    monkeypatch.setattr(searching, "POOL_START", 0.0)  # (workers after the first jobs)
-    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    monkeypatch.setattr(cores, "POOL_START", 0.0)  # (workers after the first jobs)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
     started = spy(monkeypatch, searching, "_results")
     assert list(search(index, q, workers=2, engine="nodes")) == one
     every = "//node[@cat]"  # (every sentence, in tasks of 40: enough for 2 workers)
@@ -130,8 +130,8 @@ def test_a_worker_that_dies_ends_the_search_with_what_to_do(index, monkeypatch):
     import treeindex.search as searching
     from treeindex.errors import WorkerDied
 
-    monkeypatch.setattr(searching, "POOL_START", 0.0)
-    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    monkeypatch.setattr(cores, "POOL_START", 0.0)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
     monkeypatch.setattr(searching, "SENTENCES_PER_TASK", 40)
     monkeypatch.setattr(searching, "run_search_task", _dies_in_a_worker)
     with pytest.raises(WorkerDied) as e:
@@ -154,8 +154,8 @@ def _where(item):
 def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, weights, here):
     import treeindex.search as searching
 
-    monkeypatch.setattr(searching, "POOL_START", start)
-    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    monkeypatch.setattr(cores, "POOL_START", start)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
     got = list(searching._inline_first(_where, range(len(weights)), 2, 8,
                                        lambda k: weights[k]))
     assert [item for item, _ in got] == list(range(len(weights)))  # in order
@@ -300,8 +300,8 @@ def test_a_search_starts_no_more_workers_than_it_has_jobs_left(monkeypatch):
     # (on 64 cores, a pool of 64 for the last 2 jobs: forks for nothing, 5-8 ms each)
     import treeindex.search as searching
 
-    monkeypatch.setattr(searching, "POOL_START", 0.0)
-    monkeypatch.setattr(searching, "POOL_START_PER_WORKER", 0.0)
+    monkeypatch.setattr(cores, "POOL_START", 0.0)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
     started = spy(monkeypatch, searching, "_results")
     got = list(searching._inline_first(_where, range(3), 8, 3, lambda k: 1))
     assert [item for item, _ in got] == [0, 1, 2]

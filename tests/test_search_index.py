@@ -178,6 +178,7 @@ def test_upgrade_starts_the_workers_its_work_is_worth(tmp_path, monkeypatch, cor
     from test_search_engine import without_node_table
 
     import treeindex.upgrade as upgrading
+    from treeindex import cores as cores_module
 
     db = tmp_path / "old.db"
     ingest(db, [CDB, SUITES], workers=0)
@@ -191,7 +192,7 @@ def test_upgrade_starts_the_workers_its_work_is_worth(tmp_path, monkeypatch, cor
     monkeypatch.setattr(upgrading, "SENTENCES_PER_BLOCK", 100)
     tasks = -(-sentences // 100)
     assert 2 < tasks < 64
-    monkeypatch.setattr(upgrading, "available_cores", lambda: cores)
+    monkeypatch.setattr(cores_module, "available_cores", lambda: cores)
     if slow:  # (as if each sentence took long: the work then pays for workers)
         monkeypatch.setattr(upgrading, "SECONDS_PER_SENTENCE", 1.0)
     started = spy(monkeypatch, upgrading, "owned_executor")

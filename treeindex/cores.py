@@ -20,6 +20,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def workers_for(workers: int | None, executor: object, seconds: float, tasks: int) -> int:
+    """The workers of a run (ingest, export, upgrade): `workers` if the caller chose them;
+    with a caller's executor, the cores (as many of its tasks in flight); else as many as
+    `seconds` of work in `tasks` tasks is worth (`workers_worth`)."""
+    if workers is not None:
+        return workers
+    if executor is not None:
+        return available_cores()
+    return workers_worth(seconds, tasks, available_cores())
+
+
 def workers_worth(seconds: float, tasks: int, most: int) -> int:
     """How many worker processes `seconds` of work (one core's time) in `tasks` tasks is
     worth: at most `most` and no more than the tasks; 0 (all of it in this process) when

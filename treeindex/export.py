@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .cores import available_cores, workers_worth
+from .cores import workers_for
 from .errors import DatabaseError, TreeindexError, suggest
 from .pool import ordered_map, owned_executor, stop_signals
 from .store import CorpusRow, Index, translate_errors
@@ -256,9 +256,9 @@ def _export(db_path: Path, outdir: Path, cats: list[str] | None, corpora: list[s
     report = ExportReport()
     report.incomplete = [c.corpus.name for c in selected if not c.corpus.complete]
     total = sum(k for c in selected for _, k in c.counts)
-    jobs = sum(-(-c.corpus.sentences // SENTENCES_PER_TASK) for c in selected if c.counts)
-    n = (workers if workers is not None else available_cores() if executor is not None
-         else workers_worth(total * SECONDS_PER_TREE, jobs, available_cores()))
+    n = workers_for(workers, executor, total * SECONDS_PER_TREE,
+                    sum(-(-c.corpus.sentences // SENTENCES_PER_TASK) for c in selected
+                        if c.counts))
     with (translate_errors(db_path), owned_executor(n, executor, _AFTER_DEATH) as pool,
           Index(db_path) as index):
         done = 0

@@ -18,12 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from . import store
-from .cores import available_cores, workers_worth
+from .cores import workers_for
 from .errors import ExitCode, InputError
 from .pool import ordered_map, owned_executor, stop_signals
 from .search.summary import Summary
 from .sources import Corpus, Resume, discover
 from .sources.base import changed_file
+from .sources.sniff import is_gzip
 from .sources.treebank import DEFAULT_CHUNK
 from .store import codec
 from .store.writer import (
@@ -344,19 +345,17 @@ INLINE_BYTES_PER_SECOND = 20e6
 COMPRESSED_RATIO = 10
 
 
-def _workers_worth(run: _Run, plans: list[_Plan], chunk: int) -> int:
-    """The workers the default `workers=None` starts: as many as the cores, but no more than
-    the input has tasks (chunks), and none for an input too small to gain from them (a few
-    MB: then everything runs in this process)."""
-    work = [run.remaining_bytes(p) * (1 if _plain(p.corpus) else COMPRESSED_RATIO)
-            for p in plans if p.status is not Status.COMPLETE]
-    tasks = sum(max(1, -(-w // max(chunk, 1))) for w in work)  # (a corpus: one at least)
-    return workers_worth(sum(work) / INLINE_BYTES_PER_SECOND, tasks, available_cores())
+def _work(run: _Run, plans: list[_Plan], chunk: int) -> tuple[int, float, int]:
+    """(input bytes left, seconds of work they are, tasks) of the plans still to run: a
+    compressed input's byte counts as COMPRESSED_RATIO, a corpus is one task at least."""
+    left = [(p, run.remaining_bytes(p)) for p in plans if p.status is not Status.COMPLETE]
+    work = [b * (1 if _plain(p.corpus) else COMPRESSED_RATIO) for p, b in left]
+    return (sum(b for _, b in left), sum(work) / INLINE_BYTES_PER_SECOND,
+            sum(max(1, -(-w // max(chunk, 1))) for w in work))
 
 
 def _plain(c: Corpus) -> bool:
-    return c.kind in ("treebank", "directory") and not any(
-        str(f).endswith((".gz", ".dz")) for f in c.files)
+    return c.kind in ("treebank", "directory") and not any(is_gzip(f) for f in c.files)
 
 
 def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report: IngestReport,
@@ -366,10 +365,8 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
     plans = _plan(conn, corpora, replace)
     opts["dictionary"] = _dictionary(conn, plans)
     run = _Run(conn, plans, opts, progress_callback)
-    run.bytes_total = sum(run.remaining_bytes(p) for p in plans
-                          if p.status is not Status.COMPLETE)
-    n = (workers if workers is not None else available_cores() if executor is not None
-         else _workers_worth(run, plans, opts["chunk_bytes"]))  # (a given executor: its width)
+    run.bytes_total, seconds, tasks = _work(run, plans, opts["chunk_bytes"])
+    n = workers_for(workers, executor, seconds, tasks)
     with owned_executor(n, executor) as pool:
         run.run(pool, in_flight=max(n, 1) + 2)
     for plan in plans:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import store
-from .cores import available_cores, workers_worth
+from .cores import workers_for
 from .errors import DatabaseError
 from .pool import ordered_map, owned_executor, stop_signals
 from .search.summary import Summary
@@ -66,8 +66,7 @@ def _add_terms(conn: sqlite3.Connection, db_path: Path, workers: int | None,
     done = 0
     tasks = [_Task(str(db_path), max(low, hi - IDS_PER_TASK + 1), hi)
              for hi in range(first - 1, low - 1, -IDS_PER_TASK)]
-    n = workers if workers is not None else workers_worth(
-        total * SECONDS_PER_SENTENCE, len(tasks), available_cores())
+    n = workers_for(workers, None, total * SECONDS_PER_SENTENCE, len(tasks))
     with owned_executor(n) as pool:
         for task, rows in ordered_map(pool, _terms_task, iter(tasks), max(n, 1) + 2):
             with store.atomic(conn):
@@ -125,8 +124,8 @@ def _add_blocks(conn: sqlite3.Connection, db_path: Path, workers: int | None,
     if not total:
         return 0
     done = 0
-    n = workers if workers is not None else workers_worth(
-        total * SECONDS_PER_SENTENCE, -(-total // SENTENCES_PER_BLOCK), available_cores())
+    n = workers_for(workers, None, total * SECONDS_PER_SENTENCE,
+                    -(-total // SENTENCES_PER_BLOCK))
     tasks = _block_tasks(conn, str(db_path.resolve()), first)
     summary = Summary(conn)
     with owned_executor(n) as pool:

@@ -361,18 +361,12 @@ def unchanged(db_path: Path, p: Plan) -> None:
                     "was searched, so what was found of it may be incomplete: search again")
 
 
-# What starting worker processes costs (cores.py; here, so that a test can set them for
-# searches only)
-POOL_START = cores.POOL_START
-POOL_START_PER_WORKER = cores.POOL_START_PER_WORKER
-
-
 def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
                   weight: Callable[[T], int | None]) -> Iterator[tuple[T, R]]:
     """(item, fn(item)) in order: in this process while what is left, projected from the
     time `fn` took for the `weight` done so far out of `total`, would gain less from worker
     processes (at most `n`, and no more than the items left) than starting them costs
-    (POOL_START + POOL_START_PER_WORKER each); then the rest in them. An item of unknown
+    (`cores.workers_worth`); then the rest in them. An item of unknown
     weight (None) and all after it go to `n` workers. The first item counts half its time:
     it took twice as long as the next, the first of everything in the process (waiting for
     a second to be timed kept a listing of dense hits from its workers for two items'
@@ -394,9 +388,9 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
         left = total - done
         if left <= 0:
             continue
-        workers = min(n, -(-left * counted // done))  # (the items left, as those so far)
-        if workers > 1 and took * left / done * (1 - 1 / workers) > \
-                POOL_START + POOL_START_PER_WORKER * workers:
+        # (the items left counted as those so far weighed)
+        workers = cores.workers_worth(took * left / done, -(-left * counted // done), n)
+        if workers:
             rest = next(it, None)
             if rest is not None:
                 yield from _results(fn, itertools.chain((rest,), it), workers, None,
