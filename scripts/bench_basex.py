@@ -14,15 +14,23 @@ round by round, it times:
     included), alone and answered by a running `treeindex server` of the index (its
     client session, as basexserver has one);
 and checks that the hit counts are equal. Prints medians and the ratio treeindex / BaseX,
-and the XPath 2.0 forms against their XPath 1.0 equivalents (treeindex only). Installs BaseX
-from Debian (`apt-get install basex`) when it is missing.
+and the XPath 2.0 forms against their XPath 1.0 equivalents (treeindex only). Then, where the
+interpreter has datasette (`pip install '.[web]'`), the first page of hits, interleaved too:
+the search page of a running `treeindex serve` over HTTP (one kept-alive connection, as a
+browser's) against GrETEL's own results query for the same first 50 hits through the
+session (`(for $node in ... return <match>{sentid}||{sentence}||{ids}||{begins}||{$node}||
+{meta}||</match>)[position() = 1 to 50]`), their sentence ids checked equal, and against the
+count above. Installs BaseX from Debian (`apt-get install basex`) when it is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import html
+import http.client
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -30,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -171,6 +180,111 @@ def gretel_count(db: str, xpath: str) -> str:
     return f'XQUERY count(for $node in db:open("{db}")/treebank{xpath} return $node)'
 
 
+PAGE = 50  # hits on a first page: the web page's (treeindex/web/pages.py) and GrETEL's
+WEB_PORT = 19842
+
+
+def gretel_page(db: str, xpath: str) -> str:
+    """GrETEL's results query (basex-search-scripts/treebank-search.php, createXquery, no
+    context, not grinded) for the first PAGE hits."""
+    assert xpath.startswith("//node")
+    return ("XQUERY (for $node in db:open(\"" + db + "\")/treebank" + xpath + "\n"
+            "let $tree := ($node/ancestor::alpino_ds) let $sentid := ($tree/@id) "
+            "let $sentence := ($tree/sentence) let $ids := ($node//@id) "
+            "let $indexs := (distinct-values($node//@index)) "
+            "let $indexed := ($tree//node[@index=$indexs]) "
+            "let $begins := (($node | $indexed)//@begin) "
+            "let $beginlist := (distinct-values($begins)) let $meta := ($tree/metadata/meta) "
+            "return <match>{data($sentid)}||{data($sentence)}||{string-join($ids, '-')}||"
+            "{string-join($beginlist, '-')}||{$node}||{$meta}||</match>)"
+            f"[position() = 1 to {PAGE}]")
+
+
+def gretel_ids(result: str) -> list[str]:
+    return [m.split("<match>", 1)[1].split("||", 1)[0].strip()
+            for m in result.split("</match>") if "<match>" in m]
+
+
+_HIT = re.compile(r"<li value='\d+'><a href='[^']*'>([^<]*)</a>")
+
+
+class Web:
+    """`treeindex serve DB` on WEB_PORT, asked over one kept-alive HTTP connection."""
+
+    def __init__(self, db: Path) -> None:
+        self.proc = subprocess.Popen(command_line("serve", str(db), "--port", str(WEB_PORT)),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.conn = http.client.HTTPConnection("127.0.0.1", WEB_PORT, timeout=600)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                self.get("/-/versions.json")
+                return
+            except OSError:
+                self.conn.close()
+                time.sleep(0.2)
+        self.close()
+        raise SystemExit("treeindex serve did not start")
+
+    def get(self, path: str) -> str:
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        body = response.read().decode()
+        if response.status != 200:
+            raise SystemExit(f"treeindex serve: {response.status} for {path}")
+        return body
+
+    def first_page(self, xpath: str) -> tuple[float, list[str]]:
+        time.sleep(PAUSE)
+        t = time.perf_counter()
+        body = self.get("/-/treeindex/search?q=" + quote(xpath))
+        elapsed = time.perf_counter() - t
+        if "ti-job" in body:
+            raise SystemExit(f"the first page of {xpath} did not come at once")
+        return elapsed, [html.unescape(m).split(" ", 1)[1] for m in _HIT.findall(body)]
+
+    def close(self) -> None:
+        self.conn.close()
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def run_pages(db: Path, name: str, session: Session, queries: list[tuple[str, str]],
+              repeat: int, counts: dict[str, float]) -> None:
+    """The first page of hits: the web page against GrETEL's results query (see the
+    module), interleaved; one round first that neither times (both servers warm)."""
+    web = Web(db)
+    try:
+        times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in queries}
+        differ: dict[str, str] = {}
+        for k in range(repeat + 1):
+            for label, xpath in queries:
+                time.sleep(PAUSE)
+                t = time.perf_counter()
+                theirs = gretel_ids(session.execute(gretel_page(name, xpath)))
+                tb = time.perf_counter() - t
+                tw, ours = web.first_page(xpath)
+                if ours != theirs:
+                    differ[label] = f"  HITS DIFFER: {len(ours)} / BaseX {len(theirs)}"
+                if k:
+                    times[label].append((tw, tb))
+    finally:
+        web.close()
+    print(f"  the first page ({PAGE} hits): `treeindex serve`'s search page over HTTP against "
+          "GrETEL's results query, and against BaseX's count:")
+    print(f"  {'query':<38} {'web page':>9} {'BaseX page':>10} {'web/page':>9} "
+          f"{'web/count':>10}")
+    for label, _ in queries:
+        tw, tb = (statistics.median(r[k] for r in times[label]) for k in range(2))
+        print(f"  {label:<38} {tw:>8.3f}s {tb:>9.3f}s {tw / tb:>8.2f}x "
+              f"{tw / counts[label]:>9.2f}x{differ.get(label, '')}")
+
+
+def has_datasette() -> bool:
+    python = PYTHON[0] if PYTHON else sys.executable
+    return subprocess.run([python, "-c", "import datasette"], capture_output=True).returncode == 0
+
+
 PYTHON: list[str] = []  # --python: the interpreter of a clean install to time
 PAUSE = 0.2  # seconds of quiet before each timed command or query (see run_size)
 
@@ -217,7 +331,8 @@ def start_treeindex_server(db: Path, memory_mb: int) -> subprocess.Popen:
     raise SystemExit("treeindex server did not start")
 
 
-def run_size(mb: float, repeat: int, only: list[str], memory_mb: int) -> None:
+def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
+             pages: bool = True) -> None:
     src = corpus(mb)
     db = WORK / f"bench-search-{mb:g}.db"
     if not db.exists():
@@ -249,7 +364,6 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int) -> None:
                 ts, n2 = time_treeindex(db, xpath, served=True)
                 times[label].append((ti, ts, tb))
                 hits[label] = (n, n2, bx)
-        session.close()
         print(f"\n{mb:g} MB ({src}), {repeat} interleaved rounds, medians:")
         print(f"  {'query':<38} {'hits':>9} {'alone':>8} {'served':>8} {'BaseX':>8} "
               f"{'alone/BaseX':>11} {'served/BaseX':>12}")
@@ -259,6 +373,13 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int) -> None:
             same = "" if n == bx == n2 else f"  HITS DIFFER: {n:,} / {n2:,} / BaseX {bx:,}"
             print(f"  {label:<38} {n:>9,} {ti:>7.3f}s {ts:>7.3f}s {tb:>7.3f}s "
                   f"{ti / tb:>10.2f}x {ts / tb:>11.2f}x{same}")
+        if pages and has_datasette():
+            run_pages(db, name, session, queries, repeat,
+                      {label: statistics.median(r[2] for r in times[label])
+                       for label, _ in queries})
+        elif pages:
+            print("  (no first pages: datasette is not installed: pip install '.[web]')")
+        session.close()
         if only:
             return
         print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex, alone; "
@@ -288,6 +409,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
     ap.add_argument("--server-memory", type=int, default=8192,
                     help="`treeindex server --memory` (MB)")
+    ap.add_argument("--no-pages", action="store_true",
+                    help="leave out the first pages (web page against GrETEL's results query)")
     ap.add_argument("--python", default=None,
                     help="time `PYTHON -m treeindex` (a clean venv with `pip install .`) "
                          "instead of this interpreter")
@@ -301,7 +424,7 @@ def main() -> None:
                    check=True, env={k: v for k, v in os.environ.items()
                                     if k != "PYTHONDONTWRITEBYTECODE"})
     for mb in args.mb:
-        run_size(mb, args.repeat, args.only, args.server_memory)
+        run_size(mb, args.repeat, args.only, args.server_memory, not args.no_pages)
 
 
 if __name__ == "__main__":
