@@ -475,7 +475,7 @@ def test_substring_on_many_values_is_substring_on_each():
 
     import numpy as np
 
-    from treeindex.search.engine import substring_bounds
+    from treeindex.search.functions import substring_bounds
 
     rng = random.Random(5)
     values = [0.0, 0.5, 1, 1.5, 2, 2.5, 3, -1, -0.5, -1.5, 10, 1e9, -1e9, math.nan, math.inf,
