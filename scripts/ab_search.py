@@ -2,7 +2,7 @@
 """Whole `treeindex search --count` commands of this install against another, alternating (A/B).
 
     python3 scripts/ab_search.py --old /tmp/old-venv/bin/python [--python NEW] [--mb 200]
-                                 [--rounds 7] [--only NAME ...]
+                                 [--rounds 7] [--only NAME ...] [--list FORMAT]
 
 Both run as a user runs them (the `treeindex` command beside each interpreter, without a
 server: TREEINDEX_SERVER=off), on the same index (the one scripts/bench_search.py builds
@@ -10,7 +10,9 @@ under /tmp/treeindex-bench), the benchmark queries of scripts/bench_basex.py, on
 of each install after the other, which goes first alternating by round. Checks that both
 print the same counts, and prints the medians and new / old with its range over the
 rounds: this machine's noise moves whole commands by 10-20% from one minute to the next,
-so only paired figures tell a change of a few percent.
+so only paired figures tell a change of a few percent. `--list FORMAT`: the whole listing
+of every hit in that format instead of the counts (`--format FORMAT`, no --limit), the two
+outputs checked byte for byte.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from bench_basex import QUERIES  # noqa: E402
 from bench_search import build  # noqa: E402
 
 
-def command(python: str, db: Path, xpath: str) -> list[str]:
+def command(python: str, db: Path, xpath: str, listing: str | None = None) -> list[str]:
     script = Path(python).parent / "treeindex"
-    args = ["search", "--db", str(db), "--count", "-q", xpath]
+    args = ["search", "--db", str(db), *(("--format", listing) if listing else ("--count",)),
+            "-q", xpath]
     return [str(script), *args] if script.exists() else [python, "-m", "treeindex", *args]
 
 
@@ -53,28 +56,35 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=200)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--only", nargs="*", default=[], help="queries whose name has this")
+    ap.add_argument("--list", default=None, metavar="FORMAT",
+                    help="time listings of every hit in this format (text, csv, ...)")
     args = ap.parse_args()
     _, db = build(args.mb, 0)
     queries = [(name, q) for name, q, *_ in QUERIES
                if not args.only or any(o in name for o in args.only)]
     times: dict[str, dict[str, list[float]]] = {n: {"new": [], "old": []} for n, _ in queries}
+    lines: dict[str, int] = {}
     for r in range(args.rounds):
         for name, q in queries:
             order = [("new", args.python), ("old", args.old)]
             outs = {}
             for which, python in (order if r % 2 == 0 else order[::-1]):
-                t, outs[which] = timed(command(python, db, q))
+                t, outs[which] = timed(command(python, db, q, args.list))
                 times[name][which].append(t)
             if outs["new"] != outs["old"]:
-                sys.exit(f"{name}: the two installs printed different counts:\n"
-                         f"{outs['new']}\n{outs['old']}")
-    print(f"index: {db}; {args.rounds} rounds, alternating; whole commands, no server")
-    print(f"  {'query':<38} {'old':>8} {'new':>8} {'new/old':>8}  range")
+                sys.exit(f"{name}: the two installs printed different output:\n"
+                         f"{outs['new'][:2000]}\n{outs['old'][:2000]}")
+            lines[name] = outs["new"].count("\n")
+    what = f"listings (--format {args.list})" if args.list else "counts"
+    print(f"index: {db}; {args.rounds} rounds, alternating; whole commands, no server; "
+          f"{what}, byte-identical in every round")
+    print(f"  {'query':<38} {'lines':>8} {'old':>8} {'new':>8} {'new/old':>8}  range")
     for name, _ in queries:
         old, new = times[name]["old"], times[name]["new"]
         ratios = [b / a for a, b in zip(old, new)]
-        print(f"  {name:<38} {statistics.median(old):7.3f}s {statistics.median(new):7.3f}s "
-              f"{statistics.median(ratios):8.2f}  [{min(ratios):.2f}-{max(ratios):.2f}]")
+        print(f"  {name:<38} {lines[name]:>8,} {statistics.median(old):7.3f}s "
+              f"{statistics.median(new):7.3f}s {statistics.median(ratios):8.2f}  "
+              f"[{min(ratios):.2f}-{max(ratios):.2f}]")
 
 
 if __name__ == "__main__":

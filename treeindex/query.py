@@ -150,35 +150,44 @@ def _is_number(v: str) -> bool:
     return True
 
 
-def format_csv(result: QueryResult) -> Iterator[str]:
-    def csv_line(values: Iterable[Any]) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="").writerow(values)
-        return buf.getvalue()
+def csv_line(values: Iterable[Any]) -> str:
+    """One CSV record (bytes as text), without its line end."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(
+        _text(v) if isinstance(v, bytes) else v for v in values)
+    return buf.getvalue()
 
+
+def json_line(row: tuple, columns: list[str]) -> str:
+    """One record as a JSON object on one line (bytes as text)."""
+    return json.dumps({c: (_text(v) if isinstance(v, bytes) else v)
+                       for c, v in zip(columns, row)}, ensure_ascii=False)
+
+
+def format_csv(result: QueryResult) -> Iterator[str]:
     yield csv_line(result.columns)
     for row in result.rows:
-        yield csv_line(_text(v) if isinstance(v, bytes) else v for v in row)
+        yield csv_line(row)
 
 
-def _jsonable(row: tuple, columns: list[str]) -> dict:
-    return {c: (_text(v) if isinstance(v, bytes) else v) for c, v in zip(columns, row)}
-
-
-def format_json(result: QueryResult) -> Iterator[str]:
-    """One JSON array, one object a line."""
+def json_array(objects: Iterable[str]) -> Iterator[str]:
+    """JSON objects, one a line, as one JSON array."""
     first = True
     yield "["
-    for row in result.rows:
-        yield ("  " if first else ", ") + json.dumps(_jsonable(row, result.columns),
-                                                     ensure_ascii=False)
+    for text in objects:
+        yield ("  " if first else ", ") + text
         first = False
     yield "]"
 
 
+def format_json(result: QueryResult) -> Iterator[str]:
+    """One JSON array, one object a line."""
+    return json_array(json_line(row, result.columns) for row in result.rows)
+
+
 def format_nl(result: QueryResult) -> Iterator[str]:
     for row in result.rows:
-        yield json.dumps(_jsonable(row, result.columns), ensure_ascii=False)
+        yield json_line(row, result.columns)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from ..errors import QueryError, visible
 from ..search import ENGINES, Counts, Hit, Progress, count, notes, plan, search, stats
 from ..search import macros as macro_files
 from ..search.formats import MISSING, attribute_names, hit_lines, table_lines
+from ..search.listing import search_lines
 from .common import ProgressLine, db_option, echo_lines, handled, plural, workers_option
 from .output import file_error, written
 
@@ -158,6 +159,10 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
             lines = _count_lines(count(db_path, xpath, **common), fmt)
         elif attrs:
             lines = _stats_lines(stats(db_path, xpath, attrs, **common), attrs, fmt)
+        elif limit is None:  # (every hit: records and lines made by the workers)
+            lines = search_lines(db_path, xpath, fmt, corpora=common["corpora"],
+                                 macros=macros, workers=workers, engine=engine,
+                                 progress_callback=bar)
         else:
             lines = hit_lines(search(db_path, xpath, with_xml=fmt == "xml", **common), fmt)
         with _output(output) as f:

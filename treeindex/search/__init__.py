@@ -405,10 +405,11 @@ PARALLEL_MIN_KEPT = 4
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                 attrs: tuple[str, ...], details: bool, workers: int | None,
                 progress_callback: Callable[[Progress], None] | None,
-                found: list[int], first: bool = False) -> Iterator[tuple[str, Any]]:
+                found: list[int], first: bool = False, fmt: str = ""
+                ) -> Iterator[tuple[str, Any]]:
     """('old', a TaskHits) and ('block', its result in `mode`) in document order; the
     blocks evaluated by worker processes where there are enough of them. `first`: small
-    first jobs (hits with a limit)."""
+    first jobs (hits with a limit). Mode 'lines': both are fast.Lines of `fmt`."""
     from . import fast
 
     total = p.evaluated
@@ -417,9 +418,12 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     if progress_callback and p.corpora:  # (the total, at once: nothing searched yet)
         progress_callback(Progress(p.corpora[0].name, 0, total, 0))
     rows = {r.id: fast.blocks(index, r.id) for r in p.corpora}
-    items = fast.jobs(rows, db, p.query, p.corpora, p.candidates, mode, attrs,
-                      lambda r, seqs: fast.old_task(db, p.query, r, seqs, with_xml, attrs,
-                                                    details), with_xml, details, first)
+    def old(r: Any, seqs: list[int]) -> Any:
+        task = fast.old_task(db, p.query, r, seqs, with_xml, attrs, details)
+        return fast.LinesTask(task, fmt) if mode == "lines" else task
+
+    items = fast.jobs(rows, db, p.query, p.corpora, p.candidates, mode, attrs, old,
+                      with_xml, details, first, fmt)
     n = cores.available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
     fast.adopt(p.query, p.engine)

@@ -211,11 +211,46 @@ class Job(NamedTuple):
     db: str
     query: str
     rows: tuple
-    mode: str  # 'hits' (the selections), 'count' ((hits, sentences)), 'stats' (a Counter)
+    mode: str  # 'hits' (the selections), 'count' ((hits, sentences)), 'stats' (a Counter),
+    # 'lines' (the hits as the lines of `fmt`: records made and formatted where it runs)
     attrs: tuple[str, ...] = ()
-    with_xml: bool = False  # (for a block read through lxml: see run_job)
+    with_xml: bool = False  # (for a block read through lxml: see run_job; lines: the xml)
     details: bool = True
     corpus_names: tuple = ()  # (corpus id, name) of the job's blocks
+    fmt: str = ""  # (mode 'lines': formats.hit_line's format)
+
+
+class Lines(NamedTuple):
+    """A block's hits (or an lxml task's), as the lines of a format (formats.hit_line)."""
+
+    sentences: int  # sentences evaluated
+    hits: int
+    lines: list[str]
+
+
+class LinesTask(NamedTuple):
+    """A task for sentences in no node block whose hits are wanted as lines."""
+
+    task: SearchTask
+    fmt: str
+
+    @property
+    def corpus(self) -> str:  # (the progress line names it)
+        return self.task.corpus
+
+
+def as_lines(hits: Any, fmt: str, sentences: int) -> Lines:
+    """Hits as the lines of `fmt` (in the process that made them: a worker's, where there
+    are workers)."""
+    from .formats import hit_line
+
+    lines, n = [], 0
+    for h in hits:
+        n += 1
+        line = hit_line(h, fmt)
+        if line is not None:
+            lines.append(line)
+    return Lines(sentences, n, lines)
 
 
 # per query and thread: an Engine holds the block it evaluates while it does
@@ -252,15 +287,21 @@ def run_job(job: Job) -> list[Any]:
                 out.append(block_counts(sel))
             elif job.mode == "stats":
                 out.append(block_stats(index, sel, job.attrs, job.query))
+            elif job.mode == "lines":
+                out.append(as_lines(hits(index, sel, names.get(corpus_id, ""), job.details,
+                                         job.attrs, job.with_xml, job.query),
+                                    job.fmt, row.count))
             else:
                 sel.block = None  # not sent back: read again for the hits' records
                 out.append(sel)
         except BLOCK_ERRORS:  # a damaged block: its sentences through lxml, as if older
             task = SearchTask(job.db, job.query, corpus_id, names.get(corpus_id, ""),
                               row.first_seq, row.first_seq + row.count - 1,
-                              job.with_xml and job.mode == "hits", job.attrs,
-                              job.details and job.mode == "hits")
-            out.append(Older(run_search_task(task)))
+                              job.with_xml and job.mode in ("hits", "lines"), job.attrs,
+                              job.details and job.mode in ("hits", "lines"))
+            made = run_search_task(task)
+            out.append(as_lines(made.hits, job.fmt, made.sentences) if job.mode == "lines"
+                       else Older(made))
     return out
 
 
@@ -308,18 +349,22 @@ BLOCKS_PER_JOB = 4
 def jobs(rows: dict[int, list[BlockRow]], db: str, query: Query, corpora: list,
          candidates: dict | None, mode: str, attrs: tuple[str, ...],
          old_task: Callable[[Any, list[int]], Any], with_xml: bool = False,
-         details: bool = True, first: bool = False) -> Iterator[tuple[str, Any]]:
+         details: bool = True, first: bool = False, fmt: str = ""
+         ) -> Iterator[tuple[str, Any]]:
     """In document order, corpus by corpus: ('old', a search task for sentences in no
     block: indexed before the node table existed, or merged from an index without one) and
     ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page of hits):
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
-    page is in its first block). `rows`: each corpus's blocks (`blocks`)."""
-    sizes = itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB))
+    page is in its first block); mode 'lines': a block a job (its lines in memory at once).
+    `rows`: each corpus's blocks (`blocks`)."""
+    sizes = itertools.chain((1, 2) if first else (),
+                            # (lines: a block's at a time, N + 2 jobs in flight)
+                            itertools.repeat(1 if mode == "lines" else BLOCKS_PER_JOB))
     size = next(sizes)
 
     def job(group: list) -> Job:
         return Job(db, query.text, tuple(group), mode, attrs, with_xml, details,
-                   ((r.id, r.name),))
+                   ((r.id, r.name),), fmt)
 
     for r in corpora:
         seqs = None if candidates is None else candidates.get(r.id, [])
@@ -376,7 +421,12 @@ def job_bytes(item: tuple[str, Any]) -> int | None:
 def run_item(item: tuple[str, Any]) -> Any:
     """A worker's entry point for either kind of job."""
     kind, job = item
-    return run_job(job) if kind == "blocks" else run_search_task(job)
+    if kind == "blocks":
+        return run_job(job)
+    if isinstance(job, LinesTask):
+        made = run_search_task(job.task)
+        return as_lines(made.hits, job.fmt, made.sentences)
+    return run_search_task(job)
 
 
 def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[str, ...],

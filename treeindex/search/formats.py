@@ -8,7 +8,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import visible
-from ..query import QueryResult, format_csv, format_json, format_nl
+from ..query import (
+    QueryResult,
+    csv_line,
+    format_csv,
+    format_json,
+    format_nl,
+    json_array,
+    json_line,
+)
 from .run import Hit
 
 FIELDS = ("corpus", "sentid", "id", "cat", "pt", "rel", "begin", "end", "label", "words",
@@ -40,21 +48,40 @@ def _row(hit: Hit, joined: bool) -> tuple:
 
 # the record formats are those of `treeindex query`
 RECORDS = {"csv": format_csv, "json": format_json, "nl": format_nl}
+FORMATS = ("text", *RECORDS, "xml")
 
 
 def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
+    """What `treeindex search --format fmt` prints for these hits."""
+    return framed((line for h in hits if (line := hit_line(h, fmt)) is not None), fmt)
+
+
+def hit_line(hit: Hit, fmt: str) -> str | None:
+    """One hit's own line in `fmt` (JSON: its object, without the array's separator); None
+    where it has none (xml: a sentence's hits after its first). Pure: workers make them."""
     if fmt == "text":
-        for h in hits:
-            yield f"{visible(h.corpus)}\t{visible(h.sentid)}\t{visible(bracketed(h))}"
-    elif fmt in RECORDS:
-        rows = (_row(h, fmt == "csv") for h in hits)
-        yield from RECORDS[fmt](QueryResult(list(FIELDS), rows))
-    else:  # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
+        return f"{visible(hit.corpus)}\t{visible(hit.sentid)}\t{visible(bracketed(hit))}"
+    if fmt == "csv":
+        return csv_line(_row(hit, True))
+    if fmt in ("json", "nl"):
+        return json_line(_row(hit, False), list(FIELDS))
+    # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
+    return None if hit.xml is None else _with_id(hit.xml, hit.sentid).decode("utf-8")
+
+
+def framed(lines: Iterable[str], fmt: str) -> Iterator[str]:
+    """The hits' own lines (`hit_line`) with what the format puts around them: the CSV
+    header, the JSON array, the treebank's start and end."""
+    if fmt == "json":
+        yield from json_array(lines)
+        return
+    if fmt == "csv":
+        yield csv_line(FIELDS)
+    elif fmt == "xml":
         yield '<?xml version="1.0" encoding="UTF-8"?>'
         yield "<treebank>"
-        for h in hits:
-            if h.xml is not None:
-                yield _with_id(h.xml, h.sentid).decode("utf-8")
+    yield from lines
+    if fmt == "xml":
         yield "</treebank>"
 
 

@@ -1,0 +1,108 @@
+"""A whole listing (`search.listing.search_lines`, what `treeindex search` prints without
+--limit) is byte for byte the lines of the hit records `search` yields, formatted by the
+caller: in every format, with its records and lines made in this process or in workers,
+on the node table, the lxml path, sentences in no block and a damaged block."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from conftest import ALPINO, CDB, SUITES, WRPEE, spy
+
+from treeindex import cores, ingest
+from treeindex.cli import cli
+from treeindex.search import plan, search
+from treeindex.search.formats import FORMATS, hit_lines
+from treeindex.search.listing import search_lines
+
+QUERIES = [
+    '//node[@cat="np" and node[@rel="det"]]',  # dense: most blocks' sentences
+    '//node[@cat="whq"]',  # sparse
+    '//node[@word="is"]',  # few candidates: the lxml path
+    '//node[@rel="su" and @index and not(@cat or @word)]',  # empty nodes: no words
+    '//node[@cat="du"] | //node[@cat="sv1"]',
+    '//node[@rel=("hd","cmp") and ../@cat="pp"]',  # XPath 2.0
+    '//node[@lemma="nooit-gezien"]',  # no hit: the formats' frames alone
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = tmp_path_factory.mktemp("listing") / "t.db"
+    ingest(db, [CDB, SUITES, WRPEE, ALPINO / "Titaantjes", ALPINO / "cdb"], workers=2)
+    return db
+
+
+def reference(db, query: str, fmt: str) -> list[str]:
+    """The slow, obvious way: every sentence parsed by lxml, every hit record, its line."""
+    return list(hit_lines(search(db, query, with_xml=fmt == "xml", workers=0,
+                                 engine="lxml"), fmt))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_lines_are_those_of_the_records(index, fmt):
+    assert plan(index, QUERIES[2]).engine is None  # (the lxml path where it is faster)
+    for query in QUERIES:
+        expected = reference(index, query, fmt)
+        for engine in ("nodes", "auto"):
+            assert list(search_lines(index, query, fmt, workers=0, engine=engine)) == \
+                expected, (query, engine)
+        if query == QUERIES[0]:
+            assert len(expected) > 100
+
+
+def test_workers_make_the_lines(index, monkeypatch):
+    import treeindex.search as searching
+    from treeindex.search import fast
+
+    monkeypatch.setattr(cores, "POOL_START", 0.0)  # (workers after the first job)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
+    started = spy(monkeypatch, searching, "_results")
+    jobs = spy(monkeypatch, fast, "jobs")
+    for fmt in ("text", "csv", "json", "xml"):
+        assert list(search_lines(index, QUERIES[0], fmt, workers=2, engine="nodes")) == \
+            reference(index, QUERIES[0], fmt)
+    assert [c.args[2] for c in started if c.args[2]] == [2, 2, 2, 2]
+    # a job is one block: at most N + 2 blocks' lines in memory at once
+    made = list(fast.jobs(*jobs[0].args, **jobs[0].kwargs))
+    assert made and all(len(job.rows) == 1 for kind, job in made if kind == "blocks")
+
+
+def test_sentences_in_no_block_and_a_damaged_block(index, tmp_path, monkeypatch):
+    """Blocks missing (sentences indexed before the node table, or from an index without
+    one) and a block that cannot be read go through lxml: the same lines."""
+    db = tmp_path / "gaps.db"
+    shutil.copy(index, db)
+    conn = sqlite3.connect(db)
+    ids = [r[0] for r in conn.execute("SELECT id FROM node_blocks ORDER BY id")]
+    assert len(ids) >= 4
+    conn.execute(f"DELETE FROM node_blocks WHERE id IN ({ids[0]}, {ids[2]})")
+    conn.execute("UPDATE node_blocks SET data = zeroblob(64) WHERE id = ?", (ids[3],))
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(cores, "POOL_START", 0.0)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
+    for fmt in ("text", "nl", "xml"):
+        for workers in (0, 2):
+            assert list(search_lines(db, QUERIES[0], fmt, workers=workers,
+                                     engine="nodes")) == \
+                reference(index, QUERIES[0], fmt), (fmt, workers)
+
+
+def test_the_command_prints_the_same_with_and_without_a_limit(index):
+    for fmt in ("text", "csv", "json"):
+        whole = CliRunner().invoke(cli, ["search", "--db", str(index), "--format", fmt,
+                                         "--workers", "2", "--engine", "nodes", QUERIES[0]])
+        limited = CliRunner().invoke(cli, ["search", "--db", str(index), "--format", fmt,
+                                           "--limit", "100000", QUERIES[0]])
+        assert whole.exit_code == 0 and limited.exit_code == 0, whole.output
+        assert whole.output == limited.output
+        assert whole.output.splitlines() == reference(index, QUERIES[0], fmt)
+
+
+def test_an_unknown_format_is_refused(index):
+    with pytest.raises(ValueError, match="fmt must be one of"):
+        list(search_lines(index, QUERIES[0], "tsv"))
