@@ -106,3 +106,50 @@ def test_the_command_prints_the_same_with_and_without_a_limit(index):
 def test_an_unknown_format_is_refused(index):
     with pytest.raises(ValueError, match="fmt must be one of"):
         list(search_lines(index, QUERIES[0], "tsv"))
+
+
+_PROBE = """
+import sys
+from treeindex.__main__ import main
+sys.argv = ["treeindex", "search", "--db", sys.argv[1], *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("numpy" in sys.modules, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("engine, loaded", [("lxml", "False"), ("nodes", "True")])
+def test_a_listing_on_the_lxml_path_loads_no_numpy(index, engine, loaded):
+    # (numpy's import is 0.13 s of a selective listing's 0.15 s on this machine)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TREEINDEX_SERVER": "off"}
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(index), "--engine", engine,
+                          "--workers", "0", QUERIES[2]], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines() == reference(index, QUERIES[2], "text")
+    assert out.stderr.strip().splitlines()[-1] == loaded
+
+
+def test_kept_superblocks_list_the_same(index, monkeypatch):
+    """In a server's process (superblocks kept decoded), records stay in the main thread:
+    a job there is a whole superblock, too many lines to hold at once."""
+    from treeindex.search import fast
+    from treeindex.search.merged import Superblocks
+
+    kept = Superblocks(str(index))
+    kept.refresh(1 << 30, 3)
+    fast.keep(kept)
+    try:
+        assert fast.kept_superblocks(str(index))
+        modes = spy(monkeypatch, fast, "jobs")
+        for fmt in ("text", "json"):
+            assert list(search_lines(index, QUERIES[0], fmt, workers=2, engine="nodes")) \
+                == reference(index, QUERIES[0], fmt)
+        assert {c.args[5] for c in modes} == {"hits"}
+    finally:
+        fast.keep(None)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..store import Index, translate_errors
-from . import Plan, Progress, _engine_run, _parsed_hits, plan, unchanged
+from . import Plan, Progress, _engine_hits, _engine_run, _parsed_hits, plan, unchanged
 from .formats import FORMATS, framed, hit_lines
 
 
@@ -38,11 +38,19 @@ def search_lines(
         raise ValueError(f"fmt must be one of {FORMATS}")
     db_path = Path(db_path)
     p = plan(db_path, xpath, corpora=corpora, macros=macros, engine=engine)
+    with_xml = fmt == "xml"
     if p.engine is None:  # (every candidate parsed: the records are made where they are)
-        yield from hit_lines(_parsed_hits(p, db_path, None, (), fmt == "xml", True, workers,
+        yield from hit_lines(_parsed_hits(p, db_path, None, (), with_xml, True, workers,
                                           None, progress_callback), fmt)
         return
-    yield from framed(_engine_lines(p, db_path, fmt, workers, progress_callback), fmt)
+    from . import fast  # (the node table's, with numpy: not for the lxml path)
+
+    if fast.kept_superblocks(str(db_path)):  # (a server's: a job is a whole superblock, too
+        # many lines at once; its threads share one core's Python anyway)
+        yield from hit_lines(_engine_hits(p, db_path, None, (), with_xml, True, workers,
+                                          progress_callback), fmt)
+    else:
+        yield from framed(_engine_lines(p, db_path, fmt, workers, progress_callback), fmt)
 
 
 def _engine_lines(p: Plan, db_path: Path, fmt: str, workers: int | None,
