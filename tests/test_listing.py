@@ -67,8 +67,11 @@ def test_workers_make_the_lines(index, monkeypatch):
             reference(index, QUERIES[0], fmt)
     assert [c.args[2] for c in started if c.args[2]] == [2, 2, 2, 2]
     # a job is one block: at most N + 2 blocks' lines in memory at once
-    made = list(fast.jobs(*jobs[0].args, **jobs[0].kwargs))
-    assert made and all(len(job.rows) == 1 for kind, job in made if kind == "blocks")
+    made = [job for kind, job in fast.jobs(*jobs[0].args, **jobs[0].kwargs)
+            if kind == "blocks"]
+    assert len(made) > 2 and all(len(job.rows) == 1 for job in made)
+    # the first block's records are made as they are written (`head` answers at once)
+    assert [job.mode for job in made] == ["hits"] + ["lines"] * (len(made) - 1)
 
 
 def test_sentences_in_no_block_and_a_damaged_block(index, tmp_path, monkeypatch):
@@ -90,6 +93,14 @@ def test_sentences_in_no_block_and_a_damaged_block(index, tmp_path, monkeypatch)
             assert list(search_lines(db, QUERIES[0], fmt, workers=workers,
                                      engine="nodes")) == \
                 reference(index, QUERIES[0], fmt), (fmt, workers)
+    # the first block damaged too: the job whose records the caller makes reads it by lxml
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE node_blocks SET data = zeroblob(64) WHERE id = ?", (ids[1],))
+    conn.commit()
+    conn.close()
+    for fmt in ("text", "xml"):
+        assert list(search_lines(db, QUERIES[0], fmt, workers=0, engine="nodes")) == \
+            reference(index, QUERIES[0], fmt), fmt
 
 
 def test_the_command_prints_the_same_with_and_without_a_limit(index):

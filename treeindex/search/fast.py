@@ -355,15 +355,19 @@ def jobs(rows: dict[int, list[BlockRow]], db: str, query: Query, corpora: list,
     block: indexed before the node table existed, or merged from an index without one) and
     ('blocks', a Job). `first`: the first hits are wanted soon (a limit: a page of hits):
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
-    page is in its first block); mode 'lines': a block a job (its lines in memory at once).
-    `rows`: each corpus's blocks (`blocks`)."""
+    page is in its first block); mode 'lines': a block a job (its lines in memory at once),
+    the first in mode 'hits'. `rows`: each corpus's blocks (`blocks`)."""
     sizes = itertools.chain((1, 2) if first else (),
                             # (lines: a block's at a time, N + 2 jobs in flight)
                             itertools.repeat(1 if mode == "lines" else BLOCKS_PER_JOB))
     size = next(sizes)
+    # lines: the first block's records are made by the caller as it writes them (a pipe
+    # into `head` gets its first lines after one block's selection, not its lines)
+    lazy = [mode == "lines"]
 
     def job(group: list) -> Job:
-        return Job(db, query.text, tuple(group), mode, attrs, with_xml, details,
+        first_mode, lazy[0] = ("hits" if lazy[0] else mode), False
+        return Job(db, query.text, tuple(group), first_mode, attrs, with_xml, details,
                    ((r.id, r.name),), fmt)
 
     for r in corpora:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..store import Index, translate_errors
 from . import Plan, Progress, _engine_hits, _engine_run, _parsed_hits, plan, unchanged
-from .formats import FORMATS, framed, hit_lines
+from .formats import FORMATS, framed, hit_line, hit_lines
 
 
 def search_lines(
@@ -55,10 +55,24 @@ def search_lines(
 
 def _engine_lines(p: Plan, db_path: Path, fmt: str, workers: int | None,
                   progress_callback: Callable[[Progress], None] | None) -> Iterator[str]:
+    from . import fast
+
     found = [0]
+    names = {r.id: r.name for r in p.corpora}
+    with_xml = fmt == "xml"
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
-        for _, part in _engine_run(p, db_path, index, "lines", fmt == "xml", (), True,
-                                   workers, progress_callback, found, False, fmt):
-            found[0] += part.hits
-            yield from part.lines
+        for kind, part in _engine_run(p, db_path, index, "lines", with_xml, (), True,
+                                      workers, progress_callback, found, False, fmt):
+            if isinstance(part, fast.Lines):
+                found[0] += part.hits
+                yield from part.lines
+                continue
+            # the first block (fast.jobs): its records made here, as they are written
+            hits = part.hits if kind == "old" else fast.hits(
+                index, part, names[part.corpus_id], True, (), with_xml, p.query.text)
+            for hit in hits:
+                found[0] += 1
+                line = hit_line(hit, fmt)
+                if line is not None:
+                    yield line
     unchanged(db_path, p)
