@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 import querygen
 from click.testing import CliRunner
-from conftest import CDB, SUITES, interrupt_after
+from conftest import CDB, SUITES, interrupt_after, spy
 from test_search import QUERIES_1, QUERIES_2, SOURCES, expected
 
 from treeindex import ingest
@@ -57,24 +57,32 @@ def test_hit_records_are_those_of_the_lxml_path(index, query):
     assert fast == slow and len(fast) > 10
 
 
-@pytest.mark.parametrize("share, bits", [
-    (0, 32),  # every block read sparsely
-    (10**9, 32),  # none: the hits' labels picked out by their (sentence, node) keys
-    (10**9, 1),  # (nodes past the key's bits: every label of the block read instead)
+@pytest.mark.parametrize("share, bits, few", [
+    (0, 32, 0),  # every block read sparsely
+    (10**9, 32, 0),  # none: the hits' labels picked out by their (sentence, node) keys
+    (10**9, 1, 0),  # (nodes past the key's bits: every label of the block read instead)
+    (0, 32, 10**9),  # the hit sentences of every block parsed by lxml (XPath 1.0)
 ])
 def test_hit_records_of_sparse_and_dense_blocks_are_those_of_the_lxml_path(
-        index, share, bits, monkeypatch):
+        index, share, bits, few, monkeypatch):
     """A block whose hits are in few of its sentences has only those sentences' columns and
-    labels read (search/fast.py SPARSE_SHARE); either way the records are lxml's."""
+    labels read (search/fast.py SPARSE_SHARE), or, in at most LXML_RECORDS_MAX sentences,
+    those sentences parsed; any way the records are lxml's."""
     from treeindex.search import fast
 
     monkeypatch.setattr(fast, "SPARSE_SHARE", share)
     monkeypatch.setattr(fast, "NODE_BITS", bits)
+    monkeypatch.setattr(fast, "LXML_RECORDS_MAX", few)
+    parsed = spy(monkeypatch, fast, "run_search_task")
     for query in RECORD_QUERIES + ['//node[@lemma="procent"]', '//node[@cat="whq"]']:
         for kw in ({"with_xml": True, "attrs": ("lemma", "pos")}, {"details": False}):
             fast_hits = list(search(index, query, engine="nodes", **kw))
             slow = list(search(index, query, engine="lxml", workers=0, **kw))
             assert fast_hits == slow and fast_hits, (query, kw)
+    # (XPath 2.0, whose sentences elementpath would parse slowly, never takes that way)
+    xpath1 = set(RECORD_QUERIES) - {'//node[@rel=("hd","cmp")]'} | {
+        '//node[@lemma="procent"]', '//node[@cat="whq"]'}
+    assert {c.args[0].query for c in parsed} == (xpath1 if few else set())
 
 
 @pytest.mark.parametrize("query", RECORD_QUERIES[:3])
