@@ -66,14 +66,14 @@ def test_hit_records_are_those_of_the_lxml_path(index, query):
 def test_hit_records_of_sparse_and_dense_blocks_are_those_of_the_lxml_path(
         index, share, bits, few, monkeypatch):
     """A block whose hits are in few of its sentences has only those sentences' columns and
-    labels read (search/fast.py SPARSE_SHARE), or, in at most LXML_RECORDS_MAX sentences,
-    those sentences parsed; any way the records are lxml's."""
-    from treeindex.search import fast
+    labels read (search/hitrecords.py SPARSE_SHARE), or, in at most LXML_RECORDS_MAX
+    sentences, those sentences parsed; any way the records are lxml's."""
+    from treeindex.search import hitrecords
 
-    monkeypatch.setattr(fast, "SPARSE_SHARE", share)
-    monkeypatch.setattr(fast, "NODE_BITS", bits)
-    monkeypatch.setattr(fast, "LXML_RECORDS_MAX", few)
-    parsed = spy(monkeypatch, fast, "run_search_task")
+    monkeypatch.setattr(hitrecords, "SPARSE_SHARE", share)
+    monkeypatch.setattr(hitrecords, "NODE_BITS", bits)
+    monkeypatch.setattr(hitrecords, "LXML_RECORDS_MAX", few)
+    parsed = spy(monkeypatch, hitrecords, "run_search_task")
     for query in RECORD_QUERIES + ['//node[@lemma="procent"]', '//node[@cat="whq"]']:
         for kw in ({"with_xml": True, "attrs": ("lemma", "pos")}, {"details": False}):
             fast_hits = list(search(index, query, engine="nodes", **kw))
