@@ -25,7 +25,7 @@ from lxml import etree
 from ..store import Index
 from .block import BLOCK_ERRORS, Block, read
 from .engine import Dynamic, Engine, Unsupported
-from .hitrecords import hits
+from .hitrecords import hits, sentences_of
 from .merged import Fingerprint, MergedBlock, PartView, Superblocks
 from .nodestore import build
 from .run import _PARSER, SearchTask, run_search_task
@@ -242,15 +242,10 @@ class LinesTask(NamedTuple):
 def as_lines(hits: Any, fmt: str, sentences: int) -> Lines:
     """Hits as the lines of `fmt` (in the process that made them: a worker's, where there
     are workers)."""
-    from .formats import hit_line
+    from .formats import own_lines
 
-    lines, n = [], 0
-    for h in hits:
-        n += 1
-        line = hit_line(h, fmt)
-        if line is not None:
-            lines.append(line)
-    return Lines(sentences, n, lines)
+    made = list(hits)
+    return Lines(sentences, len(made), list(own_lines(made, fmt)))
 
 
 # per query and thread: an Engine holds the block it evaluates while it does
@@ -295,10 +290,10 @@ def run_job(job: Job) -> list[Any]:
                 sel.block = None  # not sent back: read again for the hits' records
                 out.append(sel)
         except BLOCK_ERRORS:  # a damaged block: its sentences through lxml, as if older
+            records = job.mode in ("hits", "lines")
             task = SearchTask(job.db, job.query, corpus_id, names.get(corpus_id, ""),
                               row.first_seq, row.first_seq + row.count - 1,
-                              job.with_xml and job.mode in ("hits", "lines"), job.attrs,
-                              job.details and job.mode in ("hits", "lines"))
+                              job.with_xml and records, job.attrs, job.details and records)
             made = run_search_task(task)
             out.append(as_lines(made.hits, job.fmt, made.sentences) if job.mode == "lines"
                        else Older(made))
@@ -351,11 +346,12 @@ def jobs(rows: dict[int, list[BlockRow]], db: str, query: Query, corpora: list,
     size = next(sizes)
     # lines: the first block's records are made by the caller as it writes them (a pipe
     # into `head` gets its first lines after one block's selection, not its lines)
-    lazy = [mode == "lines"]
+    lazy = mode == "lines"
 
     def job(group: list) -> Job:
-        first_mode, lazy[0] = ("hits" if lazy[0] else mode), False
-        return Job(db, query.text, tuple(group), first_mode, attrs, with_xml, details,
+        nonlocal lazy
+        this, lazy = ("hits" if lazy else mode), False
+        return Job(db, query.text, tuple(group), this, attrs, with_xml, details,
                    ((r.id, r.name),), fmt)
 
     for r in corpora:
@@ -419,11 +415,6 @@ def run_item(item: tuple[str, Any]) -> Any:
         made = run_search_task(job.task)
         return as_lines(made.hits, job.fmt, made.sentences)
     return run_search_task(job)
-
-
-def sentences_of(sel: Selected) -> set[int]:
-    """The block sentences (0-based) with hits."""
-    return set(np.unique(sel.sentence).tolist()) | set(sel.other)
 
 
 def block_counts(sel: Selected) -> tuple[int, int, int]:

@@ -53,7 +53,12 @@ FORMATS = ("text", *RECORDS, "xml")
 
 def hit_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
     """What `treeindex search --format fmt` prints for these hits."""
-    return framed((line for h in hits if (line := hit_line(h, fmt)) is not None), fmt)
+    return framed(own_lines(hits, fmt), fmt)
+
+
+def own_lines(hits: Iterable[Hit], fmt: str) -> Iterator[str]:
+    """The hits' own lines (`hit_line`), those that have one."""
+    return (line for h in hits if (line := hit_line(h, fmt)) is not None)
 
 
 def hit_line(hit: Hit, fmt: str) -> str | None:

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from .fast import Selected
 
 
+def sentences_of(sel: Selected) -> set[int]:
+    """The block sentences (0-based) with hits."""
+    return set(np.unique(sel.sentence).tolist()) | set(sel.other)
+
+
 def node_positions(sel: Selected) -> list[tuple[int, list[int]]]:
     """(block sentence, node positions) of the hits, in document order."""
     assert sel.block is not None
@@ -47,7 +52,7 @@ def hits(index: Index, sel: Selected, corpus: str, details: bool, attrs: tuple[s
     """The hits of a block, as records (made by lxml where they are in few of its sentences,
     or if a column the records need is damaged: the selection itself came from columns
     that could be read)."""
-    few = sorted(set(sel.sentence.tolist()) | set(sel.other))
+    few = sorted(sentences_of(sel))
     if 0 < len(few) <= LXML_RECORDS_MAX and _is_xpath1(query) \
             and not _kept(str(index.path)):
         seqs = tuple(sel.row.first_seq + k for k in few)

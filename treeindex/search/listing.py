@@ -13,12 +13,13 @@ are in memory at once. The lines are byte for byte those of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..store import Index, translate_errors
 from . import Plan, Progress, _engine_hits, _engine_run, _parsed_hits, plan, unchanged
-from .formats import FORMATS, framed, hit_line, hit_lines
+from .formats import FORMATS, framed, hit_lines, own_lines
+from .run import Hit
 
 
 def search_lines(
@@ -70,9 +71,11 @@ def _engine_lines(p: Plan, db_path: Path, fmt: str, workers: int | None,
             # the first block (fast.jobs): its records made here, as they are written
             hits = part.hits if kind == "old" else fast.hits(
                 index, part, names[part.corpus_id], True, (), with_xml, p.query.text)
-            for hit in hits:
-                found[0] += 1
-                line = hit_line(hit, fmt)
-                if line is not None:
-                    yield line
+            yield from own_lines(_counted(hits, found), fmt)
     unchanged(db_path, p)
+
+
+def _counted(hits: Iterable[Hit], found: list[int]) -> Iterator[Hit]:
+    for hit in hits:
+        found[0] += 1
+        yield hit
