@@ -164,3 +164,60 @@ def test_kept_superblocks_list_the_same(index, monkeypatch):
         assert {c.args[5] for c in modes} == {"hits"}
     finally:
         fast.keep(None)
+
+
+def _block_ends(db, query: str) -> list[int]:
+    """How many hits the blocks of the node table hold up to the end of each, in order."""
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT s.seq, c.name FROM node_blocks AS b JOIN sentences AS s "
+                        "ON s.id = b.first_sentence + b.sentences - 1 JOIN corpora AS c "
+                        "ON c.id = b.corpus_id ORDER BY b.corpus_id, b.first_sentence"
+                        ).fetchall()
+    conn.close()
+    hits = list(search(db, query, workers=0, details=False))
+    order = {}
+    for h in hits:
+        order.setdefault(h.corpus, len(order))
+    ends = []
+    for last, corpus in rows:
+        ends.append(sum(1 for h in hits if (order[h.corpus], h.seq) <=
+                        (order.get(corpus, -1), last)))
+    return ends
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_limit_gives_the_lines_of_the_first_hits(index, fmt, monkeypatch):
+    """--limit K: the lines of the first K hits, whether K ends inside the first block
+    (made here), inside a block a worker made the lines of, at a block's end, or past the
+    last hit; with workers and without."""
+    monkeypatch.setattr(cores, "POOL_START", 0.0)
+    monkeypatch.setattr(cores, "POOL_START_PER_WORKER", 0.0)
+    query = QUERIES[0]
+    ends = _block_ends(index, query)
+    total = ends[-1]
+    assert len(ends) >= 4 and 0 < ends[0] < ends[1] < total
+    limits = sorted({1, 2, ends[0] - 1, ends[0], ends[0] + 1, ends[1] + 1, ends[2],
+                     total - 1, total, total + 7}
+                    | {(a + b) // 2 for a, b in zip(ends, ends[1:])})  # (mid-block)
+    for k in limits:
+        expected = list(hit_lines(search(index, query, with_xml=fmt == "xml", workers=0,
+                                         engine="lxml", limit=k), fmt))
+        for workers in (0, 2):
+            got = list(search_lines(index, query, fmt, workers=workers, engine="nodes",
+                                    limit=k))
+            assert got == expected, (k, workers)
+    # a sentence of several hits: the treebank holds it once, if its first hit is in
+    if fmt == "xml":
+        few = list(search_lines(index, QUERIES[3], fmt, workers=0, limit=3))
+        assert few == list(hit_lines(search(index, QUERIES[3], with_xml=True, workers=0,
+                                            engine="lxml", limit=3), fmt))
+
+
+def test_a_limit_stops_the_workers_early(index, monkeypatch):
+    """A limit met in the first block: no other job's lines are waited for."""
+    from treeindex.search import fast
+
+    ran = spy(monkeypatch, fast, "run_item")
+    lines = list(search_lines(index, QUERIES[0], "text", workers=0, engine="nodes",
+                              limit=5))
+    assert len(lines) == 5 and len(ran) == 1

@@ -159,12 +159,8 @@ def search_command(xpath: str | None, db_path: Path, corpora: tuple[str, ...],
             lines = _count_lines(count(db_path, xpath, **common), fmt)
         elif attrs:
             lines = _stats_lines(stats(db_path, xpath, attrs, **common), attrs, fmt)
-        elif limit is None:  # (every hit: records and lines made by the workers)
-            lines = search_lines(db_path, xpath, fmt, corpora=common["corpora"],
-                                 macros=macros, workers=workers, engine=engine,
-                                 progress_callback=bar)
-        else:
-            lines = hit_lines(search(db_path, xpath, with_xml=fmt == "xml", **common), fmt)
+        else:  # (records and lines made by the workers)
+            lines = search_lines(db_path, xpath, fmt, **common)
         with _output(output) as f:
             if f is None:
                 echo_lines(_after(lines, bar))

@@ -226,6 +226,13 @@ class Lines(NamedTuple):
     sentences: int  # sentences evaluated
     hits: int
     lines: list[str]
+    # the hit each line is the line of (its index among the hits), where not every hit has
+    # one (xml: a sentence's first hit); None: a line a hit
+    at: list[int] | None = None
+
+    def first(self, k: int) -> list[str]:
+        """The lines of the first `k` hits."""
+        return self.lines[:k] if self.at is None else self.lines[:bisect.bisect_left(self.at, k)]
 
 
 class LinesTask(NamedTuple):
@@ -242,10 +249,13 @@ class LinesTask(NamedTuple):
 def as_lines(hits: Any, fmt: str, sentences: int) -> Lines:
     """Hits as the lines of `fmt` (in the process that made them: a worker's, where there
     are workers)."""
-    from .formats import own_lines
+    from .formats import hit_line, own_lines
 
     made = list(hits)
-    return Lines(sentences, len(made), list(own_lines(made, fmt)))
+    if fmt != "xml":
+        return Lines(sentences, len(made), list(own_lines(made, fmt)))
+    own = [(k, line) for k, h in enumerate(made) if (line := hit_line(h, fmt)) is not None]
+    return Lines(sentences, len(made), [line for _, line in own], [k for k, _ in own])
 
 
 # per query and thread: an Engine holds the block it evaluates while it does
