@@ -78,6 +78,11 @@ def run_search_task(task: SearchTask) -> TaskHits:
     if query is None:
         query = _queries[task.query] = Query(task.query)
     hits: list[Hit] = []
+    # (hit, the sentence's first subtree, the node's position) of the hits that may have a
+    # label: read after the loop, one query for all the task's sentences (one a sentence
+    # was a third of a first page's SQL)
+    labelled: list[tuple[int, int, int]] = []
+    ranges: list[tuple[int, int]] = []
     n = 0
     rows = (index.sentences(task.corpus_id, task.first_seq, task.last_seq) if task.seqs is None
             else index.sentences_at(task.corpus_id, list(task.seqs)))
@@ -90,7 +95,9 @@ def run_search_task(task: SearchTask) -> TaskHits:
             continue
         # lxml returns a node-set once each, in document order; elementpath need not
         ordered = query.engine == "lxml"
-        labels = index.labels(first, first + count - 1) if count and task.details else {}
+        labels = bool(count and task.details)
+        if labels:
+            ranges.append((first, first + count - 1))
         order = ({el: i for i, el in enumerate(root.iter("node"))}
                  if labels or not ordered else {})
         sentence = (text if text is not None or not task.details  # (no <sentence>: the
@@ -98,11 +105,18 @@ def run_search_task(task: SearchTask) -> TaskHits:
         first_hit = True
         for el in found if ordered else sorted(set(found), key=order.__getitem__):
             leaves = _leaves(el) if task.details else []
+            if labels:
+                labelled.append((len(hits), first, order[el]))
             hits.append(Hit(task.corpus, sentid, el.get("id"), el.get("cat"), el.get("pt"),
                             el.get("rel"), _int(el.get("begin")), _int(el.get("end")),
                             [w for _, w in leaves], [b for b, _ in leaves], sentence,
-                            labels.get(order[el]) if labels else None, seq,
-                            tuple(el.get(a) for a in task.attrs),
+                            None, seq, tuple(el.get(a) for a in task.attrs),
                             xml if task.with_xml and first_hit else None))
             first_hit = False
+    if labelled:
+        found_labels = index.labels_of(ranges)
+        for k, first, node in labelled:
+            label = found_labels.get((first, node))
+            if label is not None:
+                hits[k] = hits[k]._replace(label=label)
     return TaskHits(n, hits)

@@ -94,6 +94,9 @@ def _take_idle(key: tuple[int, int]) -> sqlite3.Connection | None:
     return kept[1]
 
 
+_RANGES_PER_QUERY = 500  # (labels_of: ranges of subtree ids a query)
+
+
 class Index:
     """An index opened for reading (works while an ingest writes to it)."""
 
@@ -235,10 +238,17 @@ class Index:
             "SELECT term, doc FROM temp.search_vocab WHERE term >= ? AND term < ? LIMIT ?",
             (prefix, end, limit))]
 
-    def labels(self, first: int, last: int) -> dict[int, str]:
-        """node position -> 'cat-n' for the subtrees first..last (one sentence's)."""
-        return {node: f"{cat}-{n}" for node, cat, n in self.conn.execute(
-            "SELECT node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?", (first, last))}
+    def labels_of(self, ranges: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """(first, node position) -> 'cat-n' for the subtrees of the ranges (first, last)
+        (each one sentence's): one query for up to _RANGES_PER_QUERY ranges."""
+        out: dict[tuple[int, int], str] = {}
+        for k in range(0, len(ranges), _RANGES_PER_QUERY):
+            part = json.dumps(ranges[k:k + _RANGES_PER_QUERY])
+            out.update(((first, node), f"{cat}-{n}") for first, node, cat, n in self.conn.execute(
+                "SELECT json_extract(r.value, '$[0]'), t.node, t.cat, t.n FROM json_each(?) AS r "
+                "CROSS JOIN subtrees AS t ON t.id BETWEEN json_extract(r.value, '$[0]') "
+                "AND json_extract(r.value, '$[1]')", (part,)))  # (r outer: rowid ranges)
+        return out
 
     def subtree_range(self, corpus_id: int, first_seq: int, last_seq: int
                       ) -> tuple[int, int] | None:
