@@ -163,6 +163,35 @@ def test_a_search_starts_workers_only_for_work_worth_them(monkeypatch, start, we
         [k < here for k in range(len(weights))]
 
 
+def test_a_limit_near_starts_no_workers(monkeypatch):
+    """With a limit that the hits so far say is near, the work left is what reaching it
+    needs, not all that is left: a listing of 5,000 dense hits started two workers for the
+    whole file and took 1.15 x its time in the process."""
+    import treeindex.search as searching
+
+    projected = []
+
+    def worth(work, tasks, n):
+        projected.append(tasks)
+        return 0
+
+    monkeypatch.setattr(cores, "workers_worth", worth)
+    # 8 items of weight 1; after each, 100 hits found so far per item, a limit of 250
+    found = [0]
+
+    def run(k):
+        found[0] += 100
+        return k
+
+    got = list(searching._inline_first(run, range(8), 2, 8, lambda k: 1,
+                                       lambda done: searching._needed(done, found[0], 250)))
+    assert got == [(k, k) for k in range(8)]
+    # 1.5 items still needed after the first (not 7), 0.5 after the second, then none
+    assert projected == [2, 1]
+    assert searching._needed(4, 0, 250) is None and searching._needed(4, 100, None) is None
+    assert searching._needed(4, 300, 250) == 0
+
+
 def test_hit_records(index):
     hit = next(h for h in search(index, '//node[@cat="np" and node[@rel="det"]]', workers=0)
                if h.corpus == "cdb-sample")

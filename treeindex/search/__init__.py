@@ -9,6 +9,7 @@ number of workers. The library yields them one by one (a generator with a
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -306,7 +307,8 @@ def _parsed_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     tasks = _tasks(p, str(db_path), with_xml, attrs, details, limit)
     n = cores.available_cores() if workers is None else workers
     if executor is None and n > 0:  # (workers only where they gain more than they cost)
-        results = _inline_first(run_search_task, tasks, n, total, _task_sentences)
+        results = _inline_first(run_search_task, tasks, n, total, _task_sentences,
+                                lambda done: _needed(done, found, limit))
     else:
         results = _results(run_search_task, tasks, n, executor)
     done = found = 0
@@ -361,8 +363,17 @@ def unchanged(db_path: Path, p: Plan) -> None:
                     "was searched, so what was found of it may be incomplete: search again")
 
 
+def _needed(done: int, found: int, limit: int | None) -> float | None:
+    """The work (in the weight of `done`) a search with a limit still needs, projected from
+    the hits `found` in the work done so far; None: all that is left (no limit, no hit
+    yet)."""
+    return None if limit is None or not found else done * max(limit - found, 0) / found
+
+
 def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
-                  weight: Callable[[T], int | None]) -> Iterator[tuple[T, R]]:
+                  weight: Callable[[T], int | None],
+                  needed: Callable[[int], float | None] | None = None
+                  ) -> Iterator[tuple[T, R]]:
     """(item, fn(item)) in order: in this process while what is left, projected from the
     time `fn` took for the `weight` done so far out of `total`, would gain less from worker
     processes (at most `n`, and no more than the items left) than starting them costs
@@ -370,7 +381,8 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
     weight (None) and all after it go to `n` workers. The first item counts half its time:
     it took twice as long as the next, the first of everything in the process (waiting for
     a second to be timed kept a listing of dense hits from its workers for two items'
-    records, a second on 1 GB)."""
+    records, a second on 1 GB). `needed(done)`: at most this much of what is left is wanted
+    (a limit that the hits so far say is near), None: all of it."""
     it = iter(items)
     took = 0.0
     done = counted = 0
@@ -386,6 +398,9 @@ def _inline_first(fn: Callable[[T], R], items: Iterable[T], n: int, total: int,
         counted += 1
         yield item, result
         left = total - done
+        wanted = needed(done) if needed is not None else None
+        if wanted is not None:
+            left = min(left, math.ceil(wanted))
         if left <= 0:
             continue
         # (the items left counted as those so far weighed)
@@ -405,11 +420,13 @@ PARALLEL_MIN_KEPT = 4
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                 attrs: tuple[str, ...], details: bool, workers: int | None,
                 progress_callback: Callable[[Progress], None] | None,
-                found: list[int], first: bool = False, fmt: str = ""
-                ) -> Iterator[tuple[str, Any]]:
+                found: list[int], first: bool = False, fmt: str = "",
+                limit: int | None = None) -> Iterator[tuple[str, Any]]:
     """('old', a TaskHits) and ('block', its result in `mode`) in document order; the
     blocks evaluated by worker processes where there are enough of them. `first`: small
-    first jobs (hits with a limit). Mode 'lines': both are fast.Lines of `fmt`."""
+    first jobs (hits with a limit). Mode 'lines': both are fast.Lines of `fmt`. `limit`:
+    the caller stops after so many hits (`found`, which it counts): workers are started
+    only for the work the hits so far say that needs."""
     from . import fast
 
     total = p.evaluated
@@ -442,7 +459,8 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
     if n > 0:  # (workers only for work that gains more from them than they cost to start:
         # with one, never)
         results = _inline_first(fast.run_item, items, n,
-                                fast.wanted_bytes(rows, p.candidates), fast.job_bytes)
+                                fast.wanted_bytes(rows, p.candidates), fast.job_bytes,
+                                lambda done: _needed(done, found[0], limit))
     else:
         results = _results(fast.run_item, items, n, threads, width)
     try:
@@ -475,7 +493,8 @@ def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     names = {r.id: r.name for r in p.corpora}
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
         for kind, item in _engine_run(p, db_path, index, "hits", with_xml, attrs, details,
-                                      workers, progress_callback, found, limit is not None):
+                                      workers, progress_callback, found, limit is not None,
+                                      limit=limit):
             if kind == "old":
                 records: Iterable[Hit] = item.hits
             else:
