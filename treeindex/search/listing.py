@@ -9,7 +9,8 @@ in a worker where there are workers, and the calling process only writes them: t
 listing scales with the workers. A job is one block, so that at most N + 2 blocks' lines
 are in memory at once. The lines are byte for byte those of
 `formats.hit_lines(search(...), fmt)` (tests/test_listing.py). With a limit, the lines of
-the first `limit` hits: at most N + 2 blocks' lines are made beyond it, and thrown away.
+the first `limit` hits: at most N + 2 blocks' lines (N workers) are made beyond it, and
+thrown away.
 """
 
 from __future__ import annotations
