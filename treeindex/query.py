@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ def csv_line(values: Iterable[Any]) -> str:
     return buf.getvalue()
 
 
-def json_line(row: tuple, columns: list[str]) -> str:
+def json_line(row: tuple, columns: Sequence[str]) -> str:
     """One record as a JSON object on one line (bytes as text)."""
     return json.dumps({c: (_text(v) if isinstance(v, bytes) else v)
                        for c, v in zip(columns, row)}, ensure_ascii=False)

@@ -420,13 +420,13 @@ PARALLEL_MIN_KEPT = 4
 def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
                 attrs: tuple[str, ...], details: bool, workers: int | None,
                 progress_callback: Callable[[Progress], None] | None,
-                found: list[int], first: bool = False, fmt: str = "",
-                limit: int | None = None) -> Iterator[tuple[str, Any]]:
+                found: list[int], fmt: str = "", limit: int | None = None
+                ) -> Iterator[tuple[str, Any]]:
     """('old', a TaskHits) and ('block', its result in `mode`) in document order; the
-    blocks evaluated by worker processes where there are enough of them. `first`: small
-    first jobs (hits with a limit). Mode 'lines': both are fast.Lines of `fmt`. `limit`:
-    the caller stops after so many hits (`found`, which it counts): workers are started
-    only for the work the hits so far say that needs."""
+    blocks evaluated by worker processes where there are enough of them. Mode 'lines':
+    both are fast.Lines of `fmt`. `limit`: the caller stops after so many hits (`found`,
+    which it counts): small first jobs (fast.jobs), and workers started only for the work
+    the hits so far say that needs."""
     from . import fast
 
     total = p.evaluated
@@ -440,7 +440,7 @@ def _engine_run(p: Plan, db_path: Path, index: Index, mode: str, with_xml: bool,
         return fast.LinesTask(task, fmt) if mode == "lines" else task
 
     items = fast.jobs(rows, db, p.query, p.corpora, p.candidates, mode, attrs, old,
-                      with_xml, details, first, fmt)
+                      with_xml, details, limit is not None, fmt)
     n = cores.available_cores() if workers is None else workers
     # the query as the plan compiled it, for the jobs this thread runs (not compiled again)
     fast.adopt(p.query, p.engine)
@@ -493,8 +493,7 @@ def _engine_hits(p: Plan, db_path: Path, limit: int | None, attrs: tuple[str, ..
     names = {r.id: r.name for r in p.corpora}
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
         for kind, item in _engine_run(p, db_path, index, "hits", with_xml, attrs, details,
-                                      workers, progress_callback, found, limit is not None,
-                                      limit=limit):
+                                      workers, progress_callback, found, limit=limit):
             if kind == "old":
                 records: Iterable[Hit] = item.hits
             else:

@@ -249,13 +249,12 @@ class LinesTask(NamedTuple):
 def as_lines(hits: Any, fmt: str, sentences: int) -> Lines:
     """Hits as the lines of `fmt` (in the process that made them: a worker's, where there
     are workers)."""
-    from .formats import hit_line, own_lines
+    from .formats import hit_line
 
     made = list(hits)
-    if fmt != "xml":
-        return Lines(sentences, len(made), list(own_lines(made, fmt)))
     own = [(k, line) for k, h in enumerate(made) if (line := hit_line(h, fmt)) is not None]
-    return Lines(sentences, len(made), [line for _, line in own], [k for k, _ in own])
+    return Lines(sentences, len(made), [line for _, line in own],
+                 None if len(own) == len(made) else [k for k, _ in own])
 
 
 # per query and thread: an Engine holds the block it evaluates while it does
@@ -350,9 +349,9 @@ def jobs(rows: dict[int, list[BlockRow]], db: str, query: Query, corpora: list,
     the first jobs are of one block, then two, then BLOCKS_PER_JOB (a dense query's first
     page is in its first block); mode 'lines': a block a job (its lines in memory at once),
     the first in mode 'hits'. `rows`: each corpus's blocks (`blocks`)."""
-    sizes = itertools.chain((1, 2) if first else (),
-                            # (lines: a block's at a time, N + 2 jobs in flight)
-                            itertools.repeat(1 if mode == "lines" else BLOCKS_PER_JOB))
+    sizes = (itertools.repeat(1) if mode == "lines"  # (a block's lines at a time, N + 2 jobs
+             # in flight)
+             else itertools.chain((1, 2) if first else (), itertools.repeat(BLOCKS_PER_JOB)))
     size = next(sizes)
     # lines: the first block's records are made by the caller as it writes them (a pipe
     # into `head` gets its first lines after one block's selection, not its lines)

@@ -69,7 +69,7 @@ def hit_line(hit: Hit, fmt: str) -> str | None:
     if fmt == "csv":
         return csv_line(_row(hit, True))
     if fmt in ("json", "nl"):
-        return json_line(_row(hit, False), list(FIELDS))
+        return json_line(_row(hit, False), FIELDS)
     # xml: the matching sentences, as a treebank treeindex (and Dact) can read again
     return None if hit.xml is None else _with_id(hit.xml, hit.sentid).decode("utf-8")
 

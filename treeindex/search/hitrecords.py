@@ -110,14 +110,17 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
     info = {sid - first: row for sid, *row in index.conn.execute(
         "SELECT id, seq, sentid, text, first_subtree, subtree_count FROM sentences WHERE "
         + where, params)}
-    labels: dict[tuple[int, int], tuple[str, int]] = {}
-    if details and info:
+    labels: dict[tuple[int, int], str] = {}
+    if details and info and sparse:  # the hit sentences' subtrees, in one query
+        at = {info[k][3]: k for k, _ in positions_of if info[k][4]}  # first subtree -> k
+        labels = {(at[f], node): label for (f, node), label in index.labels_of(
+            [(f, f + info[k][4] - 1) for f, k in at.items()]).items()}
+    elif details and info:
         rows = info.values()
-        ranges = ([(info[k][3], info[k][3] + info[k][4] - 1) for k, _ in positions_of]
-                  if sparse else [(min(r[3] for r in rows), max(r[3] + r[4] for r in rows) - 1)])
+        bounds = (min(r[3] for r in rows), max(r[3] + r[4] for r in rows) - 1)
         label_sql = "SELECT sentence_id, node, cat, n FROM subtrees WHERE id BETWEEN ? AND ?"
         keys: tuple = ()
-        if not sparse and all(0 <= p < 1 << NODE_BITS for _, ps in positions_of for p in ps):
+        if all(0 <= p < 1 << NODE_BITS for _, ps in positions_of for p in ps):
             # only the hits' own rows come to Python: a dense block's range holds about ten
             # subtrees for each hit (460,000 rows for 43,590 hits on 200 MB; their listing
             # 0.75 x); the key (sentence, node) is exact for nodes below 2**NODE_BITS
@@ -125,9 +128,8 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
                           "(SELECT value FROM json_each(?))")
             keys = (json.dumps([((first + k) << NODE_BITS) | p for k, ps in positions_of
                                 for p in ps]),)
-        for lo, hi in ranges:
-            labels.update(((sid - first, node), (cat, n)) for sid, node, cat, n in
-                          index.conn.execute(label_sql, (lo, hi, *keys)))
+        labels = {(sid - first, node): f"{cat}-{n}" for sid, node, cat, n in
+                  index.conn.execute(label_sql, (*bounds, *keys))}
 
     def values(name: str, convert: Any = None) -> list:
         """A column as a Python list over the block's elements (None where absent, and
@@ -174,10 +176,9 @@ def _records(index: Index, sel: Selected, corpus: str, details: bool,
                     under = leaves(el, el + size[el] + 1)
                     words = [w for _, w in under]
                     places = [g for g, _ in under]
-                label = labels.get((k, p)) if details else None
                 yield Hit(corpus, sentid, ident[el], cat[el], pt[el], rel[el], begin[el], end[el],
-                          words, places, text or "", f"{label[0]}-{label[1]}" if label else None,
-                          seq, tuple(a[el] for a in asked), xml)
+                          words, places, text or "", labels.get((k, p)), seq,
+                          tuple(a[el] for a in asked), xml)
                 xml = None
 
     return made()

@@ -69,7 +69,7 @@ def _engine_lines(p: Plan, db_path: Path, fmt: str, limit: int | None, workers: 
     with_xml = fmt == "xml"
     with translate_errors(db_path), Index(db_path) as index, index.snapshot():
         for kind, part in _engine_run(p, db_path, index, "lines", with_xml, (), True,
-                                      workers, progress_callback, found, False, fmt, limit):
+                                      workers, progress_callback, found, fmt, limit):
             left = None if limit is None else limit - found[0]
             if isinstance(part, fast.Lines):
                 found[0] += part.hits

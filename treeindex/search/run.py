@@ -95,17 +95,17 @@ def run_search_task(task: SearchTask) -> TaskHits:
             continue
         # lxml returns a node-set once each, in document order; elementpath need not
         ordered = query.engine == "lxml"
-        labels = bool(count and task.details)
-        if labels:
+        labelled_here = bool(count and task.details)  # (kept subtrees: labels to read)
+        if labelled_here:
             ranges.append((first, first + count - 1))
         order = ({el: i for i, el in enumerate(root.iter("node"))}
-                 if labels or not ordered else {})
+                 if labelled_here or not ordered else {})
         sentence = (text if text is not None or not task.details  # (no <sentence>: the
                     else " ".join(w for _, w in _leaves(root))) or ""  # leaves' words)
         first_hit = True
         for el in found if ordered else sorted(set(found), key=order.__getitem__):
             leaves = _leaves(el) if task.details else []
-            if labels:
+            if labelled_here:
                 labelled.append((len(hits), first, order[el]))
             hits.append(Hit(task.corpus, sentid, el.get("id"), el.get("cat"), el.get("pt"),
                             el.get("rel"), _int(el.get("begin")), _int(el.get("end")),
