@@ -230,10 +230,20 @@ if dictionary:
     store.save_dictionary(conn, dictionary)
 prepare(conn)
 writer = CorpusWriter(conn, corpus, register(conn, corpus), Ids(conn))
+try:  # (the WAL copied beside the writer, as ingest does since stop 38)
+    from treeindex.store.checkpoints import BackgroundCheckpoints
+except ImportError:
+    BackgroundCheckpoints = None
 t = time.perf_counter()
+checkpoints = BackgroundCheckpoints(conn) if BackgroundCheckpoints else None
 for b in blobs:
-    writer.write(pickle.loads(b))
+    result = pickle.loads(b)
+    writer.write(result)
+    if checkpoints is not None:
+        checkpoints.written(len(result.chunk) + len(result.nodes or b""))
 writer.finish()
+if checkpoints is not None:
+    checkpoints.close()
 store.finish(conn)  # (the indexes, ANALYZE, the final checkpoint: as ingest ends)
 write_wall = time.perf_counter() - t
 print(parse_wall, worker_cpu, plan_wall + write_wall)

@@ -27,6 +27,7 @@ from .sources.base import changed_file
 from .sources.sniff import is_gzip
 from .sources.treebank import DEFAULT_CHUNK
 from .store import codec
+from .store.checkpoints import BackgroundCheckpoints
 from .store.writer import (
     CorpusWriter,
     Ids,
@@ -122,6 +123,7 @@ class _Run:
         self.bytes_total = 0
         self.sentences = 0
         self.current: CorpusWriter | None = None
+        self.checkpoints: BackgroundCheckpoints | None = None
 
     def _task(self, kind: str, path: str, start: int = 0, end: int = 0, data: bytes | None = None,
               files: tuple[str, ...] = (), encoding: str = "utf-8") -> Task:
@@ -182,6 +184,8 @@ class _Run:
             self._finish(self.current)
         self.current = writer
         writer.write(result)
+        if self.checkpoints is not None:
+            self.checkpoints.written(len(result.chunk) + len(result.nodes or b""))
         out = self.outcomes[writer.corpus.name]
         out.sentences += result.sentences
         out.subtrees += result.subtrees
@@ -367,7 +371,8 @@ def _run(conn: sqlite3.Connection, db_path: Path, corpora: list[Corpus], report:
     run = _Run(conn, plans, opts, progress_callback)
     run.bytes_total, seconds, tasks = _work(run, plans, opts["chunk_bytes"])
     n = workers_for(workers, executor, seconds, tasks)
-    with owned_executor(n, executor) as pool:
+    with owned_executor(n, executor) as pool, BackgroundCheckpoints(conn) as checkpoints:
+        run.checkpoints = checkpoints
         run.run(pool, in_flight=max(n, 1) + 2)
     for plan in plans:
         out = run.outcomes.get(plan.corpus.name)

@@ -350,7 +350,7 @@ def copying_committed(conn: sqlite3.Connection) -> Iterator[None]:
     the final one instead."""
     import threading
 
-    other = _second_writer(conn)
+    other = second_writer(conn)
     if other is None:
         yield
         return
@@ -373,7 +373,7 @@ def copying_committed(conn: sqlite3.Connection) -> Iterator[None]:
         other.close()
 
 
-def _second_writer(conn: sqlite3.Connection) -> sqlite3.Connection | None:
+def second_writer(conn: sqlite3.Connection) -> sqlite3.Connection | None:
     """Another connection to `conn`'s file in WAL mode, for a thread; None when the file is
     not in WAL mode or cannot be opened for writing."""
     mode = conn.execute("PRAGMA journal_mode").fetchone()
