@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """treeindex search against BaseX, the XML database GrETEL searches with, in the same run.
 
-    python3 scripts/bench_basex.py [--mb 200 1000] [--repeat 7] [--only NAME ...]
+    python3 scripts/bench_basex.py [--mb 200 1000] [--repeat 7] [--only NAME ...] [--standalone]
                                    [--python /tmp/clean-venv/bin/python]
 
 For each size: builds the input (scripts/make_corpus.py), a treeindex index and a BaseX
@@ -13,7 +13,9 @@ round by round, it times:
   - treeindex: the whole command `treeindex search --count -q QUERY` (process start
     included), alone and answered by a running `treeindex server` of the index (its
     client session, as basexserver has one);
-and checks that the hit counts are equal. Prints medians and the ratio treeindex / BaseX,
+and checks that the hit counts are equal. With --standalone, afterwards, both without a server,
+interleaved: the command alone against BaseX's own command (`basex QUERY`, which starts its
+JVM and opens the database each time). Prints medians and the ratio treeindex / BaseX,
 and the XPath 2.0 forms against their XPath 1.0 equivalents (treeindex only). Then, where the
 interpreter has datasette (`pip install '.[web]'`), the first page of hits, interleaved too:
 the search page of a running `treeindex serve` over HTTP (one kept-alive connection, as a
@@ -331,8 +333,40 @@ def start_treeindex_server(db: Path, memory_mb: int) -> subprocess.Popen:
     raise SystemExit("treeindex server did not start")
 
 
+def time_basex_command(name: str, xpath: str) -> tuple[float, int]:
+    """BaseX run as a command (`basex QUERY`: its JVM started, the database opened, GrETEL's
+    count query): what a BaseX search costs without a running server, as a treeindex
+    command alone costs without `treeindex server`."""
+    time.sleep(PAUSE)
+    t = time.perf_counter()
+    out = subprocess.run(["basex", "-c", gretel_count(name, xpath)], env=basex_env(), check=True,
+                         capture_output=True, text=True).stdout
+    return time.perf_counter() - t, int(out.strip())
+
+
+def run_standalone(db: Path, name: str, queries: list[tuple[str, str]], repeat: int) -> None:
+    """Both tools without a server, interleaved: the whole `treeindex search --count`
+    command alone against the `basex` command, hit counts checked equal."""
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n, _ in queries}
+    hits: dict[str, tuple[int, int]] = {}
+    for _ in range(repeat):
+        for label, xpath in queries:
+            tb, bx = time_basex_command(name, xpath)
+            ti, n = time_treeindex(db, xpath)
+            times[label].append((ti, tb))
+            hits[label] = (n, bx)
+    print("  without a server: the command alone against BaseX's own command (`basex "
+          "QUERY`), interleaved, medians:")
+    print(f"  {'query':<38} {'alone':>8} {'basex':>8} {'alone/basex':>11}")
+    for label, _ in queries:
+        ti, tb = (statistics.median(r[k] for r in times[label]) for k in range(2))
+        n, bx = hits[label]
+        same = "" if n == bx else f"  HITS DIFFER: {n:,} / BaseX {bx:,}"
+        print(f"  {label:<38} {ti:>7.3f}s {tb:>7.3f}s {ti / tb:>10.2f}x{same}")
+
+
 def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
-             pages: bool = True) -> None:
+             pages: bool = True, standalone: bool = False) -> None:
     src = corpus(mb)
     db = WORK / f"bench-search-{mb:g}.db"
     if not db.exists():
@@ -380,11 +414,10 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
         elif pages:
             print("  (no first pages: datasette is not installed: pip install '.[web]')")
         session.close()
-        if only:
-            return
-        print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex, alone; "
-              "served):")
-        for label, two, one in FORMS:
+        if not only:
+            print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex, alone; "
+                  "served):")
+        for label, two, one in [] if only else FORMS:
             line = []
             for served in (False, True):
                 pairs = [(time_treeindex(db, two, served), time_treeindex(db, one, served))
@@ -400,6 +433,9 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
         server.wait()
         ours.terminate()
         ours.wait()
+    if standalone:  # (after the servers: the `basex` command opens the database itself)
+        run_standalone(db, name, [q for q in QUERIES if not only or any(o in q[0] for o in only)],
+                       repeat)
 
 
 def main() -> None:
@@ -411,6 +447,9 @@ def main() -> None:
                     help="`treeindex server --memory` (MB)")
     ap.add_argument("--no-pages", action="store_true",
                     help="leave out the first pages (web page against GrETEL's results query)")
+    ap.add_argument("--standalone", action="store_true",
+                    help="also time both without a server: the command alone against "
+                         "BaseX's own `basex QUERY` command (its JVM started each time)")
     ap.add_argument("--python", default=None,
                     help="time `PYTHON -m treeindex` (a clean venv with `pip install .`) "
                          "instead of this interpreter")
@@ -424,7 +463,8 @@ def main() -> None:
                    check=True, env={k: v for k, v in os.environ.items()
                                     if k != "PYTHONDONTWRITEBYTECODE"})
     for mb in args.mb:
-        run_size(mb, args.repeat, args.only, args.server_memory, not args.no_pages)
+        run_size(mb, args.repeat, args.only, args.server_memory, not args.no_pages,
+                 args.standalone)
 
 
 if __name__ == "__main__":
