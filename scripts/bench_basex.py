@@ -374,6 +374,7 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
         subprocess.run(treeindex("ingest", "-q", "--db", str(db), str(src)), check=True)
         print(f"  treeindex index: {time.perf_counter() - t:.1f} s", flush=True)
     name = f"bench{int(mb)}"
+    queries = [q for q in QUERIES if not only or any(o in q[0] for o in only)]
     basex_db(src, name)
     server = start_server()
     ours = start_treeindex_server(db, memory_mb)
@@ -385,7 +386,6 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
     try:
         session = Session(PORT)
         session.execute(f"OPEN {name}")
-        queries = [q for q in QUERIES if not only or any(o in q[0] for o in only)]
         times: dict[str, list[tuple[float, float, float]]] = {n: [] for n, _ in queries}
         hits: dict[str, tuple[int, int, int]] = {}
         for _ in range(repeat):
@@ -417,25 +417,24 @@ def run_size(mb: float, repeat: int, only: list[str], memory_mb: int,
         if not only:
             print("  XPath 2.0 forms against their XPath 1.0 equivalents (treeindex, alone; "
                   "served):")
-        for label, two, one in [] if only else FORMS:
-            line = []
-            for served in (False, True):
-                pairs = [(time_treeindex(db, two, served), time_treeindex(db, one, served))
-                         for _ in range(repeat)]
-                t2 = statistics.median(a[0] for a, _ in pairs)
-                t1 = statistics.median(b[0] for _, b in pairs)
-                n2, n1 = pairs[0][0][1], pairs[0][1][1]
-                same = "" if n2 == n1 else f" (hits {n2:,} vs {n1:,})"
-                line.append(f"{t2:.3f}s vs {t1:.3f}s = {t2 / t1:.2f}x{same}")
-            print(f"  {label:<28} {line[0]:<32} {line[1]}")
+            for label, two, one in FORMS:
+                line = []
+                for served in (False, True):
+                    pairs = [(time_treeindex(db, two, served), time_treeindex(db, one, served))
+                             for _ in range(repeat)]
+                    t2 = statistics.median(a[0] for a, _ in pairs)
+                    t1 = statistics.median(b[0] for _, b in pairs)
+                    n2, n1 = pairs[0][0][1], pairs[0][1][1]
+                    same = "" if n2 == n1 else f" (hits {n2:,} vs {n1:,})"
+                    line.append(f"{t2:.3f}s vs {t1:.3f}s = {t2 / t1:.2f}x{same}")
+                print(f"  {label:<28} {line[0]:<32} {line[1]}")
     finally:
         server.terminate()
         server.wait()
         ours.terminate()
         ours.wait()
     if standalone:  # (after the servers: the `basex` command opens the database itself)
-        run_standalone(db, name, [q for q in QUERIES if not only or any(o in q[0] for o in only)],
-                       repeat)
+        run_standalone(db, name, queries, repeat)
 
 
 def main() -> None:

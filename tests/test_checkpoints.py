@@ -72,7 +72,7 @@ def test_the_writer_starts_the_wal_again_after_a_copy(tmp_path):
             conn.execute("INSERT INTO t VALUES (zeroblob(200000))")
             cp.written(200_000)
             if i == 10:  # (one copy surely done before the next commits)
-                assert cp._copied.wait(10)
+                assert cp.wait(10)
             with open(wal, "rb") as f:
                 starts.add(f.read(16)[12:16])
             largest = max(largest, wal.stat().st_size)

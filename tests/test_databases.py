@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -324,7 +323,7 @@ def _rows_in_the_file_alone(path: Path, tmp_path: Path) -> int:
 
 
 def test_what_was_committed_is_copied_into_the_file_while_the_indexes_are_built(tmp_path):
-    from treeindex.store.connect import copying_committed
+    from treeindex.store.checkpoints import copying_committed
 
     path = tmp_path / "w.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -333,12 +332,10 @@ def test_what_was_committed_is_copied_into_the_file_while_the_indexes_are_built(
     conn.execute("CREATE TABLE t (x)")
     conn.executemany("INSERT INTO t VALUES (?)", ((k,) for k in range(5000)))
     assert _rows_in_the_file_alone(path, tmp_path) == 0  # (all in the WAL)
-    with copying_committed(conn):
+    with copying_committed(conn) as copies:
         # (the copy runs when its thread gets to it: on a loaded machine after the block's
         # commit, and then it copies that too; here the block writes once it has run)
-        copier = next(t for t in threading.enumerate() if t.name == "treeindex-checkpoint")
-        copier.join(timeout=60)
-        assert not copier.is_alive()
+        assert copies.wait(timeout=60)
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO t VALUES (?)", ((k,) for k in range(300)))
         conn.execute("COMMIT")
@@ -350,7 +347,7 @@ def test_what_was_committed_is_copied_into_the_file_while_the_indexes_are_built(
 
 
 def test_copying_what_was_committed_needs_a_wal_and_a_writable_file(tmp_path):
-    from treeindex.store.connect import copying_committed
+    from treeindex.store.checkpoints import copying_committed
 
     path = tmp_path / "d.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -329,6 +329,8 @@ def finish(conn: sqlite3.Connection, build: bool = True) -> None:
     """After an ingest: build the indexes, gather statistics for the query planner, and
     leave WAL mode, so that the finished index is one self-contained file that can be read
     from a read-only directory. (While another program reads it, it stays in WAL mode.)"""
+    from .checkpoints import copying_committed
+
     if build:  # (a cluster's shard, which is only merged, needs neither)
         with copying_committed(conn):
             build_indexes(conn)
@@ -337,53 +339,6 @@ def finish(conn: sqlite3.Connection, build: bool = True) -> None:
             conn.execute("PRAGMA analysis_limit=2000")
             conn.execute("ANALYZE")
     leave_wal(conn)
-
-
-@contextmanager
-def copying_committed(conn: sqlite3.Connection) -> Iterator[None]:
-    """While the block runs, a thread of its own (with its own connection) copies what the
-    WAL holds so far into the database file: a passive checkpoint, which never blocks the
-    block's writing. The final checkpoint then copies only what the block wrote. The copy
-    and its sync wait on the disk while the block (the index build) works the CPU: on 100 MB
-    the final checkpoint took 0.5 s after the build, most of it waiting for the disk.
-    Nothing depends on it: a checkpoint that fails here (busy, a read-only file) is done by
-    the final one instead."""
-    import threading
-
-    other = second_writer(conn)
-    if other is None:
-        yield
-        return
-
-    def copy() -> None:
-        try:
-            other.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # (the final checkpoint does it all)
-
-    thread = threading.Thread(target=copy, name="treeindex-checkpoint", daemon=True)
-    thread.start()
-    try:
-        yield
-    except BaseException:
-        other.interrupt()  # (a stop: the copy ends at its next page, not after 256 MB)
-        raise
-    finally:
-        thread.join()  # (bounded: at most the WAL's 256 MB between checkpoints)
-        other.close()
-
-
-def second_writer(conn: sqlite3.Connection) -> sqlite3.Connection | None:
-    """Another connection to `conn`'s file in WAL mode, for a thread; None when the file is
-    not in WAL mode or cannot be opened for writing."""
-    mode = conn.execute("PRAGMA journal_mode").fetchone()
-    path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
-    if mode is None or str(mode[0]).lower() != "wal" or not path:
-        return None
-    try:
-        return sqlite3.connect(uri(Path(path), "rw"), uri=True, check_same_thread=False)
-    except sqlite3.Error:
-        return None
 
 
 def leave_wal(conn: sqlite3.Connection) -> None:
