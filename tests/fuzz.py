@@ -189,13 +189,19 @@ def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_tas
 
 
 def image(chunk: bytes) -> list[list[tuple]]:
-    """A packed image's rows, table by table in order, each value with its SQLite type."""
+    """A packed image's schema, then its rows, table by table in order, each value with its
+    SQLite type; AssertionError if SQLite's integrity check finds fault with it."""
     import sqlite3
 
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(chunk)
-        out = []
+        check = conn.execute("PRAGMA integrity_check").fetchall()
+        assert check == [("ok",)], check
+        # (the tables' root pages too: the writer reads image after image with the schema
+        # SQLite read from the first, store/packed.py)
+        out = [conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema "
+                            "ORDER BY rowid").fetchall()]
         for table in ("s", "t", "p"):
             columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
             types = ", ".join(f"typeof({c})" for c in columns)

@@ -1,12 +1,11 @@
-"""The C packer (treeindex/store/_pack.c) makes the image store/packed.py's `pack` makes:
-the same tables, rows, values, SQLite types and order, for the scanner's rows and for the
-Python path's."""
+"""The C packer (treeindex/store/_pack.c), which writes a task's image page by page, makes
+the database store/packed.py's `pack` makes through SQLite: the same schema (root pages
+included), tables, rows, values, SQLite types and order, for the scanner's rows and for the
+Python path's; and SQLite's integrity check passes on it (`fuzz.image` runs it)."""
 
 from __future__ import annotations
 
 import os
-import sysconfig
-from pathlib import Path
 
 import pytest
 from conftest import CDB
@@ -85,7 +84,7 @@ def test_text_begin_and_end_and_other_encodings_keep_their_types(tmp_path, monke
             task = task._replace(encoding="ISO-8859-1")
         made, expected = _both(task, monkeypatch)
         _same(made, expected)
-        types = {r[-10:-8] for r in image(made.chunk)[1]}  # typeof(begin), typeof(end)
+        types = {r[-10:-8] for r in image(made.chunk)[2]}  # typeof(begin), typeof(end)
         assert {("text", "integer"), ("integer", "integer")} <= types
 
 
@@ -106,20 +105,20 @@ def test_a_packer_refuses_what_it_cannot_pack_and_never_makes_half_an_image():
     p.patterns([(1, "hd:n")])
     p.sentences([("s1", None, 0, "De kat .", b"xml", 0, 0, "cat0np")])
     image_bytes = p.serialize()
-    assert image(image_bytes)[0] == [(1, "s1", None, 0, "De kat .", b"xml", 0, 0, "cat0np",
+    assert image(image_bytes)[1] == [(1, "s1", None, 0, "De kat .", b"xml", 0, 0, "cat0np",
                                       "integer", "text", "null", "integer", "text", "blob",
                                       "integer", "integer", "text")]
     with pytest.raises(ValueError, match="closed"):
         p.serialize()
 
 
-def test_the_c_packer_is_built_where_sqlite3_h_is():
-    """CI installs Debian's libsqlite3-dev: the packer must be there."""
+def test_the_c_packer_is_built_where_the_scanner_is():
+    """It needs nothing but a C compiler (no SQLite header): where the scanner was built,
+    it must be there."""
     if os.environ.get("TREEINDEX_PURE_PYTHON") == "1":
         pytest.skip("pure-Python install requested")
-    include = Path(sysconfig.get_config_var("INCLUDEDIR") or "/usr/include")
-    if not any((d / "sqlite3.h").is_file() for d in (include, Path("/usr/include"))):
-        pytest.skip("no sqlite3.h here")
+    if extract._scan is None:
+        pytest.skip("no C extension was built here")
     assert packed._pack is not None, "treeindex.store._pack was not compiled"
 
 
@@ -136,18 +135,60 @@ def test_extract_rows_without_a_packer_still_gives_the_rows():
 
 @needs_packer
 def test_a_sentence_whose_rows_went_in_only_in_part_fails_the_task():
-    """A failure after some of a sentence's rows are in the image (here a CHECK that the
-    sentence's sixth node breaks) is not one sentence's error: the task fails, and no image
-    with half a sentence is made."""
-    strict = packed.CHUNK_SCHEMA.replace("xml_start, xml_end);",
-                                         "xml_start, xml_end, CHECK (node < 5));")
-    assert strict != packed.CHUNK_SCHEMA
-    p = packed._pack.Packer(strict, packed._INSERT_T, packed._INSERT_S, packed._INSERT_P,
-                            packed._INSERT_T)  # (a row a statement: it fails at once)
-    with pytest.raises(RuntimeError, match="CHECK constraint failed"):
+    """A failure after some of a sentence's rows are in the image (here the packer's test
+    switch, failing as a failed write would at its fifth row, in the first sentence that has
+    more than four) is not one sentence's error: the task fails, and no image with half a
+    sentence is made."""
+    p = packed._pack.Packer(*packed.TABLES, fail_after=5)
+    with pytest.raises(RuntimeError, match="packing the rows failed: fail_after reached"):
         extract_rows(tasks()[0], p)
+    assert p.count == 5
     with pytest.raises(RuntimeError, match="failed earlier"):
         p.serialize()
+
+
+@needs_packer
+def test_large_images_spill_records_to_overflow_pages_and_grow_interior_levels():
+    """Rows beyond one page: records larger than a page (chains of overflow pages) and
+    enough rows for two levels of interior pages, against the image SQLite makes."""
+    big = bytes(range(256)) * 300  # 76,800 bytes: four 16 KiB overflow pages and a part
+    sentences = [(f"s{k}", None, k, "t" * (k % 50), big[: 1 + (k * 7919) % len(big)], 1, k,
+                  "cat0np") for k in range(40)]
+    subtrees = [(k % 40, "np", k, k % 9, "su", k % 30, k % 30 + 2, 2, 3, 1, 0, "n" * 60, 1,
+                 -k, 1 << 40) for k in range(250_000)]
+    patterns = {"det:lid hd:n": 1, "x" * 20_000: 2}
+    p = packed.packer()
+    p.subtrees(subtrees)
+    made = packed.finish(p, sentences, patterns)
+    assert image(made) == image(packed.pack(sentences, subtrees, patterns))
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(made)
+    pages = dict(conn.execute("SELECT name || ' ' || pagetype, count(*) FROM dbstat "
+                              "GROUP BY 1").fetchall())
+    assert pages["t internal"] > 1, pages  # (a root whose children are interior pages)
+    assert pages["s overflow"] > 40 and pages["p overflow"] >= 1, pages
+
+
+@needs_packer
+def test_images_of_other_sizes_read_one_after_another_under_one_name():
+    """The writer attaches image after image as `chunk` in one connection; SQLite keeps the
+    schema it read from the first, so every image must have its tables at the same root
+    pages, whatever their sizes."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("ATTACH DATABASE ':memory:' AS chunk")
+    for n in (3, 5000, 1, 20000, 0):
+        p = packed.packer()
+        p.subtrees([(0, "np", k, k, None, 0, 1, 1, 1, 0, 0, None, 1, 0, 1) for k in range(n)])
+        made = packed.finish(p, [("s", None, 0, "x", b"y" * n, n, 0, "")], {f"p{n}": 1})
+        conn.deserialize(made, name="chunk")
+        assert conn.execute("SELECT count(*), max(local_n) FROM chunk.t").fetchone() == (
+            n, n - 1 if n else None)
+        assert conn.execute("SELECT pattern FROM chunk.p").fetchall() == [(f"p{n}",)]
+        assert conn.execute("SELECT length(xml) FROM chunk.s").fetchone() == (n,)
 
 
 def test_the_scanner_takes_only_a_packer():

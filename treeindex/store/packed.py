@@ -1,6 +1,6 @@
 """The packed-row format: how a worker hands its rows to the writer.
 
-A worker's rows travel as one small SQLite database image (`sqlite3.serialize()`): tables `s`
+A worker's rows travel as one small SQLite database image: tables `s`
 (sentences), `t` (subtrees) and `p` (the distinct children patterns, in order of first
 appearance; `t.pattern` is a row of `p`, so the writer maps each pattern to its id once, not
 once per subtree), rows in document order. The writer attaches the image and
@@ -15,19 +15,22 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-try:  # the rows bound through SQLite's C interface (store/_pack.c), built where sqlite3.h was
+try:  # the image written page by page (store/_pack.c), built where a C compiler was
     from . import _pack  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - exercised where the extension was not built
     _pack = None
 
-# i: sentence index in the image, k: subtree index
-CHUNK_SCHEMA = """
-PRAGMA journal_mode = OFF;
-CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub, first, terms);
-CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,
-                nodes, depth, level, parent_cat, pattern, xml_start, xml_end);
-CREATE TABLE p (i INTEGER PRIMARY KEY, pattern TEXT);
-"""
+# i: sentence index in the image, k: subtree index. Created in this order, so that their
+# root pages are 2, 3 and 4 in every image, whoever makes it: the writer attaches image after
+# image under one name, and SQLite keeps the schema (root pages included) it read from the
+# first while the schema cookie stays the same (store/_pack.c writes its images so).
+TABLES = (
+    "CREATE TABLE s (i INTEGER PRIMARY KEY, sentid, file, offset, text, xml, nsub, first, terms)",
+    "CREATE TABLE t (k INTEGER PRIMARY KEY, i, cat, local_n, node, rel, begin, end, children,\n"
+    "                nodes, depth, level, parent_cat, pattern, xml_start, xml_end)",
+    "CREATE TABLE p (i INTEGER PRIMARY KEY, pattern TEXT)",
+)
+CHUNK_SCHEMA = "PRAGMA journal_mode = OFF;\n" + "".join(f"{sql};\n" for sql in TABLES)
 
 _INSERT_T = ("INSERT INTO t (i, cat, local_n, node, rel, begin, end, children, nodes, depth, "
              "level, parent_cat, pattern, xml_start, xml_end) VALUES ")
@@ -42,11 +45,12 @@ _INSERT_P = "INSERT INTO p (i, pattern) VALUES (?, ?)"
 
 def packer() -> Any:
     """A packer for one task (store/_pack.c): the scanner adds its subtree rows to it as it
-    finds them, without a Python tuple per row, and `finish` makes the same image as
-    `pack`. None where the extension was not built: then `pack` does it all."""
+    finds them, without a Python tuple per row, and `finish` makes an image with the same
+    rows as `pack`'s, its pages written directly. None where the extension was not built:
+    then `pack` does it all, through SQLite."""
     if _pack is None:
         return None
-    return _pack.Packer(CHUNK_SCHEMA, _INSERT_T, _INSERT_S, _INSERT_P, _INSERT_T_MANY)
+    return _pack.Packer(*TABLES)
 
 
 def finish(packer: Any, sentences: Sequence[tuple], patterns: dict[str, int]) -> bytes:
