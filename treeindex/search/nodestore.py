@@ -125,12 +125,22 @@ def parse_sentence(xml: bytes) -> tuple[list[Element], bool]:
 
 
 class BlockBuilder:
-    """A block made sentence by sentence (nothing of a sentence is kept but its columns)."""
+    """A block made sentence by sentence (nothing of a sentence is kept but its columns).
+    Where the C builder is there, the worker's scanner adds a sentence's elements to it in
+    its own pass over the bytes (`builder`, worker/_scan.c); `add` takes the others."""
 
     def __init__(self) -> None:
         self._c = _nodes.start() if _nodes is not None else None
         self._items: list = []
-        self.sentences = 0
+
+    @property
+    def builder(self) -> object:
+        """What the scanner adds to (None without the C builder)."""
+        return self._c
+
+    @property
+    def sentences(self) -> int:
+        return len(self._items) if self._c is None else _nodes.added(self._c)
 
     def add(self, item: bytes | tuple) -> None:
         """A sentence: its UTF-8 `<alpino_ds>` bytes, or (elements, plain)."""
@@ -138,7 +148,6 @@ class BlockBuilder:
             self._items.append(parse_sentence(item) if isinstance(item, bytes) else item)
         elif not _nodes.add(self._c, item):  # what the scanner hands over: lxml's
             _nodes.add(self._c, parse_sentence(item))  # type: ignore[arg-type]
-        self.sentences += 1
 
     def finish(self) -> bytes:
         if self._c is None:
