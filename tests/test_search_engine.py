@@ -18,7 +18,6 @@ from treeindex.cli import cli
 from treeindex.errors import Interrupted
 from treeindex.search import count, nodestore, plan, search, stats
 from treeindex.search.block import Block
-from treeindex.worker import extract
 
 
 def run(*args):
@@ -179,30 +178,6 @@ def test_sentences_that_are_not_plain_go_through_lxml(tmp_path):
         fast = [(h.sentid, h.id) for h in search(db, q, engine="nodes")]
         slow = [(h.sentid, h.id) for h in search(db, q, engine="lxml", workers=0)]
         assert fast == slow and fast, q
-
-
-def test_the_scanner_adds_sentences_to_the_block_in_its_own_pass(monkeypatch):
-    """A worker's block comes from the scanner's pass over the bytes (worker/_scan.c adds
-    each sentence through the builder's C interface); `add` gets only what the scanner
-    hands over or the builder does not take (a namespace, a comment, a node outside the
-    tree), in their places. The block is the one the builder makes of lxml's elements."""
-    from treeindex.worker.extract import Task, extract_rows
-
-    if nodestore._nodes is None or extract._scan is None:  # pragma: no cover
-        pytest.skip("the C builder or scanner was not compiled")
-    xmls = querygen.bundled_sentences()[:300]
-    mixed = xmls[:100] + ODD + xmls[100:200] + ODD[::-1] + xmls[200:]
-    data = b"<treebank>\n" + b"\n".join(mixed) + b"\n</treebank>\n"
-    task = Task(0, "bytes", "t.xml", 0, len(data), data, (), "utf-8", 7, 1000)
-    given: list = []
-    add = nodestore.BlockBuilder.add
-    monkeypatch.setattr(nodestore.BlockBuilder, "add",
-                        lambda self, item: (given.append(item), add(self, item))[1])
-    rows = extract_rows(task)
-    assert not rows.errors and len(rows.sentences) == len(mixed)
-    assert rows.nodes == nodestore.build(nodestore.parse_sentence(x) for x in mixed)
-    assert 0 < len(given) <= 2 * len(ODD)  # (the bundled sentences never)
-    assert all(item in ODD or not isinstance(item, bytes) for item in given)
 
 
 # --- generated queries ------------------------------------------------------------------

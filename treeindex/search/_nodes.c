@@ -10,17 +10,12 @@
  * gives them as element lists and calls again. columns: [(name, ids (uint16 or uint32 LE), width, vocab
  * joined by NUL)] in order of first appearance. The arrays are little-endian bytes, as
  * nodestore.build writes them (tests compare the two).
- *
- * In the worker, the scanner's own pass adds each sentence's elements to a task's builder
- * through the C interface at the end of this file (_nodes.h): the bytes are read once, not
- * once by the scanner and again here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 #include "../worker/_bytes.h"
-#include "_nodes.h"
 
 typedef struct { char *buf; Py_ssize_t len, cap; } Buf;
 
@@ -280,31 +275,6 @@ static int decode_value(State *st, const char *p, Py_ssize_t n) {
     return 1;
 }
 
-/* a sentence's elements taken back: the element arrays, every id set for its elements and
- * every value it added (those came last: dropping them from the table breaks no probe
- * chain); the columns' marks are the counts before it */
-static void undo(State *st, Py_ssize_t start_n, Py_ssize_t start_kind, Py_ssize_t start_par,
-                 Py_ssize_t start_size) {
-    for (Py_ssize_t k = 0; k < st->ncols; k++) {
-        Column *c = &st->cols[k];
-        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
-        for (Py_ssize_t e = start_n; e < hi; e++) {
-            if (c->wide) c->ids32[e] = 0;
-            else c->ids16[e] = 0;
-        }
-        if (c->count > c->mark) {
-            for (Py_ssize_t t = 0; t < c->tcap; t++)
-                if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
-            c->count = c->mark;
-            c->vocab.len = c->mark ? c->voff[c->mark - 1] + c->vlen[c->mark - 1] : 0;
-        }
-    }
-    st->n = start_n;
-    st->kind.len = start_kind;
-    st->parent.len = start_par;
-    st->size.len = start_size;
-}
-
 /* One sentence's bytes. 1: added, 0: hand it over (nothing added), -1: error. */
 static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
     Py_ssize_t start_n = st->n, start_kind = st->kind.len, start_par = st->parent.len,
@@ -440,7 +410,26 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
         set_size(st, root, (int32_t)(st->n - root - 1));
         return 1;
     }
-    undo(st, start_n, start_kind, start_par, start_size);
+    /* undo: the element arrays, every id set for this sentence's elements and every value
+     * it added (those came last: dropping them from the table breaks no probe chain) */
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
+        for (Py_ssize_t e = start_n; e < hi; e++) {
+            if (c->wide) c->ids32[e] = 0;
+            else c->ids16[e] = 0;
+        }
+        if (c->count > c->mark) {
+            for (Py_ssize_t t = 0; t < c->tcap; t++)
+                if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
+            c->count = c->mark;
+            c->vocab.len = c->mark ? c->voff[c->mark - 1] + c->vlen[c->mark - 1] : 0;
+        }
+    }
+    st->n = start_n;
+    st->kind.len = start_kind;
+    st->parent.len = start_par;
+    st->size.len = start_size;
     return 0;
 }
 
@@ -612,81 +601,11 @@ done:
     return result;
 }
 
-/* --- the C interface: the worker's scanner (worker/_scan.c) adds a sentence's elements in
- * its own pass over the bytes, instead of this module reading them again (_nodes.h). The
- * calls make what scan_sentence makes of the same bytes: tests/test_fuzz.py and
- * scripts/fuzz.py compare the blocks of both. --- */
-
-static void *api_state(PyObject *builder) {
-    return PyCapsule_GetPointer(builder, "treeindex.nodes");
-}
-
-static int api_begin(void *p, NodesMark *m) {
-    State *st = p;
-    m->n = st->n;
-    m->kind = st->kind.len;
-    m->parent = st->parent.len;
-    m->size = st->size.len;
-    m->sent = st->sent.len;
-    for (Py_ssize_t k = 0; k < st->ncols; k++) st->cols[k].mark = st->cols[k].count;
-    if (put_i32(&st->sent, (int32_t)st->n) < 0 || add_element(st, 2, -1) < 0) {
-        st->sent.len = m->sent;
-        return -1;
-    }
-    return 0;
-}
-
-static int32_t api_element(void *p, int kind, int32_t parent) {
-    State *st = p;
-    if (add_element(st, kind, parent) < 0) return -1;
-    return (int32_t)(st->n - 1);
-}
-
-static int api_attr(void *p, const char *name, Py_ssize_t an, const char *v, Py_ssize_t vn,
-                    int decode) {
-    State *st = p;
-    if (!decode) return set_attr(st, name, an, v, vn) < 0 ? -1 : 1;
-    int r = decode_value(st, v, vn);
-    if (r <= 0) return r;
-    return set_attr(st, name, an, st->scratch.buf, st->scratch.len) < 0 ? -1 : 1;
-}
-
-static void api_close(void *p, int32_t el) {
-    State *st = p;
-    set_size(st, el, (int32_t)(st->n - el - 1));
-}
-
-static int api_end(void *p, const NodesMark *m, int keep) {
-    State *st = p;
-    unsigned char plain = 1;
-    if (keep) {
-        set_size(st, m->n, (int32_t)(st->n - m->n - 1));
-        if (buf_put(&st->plain, &plain, 1) == 0) {
-            st->sentences++;
-            return 0;
-        }
-    }
-    undo(st, m->n, m->kind, m->parent, m->size);
-    st->sent.len = m->sent;
-    return keep ? -1 : 0;  /* (kept but failed: no memory) */
-}
-
-static NodesAPI api = {api_state, api_begin, api_element, api_attr, api_close, api_end};
-
-static PyObject *added(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    State *st = PyCapsule_GetPointer(cap, "treeindex.nodes");
-    if (!st) return NULL;
-    return PyLong_FromSsize_t(st->sentences);
-}
-
 static PyMethodDef methods[] = {
     {"start", start, METH_NOARGS, "start() -> a builder for add() and finish()."},
     {"add", add, METH_VARARGS,
      "add(builder, item) -> False where the bytes must be given as an element list."},
     {"finish", finish, METH_VARARGS, "finish(builder) -> what nodes() returns."},
-    {"added", added, METH_VARARGS, "added(builder) -> the sentences in it so far."},
     {"nodes", nodes, METH_VARARGS,
      "nodes(items) -> (sentences, elements, sent, plain, kind, parent, size, columns), or\n"
      "the positions of the sentences to give as element lists instead of bytes."},
@@ -695,14 +614,4 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nodes",
                                     "Node blocks for treeindex.search.", -1, methods};
 
-PyMODINIT_FUNC PyInit__nodes(void) {
-    PyObject *m = PyModule_Create(&module);
-    if (!m) return NULL;
-    PyObject *capsule = PyCapsule_New(&api, NODES_CAPSULE, NULL);
-    if (!capsule || PyModule_AddObject(m, "_C_API", capsule) < 0) {
-        Py_XDECREF(capsule);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit__nodes(void) { return PyModule_Create(&module); }

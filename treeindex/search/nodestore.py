@@ -125,22 +125,12 @@ def parse_sentence(xml: bytes) -> tuple[list[Element], bool]:
 
 
 class BlockBuilder:
-    """A block made sentence by sentence (nothing of a sentence is kept but its columns).
-    Where the C builder is there, the worker's scanner adds a sentence's elements to it in
-    its own pass over the bytes (`builder`, worker/_scan.c); `add` takes the others."""
+    """A block made sentence by sentence (nothing of a sentence is kept but its columns)."""
 
     def __init__(self) -> None:
         self._c = _nodes.start() if _nodes is not None else None
         self._items: list = []
-
-    @property
-    def builder(self) -> object:
-        """What the scanner adds to (None without the C builder)."""
-        return self._c
-
-    @property
-    def sentences(self) -> int:
-        return len(self._items) if self._c is None else _nodes.added(self._c)
+        self.sentences = 0
 
     def add(self, item: bytes | tuple) -> None:
         """A sentence: its UTF-8 `<alpino_ds>` bytes, or (elements, plain)."""
@@ -148,6 +138,7 @@ class BlockBuilder:
             self._items.append(parse_sentence(item) if isinstance(item, bytes) else item)
         elif not _nodes.add(self._c, item):  # what the scanner hands over: lxml's
             _nodes.add(self._c, parse_sentence(item))  # type: ignore[arg-type]
+        self.sentences += 1
 
     def finish(self) -> bytes:
         if self._c is None:

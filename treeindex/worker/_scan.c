@@ -1,7 +1,6 @@
 /* Fast path of treeindex.extract: one pass over a sentence's bytes that finds every <node>
  * element, its byte span, its structure and the attributes treeindex indexes, and returns
- * the rows of the kept subtrees; given a task's node-block builder (search/_nodes.c), it
- * adds the sentence's elements to it in the same pass (_nodes.h).
+ * the rows of the kept subtrees.
  *
  * It runs only on sentences lxml has already checked (so they are well-formed). Anything
  * it does not handle exactly - comments, CDATA, processing instructions, an entity reference
@@ -15,7 +14,6 @@
 #include <stdint.h>
 #include <string.h>
 #include "../store/_pack.h"
-#include "../search/_nodes.h"
 #include "_bytes.h"
 
 /* _wellformed.c: 1 when the bytes are certainly well-formed XML as lxml's checker sees it */
@@ -28,7 +26,6 @@ typedef struct {
 } Node;
 
 static PackAPI *pack_api = NULL;
-static NodesAPI *nodes_api = NULL;
 
 /* 1 and the value in *v when the attribute's text is an integer treeindex stores as one */
 static int parse_int(const char *s, Py_ssize_t start, Py_ssize_t n, long long *v) {
@@ -437,27 +434,10 @@ static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
-    PyObject *counts, *patterns = Py_None, *packer = Py_None, *block = Py_None;
-    if (!PyArg_ParseTuple(args, "y*iiiO!|pOOO", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts, &verify, &patterns, &packer, &block))
+    PyObject *counts, *patterns = Py_None, *packer = Py_None;
+    if (!PyArg_ParseTuple(args, "y*iiiO!|pOO", &view, &max_children, &max_nodes, &index,
+                          &PyDict_Type, &counts, &verify, &patterns, &packer))
         return NULL;
-    /* the task's node block (search/_nodes.c's builder): this pass adds the sentence's
-     * elements to it, where the builder takes the sentence as it would take its bytes */
-    void *nb = NULL;
-    if (block != Py_None) {
-        if (!nodes_api) {
-            nodes_api = (NodesAPI *)PyCapsule_Import(NODES_CAPSULE, 0);
-            if (!nodes_api) {
-                PyBuffer_Release(&view);
-                return NULL;
-            }
-        }
-        nb = nodes_api->state(block);
-        if (!nb) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-    }
     if ((patterns != Py_None || packer != Py_None) && !PyDict_Check(patterns)) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_TypeError, packer != Py_None
@@ -484,14 +464,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         PyBuffer_Release(&view);
         Py_RETURN_FALSE;  /* not certainly well-formed: lxml checks it */
     }
-    NodesMark mark;
-    int32_t bstack[512];  /* the builder's open elements (-1: one it does not model) */
-    int bdepth = 0, btaken = nb != NULL, bseen_ds = 0;  /* btaken: the builder takes it so far */
-    if (nb && nodes_api->begin(nb, &mark) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    int bended = nb == NULL;  /* the builder was told how the sentence ends */
     Node *nodes = NULL;
     int *stack = NULL;
     int count = 0, cap = 0, depth = 0, stack_cap = 0;
@@ -523,10 +495,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (gt >= n) { fallback = 1; break; }
             Py_ssize_t e = gt + 1;
             edepth--;
-            if (btaken) {
-                if (bdepth == 0) btaken = 0;
-                else if (bstack[--bdepth] >= 0) nodes_api->close(nb, bstack[bdepth]);
-            }
             if (is_node) {
                 if (depth == 0) { fallback = 1; break; }
                 int k = stack[--depth];
@@ -548,18 +516,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         int is_root = edepth == 0 && j - (i + 1) == 9 && same(s + i + 1, "alpino_ds", 9);
         int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
                           same(s + i + 1, "sentence", 8);
-        int32_t bel = -1;  /* the element's number in the block */
-        if (btaken) {
-            if (bdepth == 0 && (bseen_ds || !is_root)) btaken = 0;  /* (one tree, no other) */
-            else if (is_root) {
-                bseen_ds = 1;
-                bel = nodes_api->element(nb, 0, (int32_t)mark.n);
-            } else if (is_node) {
-                if (bstack[bdepth - 1] < 0) btaken = 0;  /* a node outside the tree */
-                else bel = nodes_api->element(nb, 1, bstack[bdepth - 1]);
-            }
-            if (btaken && (is_root || is_node) && bel < 0) goto error;
-        }
         Node nd;
         Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma, for the terms */
         nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
@@ -599,11 +555,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
                 break;
             }
-            if (btaken && bel >= 0) {
-                int r = nodes_api->attr(nb, s + as, an, s + vs, vn, !plain_value);
-                if (r < 0) goto error;
-                if (r == 0) btaken = 0;
-            }
             if (is_root || is_sentence) {
                 int is_id = is_root ? (an == 2 && same(s + as, "id", 2))
                                     : (an == 6 && same(s + as, "sentid", 6));
@@ -642,15 +593,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         }
         if (bad) { fallback = 1; break; }
-        if (btaken) {
-            if (empty) {
-                if (bel >= 0) nodes_api->close(nb, bel);
-            } else if (bdepth == 512) {
-                btaken = 0;
-            } else {
-                bstack[bdepth++] = bel;
-            }
-        }
         if (is_node && !terms_handover) {  /* a word that is its own lemma: one term */
             int r = 0;
             if (ws >= 0 && ls >= 0 && wn == ln && same(s + ws, s + ls, wn)) {
@@ -838,20 +780,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             goto error;
         }
     }
-    /* the sentence stays in the block where the builder took all of it and its rows are
-     * used (a sentence without nodes goes the Python path, which adds its elements) */
-    int in_block = btaken && bdepth == 0 && bseen_ds && count > 0;
-    if (nb) {
-        bended = 1;
-        if (nodes_api->end(nb, &mark, in_block) < 0) {
-            Py_DECREF(text_obj);
-            Py_DECREF(terms_obj);
-            goto error;
-        }
-    }
-    result = Py_BuildValue("(iNNNNiNi)", count, rows, text_or_none(s, root_id, root_id_n),
+    result = Py_BuildValue("(iNNNNiN)", count, rows, text_or_none(s, root_id, root_id_n),
                            text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence,
-                           terms_obj, in_block);
+                           terms_obj);
     rows = NULL;
     goto done;
 
@@ -859,12 +790,6 @@ error:
     Py_XDECREF(rows);
     result = NULL;
 done:
-    if (!bended) {  /* handed over, or an error: as if the builder never saw it */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        nodes_api->end(nb, &mark, 0);
-        PyErr_Restore(type, value, tb);
-    }
     PyMem_Free(nodes);
     PyMem_Free(stack);
     PyMem_Free(pbuf);

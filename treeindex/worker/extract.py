@@ -75,12 +75,11 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   encoding: str | None, max_children: int,
                   max_nodes: int, index: int, subtrees: list,
                   counts: dict[str, list[int]],
-                  patterns: dict[str, int], packer: Any = None, block: Any = None) -> tuple:
+                  patterns: dict[str, int], packer: Any = None) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows (to `packer`, store/packed.py,
     when one is given); return (sentid, text, its UTF-8 xml (compressed later, with the
     task's others), search terms, what its node block is made from: its UTF-8 bytes, or its
-    elements as lxml read them, or None where the scanner added it to `block` (the C
-    builder of search/nodestore.py's BlockBuilder) in its own pass).
+    elements as lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
@@ -95,22 +94,22 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         # the error) and the scan runs without checking
         xml = raw
         fast = (_scan.scan(xml, max_children, max_nodes, index, counts, True, patterns,
-                           packer, block) if encoding is None else False)
+                           packer) if encoding is None else False)
         if fast is False:
             parse(raw, check)
             if encoding is not None:
                 xml = raw.decode(encoding).encode("utf-8")
             fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns,
-                              packer, block)
+                              packer)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
-        _, rows, sentid, sentence_sentid, text, _, terms, in_block = fast
+        _, rows, sentid, sentence_sentid, text, _, terms = fast
         if sentid is None:
             sentid = sentence_sentid
         if packer is None:
             subtrees.extend(rows)
         if terms is None:  # a value with an entity only a DTD defines: lxml's values
             terms = sentence_terms(parse(xml, tree))
-        return sentid, text, xml, terms, None if in_block else xml
+        return sentid, text, xml, terms, xml
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -159,10 +158,10 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     compress = compressor(task.dictionary)
     patterns: dict[str, int] = {}
     nodes = BlockBuilder()
+    items: list = []  # each sentence's UTF-8 bytes (or elements): its node block part
     made = subtrees.__len__ if packer is None else lambda: packer.count  # (rows so far)
     for s in read.sentences:
         before = made()
-        in_block = nodes.sentences
         try:
             if s.xml is None:
                 raise BadSentence(s.error or "cannot be read", 1)
@@ -174,21 +173,22 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                 known = cache[s.encoding] = (parsers(s.encoding),
                                              None if utf8_codec(s.encoding) else s.encoding)
             row = sentence_rows(s.xml, known[0], known[1], task.max_children, task.max_nodes,
-                                len(sentences), subtrees, counts, patterns, packer,
-                                nodes.builder)
-            if row[4] is not None:  # (what the scanner did not add to the block itself)
-                nodes.add(row[4])
+                                len(sentences), subtrees, counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
-            if (packer is not None and made() != before) or nodes.sentences != in_block:
-                raise  # (some of it is in the image or the block: the task fails)
+            if packer is not None and made() != before:
+                raise  # (some of its rows are in the image: the task fails, never half-made)
             errors.append(_error_row(s, e))
             continue
         sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
                           made() - before, before, row[3]))
-    # each sentence compressed after all were scanned: one kind of work at a time keeps its
-    # tables in the processor's caches (the compressor's took 2.5 x as long between scans)
+        items.append(row[4])
+    # each sentence compressed, and its part of the node block made, after all were scanned:
+    # one kind of work at a time keeps its tables in the processor's caches (the compressor's
+    # took 2.5 x as long between scans)
     for k, row in enumerate(sentences):
         sentences[k] = row[:4] + (compress(row[4]),) + row[5:]
+    for item in items:
+        nodes.add(item)
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
                 read.files, patterns, nodes.finish() if nodes.sentences else None)
 
