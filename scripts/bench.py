@@ -3,6 +3,8 @@
 
     python3 scripts/bench.py ingest [--mb 100] [--big-mb 1000] [--workers N] [--against PY]
     python3 scripts/bench.py export [--mb 100]
+    python3 scripts/bench.py stages [--mb 100]
+    python3 scripts/bench.py timeline [--mb 100]
 
 Inputs are built by scripts/make_corpus.py under /tmp/treeindex-bench (never in the repo).
 
@@ -17,6 +19,10 @@ growth from --mb to --big-mb, and the database size relative to the input.
 
 export prints exporting all categories against the sequential grinder's writing cost
 (its total time minus its counting-only time), and peak memory.
+
+stages runs the workers alone and the writer alone (replaying their results); timeline
+times one ingest's steps from the process's start (the serial ends before the first result
+and after the last one, against the parallel middle).
 """
 
 from __future__ import annotations
@@ -274,6 +280,89 @@ def bench_stages(args: argparse.Namespace) -> None:
               f" = {wall / a:.2f} x (a)")
 
 
+TIMELINE = r"""
+import time
+T0 = time.perf_counter()
+import sys
+from pathlib import Path
+import treeindex.indexer as ix
+import treeindex.store.connect as connect
+import treeindex.store.writer as writer
+marks = [(time.perf_counter() - T0, "imports done")]
+
+def mark(what):
+    marks.append((time.perf_counter() - T0, what))
+
+def around(module, name, before, after):
+    f = getattr(module, name)
+    def timed(*a, **k):
+        mark(before)
+        r = f(*a, **k)
+        mark(after)
+        return r
+    setattr(module, name, timed)
+
+around(ix, "_dictionary", "planned", "dictionary trained")
+around(connect, "build_indexes", "index build begins", "indexes built")
+around(connect, "leave_wal", "final checkpoint begins", "final checkpoint done")
+mapped = ix.ordered_map
+def ordered(*a, **k):
+    first = True
+    for x in mapped(*a, **k):
+        if first:
+            mark("first result received")
+            first = False
+        yield x
+    mark("last result received")
+ix.ordered_map = ordered
+write = writer.CorpusWriter.write
+def written(self, result):
+    write(self, result)
+    mark("result written")
+writer.CorpusWriter.write = written
+ix.ingest(sys.argv[2], [sys.argv[1]])
+mark("end")
+for t, what in marks:
+    print(f"{t:.4f} {what}")
+"""
+
+
+def bench_timeline(args: argparse.Namespace) -> None:
+    """One ingest's steps in time, from the process's start: how much of it is serial."""
+    src = corpus(args.mb)
+    floor = measure(grinder("floor", str(src)))[0]
+    db = fresh_db("timeline.db")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", TIMELINE, str(src), str(db)],
+                         capture_output=True, text=True, check=True, cwd=WORK)
+    wall = time.perf_counter() - start
+    marks = [(float(t), what) for t, what in (line.split(" ", 1)
+                                              for line in out.stdout.splitlines())]
+    at = {}
+    for t, what in marks:
+        at.setdefault(what, []).append(t)
+    print(f"input: {src} ({src.stat().st_size / 1e6:.1f} MB), {os.cpu_count()} cores; "
+          f"the parse floor {floor:.2f} s, this ingest {wall:.2f} s (the process)")
+    for what in ("imports done", "planned", "dictionary trained", "first result received",
+                 "last result received", "index build begins", "indexes built",
+                 "final checkpoint done", "end"):
+        if what in at:
+            print(f"  {at[what][0] if what != 'last result received' else at[what][-1]:7.3f} s"
+                  f"  {what}")
+    written = at.get("result written", [])
+    if written:
+        print(f"  {written[-1]:7.3f} s  last result written ({len(written)} results)")
+    first = at["first result received"][0]
+    last = max(at["last result received"][-1], written[-1] if written else 0)
+    tail = at["end"][0] - last
+    build = at["indexes built"][0] - at["index build begins"][0]
+    checkpoint = at["final checkpoint done"][0] - at["final checkpoint begins"][0]
+    print(f"serial before the first result {first:.2f} s, after the last one written "
+          f"{tail:.2f} s (the index build {build:.2f} s, the final checkpoint "
+          f"{checkpoint:.2f} s): {(first + tail) / at['end'][0]:.0%} of the run, "
+          f"{(first + tail) / floor:.2f} x the floor; the parallel middle {last - first:.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -287,13 +376,16 @@ def main() -> None:
     s = sub.add_parser("stages")
     s.add_argument("--mb", type=float, default=100)
     s.add_argument("--workers", type=int, default=0)
+    t = sub.add_parser("timeline")
+    t.add_argument("--mb", type=float, default=100)
     e = sub.add_parser("export")
     e.add_argument("--mb", type=float, default=100)
     e.add_argument("--workers", type=int, default=0)
     e.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    {"ingest": bench_ingest, "export": bench_export, "stages": bench_stages}[args.what](args)
+    {"ingest": bench_ingest, "export": bench_export, "stages": bench_stages,
+     "timeline": bench_timeline}[args.what](args)
 
 
 if __name__ == "__main__":
