@@ -6,6 +6,7 @@ Python path's; and SQLite's integrity check passes on it (`fuzz.image` runs it).
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import pytest
 from conftest import CDB
@@ -161,8 +162,6 @@ def test_large_images_spill_records_to_overflow_pages_and_grow_interior_levels()
     p.subtrees(subtrees)
     made = packed.finish(p, sentences, patterns)
     assert image(made) == image(packed.pack(sentences, subtrees, patterns))
-    import sqlite3
-
     conn = sqlite3.connect(":memory:")
     conn.deserialize(made)
     pages = dict(conn.execute("SELECT name || ' ' || pagetype, count(*) FROM dbstat "
@@ -176,8 +175,6 @@ def test_images_of_other_sizes_read_one_after_another_under_one_name():
     """The writer attaches image after image as `chunk` in one connection; SQLite keeps the
     schema it read from the first, so every image must have its tables at the same root
     pages, whatever their sizes."""
-    import sqlite3
-
     conn = sqlite3.connect(":memory:")
     conn.execute("ATTACH DATABASE ':memory:' AS chunk")
     for n in (3, 5000, 1, 20000, 0):

@@ -310,7 +310,14 @@ static PyObject *Packer_patterns(PyObject *self, PyObject *rows) {
 
 /* --- the layout: which rows go on which page, and the pages' numbers --- */
 
-typedef struct { Py_ssize_t first, count; uint32_t page; long long key; } Node;
+/* a page of a table's b-tree: its rows (a leaf) or its children (`below`, the level under
+ * it: an interior page), from `first`, `count` of them; its number; its largest key */
+typedef struct Node {
+    Py_ssize_t first, count;
+    uint32_t page;
+    long long key;
+    const struct Node *below;
+} Node;
 
 typedef struct {
     Node *leaves, *inner;  /* the leaves; the interior pages, level by level upwards */
@@ -387,6 +394,7 @@ static int lay_out(const Table *tb, Tree *t, uint32_t root, uint32_t *next) {
         for (Py_ssize_t g = 0; g < pages; g++) {
             up[g].first = k;
             up[g].count = count / pages + (g < count % pages ? 1 : 0);
+            up[g].below = level;
             k += up[g].count;
             up[g].key = level[k - 1].key;
         }
@@ -464,7 +472,8 @@ static void write_leaf(unsigned char *image, const Table *tb, const Tree *t, con
     write_header(pg, at, 0x0d, leaf->count, content);
 }
 
-static void write_inner(unsigned char *image, const Node *g, const Node *below) {
+static void write_inner(unsigned char *image, const Node *g) {
+    const Node *below = g->below;
     unsigned char *pg = page_at(image, g->page);
     Py_ssize_t content = PAGE, cells = g->count - 1;
     for (Py_ssize_t j = 0; j < cells; j++) {
@@ -482,17 +491,7 @@ static void write_inner(unsigned char *image, const Node *g, const Node *below) 
 
 static void write_tree(unsigned char *image, const Table *tb, const Tree *t) {
     for (Py_ssize_t l = 0; l < t->nleaves; l++) write_leaf(image, tb, t, &t->leaves[l], 0);
-    /* each level's children are the level below: the leaves, then the groups in turn */
-    const Node *below = t->leaves;
-    Py_ssize_t count = t->nleaves, g = 0;
-    while (count > 1) {
-        Py_ssize_t made = 0, covered = 0;
-        while (covered < count) covered += t->inner[g + made++].count;
-        for (Py_ssize_t k = 0; k < made; k++) write_inner(image, &t->inner[g + k], below);
-        below = &t->inner[g];
-        g += made;
-        count = made;
-    }
+    for (Py_ssize_t g = 0; g < t->ninner; g++) write_inner(image, &t->inner[g]);
 }
 
 static int by_rowid(const void *a, const void *b) {
@@ -514,7 +513,7 @@ static PyObject *Packer_serialize(PyObject *self, PyObject *unused) {
     Packer *p = (Packer *)self;
     if (!usable(p)) return NULL;
     Table *pt = &p->tables[T_PATTERN];
-    qsort(pt->rows, pt->n, sizeof(Row), by_rowid);  /* (stable enough: keys are unique) */
+    qsort(pt->rows, pt->n, sizeof(Row), by_rowid);  /* (equal keys are refused below) */
     for (Py_ssize_t k = 1; k < pt->n; k++)
         if (pt->rows[k].rowid == pt->rows[k - 1].rowid)
             return failed(p, "UNIQUE constraint failed: p.i");
@@ -543,7 +542,7 @@ static PyObject *Packer_serialize(PyObject *self, PyObject *unused) {
     memset(image, 0, size);
     for (int k = 0; k < TABLES; k++) write_tree(image, &p->tables[k], &trees[k]);
     /* page 1: the file header, then sqlite_schema's one leaf */
-    Node leaf = {0, schema.n, 1, 0};
+    Node leaf = {0, schema.n, 1, 0, NULL};
     Tree none = {0};
     write_leaf(image, &schema, &none, &leaf, 100);
     memcpy(image, "SQLite format 3", 16);

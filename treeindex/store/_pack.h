@@ -10,8 +10,8 @@
 
 enum { PACK_NULL = 0, PACK_INT = 1, PACK_OBJECT = 2 };
 
-/* one column's value: SQL NULL, an integer, or a Python object (bound as the sqlite3
- * module binds it: int, float, str, bytes, None) that the caller keeps alive */
+/* one column's value: SQL NULL, an integer, or a Python object (stored as Python's sqlite3
+ * module would bind it: int, float, str, bytes, None), alive for the call */
 typedef struct {
     int kind;
     long long i;
