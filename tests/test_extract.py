@@ -1,5 +1,5 @@
-"""The C fast path and the pure-Python path of the worker give the same rows, and the same
-search terms."""
+"""The C fast path and the pure-Python path of the worker give the same rows, the same
+search terms and the same node blocks."""
 
 from __future__ import annotations
 
@@ -29,15 +29,19 @@ def normalized(result):
     # the Python path leaves begin/end as text (SQLite stores both as integers)
     rows = [r[:5] + tuple(None if v is None else int(v) for v in r[5:7]) + r[7:]
             for r in result.subtrees]
-    # search terms: the same set (the C scanner writes @word and @lemma after the others)
+    # search terms: the same set (the order is the C builder's: @word and @lemma after a
+    # node's other attributes); the node blocks byte for byte
     sentences = [s[:-1] + (sorted(s[-1].split()),) for s in result.sentences]
-    return rows, sentences, result.cat_counts, result.errors
+    return rows, sentences, result.cat_counts, result.errors, result.nodes
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_c_and_python_paths_agree(monkeypatch):
     fast = [normalized(extract_rows(t)) for t in tasks()]
+    from treeindex.search import nodestore
+
     monkeypatch.setattr(extract, "_scan", None)
+    monkeypatch.setattr(nodestore, "_nodes", None)
     slow = [normalized(extract_rows(t)) for t in tasks()]
     assert fast == slow
     assert sum(len(f[0]) for f in fast) > 3000
@@ -48,6 +52,11 @@ def test_c_extension_is_built():
     if os.environ.get("TREEINDEX_PURE_PYTHON") == "1":
         pytest.skip("pure-Python install requested")
     assert extract._scan is not None, "treeindex._scan was not compiled: install with a C compiler"
+    from treeindex.search import nodestore
+    from treeindex.store import packed
+
+    assert nodestore._nodes is not None, "treeindex.search._nodes was not compiled"
+    assert packed._pack is not None, "treeindex.store._pack was not compiled"
 
 
 def test_sentences_the_c_path_hands_over(tmp_path):

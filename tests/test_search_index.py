@@ -322,3 +322,56 @@ def test_xpath2_on_the_node_table_looks_up_a_selective_condition(index, monkeypa
 
 def describe_lines(p) -> list[str]:
     return p.explain()
+
+
+# values whose terms two values make alike (an attribute named wl and a word that is its own
+# lemma; a literal "x5f" and an escaped "_"; a '0' in a name against the one after it), and
+# what the rules turn into no term, one for being there, or one for a word and its lemma
+TERM_CASES = [
+    b'<alpino_ds><node cat="top" wl="de"><node word="de" lemma="de" wl="de" rel="hd"/>'
+    b'<node x_y="1" xx5fy="1" a0="b" a="0b"/><node lemma="x5f" pt="_"/><node lemma="_"/>'
+    b'</node></alpino_ds>',
+    b'<alpino_ds><node cat="top"><node word="&amp;" lemma="&#38;"/><node word="a&#x9;b"'
+    b' lemma="a b"/><node his_1="1" his="2" sense="x" index="1" begin="0" end="1" id="3"/>'
+    b'</node></alpino_ds>',
+    b'<alpino_ds><node cat="top"><node lemma="' + b"a" * 100 + b'" word="' + b"a" * 101
+    + b'"/><node word="\xc3\xa9" lemma="\xc3\xa9" pt="\xc3\xa9!"/></node></alpino_ds>',
+    b'<alpino_ds><node cat="top"><ud><node cat="np"/></ud><node word="w" lemma="w"/>'
+    b'</node></alpino_ds>',  # (a node outside the tree: handed over to lxml)
+    b'<!DOCTYPE alpino_ds [<!ENTITY e "ent">]><alpino_ds><node cat="top" word="&e;"/>'
+    b'</alpino_ds>',
+]
+
+
+@pytest.mark.parametrize("builder", ["c", "python"])
+def test_the_block_builder_makes_the_terms_of_the_rules(builder, monkeypatch):
+    """Ingest's terms come from the node block builder, as it puts the values in its
+    columns (C: search/_terms.h): for every sentence the set the Python rules make of
+    lxml's values (terms.node_terms), each string once, sentence after sentence in one
+    block, through handovers to lxml; `xml_terms` (upgrade, merge) gives the same."""
+    import querygen
+
+    from treeindex.search import nodestore
+    from treeindex.search.terms import sentence_terms
+
+    if builder == "python":
+        monkeypatch.setattr(nodestore, "_nodes", None)
+    elif nodestore._nodes is None:  # pragma: no cover
+        pytest.skip("the C builder was not compiled")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    xmls = querygen.bundled_sentences()[:300] + TERM_CASES + querygen.bundled_sentences()[300:400]
+    block = nodestore.BlockBuilder()
+    for x in xmls:
+        want = sorted(sentence_terms(etree.fromstring(x, parser)).split())
+        got = block.add(x).split()
+        assert sorted(got) == want and len(set(got)) == len(got), x
+        assert sorted(xml_terms(x).split()) == want
+    terms = set(block.add(TERM_CASES[0]).split())
+    assert {"wl0de", "xx5fy01", "a00b", "lemma0x5f", "pt0x5f", "cat0top"} <= terms
+    assert not {"word0de", "lemma0de"} & terms
+    case = set(block.add(TERM_CASES[1]).split())
+    # (a tab written as a reference stays a tab: not the lemma's space)
+    assert {"wl0x26", "word0ax09b", "lemma0ax20b", "his", "hisx5f1", "sense", "index"} <= case
+    assert not any(t.startswith(("begin0", "end0", "id0", "sense0")) for t in case)
+    long = set(block.add(TERM_CASES[2]).split())
+    assert "lemma0" + "a" * 100 in long and not any(t.startswith("word0") for t in long)

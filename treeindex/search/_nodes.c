@@ -10,6 +10,9 @@
  * gives them as element lists and calls again. columns: [(name, ids (uint16 or uint32 LE), width, vocab
  * joined by NUL)] in order of first appearance. The arrays are little-endian bytes, as
  * nodestore.build writes them (tests compare the two).
+ *
+ * The builder also makes each sentence's search terms (_terms.h) from the values it puts in
+ * its columns: a value's term is made once per block, not once per attribute.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,25 +22,40 @@
 
 typedef struct { char *buf; Py_ssize_t len, cap; } Buf;
 
+/* room for `more` bytes after b->len */
+static inline int buf_reserve(Buf *b, Py_ssize_t more) {
+    if (b->len + more <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more) cap *= 2;
+    char *nb = PyMem_Realloc(b->buf, cap);
+    if (!nb) { PyErr_NoMemory(); return -1; }
+    b->buf = nb;
+    b->cap = cap;
+    return 0;
+}
+
 static int buf_put(Buf *b, const void *p, Py_ssize_t n) {
-    if (b->len + n > b->cap) {
-        Py_ssize_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        char *nb = PyMem_Realloc(b->buf, cap);
-        if (!nb) { PyErr_NoMemory(); return -1; }
-        b->buf = nb;
-        b->cap = cap;
-    }
+    if (buf_reserve(b, n) < 0) return -1;
     memcpy(b->buf + b->len, p, n);
     b->len += n;
     return 0;
 }
+
+#include "_terms.h"
 
 static int put_i32(Buf *b, int32_t v) {
     unsigned char c[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
     return buf_put(b, c, 4);
 }
+
+/* a value of a column: its place in the vocabulary, and its search term (in one struct:
+ * the look-up of a value reads its length and start, and then the term's mark, in one
+ * cache line) */
+typedef struct {
+    uint32_t off, len;  /* (a block's vocabulary stays far below 4 GB: value_id checks) */
+    Term term;
+} Value;
 
 typedef struct {
     char *name;
@@ -47,12 +65,13 @@ typedef struct {
     int wide;
     Py_ssize_t ids_cap;
     Buf vocab;  /* values joined by NUL */
-    Py_ssize_t *voff;  /* start of each value in vocab */
-    Py_ssize_t *vlen;
+    Value *vals;  /* per value: where in vocab, and its search term */
     Py_ssize_t count, vcap;
     uint32_t *table;  /* open addressing: value index + 1 */
     Py_ssize_t tcap;
     Py_ssize_t mark;  /* values before the sentence being scanned (to undo it) */
+    int tkind;  /* what its values give as search terms (_terms.h) */
+    Term presence;  /* the term for being there */
 } Column;
 
 typedef struct {
@@ -63,6 +82,14 @@ typedef struct {
     Buf scratch;  /* a decoded value */
     int32_t names[1024];  /* attribute name hash -> column + 1 */
     Py_ssize_t sentences;
+    /* the search terms (each made once per column and value), whether the element whose
+     * attributes are read is a <node>, and its @word and @lemma (column, value id) */
+    Terms terms;
+    Column wl;  /* the values of `wl` terms (not a column of the block): of a word that is
+                 * its own lemma, and of an attribute named wl, which make one string */
+    int in_node;
+    Py_ssize_t wcol, lcol;  /* (positions: a new column may move the columns) */
+    uint32_t wid, lid;
 } State;
 
 static size_t hash(const char *p, Py_ssize_t n) {
@@ -100,19 +127,23 @@ static Column *column(State *st, const char *name, Py_ssize_t n) {
     if (!c->name) { PyErr_NoMemory(); return NULL; }
     memcpy(c->name, name, n);
     c->name_len = n;
+    c->tkind = term_kind(name, n);
+    c->presence = NO_TERM_YET;
     st->ncols++;
     st->names[h] = (int32_t)st->ncols;
     return c;
 }
 
 /* the id of a value in a column (added if new) */
-static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t *out) {
+static inline __attribute__((always_inline)) int value_id(Column *c, const char *v,
+                                                         Py_ssize_t n, size_t vh,
+                                                         uint32_t *out) {
     if ((c->count + 1) * 2 > c->tcap) {
         Py_ssize_t cap = c->tcap ? c->tcap * 2 : 64;
         uint32_t *t = PyMem_Calloc(cap, sizeof(uint32_t));
         if (!t) { PyErr_NoMemory(); return -1; }
         for (Py_ssize_t k = 0; k < c->count; k++) {
-            size_t h = hash(c->vocab.buf + c->voff[k], c->vlen[k]) & (cap - 1);
+            size_t h = hash(c->vocab.buf + c->vals[k].off, c->vals[k].len) & (cap - 1);
             while (t[h]) h = (h + 1) & (cap - 1);
             t[h] = (uint32_t)(k + 1);
         }
@@ -123,7 +154,7 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t 
     size_t h = vh & (c->tcap - 1);
     while (c->table[h]) {
         Py_ssize_t k = c->table[h] - 1;
-        if (c->vlen[k] == n && same(c->vocab.buf + c->voff[k], v, n)) {
+        if (c->vals[k].len == n && same(c->vocab.buf + c->vals[k].off, v, n)) {
             *out = (uint32_t)(k + 1);
             return 0;
         }
@@ -131,17 +162,19 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t 
     }
     if (c->count == c->vcap) {
         Py_ssize_t cap = c->vcap ? c->vcap * 2 : 64;
-        Py_ssize_t *no = PyMem_Realloc(c->voff, cap * sizeof(Py_ssize_t));
-        if (!no) { PyErr_NoMemory(); return -1; }
-        c->voff = no;
-        Py_ssize_t *nl = PyMem_Realloc(c->vlen, cap * sizeof(Py_ssize_t));
-        if (!nl) { PyErr_NoMemory(); return -1; }
-        c->vlen = nl;
+        Value *nv = PyMem_Realloc(c->vals, cap * sizeof(Value));
+        if (!nv) { PyErr_NoMemory(); return -1; }
+        c->vals = nv;
         c->vcap = cap;
     }
+    if (c->vocab.len + n + 1 > (Py_ssize_t)UINT32_MAX) {  /* (4 GB of one attribute's values) */
+        PyErr_SetString(PyExc_OverflowError, "too many values for one node block");
+        return -1;
+    }
+    c->vals[c->count].term = NO_TERM_YET;
     if (c->count && buf_put(&c->vocab, "", 1) < 0) return -1;  /* the NUL between values */
-    c->voff[c->count] = c->vocab.len;
-    c->vlen[c->count] = n;
+    c->vals[c->count].off = (uint32_t)c->vocab.len;
+    c->vals[c->count].len = (uint32_t)n;
     if (buf_put(&c->vocab, v, n) < 0) return -1;
     c->table[h] = (uint32_t)(c->count + 1);
     c->count++;
@@ -149,7 +182,55 @@ static int value_id(Column *c, const char *v, Py_ssize_t n, size_t vh, uint32_t 
     return 0;
 }
 
-/* set the attribute of element `el` (the last one added) */
+/* term `t` (`name` 0 value `id` of column `c`) added to the sentence's terms */
+static inline int value_term(State *st, Column *c, uint32_t id, Term *t, const char *name,
+                             Py_ssize_t nn) {
+    if (t->stamp == st->terms.stamp) return 0;
+    if (t->len == -1 && make_term(&st->terms, t, name, nn, c->vocab.buf + c->vals[id - 1].off,
+                                  c->vals[id - 1].len) < 0)
+        return -1;
+    return put_term(&st->terms, t);
+}
+
+/* the term `wl` 0 value */
+static int wl_term(State *st, const char *v, Py_ssize_t n) {
+    uint32_t id;
+    if (value_id(&st->wl, v, n, hash(v, n), &id) < 0) return -1;
+    return value_term(st, &st->wl, id, &st->wl.vals[id - 1].term, "wl", 2);
+}
+
+/* a <node>'s attribute: its term (@word and @lemma: at the node's end) */
+static inline int attr_term(State *st, Column *c, uint32_t id) {
+    switch (c->tkind) {
+    case T_WORD: st->wcol = c - st->cols; st->wid = id; return 0;
+    case T_LEMMA: st->lcol = c - st->cols; st->lid = id; return 0;
+    case T_WL: return wl_term(st, c->vocab.buf + c->vals[id - 1].off, c->vals[id - 1].len);
+    case T_PRESENCE:
+        if (c->presence.stamp == st->terms.stamp) return 0;
+        if (c->presence.len == -1 &&
+            make_term(&st->terms, &c->presence, c->name, c->name_len, NULL, 0) < 0)
+            return -1;
+        return put_term(&st->terms, &c->presence);
+    default:
+        return value_term(st, c, id, &c->vals[id - 1].term, c->name, c->name_len);
+    }
+}
+
+/* the end of a <node>'s attributes: a word that is its own lemma gives one term (`wl`),
+ * else @word and @lemma give theirs */
+static int node_end(State *st) {
+    Column *w = st->wcol >= 0 ? &st->cols[st->wcol] : NULL;
+    Column *l = st->lcol >= 0 ? &st->cols[st->lcol] : NULL;
+    st->wcol = st->lcol = -1;
+    Value *wv = w ? &w->vals[st->wid - 1] : NULL, *lv = l ? &l->vals[st->lid - 1] : NULL;
+    if (wv && lv && wv->len == lv->len &&
+        same(w->vocab.buf + wv->off, l->vocab.buf + lv->off, wv->len))
+        return wl_term(st, w->vocab.buf + wv->off, wv->len);
+    if (wv && value_term(st, w, st->wid, &wv->term, w->name, w->name_len) < 0) return -1;
+    if (lv && value_term(st, l, st->lid, &lv->term, l->name, l->name_len) < 0) return -1;
+    return 0;
+}
+
 static int set_attr_hashed(State *st, const char *name, Py_ssize_t an, const char *v,
                            Py_ssize_t vn, size_t vh) {
     Column *c = column(st, name, an);
@@ -184,7 +265,7 @@ static int set_attr_hashed(State *st, const char *name, Py_ssize_t an, const cha
     }
     if (c->wide) c->ids32[el] = id;
     else c->ids16[el] = (uint16_t)id;
-    return 0;
+    return st->in_node && c->tkind != T_NONE ? attr_term(st, c, id) : 0;
 }
 
 static uint32_t get_id(const Column *c, Py_ssize_t e) {
@@ -353,6 +434,7 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             el = (int32_t)(st->n - 1);
         }
         int empty = 0, bad = 0;
+        st->in_node = is_node;
         for (;;) {
             while (j < n && is_space(s[j])) j++;
             if (j >= n) { bad = 1; break; }
@@ -397,6 +479,7 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             if (set_attr(st, s + as, an, st->scratch.buf, st->scratch.len) < 0) return -1;
         }
         if (bad) { result = 0; break; }
+        if (is_node && node_end(st) < 0) return -1;
         if (empty) {
             if (el >= 0) set_size(st, el, 0);
         } else {
@@ -423,7 +506,7 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             for (Py_ssize_t t = 0; t < c->tcap; t++)
                 if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
             c->count = c->mark;
-            c->vocab.len = c->mark ? c->voff[c->mark - 1] + c->vlen[c->mark - 1] : 0;
+            c->vocab.len = c->mark ? c->vals[c->mark - 1].off + c->vals[c->mark - 1].len : 0;
         }
     }
     st->n = start_n;
@@ -446,6 +529,7 @@ static int add_list(State *st, PyObject *elements) {
         if (!PyArg_ParseTuple(item, "iiiO", &kind, &parent, &size, &attrs)) goto error;
         if (add_element(st, kind, parent < 0 ? -1 : base + parent) < 0) goto error;
         set_size(st, st->n - 1, size);
+        st->in_node = kind == 1;
         PyObject *aseq = PySequence_Fast(attrs, "attributes");
         if (!aseq) goto error;
         for (Py_ssize_t a = 0; a < PySequence_Fast_GET_SIZE(aseq); a++) {
@@ -458,6 +542,7 @@ static int add_list(State *st, PyObject *elements) {
             if (!ap || !vp || set_attr(st, ap, an, vp, vn) < 0) { Py_DECREF(aseq); goto error; }
         }
         Py_DECREF(aseq);
+        if (kind == 1 && node_end(st) < 0) goto error;
     }
     Py_DECREF(seq);
     return 0;
@@ -466,16 +551,19 @@ error:
     return -1;
 }
 
+static void free_column(Column *c) {
+    PyMem_Free(c->name); PyMem_Free(c->ids16); PyMem_Free(c->ids32);
+    PyMem_Free(c->vocab.buf);
+    PyMem_Free(c->vals); PyMem_Free(c->table);
+}
+
 static void free_state(State *st) {
-    for (Py_ssize_t k = 0; k < st->ncols; k++) {
-        Column *c = &st->cols[k];
-        PyMem_Free(c->name); PyMem_Free(c->ids16); PyMem_Free(c->ids32);
-        PyMem_Free(c->vocab.buf);
-        PyMem_Free(c->voff); PyMem_Free(c->vlen); PyMem_Free(c->table);
-    }
+    for (Py_ssize_t k = 0; k < st->ncols; k++) free_column(&st->cols[k]);
+    free_column(&st->wl);
     PyMem_Free(st->cols);
     PyMem_Free(st->kind.buf); PyMem_Free(st->parent.buf); PyMem_Free(st->size.buf);
     PyMem_Free(st->sent.buf); PyMem_Free(st->plain.buf); PyMem_Free(st->scratch.buf);
+    terms_free(&st->terms);
 }
 
 static void free_capsule(PyObject *cap) {
@@ -483,8 +571,9 @@ static void free_capsule(PyObject *cap) {
     if (st) { free_state(st); PyMem_Free(st); }
 }
 
-/* start() -> a builder; add(builder, item) -> False where bytes must be given as an element
- * list instead (nothing was added); finish(builder) -> the tuple nodes() returns */
+/* start() -> a builder; add(builder, item) -> the sentence's search terms, or None where
+ * bytes must be given as an element list instead (nothing was added); finish(builder) ->
+ * the tuple nodes() returns */
 static PyObject *start(PyObject *self, PyObject *args) {
     State *st = PyMem_Calloc(1, sizeof(State));
     if (!st) return PyErr_NoMemory();
@@ -493,9 +582,18 @@ static PyObject *start(PyObject *self, PyObject *args) {
     return cap;
 }
 
+static PyObject *sentence_terms(State *st) {
+    /* (the values are UTF-8 as the checked input or lxml gave them) */
+    Buf *out = &st->terms.out;
+    return PyUnicode_DecodeUTF8(out->buf ? out->buf : "", out->len, "replace");
+}
+
 static int add_item(State *st, PyObject *item) {  /* 1 added, 0 handed over, -1 error */
     Py_ssize_t sent_len = st->sent.len;
     if (put_i32(&st->sent, (int32_t)st->n) < 0) return -1;
+    st->terms.stamp++;  /* (a new mark: a sentence handed over and given again starts afresh) */
+    st->terms.out.len = 0;
+    st->wcol = st->lcol = -1;
     unsigned char plain = 1;
     if (PyBytes_Check(item)) {
         int r = scan_sentence(st, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
@@ -520,10 +618,53 @@ static PyObject *add(PyObject *self, PyObject *args) {
     if (!st) return NULL;
     int r = add_item(st, item);
     if (r < 0) return NULL;
-    return PyBool_FromLong(r);
+    if (r == 0) Py_RETURN_NONE;
+    return sentence_terms(st);
 }
 
 static PyObject *result_of(State *st);
+
+/* empty again, keeping what was allocated (for `terms`, one sentence at a time) */
+static void clear_values(Column *c) {
+    if (c->count && c->table) memset(c->table, 0, c->tcap * sizeof(uint32_t));
+    c->count = 0;
+    c->vocab.len = 0;
+    c->presence = NO_TERM_YET;
+}
+
+static void reset_state(State *st) {
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
+        for (Py_ssize_t e = 0; e < hi; e++) {
+            if (c->wide) c->ids32[e] = 0;
+            else c->ids16[e] = 0;
+        }
+        clear_values(c);
+    }
+    clear_values(&st->wl);
+    st->n = st->sentences = 0;
+    st->kind.len = st->parent.len = st->size.len = st->sent.len = st->plain.len = 0;
+    terms_clear(&st->terms);
+}
+
+static State term_state;  /* terms(): kept from call to call (the GIL guards it) */
+
+static PyObject *terms(PyObject *self, PyObject *xml) {
+    if (!PyBytes_Check(xml)) {
+        PyErr_SetString(PyExc_TypeError, "terms() takes a sentence's bytes");
+        return NULL;
+    }
+    if (term_state.n > (1 << 16)) {  /* (after a huge sentence: not kept) */
+        free_state(&term_state);
+        memset(&term_state, 0, sizeof(State));
+    }
+    reset_state(&term_state);
+    int r = add_item(&term_state, xml);
+    if (r < 0) return NULL;
+    if (r == 0) Py_RETURN_NONE;
+    return sentence_terms(&term_state);
+}
 
 static PyObject *finish(PyObject *self, PyObject *args) {
     PyObject *cap;
@@ -604,7 +745,10 @@ done:
 static PyMethodDef methods[] = {
     {"start", start, METH_NOARGS, "start() -> a builder for add() and finish()."},
     {"add", add, METH_VARARGS,
-     "add(builder, item) -> False where the bytes must be given as an element list."},
+     "add(builder, item) -> the sentence's search terms, or None where the bytes must be\n"
+     "given as an element list instead (nothing was added)."},
+    {"terms", terms, METH_O,
+     "terms(xml) -> a sentence's search terms, or None where lxml must read it."},
     {"finish", finish, METH_VARARGS, "finish(builder) -> what nodes() returns."},
     {"nodes", nodes, METH_VARARGS,
      "nodes(items) -> (sentences, elements, sent, plain, kind, parent, size, columns), or\n"

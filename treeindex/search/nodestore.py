@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import zstandard
 
+from .terms import element_terms
+
 try:  # the C fast path (treeindex/search/_nodes.c), built at install when a compiler is there
     from . import _nodes  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - exercised where no compiler was available
@@ -132,13 +134,19 @@ class BlockBuilder:
         self._items: list = []
         self.sentences = 0
 
-    def add(self, item: bytes | tuple) -> None:
-        """A sentence: its UTF-8 `<alpino_ds>` bytes, or (elements, plain)."""
-        if self._c is None:
-            self._items.append(parse_sentence(item) if isinstance(item, bytes) else item)
-        elif not _nodes.add(self._c, item):  # what the scanner hands over: lxml's
-            _nodes.add(self._c, parse_sentence(item))  # type: ignore[arg-type]
+    def add(self, item: bytes | tuple) -> str:
+        """A sentence: its UTF-8 `<alpino_ds>` bytes, or (elements, plain). Returns its
+        search terms (search/terms.py), made from the values as they go into the columns."""
         self.sentences += 1
+        if self._c is None:
+            if isinstance(item, bytes):
+                item = parse_sentence(item)
+            self._items.append(item)
+            return element_terms(item[0])
+        terms = _nodes.add(self._c, item)
+        if terms is None:  # what the scanner hands over: lxml's
+            terms = _nodes.add(self._c, parse_sentence(item))  # type: ignore[arg-type]
+        return str(terms)
 
     def finish(self) -> bytes:
         if self._c is None:

@@ -11,17 +11,21 @@ value; values longer than `MAX_VALUE` bytes get none. FTS5 folds ASCII capitals,
 `word0Parijs` and `word0parijs` are one term: a search then evaluates the query on a few more
 sentences, never on fewer.
 
-The C scanner (`worker/_scan.c`, in the same pass as the nodes) makes the same strings from
-the raw bytes (the five
-predefined entities and character references decoded, tab, newline and carriage return as
-the spaces XML makes of them); it hands a sentence over to `node_terms` (lxml's values) only
-for an entity it cannot know. tests/test_extract.py checks that both agree.
+At ingest the node block builder (`search/_nodes.c`, with the rules in `search/_terms.h`)
+makes the same strings from the values it puts in the block's columns, as XML gives them
+(the five predefined entities and character references decoded, tab, newline and carriage
+return as the spaces XML makes of them): each distinct value of a column is escaped once per
+block, and each sentence lists the terms of its nodes' values, each once, in no particular
+order (FTS5 with `detail=none` stores the same index whatever the order). What the builder
+hands over to lxml gets its terms from lxml's values (`attribute_terms`).
+tests/test_extract.py and tests/fuzz.py check that both agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from lxml import etree
 
@@ -79,12 +83,13 @@ def _term(name: str, value: str) -> str | None:
     return value_term(name, value)
 
 
-def node_terms(nodes: Iterable[etree._Element]) -> str:
-    """The terms of these `<node>` elements (lxml's), space-separated, as the C scanner
-    writes them."""
+def attribute_terms(nodes: Iterable[Iterable[tuple[Any, Any]]]) -> str:
+    """The terms of `<node>` elements given as their attributes ((name, value) pairs each),
+    space-separated, each once (the node block builder, search/_terms.h, makes the same set
+    in C)."""
     seen: dict[str | None, None] = {}
-    for el in nodes:
-        attrib = el.attrib
+    for attrs in nodes:
+        attrib = dict(attrs)
         word = attrib.get("word")
         if word is not None and word == attrib.get("lemma"):
             for name, value in attrib.items():
@@ -95,6 +100,17 @@ def node_terms(nodes: Iterable[etree._Element]) -> str:
             seen[_term(*item)] = None
     seen.pop(None, None)
     return " ".join(seen)  # type: ignore[arg-type]
+
+
+def node_terms(nodes: Iterable[etree._Element]) -> str:
+    """The terms of these `<node>` elements (lxml's)."""
+    return attribute_terms(el.attrib.items() for el in nodes)
+
+
+def element_terms(elements: Iterable[tuple]) -> str:
+    """The terms of a sentence given as its node block elements (search/nodestore.py:
+    (kind, parent, size, attributes), kind 1 for a `<node>`)."""
+    return attribute_terms(attrs for kind, _, _, attrs in elements if kind == 1)
 
 
 def sentence_terms(root: etree._Element) -> str:
@@ -109,13 +125,12 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 
 def xml_terms(xml: bytes) -> str:
     """The terms of a stored sentence (UTF-8 `<alpino_ds>...</alpino_ds>`, as ingest kept
-    it): the C scanner's, or lxml's where it hands the sentence over. For `upgrade` and
-    `merge`, which have the XML but not the terms."""
-    from ..worker.extract import _scan
+    it): the node block builder's (C), or lxml's where it hands the sentence over. For
+    `upgrade` and `merge`, which have the XML but not the terms."""
+    from .nodestore import _nodes
 
-    if _scan is not None:
-        # max_children 1 and max_nodes 1 keep no subtree rows: only the terms are wanted
-        found = _scan.scan(xml, 1, 1, 0, {})
-        if found is not None and found[6] is not None:
-            return str(found[6])
+    if _nodes is not None:
+        found = _nodes.terms(xml)
+        if found is not None:
+            return str(found)
     return sentence_terms(etree.fromstring(xml, _PARSER))

@@ -6,6 +6,7 @@
 #define TREEINDEX_BYTES_H
 
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -45,6 +46,24 @@ static inline Py_ssize_t next_lt(const char *s, Py_ssize_t i, Py_ssize_t n) {
     if (i >= n) return -1;
     const char *lt = memchr(s + i, '<', n - i);
     return lt ? lt - s : -1;
+}
+
+/* a hash of n bytes, eight at a time (the scanner's interned strings, the node builder's
+ * search terms); a byte-at-a-time FNV-1a was a chain of multiplies, one per byte */
+static inline size_t hash_bytes(const char *p, Py_ssize_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(n + 1);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    for (Py_ssize_t k = 0; k < n; k++) w |= (uint64_t)(unsigned char)p[k] << (8 * k);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    return (size_t)(h ^ (h >> 29));
 }
 
 #endif

@@ -64,24 +64,6 @@ static int append_row(PyObject *rows, const PackValue *v) {
     return r;
 }
 
-/* a hash of n bytes, eight at a time (the interned strings' table, and the tokens seen:
- * keep_token); a byte-at-a-time FNV-1a was a chain of multiplies, one per byte */
-static size_t hash_bytes(const char *p, Py_ssize_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(n + 1);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    for (Py_ssize_t k = 0; k < n; k++) w |= (uint64_t)(unsigned char)p[k] << (8 * k);
-    h = (h ^ w) * 0x94D049BB133111EBULL;
-    return (size_t)(h ^ (h >> 29));
-}
-
 /* Categories, relations and patterns repeat endlessly: interned, each is one object, which
  * pickle then sends once per result instead of once per row. */
 static PyObject *interned_uncached(const char *p, Py_ssize_t n) {
@@ -222,215 +204,6 @@ static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char
     return 0;
 }
 
-/* ---- search terms (treeindex/search/terms.py has the rules and the Python twin) ---- */
-
-#define TERM_MAX_VALUE 100
-
-/* attributes whose values are positions or ids: no term at all */
-static int no_term(const char *a, Py_ssize_t n) {
-    return (n == 5 && same(a, "begin", 5)) || (n == 3 && same(a, "end", 3)) ||
-           (n == 2 && same(a, "id", 2));
-}
-
-/* attributes with long or redundant values: a term for being there, none for the value:
- * his*, index, frame, sense, root, postag, pos, mwu_root, mwu_sense, other_id, dscsense, sc
- * (by length: one comparison or two for each attribute, not a dozen) */
-static int presence_only(const char *a, Py_ssize_t n) {
-    if (n >= 3 && same(a, "his", 3)) return 1;
-    switch (n) {
-    case 2: return same(a, "sc", 2);
-    case 3: return same(a, "pos", 3);
-    case 4: return same(a, "root", 4);
-    case 5: return same(a, "index", 5) || same(a, "frame", 5) ||
-                   same(a, "sense", 5);
-    case 6: return same(a, "postag", 6);
-    case 8: return same(a, "mwu_root", 8) || same(a, "other_id", 8) ||
-                   same(a, "dscsense", 8);
-    case 9: return same(a, "mwu_sense", 9);
-    default: return 0;
-    }
-}
-
-typedef struct { char *buf; Py_ssize_t len, cap; } Out;
-
-
-static int out_reserve(Out *o, Py_ssize_t more) {
-    if (o->len + more <= o->cap) return 0;
-    Py_ssize_t cap = o->cap ? o->cap : 1024;
-    while (cap < o->len + more) cap *= 2;
-    char *nb = PyMem_Realloc(o->buf, cap);
-    if (!nb) { PyErr_NoMemory(); return -1; }
-    o->buf = nb;
-    o->cap = cap;
-    return 0;
-}
-
-static const char hexdigits[] = "0123456789abcdef";
-
-/* one character of a term: ASCII letters and digits and the bytes of non-ASCII characters
- * stay, any other ASCII character becomes 'x' and two hex digits */
-static const unsigned char term_byte[256] = {  /* 1: the byte stays as it is */
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    [0x80 ... 0xFF] = 1,
-};
-
-static void out_char(Out *o, unsigned char c) {
-    if (term_byte[c]) {
-        o->buf[o->len++] = (char)c;
-    } else {
-        o->buf[o->len++] = 'x';
-        o->buf[o->len++] = hexdigits[c >> 4];
-        o->buf[o->len++] = hexdigits[c & 15];
-    }
-}
-
-/* an attribute value as a term, with the value XML gives it: the five predefined entities
- * and character references decoded; tab, newline and carriage return written as they are
- * become spaces (attribute-value normalization). Returns the value's length in UTF-8
- * bytes; -1: an error; -2: a reference that needs a DTD (hand the sentence over) */
-static Py_ssize_t out_value(Out *o, const char *p, Py_ssize_t n) {
-    Py_ssize_t len = 0;
-    if (out_reserve(o, 3 * n + 16) < 0) return -1;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)p[k];
-        if (c != '&') {
-            /* XML reads a line end \r\n as \n first: the two bytes make one space */
-            if (c == '\r' && k + 1 < n && p[k + 1] == '\n') continue;
-            out_char(o, (c == '\t' || c == '\n' || c == '\r') ? ' ' : c);
-            len++;
-            continue;
-        }
-        const char *semi = memchr(p + k, ';', n - k);
-        if (!semi) return -2;
-        Py_ssize_t rn = semi - (p + k) - 1;  /* the name between '&' and ';' */
-        const char *r = p + k + 1;
-        unsigned long cp = 0;
-        if (rn == 3 && memcmp(r, "amp", 3) == 0) cp = '&';
-        else if (rn == 2 && memcmp(r, "lt", 2) == 0) cp = '<';
-        else if (rn == 2 && memcmp(r, "gt", 2) == 0) cp = '>';
-        else if (rn == 4 && memcmp(r, "quot", 4) == 0) cp = '"';
-        else if (rn == 4 && memcmp(r, "apos", 4) == 0) cp = '\'';
-        else if (rn >= 2 && r[0] == '#') {
-            int hex = r[1] == 'x';
-            Py_ssize_t d = hex ? 2 : 1;
-            if (d >= rn || rn - d > 8) return -2;
-            for (; d < rn; d++) {
-                char h = r[d];
-                int v = (h >= '0' && h <= '9') ? h - '0'
-                        : (hex && h >= 'a' && h <= 'f') ? h - 'a' + 10
-                        : (hex && h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
-                if (v < 0) return -2;
-                cp = cp * (hex ? 16 : 10) + v;
-            }
-            if (cp == 0 || cp > 0x10FFFF) return -2;
-        } else {
-            return -2;
-        }
-        len += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-        if (cp < 0x80) {
-            out_char(o, (unsigned char)cp);
-        } else {  /* UTF-8, as lxml's value would be written */
-            char *b = o->buf + o->len;
-            if (cp < 0x800) {
-                b[0] = (char)(0xC0 | (cp >> 6)); b[1] = (char)(0x80 | (cp & 63)); o->len += 2;
-            } else if (cp < 0x10000) {
-                b[0] = (char)(0xE0 | (cp >> 12)); b[1] = (char)(0x80 | ((cp >> 6) & 63));
-                b[2] = (char)(0x80 | (cp & 63)); o->len += 3;
-            } else {
-                b[0] = (char)(0xF0 | (cp >> 18)); b[1] = (char)(0x80 | ((cp >> 12) & 63));
-                b[2] = (char)(0x80 | ((cp >> 6) & 63)); b[3] = (char)(0x80 | (cp & 63));
-                o->len += 4;
-            }
-        }
-        k += rn + 1;
-    }
-    return len;
-}
-
-static int out_name(Out *o, const char *p, Py_ssize_t n) {
-    if (out_reserve(o, 3 * n) < 0) return -1;
-    for (Py_ssize_t k = 0; k < n; k++) out_char(o, (unsigned char)p[k]);
-    return 0;
-}
-
-/* open addressing over (start, length) of the tokens already written */
-typedef struct { Py_ssize_t *start; int *len; Py_ssize_t cap, used; } Seen;
-
-static Py_ssize_t seen_hash(const char *p, Py_ssize_t n) {
-    return (Py_ssize_t)(hash_bytes(p, n) >> 1);
-}
-
-/* 1 if the token buf[from:len] was new (kept), 0 if it was seen (dropped), -1 on error */
-static int keep_token(Out *o, Seen *s, Py_ssize_t from) {
-    Py_ssize_t n = o->len - from;
-    if (s->used * 2 >= s->cap) {
-        Py_ssize_t cap = s->cap ? s->cap * 2 : 256;
-        Py_ssize_t *ns = PyMem_Calloc(cap, sizeof(Py_ssize_t));
-        int *nl = PyMem_Calloc(cap, sizeof(int));
-        if (!ns || !nl) { PyMem_Free(ns); PyMem_Free(nl); PyErr_NoMemory(); return -1; }
-        for (Py_ssize_t k = 0; k < s->cap; k++) {
-            if (!s->len[k]) continue;
-            Py_ssize_t h = seen_hash(o->buf + s->start[k], s->len[k]) & (cap - 1);
-            while (nl[h]) h = (h + 1) & (cap - 1);
-            ns[h] = s->start[k];
-            nl[h] = s->len[k];
-        }
-        PyMem_Free(s->start);
-        PyMem_Free(s->len);
-        s->start = ns;
-        s->len = nl;
-        s->cap = cap;
-    }
-    Py_ssize_t h = seen_hash(o->buf + from, n) & (s->cap - 1);
-    while (s->len[h]) {
-        if (s->len[h] == n && same(o->buf + s->start[h], o->buf + from, n)) {
-            o->len = from;
-            return 0;
-        }
-        h = (h + 1) & (s->cap - 1);
-    }
-    s->start[h] = from;
-    s->len[h] = (int)n;
-    s->used++;
-    return 1;
-}
-
-/* the term of one attribute, unless it was there already: 0, or -1 (an error), or -2 (hand
- * the sentence over) */
-static int emit(Out *o, Seen *seen, const char *name, Py_ssize_t an, const char *value,
-                Py_ssize_t vn) {
-    Py_ssize_t from = o->len;
-    if (from) {
-        if (out_reserve(o, 1) < 0) return -1;
-        o->buf[o->len++] = ' ';
-    }
-    Py_ssize_t tok = o->len;
-    if (out_name(o, name, an) < 0) return -1;
-    if (!presence_only(name, an)) {
-        if (out_reserve(o, 1) < 0) return -1;
-        o->buf[o->len++] = '0';
-        Py_ssize_t r = out_value(o, value, vn);
-        if (r < 0) return (int)r;
-        if (r > TERM_MAX_VALUE) {
-            o->len = from;
-            return 0;
-        }
-    }
-    int kept = keep_token(o, seen, tok);
-    if (kept < 0) return -1;
-    if (!kept) o->len = from;
-    return 0;
-}
-
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
@@ -475,9 +248,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_ssize_t root_id = -1, root_id_n = 0, sent_id = -1, sent_id_n = 0;
     Py_ssize_t text = -1, text_n = 0;
     int has_sentence = 0;
-    Out to = {NULL, 0, 0};  /* the search terms, made in the same pass */
-    Seen tseen = {NULL, NULL, 0, 0};
-    int terms_handover = 0;  /* a value needs a DTD's entity: lxml's values make the terms */
 
     Py_ssize_t i = 0;
     while (i < n) {
@@ -517,7 +287,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
                           same(s + i + 1, "sentence", 8);
         Node nd;
-        Py_ssize_t ws = -1, wn = 0, ls = -1, ln = 0;  /* @word and @lemma, for the terms */
         nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
         nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
         int empty = 0, bad = 0;
@@ -569,15 +338,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 continue;
             }
             if (!is_node) continue;
-            if (!terms_handover && !no_term(s + as, an)) {
-                if (an == 4 && same(s + as, "word", 4)) { ws = vs; wn = vn; }
-                else if (an == 5 && same(s + as, "lemma", 5)) { ls = vs; ln = vn; }
-                else {
-                    int r = emit(&to, &tseen, s + as, an, s + vs, vn);
-                    if (r == -1) goto error;
-                    if (r == -2) terms_handover = 1;
-                }
-            }
             Py_ssize_t *ps = NULL, *pn = NULL;
             if (an == 3 && same(s + as, "cat", 3)) { ps = &nd.cat; pn = &nd.cat_n; }
             else if (an == 3 && same(s + as, "rel", 3)) { ps = &nd.rel; pn = &nd.rel_n; }
@@ -593,17 +353,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         }
         if (bad) { fallback = 1; break; }
-        if (is_node && !terms_handover) {  /* a word that is its own lemma: one term */
-            int r = 0;
-            if (ws >= 0 && ls >= 0 && wn == ln && same(s + ws, s + ls, wn)) {
-                r = emit(&to, &tseen, "wl", 2, s + ws, wn);
-            } else {
-                if (ws >= 0) r = emit(&to, &tseen, "word", 4, s + ws, wn);
-                if (r == 0 && ls >= 0) r = emit(&to, &tseen, "lemma", 5, s + ls, ln);
-            }
-            if (r == -1) goto error;
-            if (r == -2) terms_handover = 1;
-        }
         if (!empty) edepth++;
         if (is_sentence) {
             has_sentence = 1;
@@ -769,20 +518,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         rows = PyLong_FromLongLong(packed);
         if (!rows) { Py_DECREF(text_obj); goto error; }
     }
-    PyObject *terms_obj;
-    if (terms_handover) {
-        terms_obj = Py_None;
-        Py_INCREF(terms_obj);
-    } else {
-        terms_obj = PyUnicode_DecodeUTF8(to.buf ? to.buf : "", to.len, "replace");
-        if (!terms_obj) {
-            Py_DECREF(text_obj);
-            goto error;
-        }
-    }
-    result = Py_BuildValue("(iNNNNiN)", count, rows, text_or_none(s, root_id, root_id_n),
-                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence,
-                           terms_obj);
+    result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
+                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
     rows = NULL;
     goto done;
 
@@ -793,9 +530,6 @@ done:
     PyMem_Free(nodes);
     PyMem_Free(stack);
     PyMem_Free(pbuf);
-    PyMem_Free(to.buf);
-    PyMem_Free(tseen.start);
-    PyMem_Free(tseen.len);
     PyBuffer_Release(&view);
     return result;
 }
@@ -949,7 +683,7 @@ static PyMethodDef methods[] = {
      "scan(xml, max_children, max_nodes, index, counts, verify=False, patterns=None,\n"
      "     packer=None) ->\n"
      "(node count, rows,\n"
-     "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>, search terms or None)\n"
+     "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>)\n"
      "or None; False when verify is set and wellformed(xml) is not certain.\n\n"
      "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
      "changed when the sentence is not handed over (None).\n\n"

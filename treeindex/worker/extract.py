@@ -26,7 +26,6 @@ from lxml import etree
 
 from .. import sources
 from ..search.nodestore import BlockBuilder, sentence_elements
-from ..search.terms import sentence_terms
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
 from ..store import packed
@@ -78,8 +77,8 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
                   patterns: dict[str, int], packer: Any = None) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows (to `packer`, store/packed.py,
     when one is given); return (sentid, text, its UTF-8 xml (compressed later, with the
-    task's others), search terms, what its node block is made from: its UTF-8 bytes, or its
-    elements as lxml read them).
+    task's others), what its node block and search terms are made from: its UTF-8 bytes,
+    or its elements as lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
     `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
@@ -102,14 +101,12 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
             fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns,
                               packer)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
-        _, rows, sentid, sentence_sentid, text, _, terms = fast
+        _, rows, sentid, sentence_sentid, text, _ = fast
         if sentid is None:
             sentid = sentence_sentid
         if packer is None:
             subtrees.extend(rows)
-        if terms is None:  # a value with an entity only a DTD defines: lxml's values
-            terms = sentence_terms(parse(xml, tree))
-        return sentid, text, xml, terms, xml
+        return sentid, text, xml, xml
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -137,7 +134,7 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         append((index, cat, c[0]) + row[1:10] + (number,) + row[11:])
     if packer is not None:
         packer.subtrees(made)
-    return sentid, text, xml, sentence_terms(root), sentence_elements(root)
+    return sentid, text, xml, sentence_elements(root)
 
 
 def _error_message(e: Exception) -> str:
@@ -150,7 +147,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     """Check and scan the sentences of one task into rows; with a `packer` (store/packed.py)
     the subtree rows go into it as they are found (`Rows.subtrees` is then empty)."""
     read = sources.reader(task.kind)(task)
-    sentences: list[tuple] = []
+    scanned: list[tuple] = []  # (sentid, file, offset, text, xml, subtrees, first subtree)
     subtrees: list[tuple] = []
     counts: dict[str, list[int]] = {}
     errors: list[tuple] = []
@@ -173,22 +170,23 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                 known = cache[s.encoding] = (parsers(s.encoding),
                                              None if utf8_codec(s.encoding) else s.encoding)
             row = sentence_rows(s.xml, known[0], known[1], task.max_children, task.max_nodes,
-                                len(sentences), subtrees, counts, patterns, packer)
+                                len(scanned), subtrees, counts, patterns, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             if packer is not None and made() != before:
                 raise  # (some of its rows are in the image: the task fails, never half-made)
             errors.append(_error_row(s, e))
             continue
-        sentences.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
-                          made() - before, before, row[3]))
-        items.append(row[4])
-    # each sentence compressed, and its part of the node block made, after all were scanned:
-    # one kind of work at a time keeps its tables in the processor's caches (the compressor's
-    # took 2.5 x as long between scans)
-    for k, row in enumerate(sentences):
-        sentences[k] = row[:4] + (compress(row[4]),) + row[5:]
-    for item in items:
-        nodes.add(item)
+        scanned.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
+                        made() - before, before))
+        items.append(row[3])
+    # each sentence compressed, and its part of the node block and its search terms made,
+    # after all were scanned: one kind of work at a time keeps its tables in the processor's
+    # caches (the compressor's took 2.5 x as long between scans)
+    stored = [compress(row[4]) for row in scanned]
+    add = nodes.add
+    sentences = [(sentid, file, offset, text, xml, count, first, add(item))
+                 for (sentid, file, offset, text, _, count, first), xml, item
+                 in zip(scanned, stored, items)]
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
                 read.files, patterns, nodes.finish() if nodes.sentences else None)
 
