@@ -140,6 +140,19 @@ def test_a_given_executor_is_kept_as_busy_as_before(tmp_path, monkeypatch):
     assert dump(tmp_path / "t.db") == dump(tmp_path / "inline.db")
 
 
+def test_tasks_run_in_threads_of_one_process_make_the_same_index(tmp_path):
+    """An executor of the caller's may run tasks in threads (dask's threaded workers): the
+    compressors a worker keeps are then one per thread; shared, two tasks' sentences went
+    through one zstd compressor at once and failed ("Src size is incorrect")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = repeat_treebank(tmp_path / "big.xml", 2)
+    with ThreadPoolExecutor(4) as pool:
+        ingest(tmp_path / "threads.db", [big], executor=pool, chunk_bytes=20_000)
+    ingest(tmp_path / "inline.db", [big], workers=0, chunk_bytes=20_000)
+    assert dump(tmp_path / "threads.db") == dump(tmp_path / "inline.db")
+
+
 def test_interrupted_ingest_resumes_to_the_same_index(tmp_path):
     big = repeat_treebank(tmp_path / "big.xml", 3)
     whole = tmp_path / "whole.db"

@@ -29,6 +29,7 @@ import re
 import sqlite3
 import struct
 import sys
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 
 MAGIC = b"TIN1"
 LEVEL = 1  # (level 3 gives the same size here and costs a quarter more time)
-_cctx = zstandard.ZstdCompressor(level=LEVEL)
+_local = threading.local()  # a compressor per thread (one is not safe to share)
 
 # (kind, parent within the sentence (-1 for alpino_ds), size, attributes) per element
 Element = tuple[int, int, int, Sequence[tuple[str, str]]]
@@ -180,12 +181,19 @@ def _pack_raw(raw: tuple) -> bytes:
     return pack(sentences, elements, sections)
 
 
+def _compress(raw: bytes) -> bytes:
+    cctx = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(level=LEVEL)
+    return bytes(cctx.compress(raw))
+
+
 def pack(sentences: int, elements: int, sections: list[tuple[str, bytes, str]]) -> bytes:
     table = []
     parts = []
     offset = 0
     for name, raw, kind in sections:
-        z = _cctx.compress(raw)
+        z = _compress(raw)
         table.append([name, offset, len(z), kind])
         parts.append(z)
         offset += len(z)

@@ -18,6 +18,7 @@ Every function here is pure computation on bytes, so any executor can run `run_t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -47,19 +48,25 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
     from zlib import compress as _deflate
 
 ZLIB_LEVEL = 1
-_compressors: dict[bytes, Callable[[bytes], bytes]] = {}
+# (per thread: a ZstdCompressor is not safe to share, and an executor of the caller's may run
+# tasks in threads of one process: two tasks' sentences through one compressor failed with
+# "Src size is incorrect")
+_local = threading.local()
 
 
 def compressor(dictionary: bytes | None) -> Callable[[bytes], bytes]:
     """How a task's sentences are compressed: zstd with the index's dictionary, else zlib
-    (one compressor per dictionary and process)."""
+    (one compressor per dictionary and thread)."""
     if dictionary is None:
         return _zlib
-    c = _compressors.get(dictionary)
+    made: dict[bytes, Callable[[bytes], bytes]] | None = getattr(_local, "compressors", None)
+    if made is None:
+        made = _local.compressors = {}
+    c = made.get(dictionary)
     if c is None:
         zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL,
                                       dict_data=zstandard.ZstdCompressionDict(dictionary))
-        c = _compressors[dictionary] = zc.compress
+        c = made[dictionary] = zc.compress
     return c
 
 
