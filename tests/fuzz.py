@@ -142,7 +142,10 @@ def normalized(result) -> tuple:
     # the search terms: the same set (each once), in any order (FTS5 stores the same index);
     # the node block: the C builder's from the bytes against the Python one's from lxml's
     # elements, byte for byte
-    sentences = [s[:-1] + (sorted(s[-1].split()),) for s in result.sentences]
+    # (split at spaces only: str.split() would also cut at U+0085 and the like, which a term
+    # keeps as FTS5's ascii tokenizer does)
+    sentences = [s[:-1] + (sorted(s[-1].split(" ") if s[-1] else []),)
+                 for s in result.sentences]
     assert all(len(set(s[-1])) == len(s[-1]) for s in sentences), "a term twice"
     return rows, sentences, result.cat_counts, result.errors, result.nodes
 

@@ -362,10 +362,10 @@ def test_the_block_builder_makes_the_terms_of_the_rules(builder, monkeypatch):
     xmls = querygen.bundled_sentences()[:300] + TERM_CASES + querygen.bundled_sentences()[300:400]
     block = nodestore.BlockBuilder()
     for x in xmls:
-        want = sorted(sentence_terms(etree.fromstring(x, parser)).split())
-        got = block.add(x).split()
+        want = sorted(sentence_terms(etree.fromstring(x, parser)).split(" "))
+        got = block.add(x).split(" ")
         assert sorted(got) == want and len(set(got)) == len(got), x
-        assert sorted(xml_terms(x).split()) == want
+        assert sorted(xml_terms(x).split(" ")) == want
     terms = set(block.add(TERM_CASES[0]).split())
     assert {"wl0de", "xx5fy01", "a00b", "lemma0x5f", "pt0x5f", "cat0top"} <= terms
     assert not {"word0de", "lemma0de"} & terms
