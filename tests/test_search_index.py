@@ -340,6 +340,9 @@ TERM_CASES = [
     b'</node></alpino_ds>',  # (a node outside the tree: handed over to lxml)
     b'<!DOCTYPE alpino_ds [<!ENTITY e "ent">]><alpino_ds><node cat="top" word="&e;"/>'
     b'</alpino_ds>',
+    # empty values (a column's first value empty: its vocabulary holds no byte yet)
+    b'<alpino_ds><node cat="top" zz=""><node word="" lemma="" genus="" pos=""/></node>'
+    b'</alpino_ds>',
 ]
 
 
@@ -375,3 +378,5 @@ def test_the_block_builder_makes_the_terms_of_the_rules(builder, monkeypatch):
     assert not any(t.startswith(("begin0", "end0", "id0", "sense0")) for t in case)
     long = set(block.add(TERM_CASES[2]).split())
     assert "lemma0" + "a" * 100 in long and not any(t.startswith("word0") for t in long)
+    empty = set(block.add(TERM_CASES[5]).split(" "))
+    assert {"zz0", "wl0", "genus0", "pos"} <= empty

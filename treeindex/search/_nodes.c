@@ -208,7 +208,7 @@ static inline int attr_term(State *st, Column *c, uint32_t id) {
     case T_PRESENCE:
         if (c->presence.stamp == st->terms.stamp) return 0;
         if (c->presence.len == -1 &&
-            make_term(&st->terms, &c->presence, c->name, c->name_len, NULL, 0) < 0)
+            make_term(&st->terms, &c->presence, c->name, c->name_len, NULL, -1) < 0)
             return -1;
         return put_term(&st->terms, &c->presence);
     default:

@@ -168,19 +168,19 @@ static uint32_t intern_term(Terms *t, uint32_t off, uint32_t len) {
     return off;
 }
 
-/* make term `term`: the escaped name, and '0' and the escaped value unless value is NULL (a
- * term for being there); a value (as XML gives it, UTF-8) longer than TERM_MAX_VALUE bytes
- * gets none */
+/* make term `term`: the escaped name, and '0' and the escaped value unless vn is -1 (a term
+ * for being there; an empty value is a value, and may come with a NULL pointer); a value
+ * (as XML gives it, UTF-8) longer than TERM_MAX_VALUE bytes gets none */
 static __attribute__((noinline)) int make_term(Terms *t, Term *term, const char *name,
                                                Py_ssize_t nn, const char *value,
                                                Py_ssize_t vn) {
-    if (value && vn > TERM_MAX_VALUE) {
+    if (vn > TERM_MAX_VALUE) {
         term->len = -2;
         return 0;
     }
     Buf *cache = &t->cache;
     cache->len = (cache->len + 3) & ~(Py_ssize_t)3;  /* (the header's uint32 aligned) */
-    if (buf_reserve(cache, 8 + 3 * nn + (value ? 1 + 3 * vn : 0)) < 0) return -1;
+    if (buf_reserve(cache, 8 + 3 * nn + (vn >= 0 ? 1 + 3 * vn : 0)) < 0) return -1;
     if (cache->len > (Py_ssize_t)INT32_MAX - 4096) {  /* (2 GB of terms in one block) */
         PyErr_SetString(PyExc_OverflowError, "too many search terms for one node block");
         return -1;
@@ -188,7 +188,7 @@ static __attribute__((noinline)) int make_term(Terms *t, Term *term, const char 
     uint32_t off = (uint32_t)cache->len + 8;
     cache->len = off;
     put_escaped(cache, name, nn);
-    if (value) {
+    if (vn >= 0) {
         cache->buf[cache->len++] = '0';
         put_escaped(cache, value, vn);
     }
