@@ -125,6 +125,13 @@ static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
     return interned(s + start, n);
 }
 
+/* a sentence id, or None: not interned (each is one sentence's; interning them cost a
+ * look-up and an insert in Python's table of interned strings each, 1% of a worker) */
+static PyObject *id_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
+    if (start < 0) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s + start, n, "strict");
+}
+
 /* Element text with the five predefined entities and character references decoded, as lxml
  * gives it; None (a new reference) for anything else (a carriage return, which XML would
  * normalize, or another entity), so that the caller falls back to lxml. */
@@ -518,8 +525,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         rows = PyLong_FromLongLong(packed);
         if (!rows) { Py_DECREF(text_obj); goto error; }
     }
-    result = Py_BuildValue("(iNNNNi)", count, rows, text_or_none(s, root_id, root_id_n),
-                           text_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
+    result = Py_BuildValue("(iNNNNi)", count, rows, id_or_none(s, root_id, root_id_n),
+                           id_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
     rows = NULL;
     goto done;
 
