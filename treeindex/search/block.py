@@ -19,11 +19,14 @@ from .nodestore import parse_header
 _local = threading.local()  # a decompressor per thread: one is not safe to share
 
 
-def _decompressor() -> zstandard.ZstdDecompressor:
+def decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's zstd decompressor (for the blocks' sections)."""
     d = getattr(_local, "d", None)
     if d is None:
         d = _local.d = zstandard.ZstdDecompressor()
     return d
+
+
 _TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
 INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",
            "ancestor": "descendant", "descendant-or-self": "ancestor-or-self",
@@ -54,7 +57,7 @@ class Block:
     def _raw(self, name: str) -> bytes:
         off, ln, _ = self._sections[name]
         start = self._start + off
-        return _decompressor().decompress(self.blob[start:start + ln],
+        return decompressor().decompress(self.blob[start:start + ln],
                                           max_output_size=MAX_SECTION)
 
     def _array(self, name: str) -> np.ndarray:

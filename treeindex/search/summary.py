@@ -20,11 +20,11 @@ from collections.abc import Collection
 
 import zstandard
 
+from .block import decompressor  # (one per thread: a decompressor is not safe to share)
 from .nodestore import parse_header
 
 CAP = 1000  # values with capitals listed per attribute; beyond, the attribute is `open`
 UNLISTED = frozenset(("word", "lemma"))
-_dctx = zstandard.ZstdDecompressor()
 
 
 def of_block(blob: bytes, skip: Collection[str] = ()) -> dict[str, list[str]]:
@@ -38,7 +38,7 @@ def of_block(blob: bytes, skip: Collection[str] = ()) -> dict[str, list[str]]:
             out.setdefault(name[2:], [])
         elif name.startswith("v:") and name[2:] not in UNLISTED and name[2:] not in skip:
             raw = blob[start + offset:start + offset + length]
-            data = _dctx.decompress(raw, max_output_size=1 << 30)
+            data = decompressor().decompress(raw, max_output_size=1 << 30)
             if data.lower() != data:  # (bytes.lower folds ASCII only: fast, and exact)
                 out[name[2:]] = [v.decode("utf-8", "replace") for v in data.split(b"\0")
                                  if v.lower() != v]
