@@ -10,10 +10,13 @@ For each sentence the worker
   sentences the scanner hands over go through lxml's tree and the Python path instead
   (`scan.py`);
 - emits one row per kept node (1..max_children node children, at most max_nodes nodes);
-- compresses the sentence's bytes (standard zlib format) for storage.
+- compresses the sentence's bytes for storage (zstd with the index's dictionary, else zlib);
+- adds the sentence to the task's node block (search/nodestore.py), which also makes its
+  search terms (search/terms.py) from the values it puts in the block's columns.
 The rows are then packed into a small SQLite image (store/packed.py) for the writer: where
 store/_pack.c was built, the scanner adds each subtree's row to it as it finds the row.
-Every function here is pure computation on bytes, so any executor can run `run_task`.
+Every function here is pure computation on bytes, so any executor can run `run_task` (in
+processes or in threads: the compressors are one per thread).
 """
 
 from __future__ import annotations
