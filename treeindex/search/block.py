@@ -9,23 +9,11 @@ bounds give every XPath axis as array operations over the whole block at once:
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import numpy as np
 import zstandard
 
-from .nodestore import parse_header
-
-_local = threading.local()  # a decompressor per thread: one is not safe to share
-
-
-def decompressor() -> zstandard.ZstdDecompressor:
-    """This thread's zstd decompressor (for the blocks' sections)."""
-    d = getattr(_local, "d", None)
-    if d is None:
-        d = _local.d = zstandard.ZstdDecompressor()
-    return d
-
+from .nodestore import decompressor, parse_header
 
 _TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
 INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",

@@ -44,7 +44,17 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 
 MAGIC = b"TIN1"
 LEVEL = 1  # (level 3 gives the same size here and costs a quarter more time)
-_local = threading.local()  # a compressor per thread (one is not safe to share)
+# a compressor and a decompressor per thread: one is not safe to share (python-zstandard
+# lets go of the GIL while it works)
+_local = threading.local()
+
+
+def decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's zstd decompressor (for the blocks' sections)."""
+    d = getattr(_local, "d", None)
+    if d is None:
+        d = _local.d = zstandard.ZstdDecompressor()
+    return d
 
 # (kind, parent within the sentence (-1 for alpino_ds), size, attributes) per element
 Element = tuple[int, int, int, Sequence[tuple[str, str]]]

@@ -20,8 +20,7 @@ from collections.abc import Collection
 
 import zstandard
 
-from .block import decompressor  # (one per thread: a decompressor is not safe to share)
-from .nodestore import parse_header
+from .nodestore import decompressor, parse_header
 
 CAP = 1000  # values with capitals listed per attribute; beyond, the attribute is `open`
 UNLISTED = frozenset(("word", "lemma"))
