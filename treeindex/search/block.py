@@ -13,7 +13,8 @@ import sqlite3
 import numpy as np
 import zstandard
 
-from .nodestore import decompressor, parse_header
+from ..store.codec import zstd_decompressor
+from .nodestore import parse_header
 
 _TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
 INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",
@@ -45,7 +46,7 @@ class Block:
     def _raw(self, name: str) -> bytes:
         off, ln, _ = self._sections[name]
         start = self._start + off
-        return decompressor().decompress(self.blob[start:start + ln],
+        return zstd_decompressor().decompress(self.blob[start:start + ln],
                                           max_output_size=MAX_SECTION)
 
     def _array(self, name: str) -> np.ndarray:

@@ -29,12 +29,12 @@ import re
 import sqlite3
 import struct
 import sys
-import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 
 import zstandard
 
+from ..store.codec import zstd_compressor
 from .terms import element_terms
 
 try:  # the C fast path (treeindex/search/_nodes.c), built at install when a compiler is there
@@ -44,17 +44,6 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 
 MAGIC = b"TIN1"
 LEVEL = 1  # (level 3 gives the same size here and costs a quarter more time)
-# a compressor and a decompressor per thread: one is not safe to share (python-zstandard
-# lets go of the GIL while it works)
-_local = threading.local()
-
-
-def decompressor() -> zstandard.ZstdDecompressor:
-    """This thread's zstd decompressor (for the blocks' sections)."""
-    d = getattr(_local, "d", None)
-    if d is None:
-        d = _local.d = zstandard.ZstdDecompressor()
-    return d
 
 # (kind, parent within the sentence (-1 for alpino_ds), size, attributes) per element
 Element = tuple[int, int, int, Sequence[tuple[str, str]]]
@@ -191,19 +180,13 @@ def _pack_raw(raw: tuple) -> bytes:
     return pack(sentences, elements, sections)
 
 
-def _compress(raw: bytes) -> bytes:
-    cctx = getattr(_local, "cctx", None)
-    if cctx is None:
-        cctx = _local.cctx = zstandard.ZstdCompressor(level=LEVEL)
-    return bytes(cctx.compress(raw))
-
-
 def pack(sentences: int, elements: int, sections: list[tuple[str, bytes, str]]) -> bytes:
     table = []
     parts = []
     offset = 0
+    compress = zstd_compressor(LEVEL)  # (this thread's)
     for name, raw, kind in sections:
-        z = _compress(raw)
+        z = compress(raw)
         table.append([name, offset, len(z), kind])
         parts.append(z)
         offset += len(z)

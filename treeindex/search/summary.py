@@ -20,7 +20,8 @@ from collections.abc import Collection
 
 import zstandard
 
-from .nodestore import decompressor, parse_header
+from ..store.codec import zstd_decompressor
+from .nodestore import parse_header
 
 CAP = 1000  # values with capitals listed per attribute; beyond, the attribute is `open`
 UNLISTED = frozenset(("word", "lemma"))
@@ -37,7 +38,7 @@ def of_block(blob: bytes, skip: Collection[str] = ()) -> dict[str, list[str]]:
             out.setdefault(name[2:], [])
         elif name.startswith("v:") and name[2:] not in UNLISTED and name[2:] not in skip:
             raw = blob[start + offset:start + offset + length]
-            data = decompressor().decompress(raw, max_output_size=1 << 30)
+            data = zstd_decompressor().decompress(raw, max_output_size=1 << 30)
             if data.lower() != data:  # (bytes.lower folds ASCII only: fast, and exact)
                 out[name[2:]] = [v.decode("utf-8", "replace") for v in data.split(b"\0")
                                  if v.lower() != v]

@@ -11,7 +11,8 @@ both can live in one index.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zstandard
@@ -69,6 +70,34 @@ def train(sample: Sequence[bytes]) -> bytes | None:
                                           d=TRAIN_D, accel=TRAIN_ACCEL).as_bytes()
     except zstandard.ZstdError:  # too few distinct samples
         return None
+
+
+# zstd contexts are one per thread: one is not safe to share (python-zstandard lets go of the
+# GIL while it works: two tasks run in threads of one process, through one compressor, failed
+# with "Src size is incorrect")
+_local = threading.local()
+
+
+def zstd_compressor(level: int, dictionary: bytes | None = None) -> Callable[[bytes], bytes]:
+    """This thread's zstd compress function at `level`, with `dictionary` (made once per
+    thread, level and dictionary)."""
+    made: dict[tuple, Callable[[bytes], bytes]] | None = getattr(_local, "compressors", None)
+    if made is None:
+        made = _local.compressors = {}
+    c = made.get((level, dictionary))
+    if c is None:
+        data = zstandard.ZstdCompressionDict(dictionary) if dictionary is not None else None
+        c = made[level, dictionary] = zstandard.ZstdCompressor(level=level,
+                                                               dict_data=data).compress
+    return c
+
+
+def zstd_decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's zstd decompressor without a dictionary (the node table's sections)."""
+    d = getattr(_local, "decompressor", None)
+    if d is None:
+        d = _local.decompressor = zstandard.ZstdDecompressor()
+    return d
 
 
 def dictionary_id(data: bytes) -> int:

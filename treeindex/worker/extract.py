@@ -21,11 +21,9 @@ processes or in threads: the compressors are one per thread).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-import zstandard
 from lxml import etree
 
 from .. import sources
@@ -33,7 +31,7 @@ from ..search.nodestore import BlockBuilder, sentence_elements
 from ..sources.sniff import utf8_codec
 from ..sources.split import guess_id
 from ..store import packed
-from ..store.codec import MAX_XML, ZSTD_LEVEL
+from ..store.codec import MAX_XML, ZSTD_LEVEL, zstd_compressor
 from ..store.packed import pack
 from .check import BadSentence, parse, parsers
 from .contract import RawSentence, Result, Rows, Task
@@ -51,26 +49,14 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
     from zlib import compress as _deflate
 
 ZLIB_LEVEL = 1
-# (per thread: a ZstdCompressor is not safe to share, and an executor of the caller's may run
-# tasks in threads of one process: two tasks' sentences through one compressor failed with
-# "Src size is incorrect")
-_local = threading.local()
 
 
 def compressor(dictionary: bytes | None) -> Callable[[bytes], bytes]:
-    """How a task's sentences are compressed: zstd with the index's dictionary, else zlib
-    (one compressor per dictionary and thread)."""
+    """How a task's sentences are compressed: zstd with the index's dictionary (this
+    thread's compressor: store/codec.py), else zlib."""
     if dictionary is None:
         return _zlib
-    made: dict[bytes, Callable[[bytes], bytes]] | None = getattr(_local, "compressors", None)
-    if made is None:
-        made = _local.compressors = {}
-    c = made.get(dictionary)
-    if c is None:
-        zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL,
-                                      dict_data=zstandard.ZstdCompressionDict(dictionary))
-        c = made[dictionary] = zc.compress
-    return c
+    return zstd_compressor(ZSTD_LEVEL, dictionary)
 
 
 def _zlib(xml: bytes) -> bytes:
@@ -157,7 +143,9 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     """Check and scan the sentences of one task into rows; with a `packer` (store/packed.py)
     the subtree rows go into it as they are found (`Rows.subtrees` is then empty)."""
     read = sources.reader(task.kind)(task)
-    scanned: list[tuple] = []  # (sentid, file, offset, text, xml, subtrees, first subtree)
+    # (sentid, file, offset, text, xml, subtrees, first subtree, what its node block part
+    # and search terms are made from: its UTF-8 bytes, or its elements as lxml read them)
+    scanned: list[tuple] = []
     subtrees: list[tuple] = []
     counts: dict[str, list[int]] = {}
     errors: list[tuple] = []
@@ -165,7 +153,6 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     compress = compressor(task.dictionary)
     patterns: dict[str, int] = {}
     nodes = BlockBuilder()
-    items: list = []  # each sentence's UTF-8 bytes (or elements): its node block part
     made = subtrees.__len__ if packer is None else lambda: packer.count  # (rows so far)
     for s in read.sentences:
         before = made()
@@ -187,16 +174,15 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
             errors.append(_error_row(s, e))
             continue
         scanned.append((row[0] or s.default_id, s.file, s.offset, row[1], row[2],
-                        made() - before, before))
-        items.append(row[3])
+                        made() - before, before, row[3]))
     # each sentence compressed, and its part of the node block and its search terms made,
     # after all were scanned: one kind of work at a time keeps its tables in the processor's
     # caches (the compressor's took 2.5 x as long between scans)
     stored = [compress(row[4]) for row in scanned]
     add = nodes.add
     sentences = [(sentid, file, offset, text, xml, count, first, add(item))
-                 for (sentid, file, offset, text, _, count, first), xml, item
-                 in zip(scanned, stored, items)]
+                 for (sentid, file, offset, text, _, count, first, item), xml
+                 in zip(scanned, stored)]
     return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
                 read.files, patterns, nodes.finish() if nodes.sentences else None)
 
