@@ -356,10 +356,36 @@ static int decode_value(State *st, const char *p, Py_ssize_t n) {
     return 1;
 }
 
+/* a column's values back to its first `mark`: those added since came last, so dropping
+ * them from the table breaks no probe chain */
+static void drop_values(Column *c) {
+    if (c->count <= c->mark) return;
+    for (Py_ssize_t t = 0; t < c->tcap; t++)
+        if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
+    c->count = c->mark;
+    c->vocab.len = c->mark ? c->vals[c->mark - 1].off + c->vals[c->mark - 1].len : 0;
+}
+
+/* back to the first `n` elements and each column's first `mark` values (the element
+ * arrays, the ids set for later elements, the values added since) */
+static void truncate_to(State *st, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < st->ncols; k++) {
+        Column *c = &st->cols[k];
+        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
+        for (Py_ssize_t e = n; e < hi; e++) {
+            if (c->wide) c->ids32[e] = 0;
+            else c->ids16[e] = 0;
+        }
+        drop_values(c);
+    }
+    st->n = n;
+    st->kind.len = n;  /* (one byte per element; parent and size four) */
+    st->parent.len = st->size.len = 4 * n;
+}
+
 /* One sentence's bytes. 1: added, 0: hand it over (nothing added), -1: error. */
 static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
-    Py_ssize_t start_n = st->n, start_kind = st->kind.len, start_par = st->parent.len,
-               start_size = st->size.len;
+    Py_ssize_t start_n = st->n;
     for (Py_ssize_t k = 0; k < st->ncols; k++) st->cols[k].mark = st->cols[k].count;
     int32_t stack[512];  /* element numbers of the open modelled elements; -1 others */
     int depth = 0;
@@ -493,26 +519,7 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
         set_size(st, root, (int32_t)(st->n - root - 1));
         return 1;
     }
-    /* undo: the element arrays, every id set for this sentence's elements and every value
-     * it added (those came last: dropping them from the table breaks no probe chain) */
-    for (Py_ssize_t k = 0; k < st->ncols; k++) {
-        Column *c = &st->cols[k];
-        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
-        for (Py_ssize_t e = start_n; e < hi; e++) {
-            if (c->wide) c->ids32[e] = 0;
-            else c->ids16[e] = 0;
-        }
-        if (c->count > c->mark) {
-            for (Py_ssize_t t = 0; t < c->tcap; t++)
-                if (c->table[t] > (uint32_t)c->mark) c->table[t] = 0;
-            c->count = c->mark;
-            c->vocab.len = c->mark ? c->vals[c->mark - 1].off + c->vals[c->mark - 1].len : 0;
-        }
-    }
-    st->n = start_n;
-    st->kind.len = start_kind;
-    st->parent.len = start_par;
-    st->size.len = start_size;
+    truncate_to(st, start_n);  /* undo the sentence */
     return 0;
 }
 
@@ -625,26 +632,16 @@ static PyObject *add(PyObject *self, PyObject *args) {
 static PyObject *result_of(State *st);
 
 /* empty again, keeping what was allocated (for `terms`, one sentence at a time) */
-static void clear_values(Column *c) {
-    if (c->count && c->table) memset(c->table, 0, c->tcap * sizeof(uint32_t));
-    c->count = 0;
-    c->vocab.len = 0;
-    c->presence = NO_TERM_YET;
-}
-
 static void reset_state(State *st) {
     for (Py_ssize_t k = 0; k < st->ncols; k++) {
-        Column *c = &st->cols[k];
-        Py_ssize_t hi = c->ids_cap < st->n ? c->ids_cap : st->n;
-        for (Py_ssize_t e = 0; e < hi; e++) {
-            if (c->wide) c->ids32[e] = 0;
-            else c->ids16[e] = 0;
-        }
-        clear_values(c);
+        st->cols[k].mark = 0;
+        st->cols[k].presence = NO_TERM_YET;  /* (the terms' strings go below) */
     }
-    clear_values(&st->wl);
-    st->n = st->sentences = 0;
-    st->kind.len = st->parent.len = st->size.len = st->sent.len = st->plain.len = 0;
+    truncate_to(st, 0);
+    st->wl.mark = 0;
+    drop_values(&st->wl);
+    st->sentences = 0;
+    st->sent.len = st->plain.len = 0;
     terms_clear(&st->terms);
 }
 
