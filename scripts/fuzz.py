@@ -53,8 +53,9 @@ def main() -> int:
             unsound += 1
     print(f"seed {seed}: {tally['sentences']:,} mutated sentences in tasks on both paths, "
           f"{tally['malformed']:,} of them recorded as malformed, "
-          f"{tally.get('packed', 0):,} also packed by the C packer and by Python's sqlite3 "
-          f"(images compared): {found} differing tasks"
+          f"{tally.get('packed', 0):,} also run as a worker runs them (the loop over the "
+          f"task's spans, the C packer) against packing the rows by Python's sqlite3 (images, "
+          f"counts, errors, node blocks compared): {found} differing tasks"
           + (f" (written to {args.out})" if found else ""))
     print(f"well-formedness: {checked:,} more mutated sentences, {rejected:,} rejected by lxml, "
           f"{certain:,} certain in the scanner's check: {unsound} of those rejected by lxml")

@@ -172,9 +172,14 @@ def differences(rng: random.Random, sentences: list[bytes], rounds: int, per_tas
         elif packed._pack is not None:  # the C packer's image: as packing those rows makes it
             if tally is not None:
                 tally["packed"] = tally.get("packed", 0) + per_task
-            made = image(run_task(task).chunk)
-            expected = image(packed.pack(fast_rows.sentences, fast_rows.subtrees,
-                                         fast_rows.patterns))
+            # (run_task also takes the worker's loop over the task's spans, extract_rows
+            # without a packer the one over its sentences: all else must be the same too)
+            result = run_task(task)
+            made = (image(result.chunk), result.cat_counts, result.errors, result.newlines,
+                    result.nodes)
+            expected = (image(packed.pack(fast_rows.sentences, fast_rows.subtrees,
+                                          fast_rows.patterns)), fast_rows.cat_counts,
+                        fast_rows.errors, fast_rows.newlines, fast_rows.nodes)
             if made != expected:
                 yield data, made, expected
 

@@ -118,3 +118,58 @@ def test_pattern_numbers_are_those_of_the_dict_each_scan_is_given():
             by_number = {n: t for t, n in patterns.items()}
             assert [by_number[n] for n in numbers] == want
     assert len(second) == len(first) + (0 if "su:np hd:noun" in first else 1)
+
+
+def _hide_spans(monkeypatch):
+    """The treebank reader without its fast path: sentences one RawSentence at a time."""
+    from treeindex import sources
+
+    real = sources.reader
+
+    def reader(kind):
+        read = real(kind)
+
+        def without(task):
+            got = read(task)
+            got.spans = None
+            return got
+        return without
+    monkeypatch.setattr(extract.sources, "reader", reader)
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_the_fast_loop_over_spans_gives_what_the_sentences_give(monkeypatch, tmp_path):
+    """A treebank task's UTF-8 spans, looped over without an object per sentence, give the
+    same result, byte for byte, as its sentences one by one: on the real treebanks, and on
+    one with sentences that are malformed, handed over, too large, truncated, and in a
+    second file of a corpus (which names each sentence's file)."""
+    from treeindex.worker.extract import run_task
+
+    data = CDB.read_bytes()
+    starts = [i for i in range(len(data)) if data.startswith(b"<alpino_ds", i)]
+    odd = bytearray(data[:starts[40]])
+    at = data.index(b"<node ", starts[3])
+    odd[at:at] = b"<x>"  # mismatched tags: malformed
+    odd = bytes(odd).replace(b'<node ', b'<!-- c --><node ', 1)  # a comment: handed over
+    odd = odd.replace(b'id="cdb/5"', b'id=""')  # an empty id: a positional one
+    big = data[starts[20]:starts[21]].replace(b'<node ', b'<node pad="' + b"p" * 30_000 + b'" ', 1)
+    odd += big + data[starts[40]:starts[42]] + data[starts[42]:starts[42] + 500]  # truncated
+    src = tmp_path / "odd.xml"
+    src.write_bytes(odd)
+    found = []
+    for path, files in ((CDB, ()), (SUITES, ()), (WRPEE, ()), (src, ()),
+                        (src, ("file", "last"))):
+        text = path.read_bytes()
+        for a, b in plan_ranges(text, 50_000):
+            found.append(Task(0, "range", str(path), a, b, None, files, "utf-8", 7, 1000))
+    found.append(Task(0, "bytes", "odd.xml", 0, len(odd), odd, (), "utf-8", 7, 1000))
+    monkeypatch.setattr(extract, "MAX_XML", 30_000)  # (the large sentence: an error row)
+    fast = [run_task(t) for t in found]
+    _hide_spans(monkeypatch)
+    slow = [run_task(t) for t in found]
+    assert fast == slow
+    errors = [e for r in fast for e in r.errors]
+    assert {e[4].split(" ")[0] for e in errors} >= {"is", "truncated:"}
+    assert any("mismatch" in e[4] for e in errors), errors
+    assert sum(r.sentences for r in fast) > 400
+    assert b'id="cdb/5"' in data and b'id=""' in odd

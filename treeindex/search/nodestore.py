@@ -148,6 +148,16 @@ class BlockBuilder:
             terms = _nodes.add(self._c, parse_sentence(item))  # type: ignore[arg-type]
         return str(terms)
 
+    def add_all(self, items: list) -> list[str]:
+        """`add` of each of `items`, in order: their search terms."""
+        if self._c is None:
+            return [self.add(item) for item in items]
+        add, c = _nodes.add, self._c
+        self.sentences += len(items)
+        # (None: what the scanner hands over, lxml's elements then, in its place)
+        return [t if (t := add(c, item)) is not None else add(c, parse_sentence(item))
+                for item in items]
+
     def finish(self) -> bytes:
         if self._c is None:
             return build(self._items)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..worker.contract import RawSentence, Task, TaskInput
 from .base import Corpus, Format, MakeTask, Resume, changed_file, stamp_of, vanished
-from .sniff import Prologue, is_gzip, read_head, read_prologue, shown
+from .sniff import Prologue, is_gzip, read_head, read_prologue, shown, utf8_codec
 from .split import (
     END,
     LARGEST_PIECE,
@@ -144,6 +145,11 @@ class TreebankFile(Format):
         else:
             read = TaskInput(iter(()), end=task.end)
         read.sentences = _sentences(task, data, read)
+        if task.encoding == "utf-8" or utf8_codec(task.encoding):
+            # the worker's fast path reads the spans itself (the same sentences, without an
+            # object per sentence: about 3% of a worker)
+            spans, file = _spans(task, data, read)
+            read.spans = (data, spans, file, partial(_raw, task, data, file))
         return read
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
@@ -156,20 +162,29 @@ class TreebankFile(Format):
         return f"byte {resume.done_bytes:,} of {corpus.input_bytes:,}"
 
 
+def _spans(task: Task, data: bytes, read: TaskInput
+           ) -> tuple[list[tuple[int, int, int, int]], str | None]:
+    """The task's sentence spans and the file its sentences name (a corpus of several files
+    names each sentence's file); sets `read.newlines`."""
+    spans, read.newlines = split_lines(data, 0, len(data))
+    return spans, shown(Path(task.path).name) if task.files else None
+
+
 def _sentences(task: Task, data: bytes, read: TaskInput) -> Iterator[RawSentence]:
-    """The task's sentences; at the end, `read.newlines` (the newlines are counted once, as
-    the sentences' lines are)."""
-    # a corpus of several files names each sentence's file
-    file = shown(Path(task.path).name) if task.files else None
-    spans, newlines = split_lines(data, 0, len(data))
+    """The task's sentences (from `read.spans` when set); at the end, `read.newlines`."""
+    spans, file = read.spans[1:3] if read.spans is not None else _spans(task, data, read)
     for a, b, e, line in spans:
-        if e < 0:
-            yield RawSentence(None, f"truncated: no {END.decode()} before the end of the input",
-                              task.encoding, task.start + a, file, line, guess_id(data[a:b]))
-        else:
-            yield RawSentence(data[a:e], None, task.encoding, task.start + a, file, line, None,
-                              True)  # (guess_id, positional: a keyword adds 0.35 us a sentence)
-    read.newlines = newlines
+        yield _raw(task, data, file, a, b, e, line)
+
+
+def _raw(task: Task, data: bytes, file: str | None, a: int, b: int, e: int, line: int
+         ) -> RawSentence:
+    """The sentence of one span."""
+    if e < 0:
+        return RawSentence(None, f"truncated: no {END.decode()} before the end of the input",
+                           task.encoding, task.start + a, file, line, guess_id(data[a:b]))
+    return RawSentence(data[a:e], None, task.encoding, task.start + a, file, line, None,
+                       True)  # (guess_id, positional: a keyword adds 0.35 us a sentence)
 
 
 def _read(task: Task) -> bytes:

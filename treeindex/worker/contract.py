@@ -7,7 +7,7 @@ a `Result` (store/packed.py), which is plain data any executor can carry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -99,3 +99,9 @@ class TaskInput:
     end: int | None = None  # the offset the task ends at, for formats that resume by bytes
     files: int = 0  # units read, for formats that resume by units
     extra: dict = field(default_factory=dict)
+    # optional, for the worker's fast path where the sentences are UTF-8 spans of one bytes
+    # object: (those bytes, the spans (a, b, e, line) as sources.split.split_lines gives
+    # them, the file each sentence names, and a function of a span's (a, b, e, line) that
+    # makes the RawSentence `sentences` yields for it); `sentences` yields the same ones
+    spans: tuple[bytes, list[tuple[int, int, int, int]], str | None,
+                 Callable[[int, int, int, int], RawSentence]] | None = None
