@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,9 @@ class TreebankFile(Format):
             read = TaskInput(iter(()), end=0, files=1)
         else:
             read = TaskInput(iter(()), end=task.end)
-        read.sentences = _sentences(task, data, read)
-        if task.encoding == "utf-8" or utf8_codec(task.encoding):
-            # the worker's fast path reads the spans itself (the same sentences, without an
-            # object per sentence: about 3% of a worker)
-            spans, file = _spans(task, data, read)
-            read.spans = (data, spans, file, partial(_raw, task, data, file))
+        read.sentences, spans = _sentences(task, data, read)
+        if spans is not None and (task.encoding == "utf-8" or utf8_codec(task.encoding)):
+            read.spans = spans  # (the worker's fast path: the same sentences)
         return read
 
     def describe(self, corpus: Corpus, resume: Resume) -> str:
@@ -162,19 +159,19 @@ class TreebankFile(Format):
         return f"byte {resume.done_bytes:,} of {corpus.input_bytes:,}"
 
 
-def _spans(task: Task, data: bytes, read: TaskInput
-           ) -> tuple[list[tuple[int, int, int, int]], str | None]:
-    """The task's sentence spans and the file its sentences name (a corpus of several files
-    names each sentence's file); sets `read.newlines`."""
+def _sentences(task: Task, data: bytes, read: TaskInput) -> tuple[
+        Iterator[RawSentence],
+        tuple[bytes, list[tuple[int, int, int, int]], str | None,
+              Callable[[int, int, int, int], RawSentence]]]:
+    """The task's sentences, and what `TaskInput.spans` takes; sets `read.newlines` (the
+    newlines are counted once, as the sentences' lines are). (Nothing here refers to
+    `read`: a worker that takes the spans leaves the iterator unstarted, and an iterator
+    that held `read`, which holds it, would keep the task's bytes until Python's cycle
+    collector ran: +24 MB in a worker.)"""
     spans, read.newlines = split_lines(data, 0, len(data))
-    return spans, shown(Path(task.path).name) if task.files else None
-
-
-def _sentences(task: Task, data: bytes, read: TaskInput) -> Iterator[RawSentence]:
-    """The task's sentences (from `read.spans` when set); at the end, `read.newlines`."""
-    spans, file = read.spans[1:3] if read.spans is not None else _spans(task, data, read)
-    for a, b, e, line in spans:
-        yield _raw(task, data, file, a, b, e, line)
+    file = shown(Path(task.path).name) if task.files else None  # (several files: named)
+    make = partial(_raw, task, data, file)
+    return (make(a, b, e, line) for a, b, e, line in spans), (data, spans, file, make)
 
 
 def _raw(task: Task, data: bytes, file: str | None, a: int, b: int, e: int, line: int
