@@ -146,3 +146,65 @@ def test_c_splitter_agrees_with_python_on_the_bundled_treebanks():
         cut = spans[-1][0] + 20
         assert c_split(data, first, cut) == split_lines_python(data, first, cut)
         assert c_split(data, first, cut)[0][-1][2] == -1
+
+
+def _cuts_both_ways(tmp_path, data, base, stop, chunk, largest):
+    """(offset, length, position) of `pieces` and of `range_cuts` over the same bytes, or
+    the offset each raised NoBoundary at."""
+    from treeindex.sources.split import LARGEST_PIECE, NoBoundary, range_cuts
+
+    largest = largest or LARGEST_PIECE
+    path = tmp_path / "t.xml"
+    path.write_bytes(data)
+    out = []
+    with open(path, "rb") as raw:
+        raw.seek(base)
+
+        class Upto:  # (as treebank._Upto: the file no further than `stop`)
+            def read(self, n):
+                return raw.read(max(0, min(n, stop - raw.tell())))
+        try:
+            out.append([(o, len(p), pos) for o, p, pos in
+                        pieces(Upto(), base, chunk, raw.tell, largest=largest)])
+        except NoBoundary as e:
+            out.append(("no boundary", e.offset))
+        try:
+            out.append(list(range_cuts(raw.fileno(), base, stop, chunk, largest=largest)))
+        except NoBoundary as e:
+            out.append(("no boundary", e.offset))
+    return out
+
+
+def test_range_cuts_are_the_cuts_pieces_makes(tmp_path):
+    """The planner's cuts of a plain file, found in a buffer read in place, are those of
+    `pieces` (offsets, lengths, how far it read), on random bytes made of what matters
+    (boundaries, look-alikes, comments, CDATA, PIs, one left open), from any boundary to any
+    end (a shard's, or a file shorter than planned), with chunk and largest piece sizes that
+    make it grow its buffer and give up."""
+    import random
+
+    rng = random.Random(20261203)
+    parts = [b'<alpino_ds id="a"><node/></alpino_ds>\n', b"<alpino_ds>", b"<alpino_dsx/>",
+             b"<alpino_ds", b"x" * 50, b"\n", b"<!-- <alpino_ds> -->", b"<!-- open ",
+             b"<![CDATA[<alpino_ds>]]>", b"<?pi <alpino_ds ?>", b"-->", b"?>", b"]]>",
+             b"<!-- open "] + [b"y" * 20_000] * 4  # (pieces reads 64 KB past a chunk:
+    # long stretches without a boundary make it read more, and give up)
+    raised = grew = 0
+    for _ in range(250):
+        data = b"".join(rng.choice(parts) for _ in range(rng.randint(0, 40)))
+        starts = [0] + [i for i in range(len(data)) if data.startswith(b"<alpino_ds id", i)]
+        base = rng.choice(starts)
+        stop = rng.choice([len(data), rng.randint(base, len(data)), len(data) + 100])
+        chunk = rng.choice([1, 30, 200, 1000, 40_000])
+        largest = rng.choice([None, 1, 70_000, 150_000])
+        old, new = _cuts_both_ways(tmp_path, data, base, stop, chunk, largest)
+        assert old == new, (data, base, stop, chunk, largest)
+        if old and old[0] == "no boundary":
+            raised += 1
+        else:  # a piece found only after reading twice as much
+            grew += any(n > chunk + (64 << 10) for _, n, _ in old)
+    real = CDB.read_bytes()
+    for chunk in (1, 5000, 100_000):
+        old, new = _cuts_both_ways(tmp_path, real, 0, len(real), chunk, None)
+        assert old == new and len(old) > 1
+    assert raised > 10 and grew > 10, (raised, grew)

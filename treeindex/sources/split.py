@@ -10,6 +10,7 @@ The functions work on anything with `find` and slicing: `bytes`, `bytearray`, `m
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -248,6 +249,58 @@ def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int],
             cut = len(buf)
         yield base, buf[:cut], position()
         base, buf = base + cut, buf[cut:]
+
+
+def range_cuts(fd: int, base: int, stop: int, chunk: int, largest: int = LARGEST_PIECE
+               ) -> Iterator[tuple[int, int, int]]:
+    """`pieces` of a plain file's bytes from `base` (0 or a boundary) up to `stop`, as
+    (offset, length, how far the file has been read), for tasks that read their own byte
+    ranges: the same cuts, found in one buffer that each read fills in place (`os.preadv`),
+    so that no piece is copied into a bytes object of its own (0.07 -> 0.02 CPU-s per 100
+    MB). Where the file ends before `stop` (it became shorter), the pieces end there, as
+    `pieces` ends on a short read. The number of bytes held at each step, which decides
+    where NoBoundary is raised, follows `pieces`: what it keeps of the previous read, what
+    it reads to have a little more than a chunk, and its doubling reads."""
+    buf = bytearray(chunk + SLACK)
+    held = 0  # bytes from `base` on that `pieces` would hold (what its last cut left)
+    eof = False  # as `pieces` learns it: from a read that returns nothing
+
+    def fill(have: int, want: int) -> int:
+        """Read the stream's bytes [base + have, base + want) into buf[have:want]; how many
+        bytes are held now (fewer where the file ends)."""
+        nonlocal buf
+        want = min(want, stop - base)
+        if want > len(buf):
+            buf = buf + bytearray(want - len(buf))
+        while have < want:
+            with memoryview(buf) as view:
+                got = os.preadv(fd, [view[have:want]], base + have)
+            if got <= 0:
+                break
+            have += got
+        return have
+
+    while True:
+        length = fill(0, held)  # (the bytes `pieces` kept: read again, in place)
+        if length <= chunk and not eof:  # it reads up to a little more than a chunk
+            length = fill(length, chunk + SLACK)
+            if length <= chunk:  # (less came: it reads once more, and gets nothing)
+                eof = True
+        if length == 0:
+            return
+        pos = len(START) if buf.startswith(START, 0, length) else 0
+        cut = next_start(buf, pos, length, at_least=chunk)
+        while cut < 0 and not eof:
+            if length >= max(largest, chunk + SLACK):
+                raise NoBoundary(base)
+            more = fill(length, length + max(SLACK, length))
+            eof = more == length
+            length = more
+            cut = next_start(buf, pos, length, at_least=chunk)
+        if cut < 0:
+            cut = length
+        yield base, cut, base + length
+        base, held = base + cut, length - cut
 
 
 _ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")

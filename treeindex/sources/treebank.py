@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .split import (
     guess_id,
     next_start,
     pieces,
+    range_cuts,
     split_lines,
 )
 
@@ -122,12 +124,12 @@ class TreebankFile(Format):
             gz = is_gzip(path)
             last = 0 if gz else skip
             held: tuple[Task, int] | None = None
-            for offset, data, position in _pieces(path, size, skip, chunk):
-                if gz:  # workers get the bytes: they cannot seek into a gzip stream
-                    task = make_task("bytes", str(path), offset, offset + len(data), data,
+            for offset, length, data, position in _ranges(path, size, skip, chunk):
+                if data is not None:  # .gz: workers get the bytes (they cannot seek into it)
+                    task = make_task("bytes", str(path), offset, offset + length, data,
                                      files=marks, encoding=encoding)
                 else:  # workers read their own byte range
-                    task = make_task("range", str(path), offset, offset + len(data),
+                    task = make_task("range", str(path), offset, offset + length,
                                      files=marks, encoding=encoding)
                 if held is not None:
                     yield held
@@ -211,7 +213,7 @@ def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int,
 
     Reads with a fixed buffer: memory stays flat however large the file.
     """
-    try:
+    with _reading(path):
         with open(path, "rb") as raw:
             if is_gzip(path):
                 f: Any = Gunzip(raw)
@@ -230,6 +232,32 @@ def _pieces(path: Path, size: int, skip: int, chunk: int) -> Iterator[tuple[int,
                 yield offset, data, position
             if not is_gzip(path) and end != size:
                 raise changed_file(path)
+
+
+def _ranges(path: Path, size: int, skip: int, chunk: int
+            ) -> Iterator[tuple[int, int, bytes | None, int]]:
+    """`_pieces` as (offset, length, bytes, position), where the bytes are None for a plain
+    file: its tasks read their own byte ranges, so its pieces are found without being copied
+    out (split.range_cuts); a .gz file's tasks carry their bytes."""
+    if is_gzip(path):
+        for offset, data, position in _pieces(path, size, skip, chunk):
+            yield offset, len(data), data, position
+        return
+    with _reading(path):
+        with open(path, "rb") as raw:
+            end = skip
+            for offset, length, position in range_cuts(raw.fileno(), skip, size, chunk):
+                end = offset + length
+                yield offset, length, None, position
+            if end != size:
+                raise changed_file(path)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """The errors of reading a treebank file to cut it, as one-line messages."""
+    try:
+        yield
     except NoBoundary as e:
         raise InputError(
             f"{path}: no <alpino_ds> sentence starts in the {LARGEST_PIECE >> 20} MB after "
