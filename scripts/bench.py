@@ -14,7 +14,9 @@ ingest prints wall times and ratios of
   (c) `treeindex ingest` with default workers;
   (d) with --against PYTHON: the same ingest by another install of treeindex (an older
       commit in its own virtualenv), interleaved: the A/B of a change, as (c) / (d);
-plus peak memory of all treeindex processes together (sum of RSS, sampled every 20 ms), its
+plus the CPU time of each ingest's processes together (the workers included), which a shared
+machine moves less than the wall time, peak memory of all treeindex processes together (sum
+of RSS, sampled every 20 ms), its
 growth from --mb to --big-mb, and the database size relative to the input.
 
 export prints exporting all categories against the sequential grinder's writing cost
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -73,9 +76,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(cmd: list[str]) -> tuple[float, int]:
-    """Run a command; return (wall seconds, peak summed RSS of its process tree in bytes)."""
+def measure(cmd: list[str], cpu: list[float] | None = None) -> tuple[float, int]:
+    """Run a command; return (wall seconds, peak summed RSS of its process tree in bytes).
+    With `cpu`, append the CPU seconds (user + system) of the command and every process it
+    waited for (its workers): less moved by a shared machine than the wall time."""
     peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # (in WORK, not here: `python -m treeindex` run in the source tree imports the tree's
     # package whatever the interpreter, and an A/B with --against measured one version twice)
@@ -93,6 +99,9 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     t.start()
     code = proc.wait()
     wall = time.perf_counter() - start
+    if cpu is not None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     done.set()
     t.join()
     if code not in (0, 3):
@@ -134,17 +143,21 @@ def bench_ingest(args: argparse.Namespace) -> None:
     print(f"input: {src} ({size / 1e6:.1f} MB), {os.cpu_count()} cores, "
           f"{args.repeat} interleaved rounds (medians; ratios per round, min-max)")
     a, b, c, d, mem, mem_d = [], [], [], [], [], []
+    cpu_a: list[float] = []
+    cpu_c: list[float] = []
+    cpu_d: list[float] = []
     for _ in range(args.repeat):  # interleaved, so that machine noise hits all alike
-        a.append(measure(grinder("floor", str(src)))[0])
+        a.append(measure(grinder("floor", str(src)), cpu_a)[0])
         b.append(measure(grinder("count", str(src)))[0])
         db = fresh_db("bench.db")
-        wall, peak = measure(treeindex("ingest", "-q", "--db", str(db), *workers, str(src)))
+        wall, peak = measure(treeindex("ingest", "-q", "--db", str(db), *workers, str(src)),
+                             cpu_c)
         c.append(wall)
         mem.append(peak)
         if args.against:
             other = fresh_db("bench-against.db")
             wall, peak = measure(treeindex("ingest", "-q", "--db", str(other), *workers,
-                                           str(src), python=args.against))
+                                           str(src), python=args.against), cpu_d)
             d.append(wall)
             mem_d.append(peak)
     db_size = db.stat().st_size
@@ -155,12 +168,18 @@ def bench_ingest(args: argparse.Namespace) -> None:
     print(f"(c) treeindex ingest       {_median(c):7.2f} s   = {_median(ca):.2f} x (a) "
           f"[{min(ca):.2f}-{max(ca):.2f}], {_median(cb):.2f} x (b) [{min(cb):.2f}-{max(cb):.2f}]")
     print(f"    peak memory, all processes: {max(mem) / 1e6:.0f} MB")
+    ratio = [x / y for x, y in zip(cpu_c, cpu_a)]
+    print(f"    CPU, all processes: {_median(cpu_c):.2f} CPU-s = {_median(ratio):.2f} x (a)'s "
+          f"[{min(ratio):.2f}-{max(ratio):.2f}]")
     if args.against:
         cd = [x / y for x, y in zip(c, d)]
         da = _median([y / x for x, y in zip(a, d)])
         print(f"(d) {args.against}: {_median(d):.2f} s = {da:.2f} x (a); (c) / (d) = "
               f"{_median(cd):.2f} [{min(cd):.2f}-{max(cd):.2f}], peak memory "
               f"{max(mem_d) / 1e6:.0f} MB")
+        cpu_cd = [x / y for x, y in zip(cpu_c, cpu_d)]
+        print(f"    CPU: {_median(cpu_d):.2f} CPU-s; (c) / (d) = {_median(cpu_cd):.2f} "
+              f"[{min(cpu_cd):.2f}-{max(cpu_cd):.2f}]")
     mem = max(mem)
     print(f"    database: {db_size / 1e6:.1f} MB = {db_size / size:.2f} x the input")
     if args.big_mb:
