@@ -281,7 +281,7 @@ def range_cuts(fd: int, base: int, stop: int, chunk: int, largest: int = LARGEST
         return have
 
     while True:
-        length = fill(0, held)  # (the bytes `pieces` kept: read again, in place)
+        length = held  # (the bytes `pieces` kept, moved to the front of the buffer)
         if length <= chunk and not eof:  # it reads up to a little more than a chunk
             length = fill(length, chunk + SLACK)
             if length <= chunk:  # (less came: it reads once more, and gets nothing)
@@ -301,6 +301,7 @@ def range_cuts(fd: int, base: int, stop: int, chunk: int, largest: int = LARGEST
             cut = length
         yield base, cut, base + length
         base, held = base + cut, length - cut
+        buf[:held] = buf[cut:length]  # (in place: one read a piece, one GIL round trip)
 
 
 _ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")
