@@ -235,10 +235,14 @@ src, workers, dbpath = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 corpus = discover([src], None).corpora[0]
 dictionary = codec.train(corpus.format.sample(corpus, codec.SAMPLE_BYTES))
 t = time.perf_counter()
-tasks = [Task(i, "range", str(src), off, off + len(data), None, (), "utf-8", 7, 1000,
-              dictionary)
-         for i, (off, data, _) in enumerate(_pieces(src, corpus.input_bytes, 0,
-                                                     DEFAULT_CHUNK))]
+try:  # (as ingest plans: the cuts without the pieces' bytes, since stop 41)
+    from treeindex.sources.treebank import _ranges
+    cuts = [(off, n) for off, n, _, _ in _ranges(src, corpus.input_bytes, 0, DEFAULT_CHUNK)]
+except ImportError:
+    cuts = [(off, len(data)) for off, data, _ in _pieces(src, corpus.input_bytes, 0,
+                                                         DEFAULT_CHUNK)]
+tasks = [Task(i, "range", str(src), off, off + n, None, (), "utf-8", 7, 1000, dictionary)
+         for i, (off, n) in enumerate(cuts)]
 plan_wall = time.perf_counter() - t
 pool = make_executor(workers)
 t = time.perf_counter()
