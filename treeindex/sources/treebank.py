@@ -1,8 +1,9 @@
 """Treebank files: one `<treebank>` of `<alpino_ds>` sentences per file (as SoNaR and Lassy
 Large ship them), plain or gzip-compressed. A file is a corpus named after its stem.
 
-The coordinator reads the file through a fixed buffer and cuts it into byte ranges on
-sentence boundaries (`split`); workers read their own ranges ('range' tasks). A .gz file
+The coordinator reads the file through one reused buffer and cuts it into byte ranges on
+sentence boundaries (`split.range_cuts`); workers read their own ranges ('range' tasks), and
+hand the worker's loop the task's bytes and spans (`TaskInput.spans`). A .gz file
 cannot be read from the middle: the coordinator decompresses it and sends the bytes ('bytes'
 tasks). Resume is by bytes: the uncompressed offset indexed up to, always a boundary.
 """
