@@ -148,7 +148,7 @@ class TreebankFile(Format):
         else:
             read = TaskInput(iter(()), end=task.end)
         read.sentences, spans = _sentences(task, data, read)
-        if spans is not None and (task.encoding == "utf-8" or utf8_codec(task.encoding)):
+        if task.encoding == "utf-8" or utf8_codec(task.encoding):
             read.spans = spans  # (the worker's fast path: the same sentences)
         return read
 
