@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+import numpy as np
 import pytest
 import querygen
 from click.testing import CliRunner
@@ -336,6 +337,25 @@ def test_a_column_with_more_values_than_16_bits_hold():
         nodestore.parse_sentence(x) for x in xmls)
     ids, vocab = block.column("word")
     assert vocab[int(ids[block.sent[65_999] + 2])] == "w65999"
+
+
+@pytest.mark.parametrize("values", [1, 255, 256, 300])
+def test_a_column_is_stored_as_narrow_as_its_values_allow(values):
+    """Up to 255 values a column is stored in one byte per element, from 256 in two; the
+    C and Python builders agree, and a search reads both alike (widened to 16 bits, as
+    blocks written before had them: the engine's arithmetic on ids never wraps at 256)."""
+    xmls = [b'<alpino_ds><node id="%d" word="w%d" cat="np"/></alpino_ds>' % (i, i % values)
+            for i in range(400)]
+    block = Block(nodestore.build_block(xmls))
+    assert block._sections["a:word"][2] == ("u1" if values < 256 else "u2")
+    assert block._sections["a:cat"][2] == "u1"
+    assert nodestore.build_block(xmls) == nodestore.build(
+        nodestore.parse_sentence(x) for x in xmls)
+    ids, vocab = block.column("word")
+    assert ids.dtype == np.uint16
+    assert [vocab[int(ids[block.sent[k] + 2])] for k in range(400)] == [
+        f"w{k % values}" for k in range(400)]
+    assert int(ids.max()) == values and int((ids + 1).max()) == values + 1
 
 
 @pytest.mark.parametrize("damage", [

@@ -241,8 +241,8 @@ def _categorized(conn: sqlite3.Connection, sentences: int) -> int | None:
 
     total = read = 0
     for data, kind in stored_sections(conn, "a:cat"):
-        total += int(np.count_nonzero(np.frombuffer(data, dtype="<u4" if kind == "u4"
-                                                    else "<u2")))
+        total += int(np.count_nonzero(np.frombuffer(data, dtype={"u1": "u1", "u4": "<u4"}.get(
+            kind, "<u2"))))
         read += 1
     # (every block has a cat column, the top nodes' at least: one not read is damaged)
     return total if read == blocks else None

@@ -7,8 +7,9 @@
  * A sentence this scanner does not take exactly (a namespace, a DOCTYPE, a reference to an
  * entity other than the five XML predefines, a <node> inside another element than <node>
  * and <alpino_ds>) makes it return the positions of all such sentences: the caller
- * gives them as element lists and calls again. columns: [(name, ids (uint16 or uint32 LE), width, vocab
- * joined by NUL)] in order of first appearance. The arrays are little-endian bytes, as
+ * gives them as element lists and calls again. columns: [(name, ids (uint8, uint16 or uint32
+ * LE: the narrowest that holds the column's values), width, vocab joined by NUL)] in order of
+ * first appearance. The arrays are little-endian bytes, as
  * nodestore.build writes them (tests compare the two).
  *
  * The builder also makes each sentence's search terms (_terms.h) from the values it puts in
@@ -684,16 +685,23 @@ static PyObject *result_of(State *st) {
     for (Py_ssize_t k = 0; k < st->ncols; k++) {
         Column *c = &st->cols[k];
         if (!c->count) continue;  /* made for a sentence that was handed over */
-        int wide = c->count >= 65535;
-        Py_ssize_t w = wide ? 4 : 2;
+        /* ids 1..count (0: no such attribute) in the narrowest width that holds them */
+        Py_ssize_t w = c->count < 256 ? 1 : c->count < 65535 ? 2 : 4;
         PyObject *ids = PyBytes_FromStringAndSize(NULL, w * st->n);
         if (!ids) { Py_DECREF(cols); return NULL; }
         unsigned char *o = (unsigned char *)PyBytes_AS_STRING(ids);
-        for (Py_ssize_t e = 0; e < st->n; e++) {
-            uint32_t v = get_id(c, e);
-            o[w * e] = (unsigned char)v;
-            o[w * e + 1] = (unsigned char)(v >> 8);
-            if (wide) { o[w * e + 2] = (unsigned char)(v >> 16); o[w * e + 3] = (unsigned char)(v >> 24); }
+        if (w == 1) {
+            for (Py_ssize_t e = 0; e < st->n; e++) o[e] = (unsigned char)get_id(c, e);
+        } else {
+            for (Py_ssize_t e = 0; e < st->n; e++) {
+                uint32_t v = get_id(c, e);
+                o[w * e] = (unsigned char)v;
+                o[w * e + 1] = (unsigned char)(v >> 8);
+                if (w == 4) {
+                    o[w * e + 2] = (unsigned char)(v >> 16);
+                    o[w * e + 3] = (unsigned char)(v >> 24);
+                }
+            }
         }
         PyObject *t = Py_BuildValue("(s#NiN)", c->name, c->name_len, ids, (int)w,
                                     bytes_of(&c->vocab));

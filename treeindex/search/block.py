@@ -121,6 +121,8 @@ class Block:
                 a = np.zeros(self.n, dtype=np.int64)
             else:
                 a = self._array("a:" + name)
+                if a.dtype == np.uint8:  # (the engine's arithmetic on ids assumes 16 bits
+                    a = a.astype(np.uint16)  # at least, as blocks before stop 41 had them)
             self._cache[key] = a
         return a  # type: ignore[return-value]
 

@@ -17,7 +17,9 @@ Layout: b"TIN1", a 4-byte little-endian length, a JSON header {"sentences", "ele
 "sections": [[name, offset, length, type], ...]}, then the sections, each compressed with zstd
 on its own (a query decompresses only the columns it reads). Section names: "sent" (int32:
 each sentence's first element, and the total), "plain" (uint8 per sentence), "kind" (uint8),
-"parent", "size" (int32), "a:NAME" (uint16 or uint32 ids) and "v:NAME" (the vocabulary,
+"parent", "size" (int32), "a:NAME" (uint8, uint16 or uint32 ids: the narrowest that holds
+the column's values in the block, uint8 since stop 41, which older blocks do not use) and
+"v:NAME" (the vocabulary,
 values joined by NUL, which XML cannot contain). The same bytes come from the C builder
 (worker/_scan.c `nodes`) and from `build` here; tests compare them.
 """
@@ -109,7 +111,9 @@ def build(sentences: Iterable[tuple[list[Element], bool]]) -> bytes:
         ("size", _le(size), "i4")]
     for name in sorted(columns):
         ids = columns[name]
-        if len(vocab[name]) < 65535:
+        if len(vocab[name]) < 256:
+            sections.append((f"a:{name}", array("B", ids).tobytes(), "u1"))
+        elif len(vocab[name]) < 65535:
             sections.append((f"a:{name}", _le(array("H", ids)), "u2"))
         else:
             sections.append((f"a:{name}", _le(ids), "u4"))
@@ -179,13 +183,16 @@ def build_block(items: list) -> bytes:
     return _pack_raw(raw)
 
 
+_WIDTHS = {1: "u1", 2: "u2", 4: "u4"}
+
+
 def _pack_raw(raw: tuple) -> bytes:
     sentences, elements, sent, plain, kind, parent, size, columns = raw
     sections: list[tuple[str, bytes, str]] = [
         ("sent", sent, "i4"), ("plain", plain, "u1"), ("kind", kind, "u1"),
         ("parent", parent, "i4"), ("size", size, "i4")]
     for name, ids, width, vocab in sorted(columns):
-        sections.append((f"a:{name}", ids, "u2" if width == 2 else "u4"))
+        sections.append((f"a:{name}", ids, _WIDTHS[width]))
         sections.append((f"v:{name}", vocab, "str"))
     return pack(sentences, elements, sections)
 
