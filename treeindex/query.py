@@ -237,12 +237,14 @@ def _categorized(conn: sqlite3.Connection, sentences: int) -> int | None:
         return None
     import numpy as np
 
+    from .search.block import TYPES
     from .search.nodestore import stored_sections
 
     total = read = 0
     for data, kind in stored_sections(conn, "a:cat"):
-        total += int(np.count_nonzero(np.frombuffer(data, dtype={"u1": "u1", "u4": "<u4"}.get(
-            kind, "<u2"))))
+        if kind not in ("u1", "u2", "u4"):  # (a damaged header: not counted, so None)
+            continue
+        total += int(np.count_nonzero(np.frombuffer(data, dtype=TYPES[kind])))
         read += 1
     # (every block has a cat column, the top nodes' at least: one not read is damaged)
     return total if read == blocks else None

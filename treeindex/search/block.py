@@ -16,7 +16,8 @@ import zstandard
 from ..store.codec import zstd_decompressor
 from .nodestore import parse_header
 
-_TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
+# the numpy type of each section type a block's header names
+TYPES = {"i4": "<i4", "u1": "u1", "u2": "<u2", "u4": "<u4"}
 INVERSE = {"child": "parent", "parent": "child", "descendant": "ancestor",
            "ancestor": "descendant", "descendant-or-self": "ancestor-or-self",
            "ancestor-or-self": "descendant-or-self", "following-sibling": "preceding-sibling",
@@ -53,7 +54,7 @@ class Block:
         a = self._cache.get(name)
         if a is None:
             kind = self._sections[name][2]
-            a = self._cache[name] = np.frombuffer(self._raw(name), dtype=_TYPES[kind])
+            a = self._cache[name] = np.frombuffer(self._raw(name), dtype=TYPES[kind])
         return a  # type: ignore[return-value]
 
     @property

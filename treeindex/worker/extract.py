@@ -97,12 +97,9 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
             fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns,
                               packer)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
-        _, rows, sentid, sentence_sentid, text, _ = fast
-        if sentid is None:
-            sentid = sentence_sentid
         if packer is None:
-            subtrees.extend(rows)
-        return sentid, text, xml, xml
+            subtrees.extend(fast[1])
+        return _scanned_id(fast), fast[4], xml, xml
     # lxml's tree, and Python
     root = parse(raw, tree)
     sentid = root.get("id")
@@ -131,6 +128,11 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
     if packer is not None:
         packer.subtrees(made)
     return sentid, text, xml, sentence_elements(root)
+
+
+def _scanned_id(found: tuple) -> str | None:
+    """The id of a sentence the C scanner took: alpino_ds/@id, else sentence/@sentid."""
+    return found[2] if found[2] is not None else found[3]
 
 
 def _error_message(e: Exception) -> str:
@@ -201,11 +203,8 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                         raise
                     fast = None
                 if fast and fast[0] > 0:  # (a tuple: False and None hand it over)
-                    sentid = fast[2]
-                    if sentid is None:
-                        sentid = fast[3]
                     # (an empty id is none: the sentence gets a positional one, as in `one`)
-                    scanned.append((sentid or None, file, start + a, fast[4], xml,
+                    scanned.append((_scanned_id(fast) or None, file, start + a, fast[4], xml,
                                     packer.count - before, before, xml))
                     continue
             one(raw(a, b, e, line))
