@@ -226,29 +226,9 @@ def pieces(f: BinaryIO, base: int, chunk: int, position: Callable[[], int],
     the rest of a file into one construct) it raises NoBoundary(offset) rather than buffer
     the rest of the file.
     """
-    buf, eof = b"", False
-    while True:
-        # a little more than a chunk, so that the cut (the first boundary after `chunk`
-        # bytes) is usually found without reading, or rescanning, more
-        while not eof and len(buf) <= chunk:
-            block = f.read(chunk + SLACK - len(buf))
-            eof = not block
-            buf += block
-        if not buf:
-            return
-        pos = len(START) if buf.startswith(START) else 0
-        cut = next_start(buf, pos, len(buf), at_least=chunk)
-        while cut < 0 and not eof:
-            if len(buf) >= max(largest, chunk + SLACK):
-                raise NoBoundary(base)
-            block = f.read(max(SLACK, len(buf)))  # doubling: each rescan covers twice as much
-            eof = not block
-            buf += block
-            cut = next_start(buf, pos, len(buf), at_least=chunk)
-        if cut < 0:
-            cut = len(buf)
-        yield base, buf[:cut], position()
-        base, buf = base + cut, buf[cut:]
+    held = _Stream(f)
+    for offset, cut, _ in _cuts(held, base, chunk, largest):
+        yield offset, held.data[:cut], position()
 
 
 def range_cuts(fd: int, base: int, stop: int, chunk: int, largest: int = LARGEST_PIECE
@@ -258,50 +238,88 @@ def range_cuts(fd: int, base: int, stop: int, chunk: int, largest: int = LARGEST
     ranges: the same cuts, found in one buffer that each read fills in place (`os.preadv`),
     so that no piece is copied into a bytes object of its own (0.07 -> 0.02 CPU-s per 100
     MB). Where the file ends before `stop` (it became shorter), the pieces end there, as
-    `pieces` ends on a short read. The number of bytes held at each step, which decides
-    where NoBoundary is raised, follows `pieces`: what it keeps of the previous read, what
-    it reads to have a little more than a chunk, and its doubling reads."""
-    buf = bytearray(chunk + SLACK)
-    held = 0  # bytes from `base` on that `pieces` would hold (what its last cut left)
-    eof = False  # as `pieces` learns it: from a read that returns nothing
+    `pieces` ends on a short read."""
+    return _cuts(_InPlace(fd, base, stop), base, chunk, largest)
 
-    def fill(have: int, want: int) -> int:
-        """Read the stream's bytes [base + have, base + want) into buf[have:want]; how many
-        bytes are held now (fewer where the file ends)."""
-        nonlocal buf
-        want = min(want, stop - base)
-        if want > len(buf):
-            buf = buf + bytearray(want - len(buf))
+
+def _cuts(held: _Stream | _InPlace, base: int, chunk: int, largest: int
+          ) -> Iterator[tuple[int, int, int]]:
+    """The cuts of `pieces` and `range_cuts` as (offset, length, how far was read): each at
+    the first boundary after `chunk` bytes, found in what `held` holds (a little more than
+    a chunk, read again twice as much while no boundary shows; NoBoundary past `largest`)."""
+    eof = False  # (learnt from a read that returns nothing)
+    while True:
+        # a little more than a chunk, so that the cut (the first boundary after `chunk`
+        # bytes) is usually found without reading, or rescanning, more
+        while not eof and held.length <= chunk:
+            eof = not held.more(chunk + SLACK - held.length)
+        if not held.length:
+            return
+        pos = len(START) if held.data.startswith(START, 0, held.length) else 0
+        cut = next_start(held.data, pos, held.length, at_least=chunk)
+        while cut < 0 and not eof:
+            if held.length >= max(largest, chunk + SLACK):
+                raise NoBoundary(base)
+            eof = not held.more(max(SLACK, held.length))  # (doubling: each rescan covers
+            cut = next_start(held.data, pos, held.length, at_least=chunk)  # twice as much)
+        if cut < 0:
+            cut = held.length
+        yield base, cut, base + held.length
+        held.drop(cut)
+        base += cut
+
+
+class _Stream:
+    """What `pieces` holds of a stream: one bytes object, read onto its end."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.data = b""
+
+    @property
+    def length(self) -> int:
+        return len(self.data)
+
+    def more(self, n: int) -> int:
+        """Read up to `n` bytes more; how many came (0: the end)."""
+        block = self.f.read(n)
+        self.data += block
+        return len(block)
+
+    def drop(self, cut: int) -> None:
+        self.data = self.data[cut:]
+
+
+class _InPlace:
+    """What `range_cuts` holds of a file: the bytes from `base` on, in one bytearray that
+    `os.preadv` fills in place (`length` of them; the rest of it is stale)."""
+
+    def __init__(self, fd: int, base: int, stop: int) -> None:
+        self.fd, self.base, self.stop = fd, base, stop
+        self.data = bytearray()
+        self.length = 0
+
+    def more(self, n: int) -> int:
+        """Read up to `n` bytes more, short only at the end (of the file or of `stop`); how
+        many came."""
+        want = min(self.length + n, self.stop - self.base)
+        if want > len(self.data):
+            self.data += bytes(want - len(self.data))
+        have = self.length
         while have < want:
-            with memoryview(buf) as view:
-                got = os.preadv(fd, [view[have:want]], base + have)
+            with memoryview(self.data) as view:
+                got = os.preadv(self.fd, [view[have:want]], self.base + have)
             if got <= 0:
                 break
             have += got
-        return have
+        got, self.length = have - self.length, have
+        return got
 
-    while True:
-        length = held  # (the bytes `pieces` kept, moved to the front of the buffer)
-        if length <= chunk and not eof:  # it reads up to a little more than a chunk
-            length = fill(length, chunk + SLACK)
-            if length <= chunk:  # (less came: it reads once more, and gets nothing)
-                eof = True
-        if length == 0:
-            return
-        pos = len(START) if buf.startswith(START, 0, length) else 0
-        cut = next_start(buf, pos, length, at_least=chunk)
-        while cut < 0 and not eof:
-            if length >= max(largest, chunk + SLACK):
-                raise NoBoundary(base)
-            more = fill(length, length + max(SLACK, length))
-            eof = more == length
-            length = more
-            cut = next_start(buf, pos, length, at_least=chunk)
-        if cut < 0:
-            cut = length
-        yield base, cut, base + length
-        base, held = base + cut, length - cut
-        buf[:held] = buf[cut:length]  # (in place: one read a piece, one GIL round trip)
+    def drop(self, cut: int) -> None:
+        """Forget the first `cut` bytes (the rest moved to the front: one read a piece)."""
+        self.data[:self.length - cut] = self.data[cut:self.length]
+        self.base += cut
+        self.length -= cut
 
 
 _ID = re.compile(rb"<alpino_ds\b[^>]*?\sid\s*=\s*[\"']([^\"'<>]*)[\"']")
