@@ -210,3 +210,58 @@ def test_a_task_leaves_nothing_for_the_cycle_collector(monkeypatch):
         assert [r() for r in made] == [None, None]
     finally:
         gc.enable()
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_the_checks_pass_reads_the_tags_as_the_tag_reader_does():
+    """A sentence the check is certain of is read in the check's own pass (verify=True); one
+    lxml checked, by the scanner's tag reader (verify=False). Both must find the same rows,
+    counts, patterns, ids and text, and hand over the same sentences: on every real
+    sentence, on mutated ones, and on the cases each handles on its own (a declaration, a
+    <sentence> with an element in it, values that need decoding, truncated bytes)."""
+    import random
+
+    from fuzz import mutate, real_sentences
+
+    scan, wellformed = extract._scan.scan, extract._scan.wellformed
+    real = real_sentences([CDB, SUITES, WRPEE])
+    one = real[7]
+    assert one.count(b"<sentence") == 1 and b'cat="' in one and b'rel="' in one
+    crafted = [
+        b'<?xml version="1.0" encoding="UTF-8"?>' + one,  # a declaration: handed over
+        one.replace(b"</sentence>", b"<b>x</b></sentence>", 1),  # not text alone
+        one.replace(b"<sentence", b'<sentence sentid="a&amp;b"', 1),  # decoded: handed over
+        one.replace(b'id="', b'id="x&#65;', 1),
+        one.replace(b'cat="', b'cat="&lt;', 1),
+        one.replace(b'rel="', b'rel="\n', 1),
+        one.replace(b'pt="', b'pt="a\tb', 1) if b'pt="' in one else one,
+        one.replace(b"<sentence", b'<sentence sentid="s1"', 1),  # used: alpino_ds has an id?
+        one.replace(b"</sentence>", b"&amp; &#233;</sentence>", 1),  # text decoded
+        one.replace(b"</sentence>", b"\r</sentence>", 1),  # a carriage return: lxml's
+        one.replace(b"<sentence", b"<sentence/><x", 1).replace(b"</sentence>", b"</x>", 1),
+        one.replace(b'<node ', b'<node\tfoo="&amp;" ', 1),  # an attribute it does not read
+        one.replace(b"<node ", b"<node  ", 1).replace(b"</node>", b"</node >", 1),
+    ]
+    truncated = [one[:n] for n in range(0, len(one), max(1, len(one) // 200))]
+    truncated += [b"<alpino_ds><sentence>abc<a", b"<alpino_ds><sentence>abc</sent",
+                  b"<alpino_ds><sentence>x</sentence><node cat='a'><node/></node>"]
+    rng = random.Random(4201)
+    mutated = [mutate(rng, real[rng.randrange(len(real))]) for _ in range(6000)]
+    certain = handed = 0
+    for x in real + crafted + truncated + mutated:
+        got = scan(x, 7, 1000, 3, counts := {}, True, patterns := {})
+        if got is False:  # not certain: the tag reader's alone (after lxml's check)
+            assert not wellformed(x)
+            continue
+        assert wellformed(x)
+        certain += 1
+        want = scan(x, 7, 1000, 3, want_counts := {}, False, want_patterns := {})
+        assert (got, counts, patterns) == (want, want_counts, want_patterns), x[:300]
+        handed += got is None
+    assert certain > len(real) + 300 and handed >= 8, (certain, handed)
+    def scanned(x):
+        return scan(x, 7, 1000, 0, {}, True, {})
+
+    assert scanned(crafted[0]) is None and scanned(crafted[1]) is None
+    assert scanned(crafted[8])[4].endswith("& \u00e9")
+    assert scanned(crafted[12])[0] == scanned(one)[0]

@@ -16,8 +16,6 @@
 #include "../store/_pack.h"
 #include "_bytes.h"
 
-/* _wellformed.c: 1 when the bytes are certainly well-formed XML as lxml's checker sees it */
-int ti_wellformed(const unsigned char *s, Py_ssize_t n);
 
 typedef struct {
     Py_ssize_t start, end;
@@ -211,6 +209,266 @@ static int append_label(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char
     return 0;
 }
 
+/* What a pass over a sentence's tags keeps: its <node> elements (structure, spans and the
+ * attributes treeindex indexes), the ids, the <sentence>'s text; `fallback` when something
+ * in it is not read exactly here (the Python path takes the sentence over). Filled by the
+ * well-formedness check's own pass (found_* below) or, for bytes lxml checked, by read_tags. */
+enum { TAG_OTHER, TAG_NODE, TAG_ROOT, TAG_SENTENCE };
+typedef struct Found Found;
+struct Found {
+    const char *s;
+    Py_ssize_t n;
+    Node *nodes;
+    int count, cap;
+    int *stack;  /* the open <node> elements */
+    int depth, stack_cap;
+    Py_ssize_t root_id, root_id_n, sent_id, sent_id_n, text, text_n;
+    int has_sentence, fallback, awaiting_text;
+    int tag;  /* the start tag being read: TAG_* */
+    Node nd;  /* its attributes, when a <node> */
+};
+
+static void found_init(Found *f, const char *s, Py_ssize_t n) {
+    memset(f, 0, sizeof *f);
+    f->s = s;
+    f->n = n;
+    f->root_id = f->sent_id = f->text = -1;
+}
+
+static void found_free(Found *f) {
+    PyMem_Free(f->nodes);
+    PyMem_Free(f->stack);
+}
+
+/* a start tag's name at s[name:name+len], `depth` elements deep */
+static int found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth) {
+    const char *p = f->s + name;
+    if (f->awaiting_text) {  /* the <sentence>'s text must run to its end tag */
+        f->fallback = 1;
+        f->awaiting_text = 0;
+    }
+    f->tag = len == 4 && same(p, "node", 4) ? TAG_NODE
+             : depth == 0 && len == 9 && same(p, "alpino_ds", 9) ? TAG_ROOT
+             : depth == 1 && !f->has_sentence && len == 8 && same(p, "sentence", 8)
+             ? TAG_SENTENCE : TAG_OTHER;
+    if (f->tag == TAG_NODE) {
+        Node *nd = &f->nd;
+        nd->start = lt;
+        nd->cat = nd->rel = nd->pt = nd->beg = nd->end_attr = -1;
+        nd->cat_n = nd->rel_n = nd->pt_n = nd->beg_n = nd->end_n = 0;
+    }
+    return 0;
+}
+
+/* 1 when a value is used as written: no reference, no whitespace XML would normalize */
+static int plain_value(const char *p, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (CLASS(p[k]) & NEEDS_DECODE) return 0;
+    return 1;
+}
+
+/* an attribute of the start tag being read; `plain`: plain_value of the value, or -1 (not
+ * known yet: found when needed) */
+static void tag_attribute(Found *f, Py_ssize_t as, Py_ssize_t an, Py_ssize_t vs,
+                          Py_ssize_t vn, int plain) {
+    const char *s = f->s;
+    if (f->tag == TAG_ROOT || f->tag == TAG_SENTENCE) {
+        int is_root = f->tag == TAG_ROOT;
+        if (is_root ? (an == 2 && same(s + as, "id", 2)) : (an == 6 && same(s + as, "sentid", 6))) {
+            if (!(plain < 0 ? plain_value(s + vs, vn) : plain)) {
+                f->fallback = 1;
+                return;
+            }
+            if (is_root) { f->root_id = vs; f->root_id_n = vn; }
+            else { f->sent_id = vs; f->sent_id_n = vn; }
+        }
+        return;
+    }
+    if (f->tag != TAG_NODE) return;
+    Node *nd = &f->nd;
+    Py_ssize_t *ps = NULL, *pn = NULL;
+    if (an == 3 && same(s + as, "cat", 3)) { ps = &nd->cat; pn = &nd->cat_n; }
+    else if (an == 3 && same(s + as, "rel", 3)) { ps = &nd->rel; pn = &nd->rel_n; }
+    else if (an == 2 && same(s + as, "pt", 2)) { ps = &nd->pt; pn = &nd->pt_n; }
+    else if (an == 5 && same(s + as, "begin", 5)) { ps = &nd->beg; pn = &nd->beg_n; }
+    else if (an == 3 && same(s + as, "end", 3)) { ps = &nd->end_attr; pn = &nd->end_n; }
+    if (ps) {
+        if (!(plain < 0 ? plain_value(s + vs, vn) : plain)) {
+            f->fallback = 1;  /* needs XML value normalization: leave it to lxml */
+            return;
+        }
+        *ps = vs; *pn = vn;
+    }
+}
+
+static int found_attribute(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t value,
+                           Py_ssize_t vlen) {
+    if (f->tag != TAG_OTHER) tag_attribute(f, name, len, value, vlen, -1);
+    return 0;
+}
+
+/* the start tag being read ends at `end` (after its '>') */
+static int found_start_end(Found *f, Py_ssize_t end, int empty) {
+    if (f->tag == TAG_SENTENCE) {
+        f->has_sentence = 1;
+        if (!empty) {
+            f->text = end;
+            f->awaiting_text = 1;
+        }
+        return 0;
+    }
+    if (f->tag != TAG_NODE) return 0;
+    if (f->count == f->cap) {
+        int cap = f->cap ? f->cap * 2 : 64;
+        Node *nn = PyMem_Realloc(f->nodes, cap * sizeof(Node));
+        if (!nn) { PyErr_NoMemory(); return -1; }
+        f->nodes = nn;
+        f->cap = cap;
+    }
+    Node *nd = &f->nd;
+    int p = f->depth ? f->stack[f->depth - 1] : -1;
+    nd->end = empty ? end : 0;
+    nd->parent = p;
+    nd->level = f->depth;
+    nd->kids = 0;
+    nd->size = 1;
+    nd->height = 0;
+    if (p >= 0) {
+        f->nodes[p].kids++;
+        if (f->nodes[p].height == 0) f->nodes[p].height = 1;
+    }
+    f->nodes[f->count++] = *nd;
+    if (!empty) {
+        if (f->depth == f->stack_cap) {
+            int cap = f->stack_cap ? f->stack_cap * 2 : 32;
+            int *ns = PyMem_Realloc(f->stack, cap * sizeof(int));
+            if (!ns) { PyErr_NoMemory(); return -1; }
+            f->stack = ns;
+            f->stack_cap = cap;
+        }
+        f->stack[f->depth++] = f->count - 1;
+    }
+    return 0;
+}
+
+/* an end tag, its name at s[name:name+len], ends at `end` */
+static int found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end) {
+    if (f->awaiting_text) {  /* (found_content_end saw "</sentence") */
+        f->awaiting_text = 0;
+    }
+    if (!(len == 4 && same(f->s + name, "node", 4))) return 0;
+    if (f->depth == 0) {
+        f->fallback = 1;
+        return 0;
+    }
+    int k = f->stack[--f->depth];
+    Node *nodes = f->nodes;
+    nodes[k].end = end;
+    nodes[k].size = f->count - k;
+    int p = nodes[k].parent;
+    if (p >= 0 && nodes[p].height <= nodes[k].height) nodes[p].height = nodes[k].height + 1;
+    return 0;
+}
+
+/* the content after a tag runs to the '<' at `lt`: the <sentence>'s text, when awaited */
+static void found_content_end(Found *f, Py_ssize_t lt) {
+    if (!f->awaiting_text) return;
+    f->awaiting_text = 0;
+    if (lt + 10 > f->n || memcmp(f->s + lt, "</sentence", 10) != 0) {
+        f->fallback = 1;
+        return;
+    }
+    f->text_n = lt - f->text;
+}
+
+#include "_wellformed.h"
+
+/* The tags of bytes lxml has checked (so well-formed), read here as the well-formedness
+ * check's pass reads certain ones: anything it does not read exactly (comments, CDATA,
+ * processing instructions, a prefixed name, a namespace declaration) sets f->fallback. */
+static int read_tags(Found *f, Py_ssize_t n) {
+    const char *s = f->s;
+    int edepth = 0;  /* element depth: 0 outside the root, 1 inside <alpino_ds> */
+    Py_ssize_t i = 0;
+    while (i < n) {
+        i = next_lt(s, i, n);
+        if (i < 0) break;
+        if (i + 1 >= n) { f->fallback = 1; break; }
+        char c = s[i + 1];
+        if (c == '!' || c == '?') { f->fallback = 1; break; }
+        if (c == '/') {
+            Py_ssize_t j = i + 2;
+            while (j < n && !is_space(s[j]) && s[j] != '>') j++;
+            Py_ssize_t gt = j;
+            while (gt < n && s[gt] != '>') gt++;
+            if (gt >= n) { f->fallback = 1; break; }
+            edepth--;
+            if (found_end(f, i + 2, j - (i + 2), gt + 1) < 0) return -1;
+            if (f->fallback) break;
+            i = gt + 1;
+            continue;
+        }
+        /* a start tag */
+        Py_ssize_t j = i + 1;
+        unsigned char seen_class = 0;
+        while (j < n && !(CLASS(s[j]) & ENDS_TAG_NAME)) seen_class |= CLASS(s[j++]);
+        if (seen_class & COLON) { f->fallback = 1; break; }  /* a prefix */
+        found_start(f, i, i + 1, j - (i + 1), edepth);
+        int empty = 0;
+        for (;;) {
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n) { f->fallback = 1; break; }
+            if (s[j] == '>') { j++; break; }
+            if (s[j] == '/') {
+                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
+                f->fallback = 1;
+                break;
+            }
+            Py_ssize_t as = j;
+            seen_class = 0;
+            while (j < n && !(CLASS(s[j]) & ENDS_ATTR_NAME)) seen_class |= CLASS(s[j++]);
+            Py_ssize_t an = j - as;
+            if (seen_class & COLON) { f->fallback = 1; break; }  /* a prefixed attribute */
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || s[j] != '=') { f->fallback = 1; break; }
+            j++;
+            while (j < n && is_space(s[j])) j++;
+            if (j >= n || (s[j] != '"' && s[j] != '\'')) { f->fallback = 1; break; }
+            unsigned char quote = s[j++] == '"' ? DQUOTE : SQUOTE;
+            Py_ssize_t vs = j;
+            seen_class = 0;  /* the value's end, and whether it needs decoding */
+            for (; j < n; j++) {
+                unsigned char k = CLASS(s[j]);
+                if (k & quote) break;
+                seen_class |= k;
+            }
+            if (j >= n) { f->fallback = 1; break; }
+            Py_ssize_t vn = j - vs;
+            j++;
+            if (an >= 5 && same(s + as, "xmlns", 5) && (an == 5 || s[as + 5] == ':')) {
+                f->fallback = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
+                break;
+            }
+            if (f->tag != TAG_OTHER)
+                tag_attribute(f, as, an, vs, vn, !(seen_class & NEEDS_DECODE));
+            if (f->fallback) break;
+        }
+        if (f->fallback) break;
+        if (!empty) edepth++;
+        if (found_start_end(f, j, empty) < 0) return -1;
+        if (f->awaiting_text) {
+            /* its text runs to the next tag, which must be its end tag */
+            const char *lt2 = memchr(s + j, '<', n - j);
+            if (!lt2 || (lt2 - s) + 10 > n) { f->fallback = 1; break; }
+            found_content_end(f, lt2 - s);
+            if (f->fallback) break;
+        }
+        i = j;
+    }
+    if (f->depth != 0) f->fallback = 1;
+    return 0;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
@@ -240,177 +498,31 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long long packed = 0;  /* rows made */
     const char *s = view.buf;
     Py_ssize_t n = view.len;
-    if (verify && !ti_wellformed((const unsigned char *)s, n)) {
-        PyBuffer_Release(&view);
-        Py_RETURN_FALSE;  /* not certainly well-formed: lxml checks it */
-    }
-    Node *nodes = NULL;
-    int *stack = NULL;
-    int count = 0, cap = 0, depth = 0, stack_cap = 0;
+    Found found;
+    found_init(&found, s, n);
     PyObject *rows = NULL, *result = NULL;
     char *pbuf = NULL;
     Py_ssize_t pcap = 0;
-    int fallback = 0;
-    int edepth = 0;  /* element depth: 0 outside the root, 1 inside <alpino_ds> */
-    Py_ssize_t root_id = -1, root_id_n = 0, sent_id = -1, sent_id_n = 0;
-    Py_ssize_t text = -1, text_n = 0;
-    int has_sentence = 0;
-
-    Py_ssize_t i = 0;
-    while (i < n) {
-        i = next_lt(s, i, n);
-        if (i < 0) break;
-        if (i + 1 >= n) { fallback = 1; break; }
-        char c = s[i + 1];
-        if (c == '!' || c == '?') { fallback = 1; break; }
-        if (c == '/') {
-            Py_ssize_t j = i + 2;
-            while (j < n && !is_space(s[j]) && s[j] != '>') j++;
-            int is_node = (j - (i + 2) == 4 && same(s + i + 2, "node", 4));
-            Py_ssize_t gt = j;
-            while (gt < n && s[gt] != '>') gt++;
-            if (gt >= n) { fallback = 1; break; }
-            Py_ssize_t e = gt + 1;
-            edepth--;
-            if (is_node) {
-                if (depth == 0) { fallback = 1; break; }
-                int k = stack[--depth];
-                nodes[k].end = e;
-                nodes[k].size = count - k;
-                int p = nodes[k].parent;
-                if (p >= 0 && nodes[p].height <= nodes[k].height)
-                    nodes[p].height = nodes[k].height + 1;
-            }
-            i = e;
-            continue;
+    if (verify) {  /* the check's pass reads the tags too */
+        int r = wellformed_pass((const unsigned char *)s, n, &found);
+        if (r < 0) goto error;
+        if (r == 0) {
+            found_free(&found);
+            PyBuffer_Release(&view);
+            Py_RETURN_FALSE;  /* not certainly well-formed: lxml checks it */
         }
-        /* a start tag */
-        Py_ssize_t j = i + 1;
-        unsigned char seen_class = 0;
-        while (j < n && !(CLASS(s[j]) & ENDS_TAG_NAME)) seen_class |= CLASS(s[j++]);
-        if (seen_class & COLON) { fallback = 1; break; }  /* a prefix */
-        int is_node = (j - (i + 1) == 4 && same(s + i + 1, "node", 4));
-        int is_root = edepth == 0 && j - (i + 1) == 9 && same(s + i + 1, "alpino_ds", 9);
-        int is_sentence = edepth == 1 && !has_sentence && j - (i + 1) == 8 &&
-                          same(s + i + 1, "sentence", 8);
-        Node nd;
-        nd.cat = nd.rel = nd.pt = nd.beg = nd.end_attr = -1;
-        nd.cat_n = nd.rel_n = nd.pt_n = nd.beg_n = nd.end_n = 0;
-        int empty = 0, bad = 0;
-        for (;;) {
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n) { bad = 1; break; }
-            if (s[j] == '>') { j++; break; }
-            if (s[j] == '/') {
-                if (j + 1 < n && s[j + 1] == '>') { empty = 1; j += 2; break; }
-                bad = 1; break;
-            }
-            Py_ssize_t as = j;
-            seen_class = 0;
-            while (j < n && !(CLASS(s[j]) & ENDS_ATTR_NAME)) seen_class |= CLASS(s[j++]);
-            Py_ssize_t an = j - as;
-            if (seen_class & COLON) { bad = 1; break; }  /* a prefixed attribute */
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || s[j] != '=') { bad = 1; break; }
-            j++;
-            while (j < n && is_space(s[j])) j++;
-            if (j >= n || (s[j] != '"' && s[j] != '\'')) { bad = 1; break; }
-            unsigned char quote = s[j++] == '"' ? DQUOTE : SQUOTE;
-            Py_ssize_t vs = j;
-            seen_class = 0;  /* the value's end, and whether it needs decoding */
-            for (; j < n; j++) {
-                unsigned char k = CLASS(s[j]);
-                if (k & quote) break;
-                seen_class |= k;
-            }
-            if (j >= n) { bad = 1; break; }
-            Py_ssize_t vn = j - vs;
-            j++;
-            int plain_value = !(seen_class & NEEDS_DECODE);
-            if (an >= 5 && same(s + as, "xmlns", 5) && (an == 5 || s[as + 5] == ':')) {
-                bad = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
-                break;
-            }
-            if (is_root || is_sentence) {
-                int is_id = is_root ? (an == 2 && same(s + as, "id", 2))
-                                    : (an == 6 && same(s + as, "sentid", 6));
-                if (is_id) {
-                    if (!plain_value) {
-                        bad = 1;
-                        break;
-                    }
-                    if (is_root) { root_id = vs; root_id_n = vn; }
-                    else { sent_id = vs; sent_id_n = vn; }
-                }
-                continue;
-            }
-            if (!is_node) continue;
-            Py_ssize_t *ps = NULL, *pn = NULL;
-            if (an == 3 && same(s + as, "cat", 3)) { ps = &nd.cat; pn = &nd.cat_n; }
-            else if (an == 3 && same(s + as, "rel", 3)) { ps = &nd.rel; pn = &nd.rel_n; }
-            else if (an == 2 && same(s + as, "pt", 2)) { ps = &nd.pt; pn = &nd.pt_n; }
-            else if (an == 5 && same(s + as, "begin", 5)) { ps = &nd.beg; pn = &nd.beg_n; }
-            else if (an == 3 && same(s + as, "end", 3)) { ps = &nd.end_attr; pn = &nd.end_n; }
-            if (ps) {
-                if (!plain_value) {
-                    bad = 1;  /* needs XML value normalization: leave it to lxml */
-                    break;
-                }
-                *ps = vs; *pn = vn;
-            }
-        }
-        if (bad) { fallback = 1; break; }
-        if (!empty) edepth++;
-        if (is_sentence) {
-            has_sentence = 1;
-            if (!empty) {
-                /* its text runs to the next tag, which must be its end tag */
-                const char *lt2 = memchr(s + j, '<', n - j);
-                if (!lt2 || (lt2 - s) + 10 > n || memcmp(lt2, "</sentence", 10) != 0) {
-                    fallback = 1;
-                    break;
-                }
-                text = j;
-                text_n = (lt2 - s) - j;
-            }
-        }
-        if (is_node) {
-            if (count == cap) {
-                cap = cap ? cap * 2 : 64;
-                Node *nn = PyMem_Realloc(nodes, cap * sizeof(Node));
-                if (!nn) { PyErr_NoMemory(); goto error; }
-                nodes = nn;
-            }
-            int p = depth ? stack[depth - 1] : -1;
-            nd.start = i;
-            nd.end = empty ? j : 0;
-            nd.parent = p;
-            nd.level = depth;
-            nd.kids = 0;
-            nd.size = 1;
-            nd.height = 0;
-            if (p >= 0) {
-                nodes[p].kids++;
-                if (nodes[p].height == 0) nodes[p].height = 1;
-            }
-            nodes[count++] = nd;
-            if (!empty) {
-                if (depth == stack_cap) {
-                    stack_cap = stack_cap ? stack_cap * 2 : 32;
-                    int *ns = PyMem_Realloc(stack, stack_cap * sizeof(int));
-                    if (!ns) { PyErr_NoMemory(); goto error; }
-                    stack = ns;
-                }
-                stack[depth++] = count - 1;
-            }
-        }
-        i = j;
+        if (s[0] == '<' && s[1] == '?') found.fallback = 1;  /* an XML declaration */
+    } else if (read_tags(&found, n) < 0) {
+        goto error;
     }
-    if (fallback || depth != 0) {
+    if (found.fallback || found.depth != 0) {
         result = Py_None;
         Py_INCREF(result);
         goto done;
     }
+    Node *nodes = found.nodes;
+    int count = found.count;
+    Py_ssize_t text = found.text, text_n = found.text_n;
 
     /* everything that can hand the sentence over happens before rows and counts change */
     PyObject *text_obj;
@@ -525,8 +637,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         rows = PyLong_FromLongLong(packed);
         if (!rows) { Py_DECREF(text_obj); goto error; }
     }
-    result = Py_BuildValue("(iNNNNi)", count, rows, id_or_none(s, root_id, root_id_n),
-                           id_or_none(s, sent_id, sent_id_n), text_obj, has_sentence);
+    result = Py_BuildValue("(iNNNNi)", count, rows, id_or_none(s, found.root_id, found.root_id_n),
+                           id_or_none(s, found.sent_id, found.sent_id_n), text_obj,
+                           found.has_sentence);
     rows = NULL;
     goto done;
 
@@ -534,8 +647,7 @@ error:
     Py_XDECREF(rows);
     result = NULL;
 done:
-    PyMem_Free(nodes);
-    PyMem_Free(stack);
+    found_free(&found);
     PyMem_Free(pbuf);
     PyBuffer_Release(&view);
     return result;

@@ -1,11 +1,17 @@
 /* The worker's well-formedness check, in the scanner's pass instead of a libxml2 parse.
  *
- * ti_wellformed(s, n) answers 1 only when the UTF-8 bytes of one sentence are certainly
- * well-formed XML as lxml's checking parser (libxml2: no DTD, no entities, no network, not
- * huge) accepts them, and 0 when it is not certain. 0 is never an error by itself: the worker
- * then checks the sentence with lxml as before, so every error keeps libxml2's message and
- * line. The one rule that matters is soundness: never 1 for bytes libxml2 rejects.
- * tests/test_wellformed.py and scripts/fuzz.py compare it with lxml on mutated sentences.
+ * wellformed_pass(s, n, found) answers 1 only when the UTF-8 bytes of one sentence are
+ * certainly well-formed XML as lxml's checking parser (libxml2: no DTD, no entities, no
+ * network, not huge) accepts them, and 0 when it is not certain. 0 is never an error by
+ * itself: the worker then checks the sentence with lxml as before, so every error keeps
+ * libxml2's message and line. The one rule that matters is soundness: never 1 for bytes
+ * libxml2 rejects. tests/test_wellformed.py and scripts/fuzz.py compare it with lxml on
+ * mutated sentences.
+ *
+ * With `found` (not NULL) the same pass also tells the scanner (worker/_scan.c) of every
+ * tag and attribute it reads, through the found_* functions the scanner defines: a sentence
+ * is read once, not checked here and tokenized again there. They only record; what the
+ * pass answers never depends on them (-1 only when one fails: no memory).
  *
  * What it accepts: an optional XML declaration (version 1.0, encoding UTF-8, standalone)
  * at the very start; whitespace; one element of ASCII names (no colon, not starting with
@@ -15,13 +21,26 @@
  * whitespace after the root. Everything else (comments, CDATA, processing instructions, a
  * DOCTYPE, other entities, a byte order mark, namespaces, sentences over 4 MB, ...) is
  * "not certain".
+ *
+ * Included by _scan.c (one translation unit: the hooks inline into the pass).
  */
-#define PY_SSIZE_T_CLEAN
+#ifndef TREEINDEX_WELLFORMED_H
+#define TREEINDEX_WELLFORMED_H
+
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "_bytes.h"
 
-int ti_wellformed(const unsigned char *s, Py_ssize_t n);
+/* what the scanner keeps of the tags the pass reads (_scan.c), and its hooks: each returns
+ * 0, or -1 with an exception set */
+typedef struct Found Found;
+static int found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth);
+static int found_attribute(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t value,
+                           Py_ssize_t vlen);
+static int found_start_end(Found *f, Py_ssize_t end, int empty);
+static int found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end);
+static void found_content_end(Found *f, Py_ssize_t lt);
 
 #define MAX_DEPTH 200           /* libxml2 refuses more than 256 without XML_PARSE_HUGE */
 #define MAX_BYTES (4L << 20)    /* its limit on one text or value is 10,000,000 bytes */
@@ -45,7 +64,6 @@ static void init_classes(void) {
     cls_ready = 1;
 }
 
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 /* the name characters this check accepts: 1 may start a name, 2 may continue one */
 static const unsigned char name_class[256] = {
@@ -53,13 +71,6 @@ static const unsigned char name_class[256] = {
 };
 static int name_start(unsigned char c) { return name_class[c] & 1; }
 static int name_char(unsigned char c) { return name_class[c] & 2; }
-
-/* equal bytes, for the short names compared here (a libc call each cost more) */
-static inline int same(const unsigned char *a, const unsigned char *b, Py_ssize_t n) {
-    for (Py_ssize_t k = 0; k < n; k++)
-        if (a[k] != b[k]) return 0;
-    return 1;
-}
 
 /* the length of the valid UTF-8 sequence of an XML character at s[i], or 0 */
 static Py_ssize_t utf8_char(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
@@ -205,7 +216,7 @@ static Py_ssize_t declaration(const unsigned char *s, Py_ssize_t n) {
     return -1;
 }
 
-int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
+static int wellformed_pass(const unsigned char *s, Py_ssize_t n, Found *f) {
     Py_ssize_t stack[MAX_DEPTH], stack_n[MAX_DEPTH];
     Py_ssize_t attr[MAX_ATTRIBUTES], attr_n[MAX_ATTRIBUTES];
     int depth = 0;
@@ -223,11 +234,13 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
         if (s[i + 1] == '/') {  /* an end tag: the open element's name */
             Py_ssize_t len = name(s, i + 2, n);
             if (!len || depth == 0 || len != stack_n[depth - 1] ||
-                !same(s + i + 2, s + stack[depth - 1], len))
+                !same((const char *)s + i + 2, (const char *)s + stack[depth - 1], len))
                 return 0;
-            i = skip_space(s, i + 2 + len, n);
+            Py_ssize_t at = i + 2;
+            i = skip_space(s, at + len, n);
             if (i >= n || s[i] != '>') return 0;
             i++;
+            if (f && found_end(f, at, len, i) < 0) return -1;
             if (--depth == 0) break;
         } else {  /* a start tag */
             Py_ssize_t at = i + 1, len = name(s, at, n);
@@ -236,6 +249,7 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
              * the earlier ones only when its bit was set (a node has a dozen or more) */
             uint64_t seen = 0;
             if (!len) return 0;
+            if (f && found_start(f, i, at, len, depth) < 0) return -1;
             i = at + len;
             for (;;) {
                 Py_ssize_t j = skip_space(s, i, n);
@@ -253,7 +267,7 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
                 uint64_t bit = (uint64_t)1 << ((an * 7 + s[j + an - 1]) & 63);
                 if (seen & bit)
                     for (int k = 0; k < attrs; k++)
-                        if (attr_n[k] == an && same(s + attr[k], s + j, an)) return 0;
+                        if (attr_n[k] == an && same((const char *)s + attr[k], (const char *)s + j, an)) return 0;
                 seen |= bit;
                 attr[attrs] = j;
                 attr_n[attrs++] = an;
@@ -263,8 +277,11 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
                 if (j >= n || (s[j] != '"' && s[j] != '\'')) return 0;
                 Py_ssize_t end = chars(s, j + 1, n, s[j]);
                 if (end < 0) return 0;
+                if (f && found_attribute(f, attr[attrs - 1], an, j + 1, end - (j + 1)) < 0)
+                    return -1;
                 i = end + 1;
             }
+            if (f && found_start_end(f, i, empty) < 0) return -1;
             if (!empty) {
                 if (depth == MAX_DEPTH) return 0;
                 stack[depth] = at;
@@ -277,6 +294,14 @@ int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
         i = chars(s, i, n, 0);
         if (i < 0 || i + 1 >= n) return 0;
         if (s[i + 1] != '/' && !name_start(s[i + 1])) return 0;  /* <! and <?: lxml's */
+        if (f) found_content_end(f, i);
     }
     return skip_space(s, i, n) == n;
 }
+
+/* 1 when the bytes are certainly well-formed XML as lxml's checker sees them */
+static int ti_wellformed(const unsigned char *s, Py_ssize_t n) {
+    return wellformed_pass(s, n, NULL);
+}
+
+#endif
