@@ -7,7 +7,8 @@ of the whole and this machine's noise is more. Here the other install's compiled
 (`worker/_scan`, `search/_nodes`) are loaded beside this checkout's under other names, and
 each stage runs on the same sentences with the old module and the new one back to back
 (alternating which goes first), for every 20 MB piece of the input: the well-formedness
-check alone, the scan (rows into a packer, without the check) and the node block builder.
+check alone, the check and the scan with rows into a packer (as a worker runs them), and the
+node block builder.
 Checks that both made the same node blocks, rows and counts, and prints CPU seconds per
 input and the median and range of new / old over the pieces.
 """
@@ -49,13 +50,20 @@ def wellformed(scan: Any, nodes: Any, sentences: list[bytes]) -> Any:
 
 
 def rows(scan: Any, nodes: Any, sentences: list[bytes]) -> Any:
+    """The check and the scan with rows, as a worker runs them (since stop 42 one pass, and
+    a tally instead of dicts; a build before that takes the dicts)."""
     from treeindex.store import packed
 
+    packer = packed.packer()
+    if hasattr(scan, "Tally"):
+        tally = scan.Tally()
+        for i, x in enumerate(sentences):
+            scan.scan(x, 7, 1000, i, tally, True, packer)
+        return packer.count, tally.counts(), tally.patterns()
     counts: dict[str, list[int]] = {}
     patterns: dict[str, int] = {}
-    packer = packed.packer()
     for i, x in enumerate(sentences):
-        scan.scan(x, 7, 1000, i, counts, False, patterns, packer)
+        scan.scan(x, 7, 1000, i, counts, True, patterns, packer)
     return packer.count, counts, patterns
 
 
@@ -66,7 +74,7 @@ def block(scan: Any, nodes: Any, sentences: list[bytes]) -> Any:
     return nodes.finish(state)
 
 
-STAGES = {"well-formedness check": wellformed, "scan, rows into a packer": rows,
+STAGES = {"well-formedness check": wellformed, "check and scan, rows into a packer": rows,
           "node block builder": block}
 
 

@@ -92,32 +92,69 @@ def test_namespaced_sentences_go_to_the_python_path():
         pytest.skip("the C extension is not built")
     raw = (ALPINO / "cdb" / "1.xml").read_bytes().split(b"?>", 1)[1].strip()
     ns = raw.replace(b"<alpino_ds ", b'<alpino_ds xmlns="urn:x" ', 1)
-    counts: dict = {}
-    assert extract._scan.scan(ns, 7, 1000, 0, counts) is None
-    assert counts == {}  # a sentence handed over changes nothing
-    assert extract._scan.scan(raw, 7, 1000, 0, counts) is not None
-    assert counts["top"] == [1, 1]
+    tally = extract._scan.Tally()
+    assert extract._scan.scan(ns, 7, 1000, 0, tally) is None
+    assert tally.counts() == {}  # a sentence handed over changes nothing
+    assert extract._scan.scan(raw, 7, 1000, 0, tally) is not None
+    assert tally.counts()["top"] == [1, 1]
+
+
+@pytest.mark.parametrize("kind", ["c", "python"])
+def test_a_tally_numbers_categories_and_patterns_as_the_rows_come(kind):
+    """Each task numbers in a tally of its own (the C scanner's, or worker/scan.py's where
+    it is not built; the Python path numbers through the C one too): each category's
+    subtrees 1, 2, ..., its sentences once each, and each children pattern by its first
+    appearance; nothing of one tally carries over into another."""
+    from treeindex.worker.scan import Tally
+
+    if kind == "c" and extract._scan is None:
+        pytest.skip("the C extension is not built")
+    make = extract._scan.Tally if kind == "c" else Tally
+    t = make()
+    t.sentence()
+    assert [t.subtree("np"), t.subtree("pp"), t.subtree("np")] == [1, 1, 2]
+    assert [t.pattern("det:lid hd:n"), t.pattern("hd:vz obj1:np"), t.pattern("det:lid hd:n")] \
+        == [1, 2, 1]
+    t.sentence()
+    assert t.subtree("np") == 3 and t.subtree("smain") == 1 and t.subtree("np") == 4
+    assert t.counts() == {"np": [4, 2], "pp": [1, 1], "smain": [1, 1]}
+    assert list(t.counts()) == ["np", "pp", "smain"]  # (in order of first appearance)
+    assert t.patterns() == {"det:lid hd:n": 1, "hd:vz obj1:np": 2}
+    assert t.pattern("") == 3 and t.pattern("\u00e9:x") == 4 and t.subtree("\u00e9") == 1
+    other = make()
+    assert other.counts() == {} and other.subtree("np") == 1 and other.pattern("x") == 1
+    many = make()  # (past the C tables' first sizes)
+    assert [many.pattern(f"p{k}") for k in range(5000)] == list(range(1, 5001))
+    assert [many.pattern(f"p{k}") for k in range(0, 5000, 7)] == list(range(1, 5001, 7))
+    many.sentence()
+    assert [many.subtree(f"c{k % 300}") for k in range(900)] == [k // 300 + 1 for k in range(900)]
+    assert many.counts()["c7"] == [3, 1] and len(many.patterns()) == 5000
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
-def test_pattern_numbers_are_those_of_the_dict_each_scan_is_given():
-    """Each task numbers its patterns in a dict of its own: nothing of one dict's numbers
-    may carry over into a scan given another (a cache of them in C, tried in stop 32, would
-    have had to be emptied there)."""
+def test_the_scanners_rows_carry_the_numbers_of_the_tally_they_are_given():
+    """The scanner numbers its rows in the tally it is given: scanning sentences into one
+    tally, or each into a fresh one, the same rows but for n and the pattern numbers, which
+    continue across the sentences of one tally."""
     from fuzz import real_sentences
 
     scan = extract._scan.scan
     sentences = real_sentences([CDB])[:30]
-    # with no dict, each row holds its pattern's text
-    texts = [[row[12] for row in scan(x, 7, 1000, 0, {}, False, None)[1]] for x in sentences]
-    assert sum(map(len, texts)) > 50
-    first, second = {}, {"su:np hd:noun": 1}  # (the same patterns get other numbers there)
-    for patterns in (first, second, first, second, {}):
-        for x, want in zip(sentences, texts):
-            numbers = [row[12] for row in scan(x, 7, 1000, 0, {}, False, patterns)[1]]
-            by_number = {n: t for t, n in patterns.items()}
-            assert [by_number[n] for n in numbers] == want
-    assert len(second) == len(first) + (0 if "su:np hd:noun" in first else 1)
+    one = extract._scan.Tally()
+    together = [scan(x, 7, 1000, 0, one, False)[1] for x in sentences]
+    assert sum(map(len, together)) > 50
+    numbers = {n: t for t, n in one.patterns().items()}
+    counted: dict = {}
+    for x, rows in zip(sentences, together):
+        alone = extract._scan.Tally()
+        rows_alone = scan(x, 7, 1000, 0, alone, False)[1]
+        texts = {n: t for t, n in alone.patterns().items()}
+        assert [numbers[r[12]] for r in rows] == [texts[r[12]] for r in rows_alone]
+        for r, r_alone in zip(rows, rows_alone):
+            counted[r[1]] = counted.get(r[1], 0) + 1
+            assert r[2] == counted[r[1]] and r_alone[2] <= r[2]
+            assert r[:2] + r[3:12] + r[13:] == r_alone[:2] + r_alone[3:12] + r_alone[13:]
+    assert {c: v[0] for c, v in one.counts().items()} == counted
 
 
 def _hide_spans(monkeypatch):
@@ -249,18 +286,19 @@ def test_the_checks_pass_reads_the_tags_as_the_tag_reader_does():
     mutated = [mutate(rng, real[rng.randrange(len(real))]) for _ in range(6000)]
     certain = handed = 0
     for x in real + crafted + truncated + mutated:
-        got = scan(x, 7, 1000, 3, counts := {}, True, patterns := {})
+        got = scan(x, 7, 1000, 3, tally := extract._scan.Tally(), True)
         if got is False:  # not certain: the tag reader's alone (after lxml's check)
             assert not wellformed(x)
             continue
         assert wellformed(x)
         certain += 1
-        want = scan(x, 7, 1000, 3, want_counts := {}, False, want_patterns := {})
-        assert (got, counts, patterns) == (want, want_counts, want_patterns), x[:300]
+        want = scan(x, 7, 1000, 3, want_tally := extract._scan.Tally(), False)
+        assert (got, tally.counts(), tally.patterns()) == (
+            want, want_tally.counts(), want_tally.patterns()), x[:300]
         handed += got is None
     assert certain > len(real) + 300 and handed >= 8, (certain, handed)
     def scanned(x):
-        return scan(x, 7, 1000, 0, {}, True, {})
+        return scan(x, 7, 1000, 0, extract._scan.Tally(), True)
 
     assert scanned(crafted[0]) is None and scanned(crafted[1]) is None
     assert scanned(crafted[8])[4].endswith("& \u00e9")

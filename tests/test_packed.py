@@ -188,12 +188,14 @@ def test_images_of_other_sizes_read_one_after_another_under_one_name():
         assert conn.execute("SELECT length(xml) FROM chunk.s").fetchone() == (n,)
 
 
-def test_the_scanner_takes_only_a_packer():
+def test_the_scanner_takes_only_a_packer_and_a_tally():
     if extract._scan is None:
         pytest.skip("the C extension is not built")
     raw = CDB.read_bytes()
     one = raw[raw.index(b"<alpino_ds"):raw.index(b"</alpino_ds>") + 12]
+    tally = extract._scan.Tally()
     with pytest.raises(TypeError, match="packer must be a treeindex.store._pack.Packer"):
-        extract._scan.scan(one, 7, 1000, 0, {}, True, {}, object())
-    with pytest.raises(TypeError, match="patterns must be a dict when rows go to a packer"):
-        extract._scan.scan(one, 7, 1000, 0, {}, True, None, object())
+        extract._scan.scan(one, 7, 1000, 0, tally, True, object())
+    with pytest.raises(TypeError, match="must be treeindex.worker._scan.Tally, not dict"):
+        extract._scan.scan(one, 7, 1000, 0, {}, True)
+    assert tally.counts() == {} and tally.patterns() == {}  # (refused: nothing counted)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "../store/_pack.h"
 #include "_bytes.h"
+#include "_tally.h"
 
 
 typedef struct {
@@ -100,22 +101,6 @@ static PyObject *interned(const char *p, Py_ssize_t n) {
             return c->str;
         }
     }
-}
-
-/* the number of a children pattern in `patterns` (text -> 1, 2, ... in order of first
- * appearance), added if new: the rows carry numbers, and the packer no row's text */
-static PyObject *pattern_number(PyObject *patterns, const char *p, Py_ssize_t n) {
-    PyObject *text = PyUnicode_DecodeUTF8(p ? p : "", n, "strict");
-    if (!text) return NULL;
-    PyObject *num = PyDict_GetItemWithError(patterns, text);
-    if (num) {
-        Py_INCREF(num);
-    } else if (!PyErr_Occurred()) {
-        num = PyLong_FromSsize_t(PyDict_GET_SIZE(patterns) + 1);
-        if (num && PyDict_SetItem(patterns, text, num) < 0) Py_CLEAR(num);
-    }
-    Py_DECREF(text);
-    return num;
 }
 
 static PyObject *text_or_none(const char *s, Py_ssize_t start, Py_ssize_t n) {
@@ -472,17 +457,11 @@ static int read_tags(Found *f, Py_ssize_t n) {
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int max_children, max_nodes, index, verify = 0;
-    PyObject *counts, *patterns = Py_None, *packer = Py_None;
-    if (!PyArg_ParseTuple(args, "y*iiiO!|pOO", &view, &max_children, &max_nodes, &index,
-                          &PyDict_Type, &counts, &verify, &patterns, &packer))
+    Tally *tally;
+    PyObject *packer = Py_None;
+    if (!PyArg_ParseTuple(args, "y*iiiO!|pO", &view, &max_children, &max_nodes, &index,
+                          &TallyType, &tally, &verify, &packer))
         return NULL;
-    if ((patterns != Py_None || packer != Py_None) && !PyDict_Check(patterns)) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_TypeError, packer != Py_None
-                        ? "patterns must be a dict when rows go to a packer"
-                        : "patterns must be a dict or None");
-        return NULL;
-    }
     if (packer != Py_None && !pack_api) {
         pack_api = (PackAPI *)PyCapsule_Import(PACK_CAPSULE, 0);
         if (!pack_api) {
@@ -539,9 +518,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
     rows = PyList_New(0);
     if (!rows) { Py_DECREF(text_obj); goto error; }
-    /* categories already counted for this sentence (any number of them) */
-    PyObject *seen = PySet_New(NULL);
-    if (!seen) { Py_DECREF(text_obj); goto error; }
+    tally->stamp++;  /* (another sentence's categories) */
     for (int k = 0; k < count; k++) {
         Node *nd = &nodes[k];
         if (nd->cat < 0 || nd->kids < 1 || nd->kids > max_children || nd->size > max_nodes)
@@ -554,31 +531,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 goto error;
             }
         int p = nd->parent;
-        PyObject *cat = text_or_none(s, nd->cat, nd->cat_n);
-        if (!cat) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
-        /* number it: counts[cat] = [subtrees, sentences] */
-        PyObject *c = PyDict_GetItemWithError(counts, cat);
-        if (!c) {
-            if (PyErr_Occurred() || !(c = Py_BuildValue("[ii]", 0, 0)) ||
-                PyDict_SetItem(counts, cat, c) < 0) {
-                Py_XDECREF(c); Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj);
-                goto error;
-            }
-            Py_DECREF(c);  /* the dict holds it */
-        }
-        long local_n = PyLong_AsLong(PyList_GET_ITEM(c, 0)) + 1;
-        PyList_SetItem(c, 0, PyLong_FromLong(local_n));
-        int first = PySet_Contains(seen, cat) == 0;
-        if (first) {
-            if (PySet_Add(seen, cat) < 0) {
-                Py_DECREF(cat); Py_DECREF(seen); Py_DECREF(text_obj); goto error;
-            }
-            long sents = PyLong_AsLong(PyList_GET_ITEM(c, 1)) + 1;
-            PyList_SetItem(c, 1, PyLong_FromLong(sents));
-        }
+        long long local_n = tally_subtree(tally, s + nd->cat, nd->cat_n);  /* its number */
+        long long pattern = tally_pattern(tally, pbuf, plen);
+        PyObject *cat = local_n < 0 || pattern < 0 ? NULL : text_or_none(s, nd->cat, nd->cat_n);
+        if (!cat) { Py_DECREF(text_obj); goto error; }
         /* the row's columns, made once: into the task's image (a packer), or as a tuple */
         PackValue v[PACK_SUBTREE_COLUMNS];
-        PyObject *held[5] = {NULL, NULL, NULL, NULL, NULL};  /* objects made for this row */
+        PyObject *held[4] = {NULL, NULL, NULL, NULL};  /* objects made for this row */
         int ok = 1;
         memset(v, 0, sizeof v);
         v[0].kind = PACK_INT; v[0].i = index;
@@ -610,28 +569,16 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             v[11].kind = PACK_OBJECT; v[11].o = held[3];
             ok = held[3] != NULL;
         }
-        if (ok && patterns != Py_None) {  /* the pattern's number, else its text */
-            PyObject *num = pattern_number(patterns, pbuf, plen);
-            ok = num != NULL;
-            if (ok) {
-                v[12].kind = PACK_INT; v[12].i = PyLong_AsLongLong(num);
-                Py_DECREF(num);
-            }
-        } else if (ok) {
-            held[4] = interned(pbuf ? pbuf : "", plen);
-            v[12].kind = PACK_OBJECT; v[12].o = held[4];
-            ok = held[4] != NULL;
-        }
+        v[12].kind = PACK_INT; v[12].i = pattern;
         v[13].kind = PACK_INT; v[13].i = nd->start;
         v[14].kind = PACK_INT; v[14].i = nd->end;
         if (ok)
             ok = (packer != Py_None ? pack_api->add_subtree(packer, v) : append_row(rows, v)) == 0;
-        for (int h = 0; h < 5; h++) Py_XDECREF(held[h]);
+        for (int h = 0; h < 4; h++) Py_XDECREF(held[h]);
         Py_DECREF(cat);
-        if (!ok) { Py_DECREF(seen); Py_DECREF(text_obj); goto error; }
+        if (!ok) { Py_DECREF(text_obj); goto error; }
         packed++;
     }
-    Py_DECREF(seen);
     if (packer != Py_None) {  /* the rows are in the image: their number instead */
         Py_DECREF(rows);
         rows = PyLong_FromLongLong(packed);
@@ -799,21 +746,30 @@ static PyMethodDef methods[] = {
      "split(data, start, limit) -> ([(start, next, end or -1, line), ...], newlines), or None\n"
      "where a comment, CDATA, PI or DOCTYPE is in data[start:limit] (see sources/split.py)."},
     {"scan", scan, METH_VARARGS,
-     "scan(xml, max_children, max_nodes, index, counts, verify=False, patterns=None,\n"
-     "     packer=None) ->\n"
+     "scan(xml, max_children, max_nodes, index, tally, verify=False, packer=None) ->\n"
      "(node count, rows,\n"
      "alpino_ds/@id, sentence/@sentid, sentence text, has <sentence>)\n"
      "or None; False when verify is set and wellformed(xml) is not certain.\n\n"
-     "counts (cat -> [subtrees, sentences]) numbers each category's subtrees; it is only\n"
-     "changed when the sentence is not handed over (None).\n\n"
+     "tally (a Tally) numbers each category's subtrees and each children pattern; it is\n"
+     "only changed when the sentence is not handed over (None).\n\n"
      "rows: (index, cat, n, node, rel, begin, end, children, nodes, depth, level, parent_cat,\n"
      "pattern, xml_start, xml_end) for every kept <node>, in document order; pattern is\n"
-     "its number in the dict `patterns` (text -> 1, 2, ..., added if new) when one is given.\n"
-     "With a `packer` (treeindex.store._pack.Packer) the rows go into it instead, and rows\n"
-     "is their number."},
+     "the pattern's number in the tally. With a `packer` (treeindex.store._pack.Packer) the\n"
+     "rows go into it instead, and rows is their number."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",
                                     "Fast node scanner for treeindex.extract.", -1, methods};
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&TallyType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&TallyType);
+    if (PyModule_AddObject(m, "Tally", (PyObject *)&TallyType) < 0) {
+        Py_DECREF(&TallyType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

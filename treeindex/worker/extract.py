@@ -35,7 +35,7 @@ from ..store.codec import MAX_XML, ZSTD_LEVEL, zstd_compressor
 from ..store.packed import pack
 from .check import BadSentence, parse, parsers
 from .contract import RawSentence, Result, Rows, Task
-from .scan import python_rows
+from .scan import Tally, python_rows
 
 try:  # the C fast path (treeindex/worker/_scan.c), built at install when a compiler is there
     from . import _scan  # type: ignore[attr-defined,unused-ignore]
@@ -68,18 +68,17 @@ __all__ = ["Result", "Rows", "Task", "extract_rows", "run_task", "sentence_rows"
 
 def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParser],
                   encoding: str | None, max_children: int,
-                  max_nodes: int, index: int, subtrees: list,
-                  counts: dict[str, list[int]],
-                  patterns: dict[str, int], packer: Any = None) -> tuple:
+                  max_nodes: int, index: int, subtrees: list, tally: Any,
+                  packer: Any = None) -> tuple:
     """Parse one `<alpino_ds>` and append its subtree rows (to `packer`, store/packed.py,
     when one is given); return (sentid, text, its UTF-8 xml (compressed later, with the
     task's others), what its node block and search terms are made from: its UTF-8 bytes,
     or its elements as lxml read them).
 
     `encoding` is None for UTF-8 input, else the codec to transcode from (storage is UTF-8).
-    `counts` (cat -> [subtrees, sentences]) numbers the subtrees of each category in order;
-    `patterns` (children pattern -> 1, 2, ...) numbers the patterns in order of first
-    appearance: each row holds its pattern's number, not its text.
+    `tally` (the task's `new_tally()`) numbers the subtrees of each category in order, and
+    the children patterns in order of first appearance: each row holds its pattern's
+    number, not its text.
     """
     check, tree = parser_pair
     fast: Any = None
@@ -88,14 +87,13 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         # it is not (False), and for other encodings, lxml checks (its message and line are
         # the error) and the scan runs without checking
         xml = raw
-        fast = (_scan.scan(xml, max_children, max_nodes, index, counts, True, patterns,
-                           packer) if encoding is None else False)
+        fast = (_scan.scan(xml, max_children, max_nodes, index, tally, True, packer)
+                if encoding is None else False)
         if fast is False:
             parse(raw, check)
             if encoding is not None:
                 xml = raw.decode(encoding).encode("utf-8")
-            fast = _scan.scan(xml, max_children, max_nodes, index, counts, False, patterns,
-                              packer)
+            fast = _scan.scan(xml, max_children, max_nodes, index, tally, False, packer)
     if fast is not None and fast[0] > 0:  # (numbered, counted: the rows are final)
         if packer is None:
             subtrees.extend(fast[1])
@@ -109,25 +107,21 @@ def sentence_rows(raw: bytes, parser_pair: tuple[etree.XMLParser, etree.XMLParse
         sentid = sentence.get("sentid")
     xml = raw if encoding is None else raw.decode(encoding).encode("utf-8")
     xml, rows = python_rows(root, sentid, xml, max_children, max_nodes)
-    seen: set[str] = set()
     made: list[tuple] = subtrees if packer is None else []
     append = made.append
+    tally.sentence()
+    subtree, pattern = tally.subtree, tally.pattern
     for row in rows:  # number each category's subtrees in order
-        cat = row[0]
-        c = counts.get(cat)
-        if c is None:
-            c = counts[cat] = [0, 0]
-        c[0] += 1
-        if cat not in seen:
-            seen.add(cat)
-            c[1] += 1
-        number = patterns.get(row[10])
-        if number is None:
-            number = patterns[row[10]] = len(patterns) + 1
-        append((index, cat, c[0]) + row[1:10] + (number,) + row[11:])
+        append((index, row[0], subtree(row[0])) + row[1:10] + (pattern(row[10]),) + row[11:])
     if packer is not None:
         packer.subtrees(made)
     return sentid, text, xml, sentence_elements(root)
+
+
+def new_tally() -> Any:
+    """A task's numbering of its rows: the C scanner's where it is built (the Python path
+    numbers through it too), else worker/scan.py's."""
+    return _scan.Tally() if _scan is not None else Tally()
 
 
 def _scanned_id(found: tuple) -> str | None:
@@ -149,11 +143,10 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     # and search terms are made from: its UTF-8 bytes, or its elements as lxml read them)
     scanned: list[tuple] = []
     subtrees: list[tuple] = []
-    counts: dict[str, list[int]] = {}
+    tally = new_tally()
     errors: list[tuple] = []
     cache: dict[str, tuple] = {}  # encoding -> (its parsers, None for UTF-8 else the codec)
     compress = compressor(task.dictionary)
-    patterns: dict[str, int] = {}
     nodes = BlockBuilder()
     made = subtrees.__len__ if packer is None else lambda: packer.count  # (rows so far)
 
@@ -170,7 +163,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                 known = cache[s.encoding] = (parsers(s.encoding),
                                              None if utf8_codec(s.encoding) else s.encoding)
             row = sentence_rows(s.xml, known[0], known[1], task.max_children, task.max_nodes,
-                                len(scanned), subtrees, counts, patterns, packer)
+                                len(scanned), subtrees, tally, packer)
         except Exception as e:  # noqa: BLE001 - any failure is this sentence's error, reported
             if packer is not None and made() != before:
                 raise  # (some of its rows are in the image: the task fails, never half-made)
@@ -196,8 +189,7 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
                 before = packer.count
                 xml = data[a:e]
                 try:
-                    fast = scan(xml, children, most, len(scanned), counts, True, patterns,
-                                packer)
+                    fast = scan(xml, children, most, len(scanned), tally, True, packer)
                 except Exception:  # noqa: BLE001 - `one` makes its error row
                     if packer.count != before:
                         raise
@@ -216,8 +208,8 @@ def extract_rows(task: Task, packer: Any = None) -> Rows:
     sentences = [(sentid, file, offset, text, xml, count, first, made_terms)
                  for (sentid, file, offset, text, _, count, first, _), xml, made_terms
                  in zip(scanned, stored, terms)]
-    return Rows(task.seq, sentences, subtrees, counts, errors, read.newlines, read.end,
-                read.files, patterns, nodes.finish() if nodes.sentences else None)
+    return Rows(task.seq, sentences, subtrees, tally.counts(), errors, read.newlines, read.end,
+                read.files, tally.patterns(), nodes.finish() if nodes.sentences else None)
 
 
 def _error_row(s: RawSentence, e: Exception) -> tuple:

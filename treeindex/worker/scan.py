@@ -179,6 +179,47 @@ def structure(xml: bytes, root: etree._Element, count: int):
     return xml, _scan_exact(xml)
 
 
+class Tally:
+    """A task's numbering of its subtree rows (the C scanner's `_scan.Tally`, for installs
+    without it): per category its subtrees and sentences so far (a row's n is the next), per
+    children pattern its number (1, 2, ... in order of first appearance)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+        self._patterns: dict[str, int] = {}
+        self._seen: set[str] = set()
+
+    def sentence(self) -> None:
+        """The subtrees numbered next are another sentence's."""
+        self._seen = set()
+
+    def subtree(self, cat: str) -> int:
+        """One more subtree of `cat` in this sentence: its number."""
+        c = self._counts.get(cat)
+        if c is None:
+            c = self._counts[cat] = [0, 0]
+        c[0] += 1
+        if cat not in self._seen:
+            self._seen.add(cat)
+            c[1] += 1
+        return c[0]
+
+    def pattern(self, text: str) -> int:
+        """The number of a children pattern, added if new."""
+        number = self._patterns.get(text)
+        if number is None:
+            number = self._patterns[text] = len(self._patterns) + 1
+        return number
+
+    def counts(self) -> dict[str, list[int]]:
+        """cat -> [subtrees, sentences], in order of first appearance."""
+        return {cat: list(c) for cat, c in self._counts.items()}
+
+    def patterns(self) -> dict[str, int]:
+        """text -> number."""
+        return dict(self._patterns)
+
+
 def python_rows(root: etree._Element, sentid: str | None, xml: bytes, max_children: int,
                  max_nodes: int) -> tuple[bytes, list[tuple]]:
     """The rows `_scan.scan` finds (before numbering), with lxml and Python only (for any
