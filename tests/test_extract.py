@@ -132,6 +132,30 @@ def test_a_tally_numbers_categories_and_patterns_as_the_rows_come(kind):
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_the_tallys_hash_seed_differs_by_process_and_changes_no_number():
+    """The C tally's tables hash with a seed drawn per process (from Python's hash secret),
+    so that colliding keys cannot be prepared in the input; its numbers and their order
+    never depend on it."""
+    import subprocess
+    import sys
+
+    code = ("import json; from treeindex.worker._scan import Tally; t = Tally(); t.sentence(); "
+            "n = [t.pattern(f'p{k % 3001}:x') for k in range(20000)]; "
+            "c = [t.subtree(f'c{k % 257}') for k in range(5000)]; "
+            "print(json.dumps([n, c, t.counts(), list(t.patterns().items())]))")
+    seed = "from treeindex.worker._scan import tally_seed; print(tally_seed())"
+    runs, seeds = [], []
+    for secret in ("1", "2", "random"):
+        env = {**os.environ, "PYTHONHASHSEED": secret}
+        runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   text=True, check=True, env=env).stdout)
+        seeds.append(subprocess.run([sys.executable, "-c", seed], capture_output=True,
+                                    text=True, check=True, env=env).stdout)
+    assert runs[0] == runs[1] == runs[2] and len(runs[0]) > 100_000
+    assert len(set(seeds)) == 3 and "0\n" not in seeds
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_the_scanners_rows_carry_the_numbers_of_the_tally_they_are_given():
     """The scanner numbers its rows in the tally it is given: scanning sentences into one
     tally, or each into a fresh one, the same rows but for n and the pattern numbers, which

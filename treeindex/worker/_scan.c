@@ -611,7 +611,13 @@ static PyObject *wellformed(PyObject *self, PyObject *args) {
     return PyBool_FromLong(ok);
 }
 
+static PyObject *seed_of_tallies(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(tally_seed);
+}
+
 static PyMethodDef methods[] = {
+    {"tally_seed", seed_of_tallies, METH_NOARGS,
+     "tally_seed() -> the seed this process's tallies hash with (drawn per process)"},
     {"wellformed", wellformed, METH_VARARGS,
      "wellformed(xml) -> True when the UTF-8 bytes are certainly well-formed XML as lxml's\n"
      "checking parser sees them; False when not certain (lxml must check them)."},
@@ -637,7 +643,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",
                                     "Fast node scanner for treeindex.extract.", -1, methods};
 
 PyMODINIT_FUNC PyInit__scan(void) {
-    if (PyType_Ready(&TallyType) < 0) return NULL;
+    if (tally_init() < 0 || PyType_Ready(&TallyType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&TallyType);

@@ -25,6 +25,20 @@ typedef struct {
     long long stamp;  /* a category's: the sentence it was last counted in */
 } Entry;
 
+/* the tables' hash seed, drawn once per process (tally_init): input fills them without
+ * bound, so colliding keys must not be something one can prepare (the dicts they replace
+ * had Python's randomized hash); nothing the tally returns depends on it */
+static uint64_t tally_seed;
+
+static int tally_init(void) {
+    PyObject *b = PyBytes_FromString("treeindex tally");
+    Py_hash_t h = b ? PyObject_Hash(b) : -1;  /* (SipHash with this process's secret) */
+    Py_XDECREF(b);
+    if (h == -1 && PyErr_Occurred()) return -1;
+    tally_seed = (uint64_t)h * 0x9E3779B97F4A7C15ULL;
+    return 0;
+}
+
 /* entries in order of first appearance, found through an open-addressing index */
 typedef struct {
     Entry *items;
@@ -57,7 +71,7 @@ static int table_reindex(Table *t, Py_ssize_t size) {
 
 /* the entry of these bytes, added (zeroed) if new; NULL with an exception set */
 static Entry *table_get(Table *t, const char *p, Py_ssize_t n) {
-    size_t h = hash_bytes(p, n);
+    size_t h = hash_bytes_seeded(p, n, tally_seed);
     if (t->index) {
         for (size_t at = h & t->mask;; at = (at + 1) & t->mask) {
             int32_t k = t->index[at];
