@@ -156,6 +156,29 @@ def test_the_tallys_hash_seed_differs_by_process_and_changes_no_number():
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
+def test_the_node_builders_hash_seed_differs_by_process_and_changes_no_byte():
+    """The node block builder's value and term tables hash with a seed drawn per process
+    too: the blocks and the search terms it makes are the same bytes whatever the seed."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, sys; from fuzz import real_sentences; from pathlib import Path; "
+            "from treeindex.search import _nodes; from treeindex.search.nodestore import "
+            "BlockBuilder; b = BlockBuilder(); sents = real_sentences([Path(sys.argv[1]), "
+            "Path(sys.argv[2])]); terms = b.add_all(sents); block = b.finish(); "
+            "print(_nodes.table_seed(), len(sents), len(block), "
+            "hashlib.sha1(block + repr(terms).encode()).hexdigest())")
+    here = os.path.dirname(__file__)
+    out = [subprocess.run([sys.executable, "-c", code, str(CDB), str(WRPEE)],
+                          capture_output=True, text=True, check=True, cwd=here,
+                          env={**os.environ, "PYTHONHASHSEED": secret,
+                               "PYTHONPATH": here}).stdout.split()
+           for secret in ("1", "2", "random")]
+    assert len({o[0] for o in out}) == 3 and "0" not in {o[0] for o in out}
+    assert len({tuple(o[1:]) for o in out}) == 1 and int(out[0][1]) > 100
+
+
+@pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_the_scanners_rows_carry_the_numbers_of_the_tally_they_are_given():
     """The scanner numbers its rows in the tally it is given: scanning sentences into one
     tally, or each into a fresh one, the same rows but for n and the pattern numbers, which

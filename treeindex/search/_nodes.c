@@ -21,6 +21,11 @@
 #include <string.h>
 #include "../worker/_bytes.h"
 
+/* the seed of the tables below (values, terms), drawn at import (draw_seed): input fills
+ * them, so their probe chains must not be something one can prepare; ids and terms follow
+ * first appearance, whatever the seed */
+static uint64_t nodes_seed;
+
 typedef struct { char *buf; Py_ssize_t len, cap; } Buf;
 
 /* room for `more` bytes after b->len */
@@ -94,7 +99,7 @@ typedef struct {
 } State;
 
 static size_t hash(const char *p, Py_ssize_t n) {
-    size_t h = 1469598103934665603ULL;
+    size_t h = 1469598103934665603ULL ^ nodes_seed;  /* (as the tokenizer's, below) */
     for (Py_ssize_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
     return h;
 }
@@ -484,7 +489,7 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             /* the value's end, its hash and whether it needs decoding (a reference, or
              * whitespace XML normalizes), in one pass */
             Py_ssize_t vs = j;
-            size_t vh = 1469598103934665603ULL;
+            size_t vh = 1469598103934665603ULL ^ nodes_seed;  /* hash()'s, in the pass */
             seen_class = 0;
             for (; j < n; j++) {
                 unsigned char vc = (unsigned char)s[j], k = byte_class[vc];
@@ -747,7 +752,13 @@ done:
     return result;
 }
 
+static PyObject *seed_of_tables(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(nodes_seed);
+}
+
 static PyMethodDef methods[] = {
+    {"table_seed", seed_of_tables, METH_NOARGS,
+     "table_seed() -> the seed this process's value and term tables hash with"},
     {"start", start, METH_NOARGS, "start() -> a builder for add() and finish()."},
     {"add", add, METH_VARARGS,
      "add(builder, item) -> the sentence's search terms, or None where the bytes must be\n"
@@ -763,4 +774,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nodes",
                                     "Node blocks for treeindex.search.", -1, methods};
 
-PyMODINIT_FUNC PyInit__nodes(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__nodes(void) {
+    if (draw_seed("treeindex nodes", &nodes_seed) < 0) return NULL;
+    return PyModule_Create(&module);
+}

@@ -148,7 +148,8 @@ static uint32_t intern_term(Terms *t, uint32_t off, uint32_t len) {
         for (Py_ssize_t k = 0; k < t->tcap; k++) {
             uint32_t o = t->table[k];
             if (!o) continue;
-            size_t h = hash_bytes(t->cache.buf + o, term_header(t, o)[1]) & (cap - 1);
+            size_t h = hash_bytes_seeded(t->cache.buf + o, term_header(t, o)[1], nodes_seed) &
+                       (cap - 1);
             while (nt[h]) h = (h + 1) & (cap - 1);
             nt[h] = o;
         }
@@ -157,7 +158,7 @@ static uint32_t intern_term(Terms *t, uint32_t off, uint32_t len) {
         t->tcap = cap;
     }
     const char *p = t->cache.buf + off;
-    size_t h = hash_bytes(p, len) & (t->tcap - 1);
+    size_t h = hash_bytes_seeded(p, len, nodes_seed) & (t->tcap - 1);
     for (uint32_t o; (o = t->table[h]); h = (h + 1) & (t->tcap - 1))
         if (term_header(t, o)[1] == len && memcmp(t->cache.buf + o, p, len) == 0) {
             t->cache.len = off - 8;

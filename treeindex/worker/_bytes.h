@@ -73,4 +73,17 @@ static inline size_t hash_bytes(const char *p, Py_ssize_t n) {
     return hash_bytes_seeded(p, n, 0);
 }
 
+/* a seed for the tables input fills without bound (the tally, the node builder's values
+ * and terms), drawn from Python's hash secret: per process unless PYTHONHASHSEED fixes it,
+ * so that nobody can prepare keys that all fall into one probe chain. Nothing those tables
+ * give out may depend on it. 0, or -1 with an exception set. */
+static int draw_seed(const char *label, uint64_t *seed) {
+    PyObject *b = PyBytes_FromString(label);
+    Py_hash_t h = b ? PyObject_Hash(b) : -1;  /* (SipHash with this process's secret) */
+    Py_XDECREF(b);
+    if (h == -1 && PyErr_Occurred()) return -1;
+    *seed = (uint64_t)h * 0x9E3779B97F4A7C15ULL;
+    return 0;
+}
+
 #endif

@@ -31,12 +31,7 @@ typedef struct {
 static uint64_t tally_seed;
 
 static int tally_init(void) {
-    PyObject *b = PyBytes_FromString("treeindex tally");
-    Py_hash_t h = b ? PyObject_Hash(b) : -1;  /* (SipHash with this process's secret) */
-    Py_XDECREF(b);
-    if (h == -1 && PyErr_Occurred()) return -1;
-    tally_seed = (uint64_t)h * 0x9E3779B97F4A7C15ULL;
-    return 0;
+    return draw_seed("treeindex tally", &tally_seed);
 }
 
 /* entries in order of first appearance, found through an open-addressing index */
