@@ -226,13 +226,10 @@ static void found_free(Found *f) {
     PyMem_Free(f->stack);
 }
 
-/* a start tag's name at s[name:name+len], `depth` elements deep */
-static int found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth) {
+/* a start tag's name at s[name:name+len], `depth` elements deep (a <sentence>'s text,
+ * when awaited, was settled at the '<' before: found_content_end) */
+static void found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth) {
     const char *p = f->s + name;
-    if (f->awaiting_text) {  /* the <sentence>'s text must run to its end tag */
-        f->fallback = 1;
-        f->awaiting_text = 0;
-    }
     f->tag = len == 4 && same(p, "node", 4) ? TAG_NODE
              : depth == 0 && len == 9 && same(p, "alpino_ds", 9) ? TAG_ROOT
              : depth == 1 && !f->has_sentence && len == 8 && same(p, "sentence", 8)
@@ -243,7 +240,6 @@ static int found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len,
         nd->cat = nd->rel = nd->pt = nd->beg = nd->end_attr = -1;
         nd->cat_n = nd->rel_n = nd->pt_n = nd->beg_n = nd->end_n = 0;
     }
-    return 0;
 }
 
 /* 1 when a value is used as written: no reference, no whitespace XML would normalize */
@@ -253,15 +249,15 @@ static int plain_value(const char *p, Py_ssize_t n) {
     return 1;
 }
 
-/* an attribute of the start tag being read; `plain`: plain_value of the value, or -1 (not
- * known yet: found when needed) */
-static void tag_attribute(Found *f, Py_ssize_t as, Py_ssize_t an, Py_ssize_t vs,
-                          Py_ssize_t vn, int plain) {
+/* an attribute of the start tag being read: its name s[as:as+an], its value s[vs:vs+vn]
+ * (whether a value needs decoding is looked at only for the attributes read here) */
+static void found_attribute(Found *f, Py_ssize_t as, Py_ssize_t an, Py_ssize_t vs,
+                            Py_ssize_t vn) {
     const char *s = f->s;
     if (f->tag == TAG_ROOT || f->tag == TAG_SENTENCE) {
         int is_root = f->tag == TAG_ROOT;
         if (is_root ? (an == 2 && same(s + as, "id", 2)) : (an == 6 && same(s + as, "sentid", 6))) {
-            if (!(plain < 0 ? plain_value(s + vs, vn) : plain)) {
+            if (!plain_value(s + vs, vn)) {
                 f->fallback = 1;
                 return;
             }
@@ -279,18 +275,12 @@ static void tag_attribute(Found *f, Py_ssize_t as, Py_ssize_t an, Py_ssize_t vs,
     else if (an == 5 && same(s + as, "begin", 5)) { ps = &nd->beg; pn = &nd->beg_n; }
     else if (an == 3 && same(s + as, "end", 3)) { ps = &nd->end_attr; pn = &nd->end_n; }
     if (ps) {
-        if (!(plain < 0 ? plain_value(s + vs, vn) : plain)) {
+        if (!plain_value(s + vs, vn)) {
             f->fallback = 1;  /* needs XML value normalization: leave it to lxml */
             return;
         }
         *ps = vs; *pn = vn;
     }
-}
-
-static int found_attribute(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t value,
-                           Py_ssize_t vlen) {
-    if (f->tag != TAG_OTHER) tag_attribute(f, name, len, value, vlen, -1);
-    return 0;
 }
 
 /* the start tag being read ends at `end` (after its '>') */
@@ -338,14 +328,11 @@ static int found_start_end(Found *f, Py_ssize_t end, int empty) {
 }
 
 /* an end tag, its name at s[name:name+len], ends at `end` */
-static int found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end) {
-    if (f->awaiting_text) {  /* (found_content_end saw "</sentence") */
-        f->awaiting_text = 0;
-    }
-    if (!(len == 4 && same(f->s + name, "node", 4))) return 0;
+static void found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end) {
+    if (!(len == 4 && same(f->s + name, "node", 4))) return;
     if (f->depth == 0) {
         f->fallback = 1;
-        return 0;
+        return;
     }
     int k = f->stack[--f->depth];
     Node *nodes = f->nodes;
@@ -353,7 +340,6 @@ static int found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end) 
     nodes[k].size = f->count - k;
     int p = nodes[k].parent;
     if (p >= 0 && nodes[p].height <= nodes[k].height) nodes[p].height = nodes[k].height + 1;
-    return 0;
 }
 
 /* the content after a tag runs to the '<' at `lt`: the <sentence>'s text, when awaited */
@@ -389,7 +375,7 @@ static int read_tags(Found *f, Py_ssize_t n) {
             while (gt < n && s[gt] != '>') gt++;
             if (gt >= n) { f->fallback = 1; break; }
             edepth--;
-            if (found_end(f, i + 2, j - (i + 2), gt + 1) < 0) return -1;
+            found_end(f, i + 2, j - (i + 2), gt + 1);
             if (f->fallback) break;
             i = gt + 1;
             continue;
@@ -422,12 +408,7 @@ static int read_tags(Found *f, Py_ssize_t n) {
             if (j >= n || (s[j] != '"' && s[j] != '\'')) { f->fallback = 1; break; }
             unsigned char quote = s[j++] == '"' ? DQUOTE : SQUOTE;
             Py_ssize_t vs = j;
-            seen_class = 0;  /* the value's end, and whether it needs decoding */
-            for (; j < n; j++) {
-                unsigned char k = CLASS(s[j]);
-                if (k & quote) break;
-                seen_class |= k;
-            }
+            while (j < n && !(CLASS(s[j]) & quote)) j++;  /* the value's end */
             if (j >= n) { f->fallback = 1; break; }
             Py_ssize_t vn = j - vs;
             j++;
@@ -435,8 +416,7 @@ static int read_tags(Found *f, Py_ssize_t n) {
                 f->fallback = 1;  /* namespaces change what lxml calls a node: leave it to lxml */
                 break;
             }
-            if (f->tag != TAG_OTHER)
-                tag_attribute(f, as, an, vs, vn, !(seen_class & NEEDS_DECODE));
+            found_attribute(f, as, an, vs, vn);
             if (f->fallback) break;
         }
         if (f->fallback) break;
@@ -451,8 +431,7 @@ static int read_tags(Found *f, Py_ssize_t n) {
         }
         i = j;
     }
-    if (f->depth != 0) f->fallback = 1;
-    return 0;
+    return 0;  /* (unclosed <node>s: scan() hands the sentence over) */
 }
 
 static PyObject *scan(PyObject *self, PyObject *args) {

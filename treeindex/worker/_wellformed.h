@@ -32,14 +32,14 @@
 #include <string.h>
 #include "_bytes.h"
 
-/* what the scanner keeps of the tags the pass reads (_scan.c), and its hooks: each returns
- * 0, or -1 with an exception set */
+/* what the scanner keeps of the tags the pass reads (_scan.c), and its hooks; only
+ * found_start_end, which makes room for a node, can fail (-1, an exception set) */
 typedef struct Found Found;
-static int found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth);
-static int found_attribute(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t value,
-                           Py_ssize_t vlen);
+static void found_start(Found *f, Py_ssize_t lt, Py_ssize_t name, Py_ssize_t len, int depth);
+static void found_attribute(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t value,
+                            Py_ssize_t vlen);
 static int found_start_end(Found *f, Py_ssize_t end, int empty);
-static int found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end);
+static void found_end(Found *f, Py_ssize_t name, Py_ssize_t len, Py_ssize_t end);
 static void found_content_end(Found *f, Py_ssize_t lt);
 
 #define MAX_DEPTH 200           /* libxml2 refuses more than 256 without XML_PARSE_HUGE */
@@ -240,7 +240,7 @@ static int wellformed_pass(const unsigned char *s, Py_ssize_t n, Found *f) {
             i = skip_space(s, at + len, n);
             if (i >= n || s[i] != '>') return 0;
             i++;
-            if (f && found_end(f, at, len, i) < 0) return -1;
+            if (f) found_end(f, at, len, i);
             if (--depth == 0) break;
         } else {  /* a start tag */
             Py_ssize_t at = i + 1, len = name(s, at, n);
@@ -249,7 +249,7 @@ static int wellformed_pass(const unsigned char *s, Py_ssize_t n, Found *f) {
              * the earlier ones only when its bit was set (a node has a dozen or more) */
             uint64_t seen = 0;
             if (!len) return 0;
-            if (f && found_start(f, i, at, len, depth) < 0) return -1;
+            if (f) found_start(f, i, at, len, depth);
             i = at + len;
             for (;;) {
                 Py_ssize_t j = skip_space(s, i, n);
@@ -277,8 +277,7 @@ static int wellformed_pass(const unsigned char *s, Py_ssize_t n, Found *f) {
                 if (j >= n || (s[j] != '"' && s[j] != '\'')) return 0;
                 Py_ssize_t end = chars(s, j + 1, n, s[j]);
                 if (end < 0) return 0;
-                if (f && found_attribute(f, attr[attrs - 1], an, j + 1, end - (j + 1)) < 0)
-                    return -1;
+                if (f) found_attribute(f, attr[attrs - 1], an, j + 1, end - (j + 1));
                 i = end + 1;
             }
             if (f && found_start_end(f, i, empty) < 0) return -1;
