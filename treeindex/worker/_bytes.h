@@ -49,10 +49,9 @@ static inline Py_ssize_t next_lt(const char *s, Py_ssize_t i, Py_ssize_t n) {
 }
 
 /* a hash of n bytes, eight at a time (the scanner's interned strings, the node builder's
- * search terms); a byte-at-a-time FNV-1a was a chain of multiplies, one per byte. `seed`
- * starts the state: a table that input fills without bound (the scanner's tally) takes a
- * seed drawn per process, so that nobody can prepare input whose keys all collide there
- * (with seed 0 this is hash_bytes) */
+ * search terms, the tally); a byte-at-a-time FNV-1a was a chain of multiplies, one per
+ * byte. `seed` starts the state: a table that input fills without bound takes a seed drawn
+ * per process (draw_seed) (with seed 0 this is hash_bytes) */
 static inline size_t hash_bytes_seeded(const char *p, Py_ssize_t n, uint64_t seed) {
     uint64_t h = (0x9E3779B97F4A7C15ULL * (uint64_t)(n + 1)) ^ seed;
     while (n >= 8) {

@@ -622,7 +622,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",
                                     "Fast node scanner for treeindex.extract.", -1, methods};
 
 PyMODINIT_FUNC PyInit__scan(void) {
-    if (tally_init() < 0 || PyType_Ready(&TallyType) < 0) return NULL;
+    if (draw_seed("treeindex tally", &tally_seed) < 0 || PyType_Ready(&TallyType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&TallyType);

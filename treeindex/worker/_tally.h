@@ -20,26 +20,21 @@ typedef struct {
     char *text;
     Py_ssize_t len;
     size_t hash;
-    long long a;      /* a category's subtrees; a pattern's number */
-    long long b;      /* a category's sentences */
+    long long subtrees, sentences;  /* a category's */
     long long stamp;  /* a category's: the sentence it was last counted in */
-} Entry;
+} Entry;  /* (a pattern's number is its place in the table's items, + 1) */
 
-/* the tables' hash seed, drawn once per process (tally_init): input fills them without
- * bound, so colliding keys must not be something one can prepare (the dicts they replace
- * had Python's randomized hash); nothing the tally returns depends on it */
+/* the tables' hash seed, drawn once per process (draw_seed, at the module's import): input
+ * fills them without bound, so colliding keys must not be something one can prepare (the
+ * dicts they replace had Python's randomized hash); nothing the tally returns depends on it */
 static uint64_t tally_seed;
-
-static int tally_init(void) {
-    return draw_seed("treeindex tally", &tally_seed);
-}
 
 /* entries in order of first appearance, found through an open-addressing index */
 typedef struct {
     Entry *items;
     Py_ssize_t used, cap;
     int32_t *index;  /* positions in items; -1: empty */
-    Py_ssize_t mask;  /* the index's size - 1 (a power of two, or -1 before the first) */
+    Py_ssize_t mask;  /* the index's size - 1 (a power of two; no index yet: 0) */
 } Table;
 
 static void table_free(Table *t) {
@@ -116,17 +111,15 @@ static long long tally_subtree(Tally *t, const char *cat, Py_ssize_t n) {
     if (!e) return -1;
     if (e->stamp != t->stamp) {
         e->stamp = t->stamp;
-        e->b++;
+        e->sentences++;
     }
-    return ++e->a;
+    return ++e->subtrees;
 }
 
 /* the number of a children pattern, added if new; -1 with an exception set */
 static long long tally_pattern(Tally *t, const char *p, Py_ssize_t n) {
     Entry *e = table_get(&t->patterns, p ? p : "", n);
-    if (!e) return -1;
-    if (e->a == 0) e->a = t->patterns.used;
-    return e->a;
+    return e ? (long long)(e - t->patterns.items) + 1 : -1;
 }
 
 static void Tally_dealloc(PyObject *self) {
@@ -141,9 +134,7 @@ static PyObject *Tally_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_TypeError, "Tally() takes no arguments");
         return NULL;
     }
-    Tally *t = (Tally *)type->tp_alloc(type, 0);
-    if (t) t->cats.mask = t->patterns.mask = -1;
-    return (PyObject *)t;
+    return type->tp_alloc(type, 0);
 }
 
 static PyObject *Tally_sentence(PyObject *self, PyObject *unused) {
@@ -151,20 +142,21 @@ static PyObject *Tally_sentence(PyObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Tally_subtree(PyObject *self, PyObject *cat) {
+/* the Python path's numbering: `number` (tally_subtree or tally_pattern) of a str's UTF-8 */
+static PyObject *number_of(PyObject *self, PyObject *text,
+                           long long (*number)(Tally *, const char *, Py_ssize_t)) {
     Py_ssize_t n;
-    const char *p = PyUnicode_AsUTF8AndSize(cat, &n);
-    if (!p) return NULL;
-    long long number = tally_subtree((Tally *)self, p, n);
-    return number < 0 ? NULL : PyLong_FromLongLong(number);
+    const char *p = PyUnicode_AsUTF8AndSize(text, &n);
+    long long k = p ? number((Tally *)self, p, n) : -1;
+    return k < 0 ? NULL : PyLong_FromLongLong(k);
+}
+
+static PyObject *Tally_subtree(PyObject *self, PyObject *cat) {
+    return number_of(self, cat, tally_subtree);
 }
 
 static PyObject *Tally_pattern(PyObject *self, PyObject *text) {
-    Py_ssize_t n;
-    const char *p = PyUnicode_AsUTF8AndSize(text, &n);
-    if (!p) return NULL;
-    long long number = tally_pattern((Tally *)self, p, n);
-    return number < 0 ? NULL : PyLong_FromLongLong(number);
+    return number_of(self, text, tally_pattern);
 }
 
 static PyObject *Tally_counts(PyObject *self, PyObject *unused) {
@@ -173,7 +165,7 @@ static PyObject *Tally_counts(PyObject *self, PyObject *unused) {
     for (Py_ssize_t k = 0; out && k < t->used; k++) {
         Entry *e = &t->items[k];
         PyObject *cat = PyUnicode_DecodeUTF8(e->text, e->len, "strict");
-        PyObject *c = cat ? Py_BuildValue("[LL]", e->a, e->b) : NULL;
+        PyObject *c = cat ? Py_BuildValue("[LL]", e->subtrees, e->sentences) : NULL;
         if (!c || PyDict_SetItem(out, cat, c) < 0) Py_CLEAR(out);
         Py_XDECREF(cat);
         Py_XDECREF(c);
@@ -187,7 +179,7 @@ static PyObject *Tally_patterns(PyObject *self, PyObject *unused) {
     for (Py_ssize_t k = 0; out && k < t->used; k++) {
         Entry *e = &t->items[k];
         PyObject *text = PyUnicode_DecodeUTF8(e->text, e->len, "strict");
-        PyObject *number = text ? PyLong_FromLongLong(e->a) : NULL;
+        PyObject *number = text ? PyLong_FromSsize_t(k + 1) : NULL;
         if (!number || PyDict_SetItem(out, text, number) < 0) Py_CLEAR(out);
         Py_XDECREF(text);
         Py_XDECREF(number);
