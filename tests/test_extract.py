@@ -131,49 +131,44 @@ def test_a_tally_numbers_categories_and_patterns_as_the_rows_come(kind):
     assert many.counts()["c7"] == [3, 1] and len(many.patterns()) == 5000
 
 
+def under_secrets(code: str, *args: str) -> list[list[str]]:
+    """The output words of `code` run in processes with three hash secrets (PYTHONHASHSEED 1,
+    2 and random), where tests/ is importable."""
+    import subprocess
+    import sys
+
+    here = os.path.dirname(__file__)
+    return [subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                           text=True, check=True, cwd=here,
+                           env={**os.environ, "PYTHONHASHSEED": secret, "PYTHONPATH": here}
+                           ).stdout.split() for secret in ("1", "2", "random")]
+
+
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_the_tallys_hash_seed_differs_by_process_and_changes_no_number():
     """The C tally's tables hash with a seed drawn per process (from Python's hash secret),
     so that colliding keys cannot be prepared in the input; its numbers and their order
     never depend on it."""
-    import subprocess
-    import sys
-
-    code = ("import json; from treeindex.worker._scan import Tally; t = Tally(); t.sentence(); "
-            "n = [t.pattern(f'p{k % 3001}:x') for k in range(20000)]; "
-            "c = [t.subtree(f'c{k % 257}') for k in range(5000)]; "
-            "print(json.dumps([n, c, t.counts(), list(t.patterns().items())]))")
-    seed = "from treeindex.worker._scan import tally_seed; print(tally_seed())"
-    runs, seeds = [], []
-    for secret in ("1", "2", "random"):
-        env = {**os.environ, "PYTHONHASHSEED": secret}
-        runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                   text=True, check=True, env=env).stdout)
-        seeds.append(subprocess.run([sys.executable, "-c", seed], capture_output=True,
-                                    text=True, check=True, env=env).stdout)
-    assert runs[0] == runs[1] == runs[2] and len(runs[0]) > 100_000
-    assert len(set(seeds)) == 3 and "0\n" not in seeds
+    out = under_secrets(
+        "import json; from treeindex.worker._scan import Tally, tally_seed; t = Tally(); "
+        "t.sentence(); n = [t.pattern(f'p{k % 3001}:x') for k in range(20000)]; "
+        "c = [t.subtree(f'c{k % 257}') for k in range(5000)]; print(tally_seed(), "
+        "json.dumps([n, c, t.counts(), list(t.patterns().items())]).replace(' ', ''))")
+    assert len({o[0] for o in out}) == 3 and "0" not in {o[0] for o in out}
+    assert len({o[1] for o in out}) == 1 and len(out[0][1]) > 100_000
 
 
 @pytest.mark.skipif(extract._scan is None, reason="the C extension is not built")
 def test_the_node_builders_hash_seed_differs_by_process_and_changes_no_byte():
     """The node block builder's value and term tables hash with a seed drawn per process
     too: the blocks and the search terms it makes are the same bytes whatever the seed."""
-    import subprocess
-    import sys
-
-    code = ("import hashlib, sys; from fuzz import real_sentences; from pathlib import Path; "
-            "from treeindex.search import _nodes; from treeindex.search.nodestore import "
-            "BlockBuilder; b = BlockBuilder(); sents = real_sentences([Path(sys.argv[1]), "
-            "Path(sys.argv[2])]); terms = b.add_all(sents); block = b.finish(); "
-            "print(_nodes.table_seed(), len(sents), len(block), "
-            "hashlib.sha1(block + repr(terms).encode()).hexdigest())")
-    here = os.path.dirname(__file__)
-    out = [subprocess.run([sys.executable, "-c", code, str(CDB), str(WRPEE)],
-                          capture_output=True, text=True, check=True, cwd=here,
-                          env={**os.environ, "PYTHONHASHSEED": secret,
-                               "PYTHONPATH": here}).stdout.split()
-           for secret in ("1", "2", "random")]
+    out = under_secrets(
+        "import hashlib, sys; from fuzz import real_sentences; from pathlib import Path; "
+        "from treeindex.search import _nodes; from treeindex.search.nodestore import "
+        "BlockBuilder; b = BlockBuilder(); sents = real_sentences([Path(sys.argv[1]), "
+        "Path(sys.argv[2])]); terms = b.add_all(sents); block = b.finish(); "
+        "print(_nodes.table_seed(), len(sents), len(block), "
+        "hashlib.sha1(block + repr(terms).encode()).hexdigest())", str(CDB), str(WRPEE))
     assert len({o[0] for o in out}) == 3 and "0" not in {o[0] for o in out}
     assert len({tuple(o[1:]) for o in out}) == 1 and int(out[0][1]) > 100
 
