@@ -72,6 +72,10 @@ def build_indexes(conn: sqlite3.Connection) -> None:
     from ..cores import available_cores
 
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    # SQLite's sorter uses no threads while temporary files are kept in memory (the
+    # writer's setting during an ingest, writer.prepare): they are files again here, which
+    # drops the writer's temporary tables (nothing writes after the build)
+    conn.execute("PRAGMA temp_store=DEFAULT")
     conn.execute(f"PRAGMA threads={min(available_cores(), 8)}")
     conn.execute("PRAGMA cache_size=-4096")
     try:
