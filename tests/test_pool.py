@@ -61,6 +61,49 @@ def test_results_come_in_order_and_errors_are_raised():
             pool.submit(fails, 3).result(timeout=10)
 
 
+def made(n: int) -> bytes:
+    """n bytes that say where each of them is (a result read from the wrong place, or
+    partly overwritten, does not compare equal)."""
+    return bytes((n + k * 7) % 251 for k in range(n))
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not this one")
+
+
+def fails_unpicklably(_: int) -> int:
+    raise Unpicklable("x")
+
+
+def test_results_come_through_shared_memory_and_larger_ones_through_the_pipe(monkeypatch):
+    """A worker hands its result over in memory it shares with the parent, or through its
+    pipe when the result is larger: the same results either way, in order, with errors."""
+    import pickle
+
+    import treeindex.pool as pool_module
+
+    size = 4096
+    monkeypatch.setattr(pool_module, "SHARED_RESULT_BYTES", size)
+    # sizes whose pickles fall on both sides of the mapping's size, and on it
+    overhead = len(pickle.dumps((0, True, b""), protocol=pickle.HIGHEST_PROTOCOL))
+    sizes = [0, 1, 100, size - overhead - 8, size, size * 3, 1 << 20, 5, size - 200]
+    for n in range(size - overhead - 12, size - overhead + 12):
+        if len(pickle.dumps((0, True, made(n)), protocol=pickle.HIGHEST_PROTOCOL)) == size:
+            sizes.append(n)  # a pickle of exactly the mapping's size
+    pool = ProcessPool(2)
+    try:
+        shared = [w.results for w in pool._workers]
+        assert all(r.memory is not None and r.size == size for r in shared)
+        assert [r for _, r in ordered_map(pool, made, sizes * 3, 4)] == \
+            [made(n) for n in sizes * 3]
+        with pytest.raises(RuntimeError, match="PicklingError|TypeError"):
+            pool.submit(fails_unpicklably, 0).result(timeout=10)
+        assert pool.submit(made, 10).result(timeout=10) == made(10)
+    finally:
+        pool.shutdown()
+
+
 def test_a_killed_worker_breaks_the_pool_at_once():
     pool = ProcessPool(2)
     try:
