@@ -102,6 +102,7 @@ def test_results_come_through_shared_memory_and_larger_ones_through_the_pipe(mon
         assert pool.submit(made, 10).result(timeout=10) == made(10)
     finally:
         pool.shutdown()
+    assert all(r.memory is None for r in shared)  # given back with the pool
 
 
 def test_a_killed_worker_breaks_the_pool_at_once():

@@ -385,6 +385,8 @@ class ProcessPool(Executor):
             for w in self._workers:
                 w.process.join()
             self._reader.join()
+            for w in self._workers:  # (a long process, `treeindex server`, runs many pools)
+                w.results.close()
 
 
 def make_executor(workers: int) -> Executor:
