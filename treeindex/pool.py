@@ -162,8 +162,9 @@ class _Results:
     read the result (`ProcessPool._read_loop`), so a result is never overwritten while it is
     read. Through the pipe, a result of 1.4 MB (an ingest task's, 2 MB of input) was
     written into it 64 KB at a time and read back into new buffers, copied three times
-    more on the parent's side: on 100 MB, 0.013-0.175 CPU-s of a worker and 0.022-0.041
-    of the parent, against 0.022-0.031 and 0.006 (scripts/bench.py stages has the whole)."""
+    more on the parent's side: 100 MB's results took 0.013-0.175 CPU-s of a worker and
+    0.022-0.041 of the parent that way, 0.022-0.031 and 0.006 this way (docs/design.md,
+    stop 43)."""
 
     # the length message: a pickle (protocol 2 and later) starts with PROTO, b"\x80"
     MARK = b"S"

@@ -126,9 +126,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     # the temporary tables below and the statement journals of the copies (SQLite's undo of
     # one statement within the transaction) in memory, not in files under /var/tmp: an
     # ingest of 100 MB wrote 14 MB into 67 such files (the new patterns' insert 16-19 ->
-    # 10.5 ms, all writes about 2% less). Both are bounded by one result. (Set before the
-    # tables: a change of temp_store drops them; build_indexes sets files back, for its
-    # sorter's threads.)
+    # 10.5 ms; the whole writer's time within the noise). Both are bounded by one result.
+    # (Set before the tables: a change of temp_store drops them; build_indexes sets files
+    # back, for its sorter's threads.)
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("ATTACH DATABASE ':memory:' AS chunk")
     # WITHOUT ROWID: each subtree row's category finds its base in one b-tree, not an index
