@@ -105,6 +105,22 @@ def test_results_come_through_shared_memory_and_larger_ones_through_the_pipe(mon
     assert all(r.memory is None for r in shared)  # given back with the pool
 
 
+def test_results_go_through_the_pipe_when_no_memory_can_be_shared(monkeypatch):
+    import mmap
+
+    def refused(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(mmap, "mmap", refused)
+    pool = ProcessPool(2)
+    try:
+        assert all(w.results.memory is None for w in pool._workers)
+        assert [r for _, r in ordered_map(pool, made, [0, 10, 1 << 20], 4)] == \
+            [made(n) for n in (0, 10, 1 << 20)]
+    finally:
+        pool.shutdown()
+
+
 def test_a_killed_worker_breaks_the_pool_at_once():
     pool = ProcessPool(2)
     try:

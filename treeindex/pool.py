@@ -173,7 +173,12 @@ class _Results:
         import mmap
 
         self.size = size
-        self.memory = mmap.mmap(-1, size) if size else None
+        self.memory: Any = None
+        if size:
+            try:
+                self.memory = mmap.mmap(-1, size)
+            except OSError:  # (refused, e.g. under strict overcommit): through the pipe
+                self.size = 0
 
     def send(self, conn: Any, reply: tuple) -> None:
         """(In the worker.) Hand `reply` over."""
