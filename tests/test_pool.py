@@ -100,6 +100,8 @@ def test_results_come_through_shared_memory_and_larger_ones_through_the_pipe(mon
         with pytest.raises(RuntimeError, match="PicklingError|TypeError"):
             pool.submit(fails_unpicklably, 0).result(timeout=10)
         assert pool.submit(made, 10).result(timeout=10) == made(10)
+        # the small ones went through the mappings: each holds the pickle of its last one
+        assert all(r.memory[:1] == pickle.PROTO for r in shared)
     finally:
         pool.shutdown()
     assert all(r.memory is None for r in shared)  # given back with the pool
