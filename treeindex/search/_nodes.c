@@ -122,11 +122,9 @@ static Column *column(State *st, const char *name, Py_ssize_t n) {
             return &st->cols[k];
         }
     if (st->ncols == st->capcols) {
-        Py_ssize_t cap = st->capcols ? st->capcols * 2 : 32;
-        Column *nc = PyMem_Realloc(st->cols, cap * sizeof(Column));
-        if (!nc) { PyErr_NoMemory(); return NULL; }
+        Column *nc = grow_array(st->cols, &st->capcols, sizeof(Column), 32);
+        if (!nc) return NULL;
         st->cols = nc;
-        st->capcols = cap;
     }
     Column *c = &st->cols[st->ncols];
     memset(c, 0, sizeof(Column));
@@ -168,11 +166,9 @@ static inline __attribute__((always_inline)) int value_id(Column *c, const char 
         h = (h + 1) & (c->tcap - 1);
     }
     if (c->count == c->vcap) {
-        Py_ssize_t cap = c->vcap ? c->vcap * 2 : 64;
-        Value *nv = PyMem_Realloc(c->vals, cap * sizeof(Value));
-        if (!nv) { PyErr_NoMemory(); return -1; }
+        Value *nv = grow_array(c->vals, &c->vcap, sizeof(Value), 64);
+        if (!nv) return -1;
         c->vals = nv;
-        c->vcap = cap;
     }
     if (c->vocab.len + n + 1 > (Py_ssize_t)UINT32_MAX) {  /* (4 GB of one attribute's values) */
         PyErr_SetString(PyExc_OverflowError, "too many values for one node block");

@@ -92,29 +92,15 @@ static int scan_sentence(State *st, const char *s, Py_ssize_t n) {
             if (i + 4 <= n && memcmp(s + i, "<!--", 4) == 0) { end_mark = "-->"; from = i + 4; }
             else if (i + 9 <= n && memcmp(s + i, "<![CDATA[", 9) == 0) { end_mark = "]]>"; from = i + 9; }
             else { result = 0; break; }  /* a DOCTYPE */
-            Py_ssize_t k = from;
-            const char *e = NULL;
-            while (k + 3 <= n) {
-                const char *h = memchr(s + k, end_mark[0], n - k);
-                if (!h || (h - s) + 3 > n) break;
-                if (memcmp(h, end_mark, 3) == 0) { e = h; break; }
-                k = h - s + 1;
-            }
-            if (!e) { result = 0; break; }
-            i = e - s + 3;
+            Py_ssize_t e = find_mark(s, from, n, end_mark, 3);
+            if (e < 0) { result = 0; break; }
+            i = e + 3;
             continue;
         }
         if (c == '?') {
-            Py_ssize_t k = i + 2;
-            const char *e = NULL;
-            while (k + 2 <= n) {
-                const char *h = memchr(s + k, '?', n - k);
-                if (!h || (h - s) + 2 > n) break;
-                if (h[1] == '>') { e = h; break; }
-                k = h - s + 1;
-            }
-            if (!e) { result = 0; break; }
-            i = e - s + 2;
+            Py_ssize_t e = find_mark(s, i + 2, n, "?>", 2);
+            if (e < 0) { result = 0; break; }
+            i = e + 2;
             continue;
         }
         if (c == '/') {

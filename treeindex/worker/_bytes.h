@@ -68,6 +68,28 @@ static inline size_t hash_bytes_seeded(const char *p, Py_ssize_t n, uint64_t see
     return (size_t)(h ^ (h >> 29));
 }
 
+/* a full array of `size`-byte items made twice as large (`first` items when it has none):
+ * the new pointer, *cap updated; NULL with an exception set (the old array kept) */
+static inline void *grow_array(void *items, Py_ssize_t *cap, size_t size, Py_ssize_t first) {
+    Py_ssize_t c = *cap ? *cap * 2 : first;
+    void *p = PyMem_Realloc(items, (size_t)c * size);
+    if (!p) { PyErr_NoMemory(); return NULL; }
+    *cap = c;
+    return p;
+}
+
+/* the first `mark` (len bytes) that lies wholly in s[from:n], or -1 */
+static inline Py_ssize_t find_mark(const char *s, Py_ssize_t from, Py_ssize_t n, const char *mark,
+                                   Py_ssize_t len) {
+    for (Py_ssize_t k = from; k + len <= n;) {
+        const char *h = memchr(s + k, mark[0], n - k);
+        if (!h || (h - s) + len > n) return -1;
+        if (memcmp(h, mark, len) == 0) return h - s;
+        k = h - s + 1;
+    }
+    return -1;
+}
+
 static inline size_t hash_bytes(const char *p, Py_ssize_t n) {
     return hash_bytes_seeded(p, n, 0);
 }

@@ -205,9 +205,11 @@ struct Found {
     const char *s;
     Py_ssize_t n;
     Node *nodes;
-    int count, cap;
+    int count;
+    Py_ssize_t cap;
     int *stack;  /* the open <node> elements */
-    int depth, stack_cap;
+    int depth;
+    Py_ssize_t stack_cap;
     Py_ssize_t root_id, root_id_n, sent_id, sent_id_n, text, text_n;
     int has_sentence, fallback, awaiting_text;
     int tag;  /* the start tag being read: TAG_* */
@@ -253,34 +255,26 @@ static int plain_value(const char *p, Py_ssize_t n) {
  * (whether a value needs decoding is looked at only for the attributes read here) */
 static void found_attribute(Found *f, Py_ssize_t as, Py_ssize_t an, Py_ssize_t vs,
                             Py_ssize_t vn) {
-    const char *s = f->s;
-    if (f->tag == TAG_ROOT || f->tag == TAG_SENTENCE) {
-        int is_root = f->tag == TAG_ROOT;
-        if (is_root ? (an == 2 && same(s + as, "id", 2)) : (an == 6 && same(s + as, "sentid", 6))) {
-            if (!plain_value(s + vs, vn)) {
-                f->fallback = 1;
-                return;
-            }
-            if (is_root) { f->root_id = vs; f->root_id_n = vn; }
-            else { f->sent_id = vs; f->sent_id_n = vn; }
-        }
+    const char *s = f->s, *a = s + as;
+    Node *nd = &f->nd;
+    Py_ssize_t *ps = NULL, *pn = NULL;  /* where the value goes, if it is one read here */
+    if (f->tag == TAG_NODE) {
+        if (an == 3 && same(a, "cat", 3)) { ps = &nd->cat; pn = &nd->cat_n; }
+        else if (an == 3 && same(a, "rel", 3)) { ps = &nd->rel; pn = &nd->rel_n; }
+        else if (an == 2 && same(a, "pt", 2)) { ps = &nd->pt; pn = &nd->pt_n; }
+        else if (an == 5 && same(a, "begin", 5)) { ps = &nd->beg; pn = &nd->beg_n; }
+        else if (an == 3 && same(a, "end", 3)) { ps = &nd->end_attr; pn = &nd->end_n; }
+    } else if (f->tag == TAG_ROOT && an == 2 && same(a, "id", 2)) {
+        ps = &f->root_id; pn = &f->root_id_n;
+    } else if (f->tag == TAG_SENTENCE && an == 6 && same(a, "sentid", 6)) {
+        ps = &f->sent_id; pn = &f->sent_id_n;
+    }
+    if (!ps) return;
+    if (!plain_value(s + vs, vn)) {
+        f->fallback = 1;  /* needs XML value normalization: leave it to lxml */
         return;
     }
-    if (f->tag != TAG_NODE) return;
-    Node *nd = &f->nd;
-    Py_ssize_t *ps = NULL, *pn = NULL;
-    if (an == 3 && same(s + as, "cat", 3)) { ps = &nd->cat; pn = &nd->cat_n; }
-    else if (an == 3 && same(s + as, "rel", 3)) { ps = &nd->rel; pn = &nd->rel_n; }
-    else if (an == 2 && same(s + as, "pt", 2)) { ps = &nd->pt; pn = &nd->pt_n; }
-    else if (an == 5 && same(s + as, "begin", 5)) { ps = &nd->beg; pn = &nd->beg_n; }
-    else if (an == 3 && same(s + as, "end", 3)) { ps = &nd->end_attr; pn = &nd->end_n; }
-    if (ps) {
-        if (!plain_value(s + vs, vn)) {
-            f->fallback = 1;  /* needs XML value normalization: leave it to lxml */
-            return;
-        }
-        *ps = vs; *pn = vn;
-    }
+    *ps = vs; *pn = vn;
 }
 
 /* the start tag being read ends at `end` (after its '>') */
@@ -295,11 +289,9 @@ static int found_start_end(Found *f, Py_ssize_t end, int empty) {
     }
     if (f->tag != TAG_NODE) return 0;
     if (f->count == f->cap) {
-        int cap = f->cap ? f->cap * 2 : 64;
-        Node *nn = PyMem_Realloc(f->nodes, cap * sizeof(Node));
-        if (!nn) { PyErr_NoMemory(); return -1; }
+        Node *nn = grow_array(f->nodes, &f->cap, sizeof(Node), 64);
+        if (!nn) return -1;
         f->nodes = nn;
-        f->cap = cap;
     }
     Node *nd = &f->nd;
     int p = f->depth ? f->stack[f->depth - 1] : -1;
@@ -316,11 +308,9 @@ static int found_start_end(Found *f, Py_ssize_t end, int empty) {
     f->nodes[f->count++] = *nd;
     if (!empty) {
         if (f->depth == f->stack_cap) {
-            int cap = f->stack_cap ? f->stack_cap * 2 : 32;
-            int *ns = PyMem_Realloc(f->stack, cap * sizeof(int));
-            if (!ns) { PyErr_NoMemory(); return -1; }
+            int *ns = grow_array(f->stack, &f->stack_cap, sizeof(int), 32);
+            if (!ns) return -1;
             f->stack = ns;
-            f->stack_cap = cap;
         }
         f->stack[f->depth++] = f->count - 1;
     }
@@ -512,7 +502,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         int p = nd->parent;
         long long local_n = tally_subtree(tally, s + nd->cat, nd->cat_n);  /* its number */
-        long long pattern = tally_pattern(tally, pbuf, plen);
+        long long pattern = local_n < 0 ? -1 : tally_pattern(tally, pbuf, plen);
         PyObject *cat = local_n < 0 || pattern < 0 ? NULL : text_or_none(s, nd->cat, nd->cat_n);
         if (!cat) { Py_DECREF(text_obj); goto error; }
         /* the row's columns, made once: into the task's image (a packer), or as a tuple */

@@ -76,11 +76,9 @@ static Entry *table_get(Table *t, const char *p, Py_ssize_t n) {
         table_reindex(t, t->index ? (t->mask + 1) * 2 : 128) < 0)
         return NULL;
     if (t->used == t->cap) {
-        Py_ssize_t cap = t->cap ? t->cap * 2 : 64;
-        Entry *items = PyMem_Realloc(t->items, cap * sizeof(Entry));
-        if (!items) { PyErr_NoMemory(); return NULL; }
+        Entry *items = grow_array(t->items, &t->cap, sizeof(Entry), 64);
+        if (!items) return NULL;
         t->items = items;
-        t->cap = cap;
     }
     char *text = PyMem_Malloc(n ? n : 1);
     if (!text) { PyErr_NoMemory(); return NULL; }
@@ -159,32 +157,34 @@ static PyObject *Tally_pattern(PyObject *self, PyObject *text) {
     return number_of(self, text, tally_pattern);
 }
 
-static PyObject *Tally_counts(PyObject *self, PyObject *unused) {
-    Table *t = &((Tally *)self)->cats;
+/* {text: value_of(its entry, its place)} of a table's entries, in order of first appearance */
+static PyObject *table_dict(const Table *t, PyObject *(*value_of)(const Entry *, Py_ssize_t)) {
     PyObject *out = PyDict_New();
     for (Py_ssize_t k = 0; out && k < t->used; k++) {
-        Entry *e = &t->items[k];
-        PyObject *cat = PyUnicode_DecodeUTF8(e->text, e->len, "strict");
-        PyObject *c = cat ? Py_BuildValue("[LL]", e->subtrees, e->sentences) : NULL;
-        if (!c || PyDict_SetItem(out, cat, c) < 0) Py_CLEAR(out);
-        Py_XDECREF(cat);
-        Py_XDECREF(c);
+        const Entry *e = &t->items[k];
+        PyObject *text = PyUnicode_DecodeUTF8(e->text, e->len, "strict");
+        PyObject *value = text ? value_of(e, k) : NULL;
+        if (!value || PyDict_SetItem(out, text, value) < 0) Py_CLEAR(out);
+        Py_XDECREF(text);
+        Py_XDECREF(value);
     }
     return out;
 }
 
+static PyObject *counts_of(const Entry *e, Py_ssize_t k) {
+    return Py_BuildValue("[LL]", e->subtrees, e->sentences);
+}
+
+static PyObject *number_at(const Entry *e, Py_ssize_t k) {
+    return PyLong_FromSsize_t(k + 1);
+}
+
+static PyObject *Tally_counts(PyObject *self, PyObject *unused) {
+    return table_dict(&((Tally *)self)->cats, counts_of);
+}
+
 static PyObject *Tally_patterns(PyObject *self, PyObject *unused) {
-    Table *t = &((Tally *)self)->patterns;
-    PyObject *out = PyDict_New();
-    for (Py_ssize_t k = 0; out && k < t->used; k++) {
-        Entry *e = &t->items[k];
-        PyObject *text = PyUnicode_DecodeUTF8(e->text, e->len, "strict");
-        PyObject *number = text ? PyLong_FromSsize_t(k + 1) : NULL;
-        if (!number || PyDict_SetItem(out, text, number) < 0) Py_CLEAR(out);
-        Py_XDECREF(text);
-        Py_XDECREF(number);
-    }
-    return out;
+    return table_dict(&((Tally *)self)->patterns, number_at);
 }
 
 static PyMethodDef Tally_methods[] = {
