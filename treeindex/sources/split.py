@@ -260,8 +260,9 @@ def _cuts(held: _Stream | _InPlace, base: int, chunk: int, largest: int
         while cut < 0 and not eof:
             if held.length >= max(largest, chunk + SLACK):
                 raise NoBoundary(base)
-            eof = not held.more(max(SLACK, held.length))  # (doubling: each rescan covers
-            cut = next_start(held.data, pos, held.length, at_least=chunk)  # twice as much)
+            # doubling: each rescan covers twice as much
+            eof = not held.more(max(SLACK, held.length))
+            cut = next_start(held.data, pos, held.length, at_least=chunk)
         if cut < 0:
             cut = held.length
         yield base, cut, base + held.length
